@@ -1,2 +1,98 @@
+//! # finn-core: fixed-integral neural networks, exact and allocation-free
+//!
+//! A network parametrises an antiderivative F; the learned function is its mixed partial
+//! f = d_1...d_n F (paper Eq. 1-2). Integrals of f over boxes are then exact (Eq. 4), integral
+//! constraints hold by construction ([`Finn`], [`Constraint`]), and positive networks make
+//! f >= 0 ([`Kind::Positive`]).
+//!
+//! The crate is `#![no_std]`, never allocates, and reports every bad input as an [`Error`].
+//! It is generic over [`Real`] (`f32` and `f64`).
+//!
+//! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`], the
+//! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`].
+//!
+//! ```
+//! use finn_core::{Antiderivative, Bound, Constraint, Domain, Finn, Method, Network};
+//! // A positive network on [0,1]^2 constrained to integrate to 2.
+//! let params: Vec<f64> = (0..parameter_len()).map(|i| (i as f64 * 0.37).sin()).collect();
+//! # fn parameter_len() -> usize { finn_core::parameter_count(2, &[8, 8]) }
+//! let net = Network::<f64, 2, 8, 2>::positive(&[8, 8], &params).unwrap();
+//! let domain = Domain::new([0.0, 0.0], [1.0, 1.0]).unwrap();
+//! let model = Finn::new(net, domain, Some(Constraint::new(Bound::Equal, Method::Scale, 2.0))).unwrap();
+//! assert!((model.integral().unwrap() - 2.0).abs() < 1e-13);
+//! assert!(model.integrand(&[0.5, 0.5]).unwrap() >= 0.0);
+//! ```
 #![no_std]
-//! core
+#![deny(missing_docs)]
+
+pub mod activation;
+pub mod constraint;
+pub mod domain;
+mod error;
+pub mod jet;
+pub mod network;
+mod real;
+
+pub use activation::Activation;
+pub use constraint::{Bound, Constraint, Finn, Method};
+pub use domain::Domain;
+pub use error::Error;
+pub use network::{parameter_count, Kind, Network};
+pub use real::Real;
+
+/// Anything that has an antiderivative F, an integrand f = d_1...d_n F, and therefore exact
+/// box integrals.
+///
+/// ```
+/// use finn_core::{Antiderivative, Activation, Network};
+/// let net = Network::<f64, 1, 2, 1>::signed(Activation::Tanh, &[1], &[1.0, 0.0, 1.0]).unwrap();
+/// // F = tanh(x), so the integral of f over [0, 1] is tanh(1).
+/// let i = net.integral_over(&[0.0], &[1.0]).unwrap();
+/// assert!((i - 1.0f64.tanh()).abs() < 1e-15);
+/// ```
+pub trait Antiderivative<T: Real> {
+    /// The input dimension n.
+    fn dim(&self) -> usize;
+
+    /// F(x). Errors: `DimensionMismatch`, `NonFiniteInput`, `Overflow`.
+    fn antiderivative(&self, x: &[T]) -> Result<T, Error>;
+
+    /// f(x) = d_1...d_n F(x), exact. Errors as for [`Antiderivative::antiderivative`].
+    fn integrand(&self, x: &[T]) -> Result<T, Error>;
+
+    /// The exact integral of f over the box [lower, upper] (Eq. 4).
+    ///
+    /// Errors: `DimensionMismatch`, `NonFiniteInput`, `EmptyInterval` (lower >= upper),
+    /// `Overflow`.
+    fn integral_over(&self, lower: &[T], upper: &[T]) -> Result<T, Error> {
+        if lower.len() != self.dim() || upper.len() != self.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim(),
+                found: if lower.len() != self.dim() {
+                    lower.len()
+                } else {
+                    upper.len()
+                },
+            });
+        }
+        domain::vertex_sum(lower, upper, |v| self.antiderivative(v))
+    }
+}
+
+/// Copies a slice into a point of dimension N, rejecting wrong lengths and non-finite values.
+pub(crate) fn point<T: Real, const N: usize>(x: &[T]) -> Result<[T; N], Error> {
+    if x.len() != N {
+        return Err(Error::DimensionMismatch {
+            expected: N,
+            found: x.len(),
+        });
+    }
+    let mut p = [T::ZERO; N];
+    for (o, v) in p.iter_mut().zip(x) {
+        if !v.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        *o = *v;
+    }
+    Ok(p)
+}

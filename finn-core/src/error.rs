@@ -1,0 +1,79 @@
+//! The one error type of `finn-core`: every bad input maps to a variant, never to a panic or NaN.
+
+use core::fmt;
+
+/// Why an operation of `finn-core` refused its input or could not produce a finite result.
+///
+/// ```
+/// use finn_core::{Domain, Error};
+/// assert_eq!(Domain::new([1.0f64], [0.0]).unwrap_err(), Error::EmptyInterval { axis: 0 });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A point, box or parameter vector has the wrong number of entries.
+    DimensionMismatch {
+        /// What the model needs.
+        expected: usize,
+        /// What was given.
+        found: usize,
+    },
+    /// An input (point, bound, epsilon) is NaN or infinite.
+    NonFiniteInput,
+    /// A parameter (weight or bias) is NaN or infinite.
+    NonFiniteParameter,
+    /// `lower >= upper` on this axis of a box or domain.
+    EmptyInterval {
+        /// The offending axis.
+        axis: usize,
+    },
+    /// The network shape does not fit the compile-time capacity or is empty.
+    InvalidShape,
+    /// A scale constraint needs `eps > 0`.
+    NonPositiveEpsilon,
+    /// A scale constraint needs a positive network: a signed network's integral can be 0 or
+    /// change sign, so rescaling it is not defined. Use a shift constraint.
+    ScaleNeedsPositiveNetwork,
+    /// The unconstrained integral over the domain is 0 or not finite, so it cannot be rescaled.
+    DegenerateIntegral,
+    /// The result overflowed (or came out NaN) in this precision: the inputs or parameters
+    /// are too large for the scalar type.
+    Overflow,
+    /// The derivative order asked for exceeds what this build supports.
+    OrderTooHigh,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::DimensionMismatch { expected, found } => {
+                write!(f, "expected {expected} entries, found {found}")
+            }
+            Error::NonFiniteInput => f.write_str("input is NaN or infinite"),
+            Error::NonFiniteParameter => f.write_str("a parameter is NaN or infinite"),
+            Error::EmptyInterval { axis } => write!(f, "lower >= upper on axis {axis}"),
+            Error::InvalidShape => f.write_str("network shape is empty or exceeds its capacity"),
+            Error::NonPositiveEpsilon => f.write_str("a scale constraint needs eps > 0"),
+            Error::ScaleNeedsPositiveNetwork => {
+                f.write_str("a scale constraint needs a positive network; use shift")
+            }
+            Error::DegenerateIntegral => {
+                f.write_str("the unconstrained integral is 0 or not finite")
+            }
+            Error::Overflow => f.write_str("result is not finite in this precision"),
+            Error::OrderTooHigh => f.write_str("derivative order too high"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// `Ok(v)` when `v` is finite, `Err(Overflow)` otherwise: the last check of every evaluation.
+#[inline]
+pub(crate) fn finite<T: crate::Real>(v: T) -> Result<T, Error> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::Overflow)
+    }
+}

@@ -1,0 +1,329 @@
+//! The network that parametrises the antiderivative F (paper Eq. 1), with sizes bounded at
+//! compile time, and its exact integrand f = d_1...d_n F (Eq. 2).
+
+use crate::activation::{Activation, MAX_DIM};
+use crate::jet::{compose, weight_products, Dim, JetDim};
+use crate::{error::finite, Antiderivative, Error, Real};
+
+/// Which family of networks: it decides how weights are mapped and what f can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Non-negative weights (|w| of the given ones), sigma_n activation, non-negative linear
+    /// output layer, free biases: f >= 0 everywhere (paper §3.3; math.md §2 for the proof).
+    Positive,
+    /// Free weights and any smooth activation: f has any sign.
+    Signed,
+}
+
+/// A multilayer perceptron F: R^N -> R with up to `L` hidden layers of up to `W` units each.
+///
+/// `N` is the input dimension (1..=8). The actual depth and widths are chosen at construction
+/// and must fit the capacity, like `heapless::Vec`. There is no output bias: it would cancel in
+/// f and in every box integral.
+///
+/// Parameters are one flat slice, layer by layer: for each hidden layer its weights row-major
+/// (`[unit][input]`) then its biases; finally the output weights. [`parameter_count`] gives the
+/// length.
+///
+/// ```
+/// use finn_core::{Antiderivative, Network};
+/// // One hidden layer of 2 units over n = 2 inputs: 2*2 weights, 2 biases, 2 output weights.
+/// let params = [0.5, 1.0, 2.0, 0.3, 0.1, -0.2, 1.0, 0.7];
+/// let net = Network::<f64, 2, 4, 1>::positive(&[2], &params).unwrap();
+/// let f = net.integrand(&[0.1, 0.2]).unwrap();
+/// assert!(f > 0.0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Network<T: Real, const N: usize, const W: usize, const L: usize> {
+    kind: Kind,
+    activation: Activation,
+    depth: usize,
+    widths: [usize; L],
+    /// Effective first-layer weights, `[unit][input]`.
+    first: [[T; N]; W],
+    /// `hidden[l]`: effective weights into hidden layer `l` (`l >= 1`), `[unit][input]`.
+    hidden: [[[T; W]; W]; L],
+    biases: [[T; W]; L],
+    output: [T; W],
+}
+
+/// Number of parameters of a network with `n` inputs and the given hidden widths.
+///
+/// ```
+/// assert_eq!(finn_core::parameter_count(2, &[16, 16]), 2 * 16 + 16 + 16 * 16 + 16 + 16);
+/// ```
+pub fn parameter_count(n: usize, widths: &[usize]) -> usize {
+    let mut count = 0;
+    let mut fan_in = n;
+    for &w in widths {
+        count += w * fan_in + w;
+        fan_in = w;
+    }
+    count + fan_in
+}
+
+impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
+where
+    Dim<N>: JetDim,
+{
+    /// A positive network (sigma_n, |weights|): f >= 0 for every input.
+    pub fn positive(widths: &[usize], params: &[T]) -> Result<Self, Error> {
+        Self::new(Kind::Positive, Activation::Sigma, widths, params)
+    }
+
+    /// A signed network with the given smooth activation.
+    pub fn signed(activation: Activation, widths: &[usize], params: &[T]) -> Result<Self, Error> {
+        Self::new(Kind::Signed, activation, widths, params)
+    }
+
+    /// Builds a network from its flat parameters (see the type's documentation).
+    ///
+    /// Errors: `InvalidShape` (no layer, a width of 0, more layers or units than the capacity,
+    /// or a positive network without sigma_n), `DimensionMismatch` (parameter count),
+    /// `NonFiniteParameter`.
+    pub fn new(
+        kind: Kind,
+        activation: Activation,
+        widths: &[usize],
+        params: &[T],
+    ) -> Result<Self, Error> {
+        if widths.is_empty()
+            || widths.len() > L
+            || widths.iter().any(|&w| w == 0 || w > W)
+            || N == 0
+            || N > MAX_DIM
+            || (kind == Kind::Positive && activation != Activation::Sigma)
+        {
+            return Err(Error::InvalidShape);
+        }
+        let expected = parameter_count(N, widths);
+        if params.len() != expected {
+            return Err(Error::DimensionMismatch {
+                expected,
+                found: params.len(),
+            });
+        }
+        if params.iter().any(|p| !p.is_finite()) {
+            return Err(Error::NonFiniteParameter);
+        }
+        let map = |w: T| match kind {
+            Kind::Positive => w.abs(),
+            Kind::Signed => w,
+        };
+        let mut net = Network {
+            kind,
+            activation,
+            depth: widths.len(),
+            widths: [0; L],
+            first: [[T::ZERO; N]; W],
+            hidden: [[[T::ZERO; W]; W]; L],
+            biases: [[T::ZERO; W]; L],
+            output: [T::ZERO; W],
+        };
+        net.widths[..widths.len()].copy_from_slice(widths);
+        let mut p = params.iter().copied();
+        // `p` holds exactly `expected` values, so every `next()` below yields one.
+        let mut take = || p.next().unwrap_or(T::ZERO);
+        for row in net.first.iter_mut().take(widths[0]) {
+            for w in row.iter_mut() {
+                *w = map(take());
+            }
+        }
+        for b in net.biases[0].iter_mut().take(widths[0]) {
+            *b = take();
+        }
+        for l in 1..widths.len() {
+            for row in net.hidden[l].iter_mut().take(widths[l]) {
+                for w in row.iter_mut().take(widths[l - 1]) {
+                    *w = map(take());
+                }
+            }
+            for b in net.biases[l].iter_mut().take(widths[l]) {
+                *b = take();
+            }
+        }
+        for a in net.output.iter_mut().take(widths[widths.len() - 1]) {
+            *a = map(take());
+        }
+        Ok(net)
+    }
+
+    /// The network family.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The hidden-unit activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// The hidden widths, first layer first.
+    pub fn widths(&self) -> &[usize] {
+        &self.widths[..self.depth]
+    }
+
+    /// Writes the effective parameters (after the positive map |w|) in the flat layout that
+    /// [`Network::new`] reads; returns how many were written, or `DimensionMismatch`.
+    pub fn write_parameters(&self, out: &mut [T]) -> Result<usize, Error> {
+        let expected = parameter_count(N, self.widths());
+        if out.len() < expected {
+            return Err(Error::DimensionMismatch {
+                expected,
+                found: out.len(),
+            });
+        }
+        let mut i = 0;
+        let mut put = |v: T| {
+            out[i] = v;
+            i += 1;
+        };
+        let w = self.widths();
+        for row in self.first.iter().take(w[0]) {
+            row.iter().for_each(|&v| put(v));
+        }
+        self.biases[0].iter().take(w[0]).for_each(|&v| put(v));
+        for l in 1..w.len() {
+            for row in self.hidden[l].iter().take(w[l]) {
+                row.iter().take(w[l - 1]).for_each(|&v| put(v));
+            }
+            self.biases[l].iter().take(w[l]).for_each(|&v| put(v));
+        }
+        self.output
+            .iter()
+            .take(w[w.len() - 1])
+            .for_each(|&v| put(v));
+        Ok(expected)
+    }
+
+    /// Pre-activation of first-layer unit `j`.
+    #[inline(always)]
+    fn first_preactivation(&self, j: usize, x: &[T; N]) -> T {
+        let mut z = self.biases[0][j];
+        for (w, xi) in self.first[j].iter().zip(x) {
+            z += *w * *xi;
+        }
+        z
+    }
+
+    /// F at a checked point.
+    fn antiderivative_at(&self, x: &[T; N]) -> Result<T, Error> {
+        let mut h = [T::ZERO; W];
+        for (j, hj) in h.iter_mut().enumerate().take(self.widths[0]) {
+            *hj = self.activation.value(N, self.first_preactivation(j, x));
+        }
+        for l in 1..self.depth {
+            let mut next = [T::ZERO; W];
+            for (k, nk) in next.iter_mut().enumerate().take(self.widths[l]) {
+                let mut z = self.biases[l][k];
+                for (w, hj) in self.hidden[l][k].iter().zip(&h).take(self.widths[l - 1]) {
+                    z += *w * *hj;
+                }
+                *nk = self.activation.value(N, z);
+            }
+            h = next;
+        }
+        let mut y = T::ZERO;
+        for (a, hj) in self.output.iter().zip(&h).take(self.widths[self.depth - 1]) {
+            y += *a * *hj;
+        }
+        finite(y)
+    }
+
+    /// f = d_1...d_N F at a checked point.
+    fn integrand_at(&self, x: &[T; N]) -> Result<T, Error> {
+        let w0 = self.widths[0];
+        if self.depth == 1 {
+            // One hidden layer: only the top coefficient of each unit's jet is needed,
+            // sigma^(n)(z_j) prod_i w_ji: O(n H), no jets at all.
+            let mut f = T::ZERO;
+            let mut d = [T::ZERO; MAX_DIM + 1];
+            for j in 0..w0 {
+                let z = self.first_preactivation(j, x);
+                let dn = match self.activation {
+                    // sigma_n^(n) = exp(-z^2)/sqrt(pi): skip the lower orders entirely.
+                    Activation::Sigma => gaussian(z),
+                    Activation::Tanh => {
+                        self.activation.derivatives(N, z, &mut d[..N + 1])?;
+                        d[N]
+                    }
+                };
+                let mut term = self.output[j] * dn;
+                for w in &self.first[j] {
+                    term *= *w;
+                }
+                f += term;
+            }
+            return finite(f);
+        }
+        // Deeper: jets of every first-layer unit in closed form, then linear maps and
+        // Faa di Bruno through the remaining layers.
+        let zero = <Dim<N> as JetDim>::zero::<T>();
+        let mut prev = [zero; W];
+        let mut d = [T::ZERO; MAX_DIM + 1];
+        for (j, jet) in prev.iter_mut().enumerate().take(w0) {
+            let z = self.first_preactivation(j, x);
+            self.activation.derivatives(N, z, &mut d[..N + 1])?;
+            let jet = jet.as_mut();
+            weight_products(&self.first[j], jet);
+            for (s, c) in jet.iter_mut().enumerate() {
+                *c *= d[s.count_ones() as usize];
+            }
+        }
+        let mut f = T::ZERO;
+        let mut next = [zero; W];
+        for l in 1..self.depth {
+            let last = l + 1 == self.depth;
+            let fan_in = self.widths[l - 1];
+            for k in 0..self.widths[l] {
+                let mut u = zero;
+                let uu = u.as_mut();
+                uu[0] = self.biases[l][k];
+                for (w, pj) in self.hidden[l][k].iter().zip(&prev).take(fan_in) {
+                    for (c, p) in uu.iter_mut().zip(pj.as_ref()) {
+                        *c += *w * *p;
+                    }
+                }
+                self.activation.derivatives(N, uu[0], &mut d[..N + 1])?;
+                if last {
+                    let mut v = zero;
+                    compose::<T, N>(&d, uu, v.as_mut(), true);
+                    f += self.output[k] * v.as_ref()[(1 << N) - 1];
+                } else {
+                    compose::<T, N>(&d, uu, next[k].as_mut(), false);
+                }
+            }
+            if !last {
+                core::mem::swap(&mut prev, &mut next);
+            }
+        }
+        finite(f)
+    }
+}
+
+/// sigma_n^(n)(z) = exp(-z^2)/sqrt(pi), for any n.
+#[inline(always)]
+fn gaussian<T: Real>(z: T) -> T {
+    if z.abs() > T::from_f64(40.0) {
+        return T::ZERO;
+    }
+    T::from_f64(core::f64::consts::FRAC_2_SQRT_PI * 0.5) * (-(z * z)).exp()
+}
+
+impl<T: Real, const N: usize, const W: usize, const L: usize> Antiderivative<T>
+    for Network<T, N, W, L>
+where
+    Dim<N>: JetDim,
+{
+    fn dim(&self) -> usize {
+        N
+    }
+
+    fn antiderivative(&self, x: &[T]) -> Result<T, Error> {
+        self.antiderivative_at(&crate::point::<T, N>(x)?)
+    }
+
+    fn integrand(&self, x: &[T]) -> Result<T, Error> {
+        self.integrand_at(&crate::point::<T, N>(x)?)
+    }
+}

@@ -1,0 +1,155 @@
+//! The scalar abstraction: one trait covers `f32` and `f64`, backed by `libm`.
+//!
+//! Everything in this crate is generic over [`Real`], so the same code runs in `f64` on a
+//! workstation and in `f32` on a Cortex-M4F, whose FPU only does single precision.
+
+use core::fmt::{Debug, Display};
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A floating-point scalar (`f32` or `f64`) with the special functions FINN needs.
+///
+/// ```
+/// use finn_core::Real;
+/// fn half_erfc<T: Real>(x: T) -> T { x.erfc() * T::from_f64(0.5) }
+/// assert!((half_erfc(0.0f64) - 0.5).abs() < 1e-15);
+/// assert!((half_erfc(0.0f32) - 0.5).abs() < 1e-7);
+/// ```
+pub trait Real:
+    Copy
+    + PartialOrd
+    + Debug
+    + Display
+    + Default
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + 'static
+{
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// Machine epsilon.
+    const EPSILON: Self;
+    /// Smallest positive normal number.
+    const MIN_POSITIVE: Self;
+    /// Largest finite number.
+    const MAX: Self;
+    /// The nearest value of this type to `v` (constants are written once, in f64).
+    fn from_f64(v: f64) -> Self;
+    /// Widening conversion, exact for both types.
+    fn to_f64(self) -> f64;
+    /// Exact conversion of a small count (`n`, a factor `k` in a recurrence).
+    fn from_usize(n: usize) -> Self {
+        Self::from_f64(n as f64)
+    }
+    /// |self|.
+    fn abs(self) -> Self;
+    /// e^self.
+    fn exp(self) -> Self;
+    /// Complementary error function, accurate in relative terms in its right tail.
+    fn erfc(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Neither infinite nor NaN.
+    fn is_finite(self) -> bool;
+    /// NaN.
+    fn is_nan(self) -> bool;
+    /// The smaller of two numbers (NaN-free inputs assumed).
+    fn min(self, other: Self) -> Self {
+        if other < self {
+            other
+        } else {
+            self
+        }
+    }
+    /// The larger of two numbers (NaN-free inputs assumed).
+    fn max(self, other: Self) -> Self {
+        if other > self {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+macro_rules! impl_real {
+    ($t:ty, $exp:path, $erfc:path, $sqrt:path, $ln:path, $tanh:path, $fabs:path) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const EPSILON: Self = <$t>::EPSILON;
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
+            const MAX: Self = <$t>::MAX;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                $fabs(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn erfc(self) -> Self {
+                $erfc(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                $sqrt(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $ln(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                $tanh(self)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+        }
+    };
+}
+
+impl_real!(
+    f64,
+    libm::exp,
+    libm::erfc,
+    libm::sqrt,
+    libm::log,
+    libm::tanh,
+    libm::fabs
+);
+impl_real!(
+    f32,
+    libm::expf,
+    libm::erfcf,
+    libm::sqrtf,
+    libm::logf,
+    libm::tanhf,
+    libm::fabsf
+);
