@@ -56,13 +56,13 @@ impl<T: Real> Constraint<T> {
         Constraint { bound, method, eps }
     }
 
-    /// The (scale, shift) that impose this constraint on a network of `kind` whose
-    /// unconstrained integral over a domain of volume `volume` is `base`.
+    /// The constants that impose this constraint on a network of `kind` whose unconstrained
+    /// integral over the domain is `base`.
     ///
     /// Errors: `NonFiniteInput` (eps), `ScaleNeedsPositiveNetwork`, `NonPositiveEpsilon`
     /// (scale with eps <= 0), `DegenerateIntegral` (scale with base <= 0 or not finite; shift
     /// with base not finite).
-    pub fn resolve(&self, kind: Kind, base: T, volume: T) -> Result<(T, T), Error> {
+    pub fn resolve(&self, kind: Kind, base: T) -> Result<Resolved<T>, Error> {
         if !self.eps.is_finite() {
             return Err(Error::NonFiniteInput);
         }
@@ -86,20 +86,66 @@ impl<T: Real> Constraint<T> {
                     Bound::AtMost => s.min(T::ONE),
                     Bound::AtLeast => s.max(T::ONE),
                 };
-                Ok((finite(s).map_err(|_| Error::DegenerateIntegral)?, T::ZERO))
+                let scale = finite(s).map_err(|_| Error::DegenerateIntegral)?;
+                Ok(Resolved::scaled(scale))
             }
             Method::Shift => {
-                let gap = self.eps - base;
-                let gap = match self.bound {
-                    Bound::Equal => gap,
-                    Bound::AtMost => gap.min(T::ZERO),
-                    Bound::AtLeast => gap.max(T::ZERO),
+                let (gap, gap_low) = two_sum(self.eps, -base);
+                let keep = match self.bound {
+                    Bound::Equal => true,
+                    Bound::AtMost => gap <= T::ZERO,
+                    Bound::AtLeast => gap >= T::ZERO,
                 };
-                let c = finite(gap / volume).map_err(|_| Error::DegenerateIntegral)?;
-                Ok((T::ONE, c))
+                if !gap.is_finite() {
+                    return Err(Error::DegenerateIntegral);
+                }
+                Ok(if keep {
+                    Resolved {
+                        scale: T::ONE,
+                        gap,
+                        gap_low,
+                    }
+                } else {
+                    Resolved::scaled(T::ONE)
+                })
             }
         }
     }
+}
+
+/// The constants of a resolved constraint: F = scale F' + (gap / vol(D)) prod_i (x_i - a_i).
+///
+/// `gap` is the integral the shift adds over the domain, eps - I', kept as the exact
+/// unevaluated sum `gap + gap_low` (Knuth's TwoSum), so that it cancels I' exactly: the
+/// constrained integral over the domain is eps to about one ulp of eps in f32 as in f64, however
+/// large I' is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Resolved<T: Real> {
+    /// Factor on F' (1 for a shift).
+    pub scale: T,
+    /// Leading part of the shift's integral over the domain (0 for a scale).
+    pub gap: T,
+    /// Rounding error of `gap`.
+    pub gap_low: T,
+}
+
+impl<T: Real> Resolved<T> {
+    /// Constants of a pure scale.
+    pub fn scaled(scale: T) -> Self {
+        Resolved {
+            scale,
+            gap: T::ZERO,
+            gap_low: T::ZERO,
+        }
+    }
+}
+
+/// a + b as hi + lo exactly (Knuth's TwoSum).
+fn two_sum<T: Real>(a: T, b: T) -> (T, T) {
+    let s = a + b;
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    (s, err)
 }
 
 /// A fixed-integral network: a [`Network`] F' over a [`Domain`], with an optional integral
@@ -118,8 +164,8 @@ pub struct Finn<T: Real, const N: usize, const W: usize, const L: usize> {
     network: Network<T, N, W, L>,
     domain: Domain<T, N>,
     constraint: Option<Constraint<T>>,
-    scale: T,
-    shift: T,
+    constants: Resolved<T>,
+    volume: T,
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Finn<T, N, W, L>
@@ -134,22 +180,16 @@ where
         domain: Domain<T, N>,
         constraint: Option<Constraint<T>>,
     ) -> Result<Self, Error> {
-        let (scale, shift) = match &constraint {
-            None => (T::ONE, T::ZERO),
+        let constants = match &constraint {
+            None => Resolved::scaled(T::ONE),
             Some(c) => {
                 let base = network
                     .integral_over(domain.lower(), domain.upper())
                     .map_err(|_| Error::DegenerateIntegral)?;
-                c.resolve(network.kind(), base, domain.volume())?
+                c.resolve(network.kind(), base)?
             }
         };
-        Ok(Finn {
-            network,
-            domain,
-            constraint,
-            scale,
-            shift,
-        })
+        Self::with_constants(network, domain, constraint, constants)
     }
 
     /// A model with constants resolved elsewhere (for example in f64 on the host).
@@ -160,10 +200,14 @@ where
         network: Network<T, N, W, L>,
         domain: Domain<T, N>,
         constraint: Option<Constraint<T>>,
-        scale: T,
-        shift: T,
+        constants: Resolved<T>,
     ) -> Result<Self, Error> {
-        if !scale.is_finite() || !shift.is_finite() {
+        let Resolved {
+            scale,
+            gap,
+            gap_low,
+        } = constants;
+        if !scale.is_finite() || !gap.is_finite() || !gap_low.is_finite() {
             return Err(Error::NonFiniteParameter);
         }
         if scale <= T::ZERO {
@@ -172,12 +216,16 @@ where
         if network.kind() == Kind::Signed && scale != T::ONE {
             return Err(Error::ScaleNeedsPositiveNetwork);
         }
+        let volume = domain.volume();
+        if !(volume > T::ZERO && volume.is_finite()) {
+            return Err(Error::DegenerateIntegral);
+        }
         Ok(Finn {
             network,
             domain,
             constraint,
-            scale,
-            shift,
+            constants,
+            volume,
         })
     }
 
@@ -196,9 +244,14 @@ where
         self.constraint.as_ref()
     }
 
-    /// The resolved (scale s, shift c) of F = s F' + c prod (x_i - a_i).
-    pub fn constants(&self) -> (T, T) {
-        (self.scale, self.shift)
+    /// The resolved constants.
+    pub fn constants(&self) -> Resolved<T> {
+        self.constants
+    }
+
+    /// The shift c of f = s f' + c (0 without a shift).
+    pub fn shift(&self) -> T {
+        (self.constants.gap + self.constants.gap_low) / self.volume
     }
 
     /// The exact integral of f over the whole domain.
@@ -217,20 +270,37 @@ where
 
     fn antiderivative(&self, x: &[T]) -> Result<T, Error> {
         let base = self.network.antiderivative(x)?;
-        let mut poly = self.shift;
+        let mut poly = self.shift();
         for (xi, ai) in x.iter().zip(self.domain.lower()) {
             poly *= *xi - *ai;
         }
-        finite(self.scale * base + poly)
+        finite(self.constants.scale * base + poly)
     }
 
     fn integrand(&self, x: &[T]) -> Result<T, Error> {
-        finite(self.scale * self.network.integrand(x)? + self.shift)
+        finite(self.constants.scale * self.network.integrand(x)? + self.shift())
     }
 
     fn integral_over(&self, lower: &[T], upper: &[T]) -> Result<T, Error> {
-        // The polynomial part integrates in closed form: c * vol(box).
+        if lower.len() != N || upper.len() != N {
+            return Err(Error::DimensionMismatch {
+                expected: N,
+                found: if lower.len() != N {
+                    lower.len()
+                } else {
+                    upper.len()
+                },
+            });
+        }
+        // The polynomial part integrates in closed form: gap * vol(box) / vol(D), and the
+        // ratio is exactly 1 on the domain itself, where gap cancels I' exactly.
         let base = vertex_sum(lower, upper, |v| self.network.antiderivative(v))?;
-        finite(self.scale * base + self.shift * box_volume(lower, upper))
+        let ratio = box_volume(lower, upper) / self.volume;
+        let Resolved {
+            scale,
+            gap,
+            gap_low,
+        } = self.constants;
+        finite(scale * base + gap * ratio + gap_low * ratio)
     }
 }

@@ -34,7 +34,7 @@ pub mod network;
 mod real;
 
 pub use activation::Activation;
-pub use constraint::{Bound, Constraint, Finn, Method};
+pub use constraint::{Bound, Constraint, Finn, Method, Resolved};
 pub use domain::Domain;
 pub use error::Error;
 pub use network::{parameter_count, Kind, Network};

@@ -1,0 +1,160 @@
+//! Integral constraints hold by construction: = eps, <= eps, >= eps, by scale (positive
+//! networks) and by shift (any network), for random parameters, f64 and f32.
+
+use finn_core::{
+    parameter_count, Activation, Antiderivative, Bound, Constraint, Domain, Error, Finn, Kind,
+    Method, Network, Real,
+};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Case {
+    positive: bool,
+    widths: Vec<usize>,
+    params: Vec<f64>,
+    lower: Vec<f64>,
+    width: Vec<f64>,
+    eps: f64,
+    bound: Bound,
+    method: Method,
+}
+
+fn case(n: usize) -> impl Strategy<Value = Case> {
+    (
+        any::<bool>(),
+        prop::collection::vec(1usize..=4, 1..=2),
+        prop_oneof![
+            Just(Bound::Equal),
+            Just(Bound::AtMost),
+            Just(Bound::AtLeast)
+        ],
+        any::<bool>(),
+        0.1..10.0f64,
+        any::<bool>(),
+    )
+        .prop_flat_map(move |(positive, widths, bound, scale, eps_mag, negative)| {
+            let count = parameter_count(n, &widths);
+            let method = if scale && positive {
+                Method::Scale
+            } else {
+                Method::Shift
+            };
+            // Shift allows any sign of eps; scale needs eps > 0.
+            let eps = if negative && method == Method::Shift {
+                -eps_mag
+            } else {
+                eps_mag
+            };
+            (
+                prop::collection::vec(-2.0..2.0f64, count),
+                prop::collection::vec(-2.0..0.5f64, n),
+                prop::collection::vec(0.5..2.5f64, n),
+            )
+                .prop_map(move |(params, lower, width)| Case {
+                    positive,
+                    widths: widths.clone(),
+                    params,
+                    lower,
+                    width,
+                    eps,
+                    bound,
+                    method,
+                })
+        })
+}
+
+/// (constrained integral, unconstrained integral, eps) in T; `None` when a scale meets an
+/// unconstrained integral that is not positive in T (then the error must say so).
+fn integrals<T: Real, const N: usize>(c: &Case) -> Option<(f64, f64, f64)>
+where
+    finn_core::jet::Dim<N>: finn_core::jet::JetDim,
+{
+    let t = |v: &f64| T::from_f64(*v);
+    let p: Vec<T> = c.params.iter().map(t).collect();
+    let (kind, act) = if c.positive {
+        (Kind::Positive, Activation::Sigma)
+    } else {
+        (Kind::Signed, Activation::Tanh)
+    };
+    let net = Network::<T, N, 4, 2>::new(kind, act, &c.widths, &p).unwrap();
+    let lower: Vec<T> = c.lower.iter().map(t).collect();
+    let upper: Vec<T> = c
+        .lower
+        .iter()
+        .zip(&c.width)
+        .map(|(a, w)| T::from_f64(a + w))
+        .collect();
+    let base = net.integral_over(&lower, &upper).unwrap();
+    let domain = Domain::<T, N>::from_slices(&lower, &upper).unwrap();
+    let eps = T::from_f64(c.eps);
+    match Finn::new(net, domain, Some(Constraint::new(c.bound, c.method, eps))) {
+        Ok(model) => Some((
+            model.integral().unwrap().to_f64(),
+            base.to_f64(),
+            eps.to_f64(),
+        )),
+        Err(e) => {
+            assert_eq!(e, Error::DegenerateIntegral);
+            assert!(c.method == Method::Scale && base <= T::ZERO, "base {base}");
+            None
+        }
+    }
+}
+
+fn holds(c: &Case, r: Option<(f64, f64, f64)>, tol: f64) -> Result<(), TestCaseError> {
+    let Some((got, base, eps)) = r else {
+        return Ok(());
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= tol * b.abs();
+    match c.bound {
+        Bound::Equal => prop_assert!(close(got, eps), "integral {got:e} != eps {eps:e}"),
+        Bound::AtMost => {
+            prop_assert!(got <= eps + tol * eps.abs(), "{got:e} > {eps:e}");
+            // Already satisfied: the model is left alone; otherwise it lands on the bound.
+            let want = if base <= eps { base } else { eps };
+            prop_assert!(close(got, want), "{got:e} vs {want:e} (base {base:e})");
+        }
+        Bound::AtLeast => {
+            prop_assert!(got >= eps - tol * eps.abs(), "{got:e} < {eps:e}");
+            let want = if base >= eps { base } else { eps };
+            prop_assert!(close(got, want), "{got:e} vs {want:e} (base {base:e})");
+        }
+    }
+    Ok(())
+}
+
+macro_rules! constraint_tests {
+    ($f64name:ident, $f32name:ident, $n:literal) => {
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            #[test]
+            fn $f64name(c in case($n)) {
+                holds(&c, integrals::<f64, $n>(&c), 1e-12)?;
+            }
+            #[test]
+            fn $f32name(c in case($n)) {
+                holds(&c, integrals::<f32, $n>(&c), 1e-5)?;
+            }
+        }
+    };
+}
+constraint_tests!(f64_n1, f32_n1, 1);
+constraint_tests!(f64_n2, f32_n2, 2);
+constraint_tests!(f64_n3, f32_n3, 3);
+constraint_tests!(f64_n4, f32_n4, 4);
+
+/// Scale keeps f >= 0 (it multiplies by a positive constant), and a >= shift adds c >= 0.
+#[test]
+fn scale_keeps_positivity() {
+    let p: Vec<f64> = (0..parameter_count(2, &[3, 3]))
+        .map(|i| (i as f64 * 1.3).sin())
+        .collect();
+    let net = Network::<f64, 2, 3, 2>::positive(&[3, 3], &p).unwrap();
+    let domain = Domain::new([0.0, 0.0], [1.0, 1.0]).unwrap();
+    let c = Constraint::new(Bound::Equal, Method::Scale, 0.25);
+    let model = Finn::new(net, domain, Some(c)).unwrap();
+    for i in 0..50 {
+        let x = [i as f64 * 0.1 - 2.0, 1.0 - i as f64 * 0.05];
+        assert!(model.integrand(&x).unwrap() >= 0.0);
+    }
+}
