@@ -70,6 +70,7 @@ pub type D3 = Dual<D2>;
 pub type D4 = Dual<D3>;
 pub type D5 = Dual<D4>;
 pub type D6 = Dual<D5>;
+pub type D7 = Dual<D6>;
 
 /// sigma_n(x) by the forward recurrence g_k = (x/k) g_(k-1) + g_(k-2)/(2k) (accurate for
 /// x >= -1.5; tests keep pre-activations there).
@@ -93,7 +94,19 @@ pub enum RefKind {
 
 /// F(x) of an MLP with flat parameters (finn-core's documented layout).
 pub fn reference_f<D: Nested>(kind: RefKind, n: usize, widths: &[usize], p: &[f64], x: &[D]) -> D {
-    let map = |w: f64| {
+    let p: Vec<D> = p.iter().map(|&v| D::constant(v)).collect();
+    reference_f_with(kind, n, widths, &p, x)
+}
+
+/// As [`reference_f`], with parameters that may carry infinitesimals too (for gradients).
+pub fn reference_f_with<D: Nested>(
+    kind: RefKind,
+    n: usize,
+    widths: &[usize],
+    p: &[D],
+    x: &[D],
+) -> D {
+    let map = |w: D| {
         if kind == RefKind::Positive {
             w.abs()
         } else {
@@ -108,13 +121,13 @@ pub fn reference_f<D: Nested>(kind: RefKind, n: usize, widths: &[usize], p: &[f6
     let mut h: Vec<D> = x.to_vec();
     for &w in widths {
         let fan_in = h.len();
-        let weights: Vec<f64> = (0..w * fan_in).map(|_| map(it.next().unwrap())).collect();
-        let biases: Vec<f64> = (0..w).map(|_| it.next().unwrap()).collect();
+        let weights: Vec<D> = (0..w * fan_in).map(|_| map(it.next().unwrap())).collect();
+        let biases: Vec<D> = (0..w).map(|_| it.next().unwrap()).collect();
         h = (0..w)
             .map(|j| {
-                let mut z = D::constant(biases[j]);
+                let mut z = biases[j];
                 for i in 0..fan_in {
-                    z += h[i] * D::constant(weights[j * fan_in + i]);
+                    z += h[i] * weights[j * fan_in + i];
                 }
                 act(z)
             })
@@ -122,7 +135,7 @@ pub fn reference_f<D: Nested>(kind: RefKind, n: usize, widths: &[usize], p: &[f6
     }
     let mut y = D::constant(0.0);
     for v in h {
-        y += v * D::constant(map(it.next().unwrap()));
+        y += v * map(it.next().unwrap());
     }
     assert!(it.next().is_none(), "parameter count");
     y
