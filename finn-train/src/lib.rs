@@ -5,4 +5,23 @@
 //! `finn-core` and `finn-embedded` load ([`model`]).
 
 pub mod grad;
+pub mod loss;
 pub mod model;
+pub mod solve;
+
+/// Why training could not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A finn-core error (shape, non-finite input, degenerate constraint, overflow).
+    #[error(transparent)]
+    Core(#[from] finn_core::Error),
+    /// Bad training data.
+    #[error("data: {0}")]
+    Data(String),
+    /// The solver failed.
+    #[error("solver: {0}")]
+    Solver(String),
+    /// Reading or writing a file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,237 @@
+//! Fitting with argmin: L-BFGS (or BFGS) with a More-Thuente line search over an
+//! [`Objective`]; stopping rules, iteration limits and the termination reason are argmin's.
+
+use crate::loss::Objective;
+use crate::model::Architecture;
+use crate::TrainError;
+use argmin::core::observers::{Observe, ObserverMode};
+use argmin::core::{Executor, IterState, State, KV};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::{BFGS, LBFGS};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Which quasi-Newton method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Limited-memory BFGS with `memory` correction pairs.
+    Lbfgs {
+        /// Number of stored correction pairs.
+        memory: usize,
+    },
+    /// Full BFGS (dense inverse Hessian; for small parameter counts).
+    Bfgs,
+}
+
+/// Solver settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The method.
+    pub method: Method,
+    /// Iteration limit.
+    pub max_iters: u64,
+    /// Stop when the gradient norm falls below this.
+    pub tol_grad: f64,
+    /// Stop when the cost changes by less than this.
+    pub tol_cost: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            method: Method::Lbfgs { memory: 10 },
+            max_iters: 500,
+            tol_grad: 1e-8,
+            tol_cost: 1e-14,
+        }
+    }
+}
+
+/// One line of the optimisation history.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    /// Iteration number.
+    pub iteration: u64,
+    /// Best loss so far.
+    pub loss: f64,
+    /// Euclidean norm of the current gradient.
+    pub grad_norm: f64,
+}
+
+/// The outcome of a fit.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Best parameters found.
+    pub params: Vec<f64>,
+    /// Loss at `params`.
+    pub loss: f64,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Why the solver stopped (argmin's termination status).
+    pub termination: String,
+    /// Loss and gradient norm per iteration.
+    pub history: Vec<Step>,
+    /// Wall time of the solve.
+    pub seconds: f64,
+}
+
+/// Forwards each iteration to a callback and records the history.
+struct Recorder<F> {
+    history: Arc<Mutex<Vec<Step>>>,
+    callback: F,
+}
+
+impl<F, J, H, R> Observe<IterState<Vec<f64>, Vec<f64>, J, H, R, f64>> for Recorder<F>
+where
+    F: FnMut(&Step),
+{
+    fn observe_iter(
+        &mut self,
+        state: &IterState<Vec<f64>, Vec<f64>, J, H, R, f64>,
+        _kv: &KV,
+    ) -> Result<(), argmin::core::Error> {
+        let grad_norm = state
+            .get_gradient()
+            .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
+            .unwrap_or(f64::NAN);
+        let step = Step {
+            iteration: state.get_iter(),
+            loss: state.get_best_cost(),
+            grad_norm,
+        };
+        (self.callback)(&step);
+        if let Ok(mut h) = self.history.lock() {
+            h.push(step);
+        }
+        Ok(())
+    }
+}
+
+/// Minimises `objective` from `init`, calling `progress` after every iteration.
+///
+/// ```
+/// use finn_core::{Activation, Kind};
+/// use finn_train::{loss::{Data, Fit, Objective}, model::Architecture, solve};
+/// use ndarray::{Array1, Array2};
+/// // Fit f(x) = 1 on [0, 1] with a one-unit signed network.
+/// let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![2] };
+/// let xs = Array2::from_shape_fn((8, 1), |(i, _)| i as f64 / 7.0);
+/// let data = Data::new(xs, Array1::from_elem(8, 1.0)).unwrap();
+/// let obj = Objective::new(arch.clone(), data, Fit::Integrand).unwrap();
+/// let init = solve::initial_parameters(&arch, 1);
+/// let report = solve::fit(obj, init, &solve::Settings::default(), |_| {}).unwrap();
+/// assert!(report.loss < 1e-6);
+/// ```
+pub fn fit(
+    objective: Objective,
+    init: Vec<f64>,
+    settings: &Settings,
+    progress: impl FnMut(&Step) + Send + Sync + 'static,
+) -> Result<Report, TrainError> {
+    if init.len() != objective.architecture.parameter_count() {
+        return Err(finn_core::Error::DimensionMismatch {
+            expected: objective.architecture.parameter_count(),
+            found: init.len(),
+        }
+        .into());
+    }
+    // Fail early with the real error rather than argmin's wrapped one.
+    objective.loss(&init)?;
+    let history = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Recorder {
+        history: Arc::clone(&history),
+        callback: progress,
+    };
+    let solver_err = |e: argmin::core::Error| TrainError::Solver(e.to_string());
+    let start = Instant::now();
+    let line_search = MoreThuenteLineSearch::new();
+    let (params, loss, iterations, termination) = match settings.method {
+        Method::Lbfgs { memory } => {
+            let solver = LBFGS::new(line_search, memory.max(1))
+                .with_tolerance_grad(settings.tol_grad)
+                .map_err(solver_err)?
+                .with_tolerance_cost(settings.tol_cost)
+                .map_err(solver_err)?;
+            let res = Executor::new(objective, solver)
+                .configure(|s| s.param(init).max_iters(settings.max_iters))
+                .add_observer(recorder, ObserverMode::Always)
+                .run()
+                .map_err(solver_err)?;
+            let s = res.state();
+            (
+                s.get_best_param().cloned(),
+                s.get_best_cost(),
+                s.get_iter(),
+                s.get_termination_status().to_string(),
+            )
+        }
+        Method::Bfgs => {
+            let p = init.len();
+            let identity: Vec<Vec<f64>> = (0..p)
+                .map(|i| (0..p).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+                .collect();
+            let solver = BFGS::new(line_search)
+                .with_tolerance_grad(settings.tol_grad)
+                .map_err(solver_err)?
+                .with_tolerance_cost(settings.tol_cost)
+                .map_err(solver_err)?;
+            let res = Executor::new(objective, solver)
+                .configure(|s| {
+                    s.param(init)
+                        .inv_hessian(identity)
+                        .max_iters(settings.max_iters)
+                })
+                .add_observer(recorder, ObserverMode::Always)
+                .run()
+                .map_err(solver_err)?;
+            let s = res.state();
+            (
+                s.get_best_param().cloned(),
+                s.get_best_cost(),
+                s.get_iter(),
+                s.get_termination_status().to_string(),
+            )
+        }
+    };
+    let params = params.ok_or_else(|| TrainError::Solver("no parameters returned".into()))?;
+    let history = history.lock().map(|h| h.clone()).unwrap_or_default();
+    Ok(Report {
+        params,
+        loss,
+        iterations,
+        termination,
+        history,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Deterministic starting parameters: weights uniform in +-1/sqrt(fan_in), biases in +-0.5,
+/// from a SplitMix64 stream seeded by `seed`.
+pub fn initial_parameters(arch: &Architecture, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let mut p = Vec::with_capacity(arch.parameter_count());
+    let mut fan_in = arch.n;
+    for &w in &arch.widths {
+        let scale = 1.0 / (fan_in as f64).sqrt();
+        for _ in 0..w * fan_in {
+            p.push(uniform() * scale);
+        }
+        for _ in 0..w {
+            p.push(uniform() * 0.5);
+        }
+        fan_in = w;
+    }
+    let scale = 1.0 / (fan_in as f64).sqrt();
+    for _ in 0..fan_in {
+        p.push(uniform() * scale);
+    }
+    p
+}
