@@ -41,6 +41,10 @@ pub enum Error {
     Overflow,
     /// The derivative order asked for exceeds what this build supports.
     OrderTooHigh,
+    /// A time outside [t0, T] under the `Reject` policy.
+    OutsideInterval,
+    /// Via-points must lie strictly inside (t0, T), in increasing order, at most the capacity.
+    InvalidViaPoints,
 }
 
 impl fmt::Display for Error {
@@ -62,6 +66,10 @@ impl fmt::Display for Error {
             }
             Error::Overflow => f.write_str("result is not finite in this precision"),
             Error::OrderTooHigh => f.write_str("derivative order too high"),
+            Error::OutsideInterval => f.write_str("time outside [t0, T]"),
+            Error::InvalidViaPoints => {
+                f.write_str("via-points must be inside (t0, T), increasing, within capacity")
+            }
         }
     }
 }

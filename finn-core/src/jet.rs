@@ -232,3 +232,45 @@ pub fn compose_adjoint<T: Real, const N: usize>(
         u_bar[s] += q_bar[0][s];
     }
 }
+
+/// Highest derivative order of univariate (time) jets: position through snap.
+pub const MAX_TIME_ORDER: usize = 4;
+
+/// Univariate chain rule (Faa di Bruno with partial Bell polynomials): given `u[k]` = u^(k)(t)
+/// and `d[j]` = g^(j)(u(t)) for orders 0..K (K = u.len() - 1 <= [`MAX_TIME_ORDER`]), writes
+/// (g o u)^(k)(t) into `out[k]`.
+///
+/// ```
+/// use finn_core::jet::compose_univariate;
+/// // g = exp, u = 2t at t = 0: (exp(2t))^(k) = 2^k.
+/// let mut out = [0.0f64; 4];
+/// compose_univariate(&[1.0; 4], &[0.0, 2.0, 0.0, 0.0], &mut out);
+/// assert_eq!(out, [1.0, 2.0, 4.0, 8.0]);
+/// ```
+pub fn compose_univariate<T: Real>(d: &[T], u: &[T], out: &mut [T]) {
+    let k_max = (u.len() - 1).min(MAX_TIME_ORDER);
+    // bell[k][j] = B_(k,j)(u', u'', ...): B_(0,0) = 1,
+    // B_(k,j) = sum_(i=1..k-j+1) C(k-1, i-1) u^(i) B_(k-i, j-1).
+    let mut bell = [[T::ZERO; MAX_TIME_ORDER + 1]; MAX_TIME_ORDER + 1];
+    bell[0][0] = T::ONE;
+    const BINOM: [[usize; 5]; 5] = [
+        [1, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0],
+        [1, 2, 1, 0, 0],
+        [1, 3, 3, 1, 0],
+        [1, 4, 6, 4, 1],
+    ];
+    out[0] = d[0];
+    for k in 1..=k_max {
+        let mut v = T::ZERO;
+        for j in 1..=k {
+            let mut b = T::ZERO;
+            for i in 1..=k - j + 1 {
+                b += T::from_usize(BINOM[k - 1][i - 1]) * u[i] * bell[k - i][j - 1];
+            }
+            bell[k][j] = b;
+            v += d[j] * b;
+        }
+        out[k] = v;
+    }
+}

@@ -9,7 +9,8 @@
 //! It is generic over [`Real`] (`f32` and `f64`).
 //!
 //! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`], the
-//! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`].
+//! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`], trajectories in
+//! [`trajectory`].
 //!
 //! ```
 //! use finn_core::{Antiderivative, Bound, Constraint, Domain, Finn, Method, Network};
@@ -29,9 +30,11 @@ pub mod activation;
 pub mod constraint;
 pub mod domain;
 mod error;
+pub mod format;
 pub mod jet;
 pub mod network;
 mod real;
+pub mod trajectory;
 
 pub use activation::Activation;
 pub use constraint::{Bound, Constraint, Finn, Method, Resolved};

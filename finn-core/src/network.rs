@@ -2,11 +2,11 @@
 //! compile time, and its exact integrand f = d_1...d_n F (Eq. 2).
 
 use crate::activation::{Activation, MAX_DIM};
-use crate::jet::{compose, weight_products, Dim, JetDim};
+use crate::jet::{compose, compose_univariate, weight_products, Dim, JetDim, MAX_TIME_ORDER};
 use crate::{error::finite, Antiderivative, Error, Real};
 
 /// Which family of networks: it decides how weights are mapped and what f can do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// Non-negative weights (|w| of the given ones), sigma_n activation, non-negative linear
     /// output layer, free biases: f >= 0 everywhere (paper §3.3; math.md §2 for the proof).
@@ -298,6 +298,81 @@ where
             }
         }
         finite(f)
+    }
+}
+
+impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
+    /// Time derivatives of a one-input network: `out[k]` = F^(k)(t) for k = 0..out.len()
+    /// (at most [`MAX_TIME_ORDER`] + 1 entries). So F, f = F', f', f'' give a trajectory's
+    /// position, velocity, acceleration and jerk.
+    ///
+    /// Errors: `OrderTooHigh`, `NonFiniteInput`, `Overflow`.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Network};
+    /// // F(t) = tanh(t): F'(0) = 1, F''(0) = 0, F'''(0) = -2.
+    /// let net = Network::<f64, 1, 1, 1>::signed(Activation::Tanh, &[1], &[1.0, 0.0, 1.0]).unwrap();
+    /// let mut d = [0.0; 4];
+    /// net.time_derivatives(0.0, &mut d).unwrap();
+    /// assert_eq!(d, [0.0, 1.0, 0.0, -2.0]);
+    /// ```
+    pub fn time_derivatives(&self, t: T, out: &mut [T]) -> Result<(), Error> {
+        let k = out.len();
+        if k == 0 || k > MAX_TIME_ORDER + 1 {
+            return Err(Error::OrderTooHigh);
+        }
+        if !t.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        let mut prev = [[T::ZERO; MAX_TIME_ORDER + 1]; W];
+        let mut d = [T::ZERO; MAX_TIME_ORDER + 1];
+        // First layer in closed form: (sigma(w t + b))^(j) = sigma^(j)(z) w^j.
+        for (j, jet) in prev.iter_mut().enumerate().take(self.widths[0]) {
+            let w = self.first[j][0];
+            let z = self.biases[0][j] + w * t;
+            self.activation.derivatives(1, z, &mut d[..k])?;
+            let mut wp = T::ONE;
+            for (o, dj) in jet.iter_mut().zip(&d).take(k) {
+                *o = *dj * wp;
+                wp *= w;
+            }
+        }
+        for l in 1..self.depth {
+            let mut next = [[T::ZERO; MAX_TIME_ORDER + 1]; W];
+            for (kk, out_jet) in next.iter_mut().enumerate().take(self.widths[l]) {
+                let mut u = [T::ZERO; MAX_TIME_ORDER + 1];
+                u[0] = self.biases[l][kk];
+                for (w, pj) in self.hidden[l][kk]
+                    .iter()
+                    .zip(&prev)
+                    .take(self.widths[l - 1])
+                {
+                    for (c, p) in u.iter_mut().zip(pj).take(k) {
+                        *c += *w * *p;
+                    }
+                }
+                self.activation.derivatives(1, u[0], &mut d[..k])?;
+                compose_univariate(&d[..k], &u[..k], &mut out_jet[..k]);
+            }
+            prev = next;
+        }
+        for o in out.iter_mut() {
+            *o = T::ZERO;
+        }
+        for (a, pj) in self
+            .output
+            .iter()
+            .zip(&prev)
+            .take(self.widths[self.depth - 1])
+        {
+            for (o, p) in out.iter_mut().zip(pj) {
+                *o += *a * *p;
+            }
+        }
+        for o in out.iter() {
+            finite(*o)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,296 @@
+//! Trajectories with exact endpoints and via-points (paper §4.2, math.md §7).
+//!
+//! One signed one-input FINN F_i per coordinate, shift-constrained on [t0, T] with
+//! eps_i = xT_i - x0_i, so that x_i(t) = x0_i + F_i(t) - F_i(t0) + c_i (t - t0). It is
+//! evaluated in the algebraically equal form, with s = (t - t0)/(T - t0) and
+//! dF_i = F_i(T) - F_i(t0),
+//!
+//!   x_i(t) = (1 - s) x0_i + s xT_i + (F_i(t) - F_i(t0)) - s dF_i + sum_m beta_im phi_m(s),
+//!
+//! in which s = 0 and s = 1 give x0 and xT *exactly* in floating point (the bracketed terms
+//! vanish exactly), whatever the parameters and the precision.
+//!
+//! Via-points x(t_k) = x_k are met through a correction basis phi_m(s) = s(1 - s)(2s - 1)^m,
+//! which is exactly 0 at both ends (so it never disturbs them); its coefficients beta solve a
+//! small linear system once, at construction, for the given parameters. No penalty is involved:
+//! the via-points hold for any parameters, up to the rounding of that solve.
+
+use crate::jet::MAX_TIME_ORDER;
+use crate::network::Network;
+use crate::{error::finite, Error, Real};
+
+/// What [`Trajectory::sample`] does with a time outside [t0, T].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutsidePolicy {
+    /// Before t0 hold x0, after T hold xT, with zero velocity, acceleration and jerk.
+    Hold,
+    /// Return [`Error::OutsideInterval`].
+    Reject,
+}
+
+/// A via-point: the trajectory passes through `position` at `time`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Via<T: Real, const D: usize> {
+    /// A time strictly inside (t0, T).
+    pub time: T,
+    /// The position there.
+    pub position: [T; D],
+}
+
+/// The state at one time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample<T: Real, const D: usize> {
+    /// x(t).
+    pub position: [T; D],
+    /// dx/dt.
+    pub velocity: [T; D],
+    /// d2x/dt2.
+    pub acceleration: [T; D],
+    /// d3x/dt3.
+    pub jerk: [T; D],
+}
+
+/// A D-dimensional trajectory on [t0, T] from x0 to xT, with up to V via-points; each
+/// coordinate is a one-input network with up to L hidden layers of W units.
+///
+/// ```
+/// use finn_core::{Activation, Network};
+/// use finn_core::trajectory::{OutsidePolicy, Trajectory, Via};
+/// let p = [1.3, -0.2, 0.7, -0.4, 0.5, 0.9, 0.8, -1.1, 0.6];
+/// let net = Network::<f64, 1, 3, 1>::signed(Activation::Tanh, &[3], &p).unwrap();
+/// let via = [Via { time: 0.5, position: [2.0, -1.0] }];
+/// let traj = Trajectory::<f64, 2, 3, 1, 1>::new(
+///     [net.clone(), net], 0.0, 1.0, [0.0, 0.0], [1.0, 3.0], &via, OutsidePolicy::Hold,
+/// ).unwrap();
+/// assert_eq!(traj.sample(0.0).unwrap().position, [0.0, 0.0]);
+/// assert_eq!(traj.sample(1.0).unwrap().position, [1.0, 3.0]);
+/// let mid = traj.sample(0.5).unwrap().position;
+/// assert!((mid[0] - 2.0).abs() < 1e-14 && (mid[1] + 1.0).abs() < 1e-14);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Trajectory<T: Real, const D: usize, const W: usize, const L: usize, const V: usize> {
+    coords: [Network<T, 1, W, L>; D],
+    t0: T,
+    t1: T,
+    x0: [T; D],
+    x1: [T; D],
+    /// F_i(t0).
+    base: [T; D],
+    /// F_i(T) - F_i(t0).
+    delta: [T; D],
+    via_count: usize,
+    beta: [[T; V]; D],
+    policy: OutsidePolicy,
+}
+
+/// phi_m(s) = s(1 - s)(2s - 1)^m and its first three derivatives in s, for m < count.
+fn correction_basis<T: Real, const V: usize>(s: T, count: usize) -> [[T; 4]; V] {
+    let mut out = [[T::ZERO; 4]; V];
+    let two = T::from_f64(2.0);
+    // p = s(1 - s): exactly 0 at s = 0 and s = 1.
+    let p = [s * (T::ONE - s), T::ONE - two * s, -two, T::ZERO];
+    let r = two * s - T::ONE;
+    // q = r^m with derivatives in s: q^(j) = 2^j m!/(m-j)! r^(m-j).
+    let mut pow = [T::ONE; V];
+    for m in 1..V {
+        pow[m] = pow[m - 1] * r;
+    }
+    for (m, o) in out.iter_mut().enumerate().take(count) {
+        let mut q = [T::ZERO; 4];
+        let mut coeff = T::ONE;
+        for (j, qj) in q.iter_mut().enumerate() {
+            if j > m {
+                break;
+            }
+            *qj = coeff * pow[m - j];
+            coeff *= two * T::from_usize(m - j);
+        }
+        // Leibniz: (pq)^(k) = sum_j C(k, j) p^(j) q^(k-j).
+        o[0] = p[0] * q[0];
+        o[1] = p[1] * q[0] + p[0] * q[1];
+        o[2] = p[2] * q[0] + two * p[1] * q[1] + p[0] * q[2];
+        let three = T::from_f64(3.0);
+        o[3] = three * p[2] * q[1] + three * p[1] * q[2] + p[0] * q[3];
+    }
+    out
+}
+
+impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
+    Trajectory<T, D, W, L, V>
+{
+    /// Builds the trajectory and solves the via-point correction once.
+    ///
+    /// Errors: `EmptyInterval` (t0 >= T), `NonFiniteInput`, `InvalidViaPoints` (a time not
+    /// strictly inside (t0, T), not increasing, more than V, or a singular system),
+    /// `Overflow` (a network's value is not finite).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        coords: [Network<T, 1, W, L>; D],
+        t0: T,
+        t1: T,
+        x0: [T; D],
+        x1: [T; D],
+        via: &[Via<T, D>],
+        policy: OutsidePolicy,
+    ) -> Result<Self, Error> {
+        crate::domain::check_box(&[t0], &[t1])?;
+        if x0.iter().chain(&x1).any(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInput);
+        }
+        if via.len() > V {
+            return Err(Error::InvalidViaPoints);
+        }
+        let mut last = t0;
+        for v in via {
+            if !v.time.is_finite() || v.position.iter().any(|p| !p.is_finite()) {
+                return Err(Error::NonFiniteInput);
+            }
+            if v.time <= last || v.time >= t1 {
+                return Err(Error::InvalidViaPoints);
+            }
+            last = v.time;
+        }
+        let mut traj = Trajectory {
+            coords,
+            t0,
+            t1,
+            x0,
+            x1,
+            base: [T::ZERO; D],
+            delta: [T::ZERO; D],
+            via_count: via.len(),
+            beta: [[T::ZERO; V]; D],
+            policy,
+        };
+        let mut f = [T::ZERO; 1];
+        for i in 0..D {
+            traj.coords[i].time_derivatives(t0, &mut f)?;
+            traj.base[i] = f[0];
+            traj.coords[i].time_derivatives(t1, &mut f)?;
+            traj.delta[i] = finite(f[0] - traj.base[i])?;
+        }
+        if !via.is_empty() {
+            traj.solve_via(via)?;
+        }
+        Ok(traj)
+    }
+
+    /// beta_i = A^-1 r_i with A_km = phi_m(s_k) and r_ik the uncorrected miss at t_k.
+    fn solve_via(&mut self, via: &[Via<T, D>]) -> Result<(), Error> {
+        let k = via.len();
+        let mut a = [[T::ZERO; V]; V];
+        let mut rhs = [[T::ZERO; D]; V];
+        let mut f = [T::ZERO; 1];
+        for (row, v) in via.iter().enumerate() {
+            let s = (v.time - self.t0) / (self.t1 - self.t0);
+            let basis = correction_basis::<T, V>(s, k);
+            for m in 0..k {
+                a[row][m] = basis[m][0];
+            }
+            for i in 0..D {
+                self.coords[i].time_derivatives(v.time, &mut f)?;
+                let bracket = (f[0] - self.base[i]) - s * self.delta[i];
+                let uncorrected = (T::ONE - s) * self.x0[i] + s * self.x1[i] + bracket;
+                rhs[row][i] = v.position[i] - uncorrected;
+            }
+        }
+        // Gaussian elimination with partial pivoting on the k x k system, D right-hand sides.
+        for col in 0..k {
+            let mut piv = col;
+            for r in col + 1..k {
+                if a[r][col].abs() > a[piv][col].abs() {
+                    piv = r;
+                }
+            }
+            if !(a[piv][col].abs() > T::EPSILON * T::from_f64(1e-3)) {
+                return Err(Error::InvalidViaPoints);
+            }
+            a.swap(col, piv);
+            rhs.swap(col, piv);
+            for r in col + 1..k {
+                let factor = a[r][col] / a[col][col];
+                for c in col..k {
+                    let v = a[col][c];
+                    a[r][c] -= factor * v;
+                }
+                for i in 0..D {
+                    let v = rhs[col][i];
+                    rhs[r][i] -= factor * v;
+                }
+            }
+        }
+        for col in (0..k).rev() {
+            for i in 0..D {
+                let mut v = rhs[col][i];
+                for c in col + 1..k {
+                    v -= a[col][c] * self.beta[i][c];
+                }
+                self.beta[i][col] = finite(v / a[col][col])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The start time t0 and end time T.
+    pub fn interval(&self) -> (T, T) {
+        (self.t0, self.t1)
+    }
+
+    /// The start and end states.
+    pub fn endpoints(&self) -> (&[T; D], &[T; D]) {
+        (&self.x0, &self.x1)
+    }
+
+    /// The coordinate networks.
+    pub fn coordinates(&self) -> &[Network<T, 1, W, L>; D] {
+        &self.coords
+    }
+
+    /// Position, velocity, acceleration and jerk at time `t`.
+    ///
+    /// Errors: `NonFiniteInput`, `OutsideInterval` (policy `Reject`), `Overflow`.
+    pub fn sample(&self, t: T) -> Result<Sample<T, D>, Error> {
+        if !t.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        if t < self.t0 || t > self.t1 {
+            return match self.policy {
+                OutsidePolicy::Reject => Err(Error::OutsideInterval),
+                OutsidePolicy::Hold => Ok(Sample {
+                    position: if t < self.t0 { self.x0 } else { self.x1 },
+                    velocity: [T::ZERO; D],
+                    acceleration: [T::ZERO; D],
+                    jerk: [T::ZERO; D],
+                }),
+            };
+        }
+        let h = self.t1 - self.t0;
+        let s = (t - self.t0) / h;
+        let basis = correction_basis::<T, V>(s, self.via_count);
+        let mut out = Sample {
+            position: [T::ZERO; D],
+            velocity: [T::ZERO; D],
+            acceleration: [T::ZERO; D],
+            jerk: [T::ZERO; D],
+        };
+        let mut f = [T::ZERO; MAX_TIME_ORDER];
+        for i in 0..D {
+            self.coords[i].time_derivatives(t, &mut f)?;
+            let mut corr = [T::ZERO; 4];
+            for (b, phi) in self.beta[i].iter().zip(&basis).take(self.via_count) {
+                for (c, p) in corr.iter_mut().zip(phi) {
+                    *c += *b * *p;
+                }
+            }
+            // The bracket is exactly 0 at s = 0 and s = 1: group it before adding the ends.
+            let bracket = (f[0] - self.base[i]) - s * self.delta[i];
+            out.position[i] =
+                finite((T::ONE - s) * self.x0[i] + s * self.x1[i] + (bracket + corr[0]))?;
+            out.velocity[i] =
+                finite((self.x1[i] - self.x0[i] - self.delta[i]) / h + f[1] + corr[1] / h)?;
+            out.acceleration[i] = finite(f[2] + corr[2] / (h * h))?;
+            out.jerk[i] = finite(f[3] + corr[3] / (h * h * h))?;
+        }
+        Ok(out)
+    }
+}
