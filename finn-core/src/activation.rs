@@ -26,7 +26,7 @@ pub const MAX_DIM: usize = 8;
 pub const MAX_ORDER: usize = MAX_DIM + 4;
 
 /// 2 / sqrt(pi).
-const TWO_OVER_SQRT_PI: f64 = 1.128_379_167_095_512_6;
+const TWO_OVER_SQRT_PI: f64 = core::f64::consts::FRAC_2_SQRT_PI;
 
 /// The nonlinearity of a network's hidden units.
 ///
@@ -38,7 +38,7 @@ const TWO_OVER_SQRT_PI: f64 = 1.128_379_167_095_512_6;
 /// assert!((d[0] - 0.5).abs() < 1e-15);
 /// assert!((d[1] - 1.0 / core::f64::consts::PI.sqrt()).abs() < 1e-15);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Activation {
     /// sigma_n (paper Eq. 16): its first n derivatives are positive, which makes positive
     /// networks non-negative.
@@ -109,22 +109,36 @@ fn sigma_derivatives<T: Real>(n: usize, x: T, out: &mut [T]) {
     }
 }
 
+/// exp(-x^2) to about one ulp in either precision: x * x rounds, and at |x| = 9 that rounding
+/// alone costs 5e-6 relative in f32. Veltkamp's split x = hi + lo makes hi^2 exact, and the
+/// small remainder -(2 hi + lo) lo goes through its own exp.
+#[inline]
+pub(crate) fn gaussian<T: Real>(x: T) -> T {
+    let ax = x.abs();
+    if ax > T::from_f64(40.0) {
+        return T::ZERO; // underflows in both types; also keeps the split below from overflowing
+    }
+    let f64_like = T::EPSILON.to_f64() < 1e-10;
+    let split = T::from_f64(if f64_like { 134_217_729.0 } else { 4097.0 });
+    let c = split * ax;
+    let hi = c - (c - ax);
+    let lo = ax - hi;
+    (-(hi * hi)).exp() * (-((hi + hi + lo) * lo)).exp()
+}
+
 /// Fills g[k + 1] = i^k erfc(-x) for k = -1..=g.len()-2 (the repeated integrals of erfc).
 fn repeated_erfc<T: Real>(x: T, g: &mut [T]) {
     let kmax = g.len() - 1; // highest k
-    let gauss = if x.abs() > T::from_f64(40.0) {
-        T::ZERO // exp(-x^2) underflows in both types; avoid inf * 0 later
-    } else {
-        T::from_f64(TWO_OVER_SQRT_PI) * (-(x * x)).exp()
-    };
+    let gauss = T::from_f64(TWO_OVER_SQRT_PI) * gaussian(x);
     g[0] = gauss;
     if kmax == 0 {
         return;
     }
-    // f64 keeps ~3e-13 relative in the forward recurrence down to -1.5 (k <= 7); f32 cannot
-    // afford the same amplification, so it switches to the backward path earlier.
+    // The forward recurrence amplifies the rounding of g_-1 and g_0 for x < 0 (about 500x at
+    // x = -0.93, k = 7). f64 keeps ~3e-13 relative down to -1.5 (k <= 7); f32 switches to the
+    // backward path at -0.5 (measured worst 9e-7 relative over [-30, 30], n <= 8).
     let f64_like = T::EPSILON.to_f64() < 1e-10;
-    let threshold = T::from_f64(if f64_like { -1.5 } else { -1.0 });
+    let threshold = T::from_f64(if f64_like { -1.5 } else { -0.5 });
     if x >= threshold {
         g[1] = (-x).erfc();
         for k in 2..=kmax {

@@ -25,6 +25,9 @@
 //! ```
 #![no_std]
 #![deny(missing_docs)]
+// Index loops mirror the formulas (jets by subset, layers by unit); iterator chains over
+// several arrays at once read worse here.
+#![allow(clippy::needless_range_loop)]
 
 pub mod activation;
 pub mod constraint;
@@ -99,3 +102,8 @@ pub(crate) fn point<T: Real, const N: usize>(x: &[T]) -> Result<[T; N], Error> {
     }
     Ok(p)
 }
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -53,13 +53,14 @@ pub struct Network<T: Real, const N: usize, const W: usize, const L: usize> {
 /// assert_eq!(finn_core::parameter_count(2, &[16, 16]), 2 * 16 + 16 + 16 * 16 + 16 + 16);
 /// ```
 pub fn parameter_count(n: usize, widths: &[usize]) -> usize {
-    let mut count = 0;
+    // Saturating: absurd widths give usize::MAX (which no parameter slice matches), not a panic.
+    let mut count: usize = 0;
     let mut fan_in = n;
     for &w in widths {
-        count += w * fan_in + w;
+        count = count.saturating_add(w.saturating_mul(fan_in).saturating_add(w));
         fan_in = w;
     }
-    count + fan_in
+    count.saturating_add(fan_in)
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
@@ -87,6 +88,24 @@ where
         widths: &[usize],
         params: &[T],
     ) -> Result<Self, Error> {
+        Self::from_parameters(kind, activation, widths, params.iter().copied())
+    }
+
+    /// As [`Network::new`], reading the parameters from an iterator, so that a loader can
+    /// stream them out of a weights blob without a buffer.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Kind, Network};
+    /// let p = [1.0f32, 0.0, 2.0];
+    /// let net = Network::<f32, 1, 1, 1>::from_parameters(Kind::Signed, Activation::Tanh, &[1], p.into_iter());
+    /// assert!(net.is_ok());
+    /// ```
+    pub fn from_parameters(
+        kind: Kind,
+        activation: Activation,
+        widths: &[usize],
+        params: impl IntoIterator<Item = T>,
+    ) -> Result<Self, Error> {
         if widths.is_empty()
             || widths.len() > L
             || widths.iter().any(|&w| w == 0 || w > W)
@@ -97,15 +116,6 @@ where
             return Err(Error::InvalidShape);
         }
         let expected = parameter_count(N, widths);
-        if params.len() != expected {
-            return Err(Error::DimensionMismatch {
-                expected,
-                found: params.len(),
-            });
-        }
-        if params.iter().any(|p| !p.is_finite()) {
-            return Err(Error::NonFiniteParameter);
-        }
         let map = |w: T| match kind {
             Kind::Positive => w.abs(),
             Kind::Signed => w,
@@ -121,9 +131,17 @@ where
             output: [T::ZERO; W],
         };
         net.widths[..widths.len()].copy_from_slice(widths);
-        let mut p = params.iter().copied();
-        // `p` holds exactly `expected` values, so every `next()` below yields one.
-        let mut take = || p.next().unwrap_or(T::ZERO);
+        let mut p = params.into_iter();
+        let mut found = 0usize;
+        let mut non_finite = false;
+        let mut take = || match p.next() {
+            Some(v) => {
+                found += 1;
+                non_finite |= !v.is_finite();
+                v
+            }
+            None => T::ZERO,
+        };
         for row in net.first.iter_mut().take(widths[0]) {
             for w in row.iter_mut() {
                 *w = map(take());
@@ -144,6 +162,17 @@ where
         }
         for a in net.output.iter_mut().take(widths[widths.len() - 1]) {
             *a = map(take());
+        }
+        // Count what is left, so a too-long input is reported with its length.
+        let extra = p.count();
+        if found != expected || extra > 0 {
+            return Err(Error::DimensionMismatch {
+                expected,
+                found: found + extra,
+            });
+        }
+        if non_finite {
+            return Err(Error::NonFiniteParameter);
         }
         Ok(net)
     }
@@ -379,10 +408,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
 /// sigma_n^(n)(z) = exp(-z^2)/sqrt(pi), for any n.
 #[inline(always)]
 fn gaussian<T: Real>(z: T) -> T {
-    if z.abs() > T::from_f64(40.0) {
-        return T::ZERO;
-    }
-    T::from_f64(core::f64::consts::FRAC_2_SQRT_PI * 0.5) * (-(z * z)).exp()
+    T::from_f64(core::f64::consts::FRAC_2_SQRT_PI * 0.5) * crate::activation::gaussian(z)
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Antiderivative<T>

@@ -202,7 +202,8 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
                     piv = r;
                 }
             }
-            if !(a[piv][col].abs() > T::EPSILON * T::from_f64(1e-3)) {
+            let pivot = a[piv][col].abs();
+            if pivot.is_nan() || pivot <= T::EPSILON * T::from_f64(1e-3) {
                 return Err(Error::InvalidViaPoints);
             }
             a.swap(col, piv);

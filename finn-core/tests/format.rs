@@ -1,0 +1,1295 @@
+//! The model blob (issue 3, item 4): round trips, the documented byte layout, one crafted blob
+//! per error, and property tests that random and damaged blobs never panic the loader.
+
+use finn_core::format::{
+    crc32, decode, encode, encoded_len, validate, Field, FormatError, ModelHeader, ModelView,
+    Payload, Scalar, MAGIC, MAX_LAYERS, MIN_LEN, VERSION,
+};
+use finn_core::jet::{Dim, JetDim};
+use finn_core::{
+    parameter_count, Activation, Antiderivative, Bound, Constraint, Domain, Error, Finn, Kind,
+    Method, Network, Real, Resolved,
+};
+use proptest::prelude::*;
+use serde::Serialize;
+
+// ---------------------------------------------------------------------------------------------
+// Models to encode.
+
+const WIDTHS: [usize; 2] = [3, 2];
+const LOWER: [f64; 2] = [0.0, -1.0];
+const UPPER: [f64; 2] = [1.0, 2.0];
+
+fn params_for(n: usize, widths: &[usize]) -> Vec<f64> {
+    (0..parameter_count(n, widths))
+        .map(|i| (i as f64 * 0.77 + 0.3).sin() * 1.3)
+        .collect()
+}
+
+/// A positive network on [0,1] x [-1,2], two hidden layers, integral fixed to 1.5 by scaling,
+/// with the constants resolved in f64 from the model itself.
+fn positive() -> (ModelHeader<'static>, Vec<f64>) {
+    let params = params_for(2, &WIDTHS);
+    let constraint = Constraint::new(Bound::Equal, Method::Scale, 1.5);
+    let net = Network::<f64, 2, 4, 2>::positive(&WIDTHS, &params).unwrap();
+    let model = Finn::new(net, Domain::new(LOWER, UPPER).unwrap(), Some(constraint)).unwrap();
+    let header = ModelHeader {
+        payload: Payload::Model,
+        kind: Kind::Positive,
+        activation: Activation::Sigma,
+        n: 2,
+        widths: &WIDTHS,
+        domain_lower: &LOWER,
+        domain_upper: &UPPER,
+        constraint: Some(constraint),
+        constants: model.constants(),
+    };
+    (header, params)
+}
+
+/// A signed tanh network on [-2, 3], one layer, integral fixed to -0.25 by a shift.
+fn signed() -> (ModelHeader<'static>, Vec<f64>) {
+    let params = params_for(1, &[4]);
+    let constraint = Constraint::new(Bound::Equal, Method::Shift, -0.25);
+    let net = Network::<f64, 1, 4, 1>::signed(Activation::Tanh, &[4], &params).unwrap();
+    let model = Finn::new(net, Domain::new([-2.0], [3.0]).unwrap(), Some(constraint)).unwrap();
+    let header = ModelHeader {
+        payload: Payload::Model,
+        kind: Kind::Signed,
+        activation: Activation::Tanh,
+        n: 1,
+        widths: &[4],
+        domain_lower: &[-2.0],
+        domain_upper: &[3.0],
+        constraint: Some(constraint),
+        constants: model.constants(),
+    };
+    (header, params)
+}
+
+fn blob(header: &ModelHeader<'_>, params: &[f64], scalar: Scalar) -> Vec<u8> {
+    let mut out = vec![0u8; encoded_len(header, scalar).unwrap()];
+    let len = encode(header, params, scalar, &mut out).unwrap();
+    assert_eq!(len, out.len());
+    out
+}
+
+/// The model built directly from the header and parameters, in `T`.
+fn direct<T: Real, const N: usize, const W: usize, const L: usize>(
+    header: &ModelHeader<'_>,
+    params: &[f64],
+) -> Finn<T, N, W, L>
+where
+    Dim<N>: JetDim,
+{
+    let p: Vec<T> = params.iter().map(|&v| T::from_f64(v)).collect();
+    let net =
+        Network::<T, N, W, L>::new(header.kind, header.activation, header.widths, &p).unwrap();
+    let corner = |c: &[f64]| -> [T; N] { core::array::from_fn(|i| T::from_f64(c[i])) };
+    let domain = Domain::new(corner(header.domain_lower), corner(header.domain_upper)).unwrap();
+    let constraint = header
+        .constraint
+        .map(|c| Constraint::new(c.bound, c.method, T::from_f64(c.eps)));
+    let k = header.constants;
+    let constants = Resolved {
+        scale: T::from_f64(k.scale),
+        gap: T::from_f64(k.gap),
+        gap_low: T::from_f64(k.gap_low),
+    };
+    Finn::with_constants(net, domain, constraint, constants).unwrap()
+}
+
+/// Integrand, antiderivative and integrals agree bit for bit at a grid of points.
+fn assert_same<T: Real, const N: usize, const W: usize, const L: usize>(
+    a: &Finn<T, N, W, L>,
+    b: &Finn<T, N, W, L>,
+) where
+    Dim<N>: JetDim,
+{
+    let lo = a.domain().lower();
+    let hi = a.domain().upper();
+    for k in 0..7 {
+        let t = T::from_f64(k as f64 / 6.0);
+        let x: [T; N] = core::array::from_fn(|i| lo[i] + (hi[i] - lo[i]) * t);
+        assert_eq!(a.integrand(&x).unwrap(), b.integrand(&x).unwrap());
+        assert_eq!(a.antiderivative(&x).unwrap(), b.antiderivative(&x).unwrap());
+    }
+    assert_eq!(a.integral().unwrap(), b.integral().unwrap());
+    assert_eq!(a.constants(), b.constants());
+    assert_eq!(a.constraint(), b.constraint());
+    assert_eq!(a.network().widths(), b.network().widths());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round trips.
+
+#[test]
+fn f64_blob_round_trips_exactly() {
+    for (header, params) in [positive(), signed()] {
+        let bytes = blob(&header, &params, Scalar::F64);
+        let view = decode(&bytes).unwrap();
+        assert_eq!(view.header(), header);
+        assert_eq!(view.scalar(), Scalar::F64);
+        assert_eq!(view.payload(), Payload::Model);
+        assert_eq!(view.parameter_count(), params.len());
+        assert_eq!(view.parameters().len(), params.len());
+        assert_eq!(view.parameters().collect::<Vec<_>>(), params);
+        assert_eq!(view.parameter(params.len()), None);
+        assert_eq!(view.parameter_bytes().len(), 8 * params.len());
+        // The parameter bytes are borrowed from the blob (zero copy).
+        let range = bytes.as_ptr_range();
+        assert!(range.contains(&view.parameter_bytes().as_ptr()));
+    }
+}
+
+#[test]
+fn f64_blob_loads_into_the_model_built_directly() {
+    let (header, params) = positive();
+    let bytes = blob(&header, &params, Scalar::F64);
+    let view = decode(&bytes).unwrap();
+    let loaded = view.to_finn::<f64, 2, 4, 2>().unwrap();
+    assert_same(&loaded, &direct::<f64, 2, 4, 2>(&header, &params));
+    assert!((loaded.integral().unwrap() - 1.5).abs() < 1e-12);
+    // A larger capacity loads the same model.
+    let wide = view.to_finn::<f64, 2, 16, 5>().unwrap();
+    assert_same(&wide, &direct::<f64, 2, 16, 5>(&header, &params));
+
+    let (header, params) = signed();
+    let bytes = blob(&header, &params, Scalar::F64);
+    let view = decode(&bytes).unwrap();
+    let loaded = view.to_finn::<f64, 1, 4, 1>().unwrap();
+    assert_same(&loaded, &direct::<f64, 1, 4, 1>(&header, &params));
+    assert!((loaded.integral().unwrap() + 0.25).abs() < 1e-12);
+}
+
+#[test]
+fn f64_blob_loads_into_an_f32_model() {
+    for (header, params) in [positive(), signed()] {
+        let bytes = blob(&header, &params, Scalar::F64);
+        let view = decode(&bytes).unwrap();
+        if header.n == 2 {
+            let loaded = view.to_finn::<f32, 2, 4, 2>().unwrap();
+            assert_same(&loaded, &direct::<f32, 2, 4, 2>(&header, &params));
+            assert!((loaded.integral().unwrap() - 1.5).abs() < 1e-5);
+        } else {
+            let loaded = view.to_finn::<f32, 1, 4, 1>().unwrap();
+            assert_same(&loaded, &direct::<f32, 1, 4, 1>(&header, &params));
+            assert!((loaded.integral().unwrap() + 0.25).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn f32_blob_round_trips_the_rounded_parameters() {
+    for (header, params) in [positive(), signed()] {
+        let bytes = blob(&header, &params, Scalar::F32);
+        let f64_len = blob(&header, &params, Scalar::F64).len();
+        // 4 bytes less per parameter, and the byte-length varint may be one byte shorter.
+        let saved = f64_len - bytes.len();
+        assert!(saved == 4 * params.len() || saved == 4 * params.len() + 1);
+        let view = decode(&bytes).unwrap();
+        assert_eq!(view.scalar(), Scalar::F32);
+        assert_eq!(view.header(), header, "domain, eps and constants stay f64");
+        let rounded: Vec<f64> = params.iter().map(|&v| v as f32 as f64).collect();
+        assert_eq!(view.parameters().collect::<Vec<_>>(), rounded);
+        if header.n == 2 {
+            let f32_model = view.to_finn::<f32, 2, 4, 2>().unwrap();
+            assert_same(&f32_model, &direct::<f32, 2, 4, 2>(&header, &params));
+            // ... and into an f64 model: the f32 values widened exactly.
+            let f64_model = view.to_finn::<f64, 2, 8, 3>().unwrap();
+            assert_same(&f64_model, &direct::<f64, 2, 8, 3>(&header, &rounded));
+        } else {
+            let f32_model = view.to_finn::<f32, 1, 4, 1>().unwrap();
+            assert_same(&f32_model, &direct::<f32, 1, 4, 1>(&header, &params));
+            let f64_model = view.to_finn::<f64, 1, 4, 1>().unwrap();
+            assert_same(&f64_model, &direct::<f64, 1, 4, 1>(&header, &rounded));
+        }
+    }
+}
+
+#[test]
+fn unconstrained_model_round_trips() {
+    let (mut header, params) = signed();
+    header.constraint = None;
+    header.constants = Resolved::scaled(1.0);
+    let bytes = blob(&header, &params, Scalar::F64);
+    let view = decode(&bytes).unwrap();
+    assert_eq!(view.constraint(), None);
+    let loaded = view.to_finn::<f64, 1, 4, 1>().unwrap();
+    assert_same(&loaded, &direct::<f64, 1, 4, 1>(&header, &params));
+}
+
+#[test]
+fn encoded_len_is_exact_and_small_buffers_are_refused() {
+    let (header, params) = positive();
+    for scalar in [Scalar::F32, Scalar::F64] {
+        let needed = encoded_len(&header, scalar).unwrap();
+        let mut big = vec![0xAAu8; needed + 17];
+        assert_eq!(encode(&header, &params, scalar, &mut big), Ok(needed));
+        assert!(
+            big[needed..].iter().all(|&b| b == 0xAA),
+            "nothing written past the end"
+        );
+        for short in 0..needed {
+            let mut out = vec![0u8; short];
+            assert_eq!(
+                encode(&header, &params, scalar, &mut out),
+                Err(FormatError::BufferTooSmall {
+                    needed,
+                    capacity: short
+                })
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The documented byte layout, written independently of the crate with postcard and serde.
+
+/// The body as `docs/model-format.md` documents it, with enum indices as plain integers
+/// (postcard writes both as varints) and free lengths, to craft any blob.
+#[derive(Clone, Debug, Serialize)]
+struct RawBody {
+    payload: u32,
+    kind: u32,
+    activation: u32,
+    n: u8,
+    widths: Vec<u16>,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    /// (bound, method, eps)
+    constraint: Option<(u32, u32, f64)>,
+    /// (scale, gap, gap_low)
+    constants: (f64, f64, f64),
+    scalar: u32,
+    /// Postcard writes a `Vec<u8>` as its length varint and the bytes, as a byte string.
+    params: Vec<u8>,
+}
+
+impl RawBody {
+    fn of(header: &ModelHeader<'_>, params: &[f64], scalar: Scalar) -> Self {
+        let enum_index = |k: Kind| if k == Kind::Positive { 0 } else { 1 };
+        RawBody {
+            payload: 0,
+            kind: enum_index(header.kind),
+            activation: if header.activation == Activation::Sigma {
+                0
+            } else {
+                1
+            },
+            n: header.n as u8,
+            widths: header.widths.iter().map(|&w| w as u16).collect(),
+            lower: header.domain_lower.to_vec(),
+            upper: header.domain_upper.to_vec(),
+            constraint: header.constraint.map(|c| {
+                let bound = match c.bound {
+                    Bound::Equal => 0,
+                    Bound::AtMost => 1,
+                    Bound::AtLeast => 2,
+                };
+                let method = if c.method == Method::Scale { 0 } else { 1 };
+                (bound, method, c.eps)
+            }),
+            constants: (
+                header.constants.scale,
+                header.constants.gap,
+                header.constants.gap_low,
+            ),
+            scalar: if scalar == Scalar::F32 { 0 } else { 1 },
+            params: params
+                .iter()
+                .flat_map(|&v| match scalar {
+                    Scalar::F32 => (v as f32).to_le_bytes().to_vec(),
+                    Scalar::F64 => v.to_le_bytes().to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        postcard::to_extend(self, Vec::new()).unwrap()
+    }
+
+    fn blob(&self) -> Vec<u8> {
+        frame(&self.bytes())
+    }
+}
+
+/// Magic, version, the body, and the CRC of all of it.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(body);
+    with_crc(out)
+}
+
+/// Appends the CRC of `bytes`.
+fn with_crc(mut bytes: Vec<u8>) -> Vec<u8> {
+    let crc = crc32(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+/// Replaces the last four bytes by the CRC of the rest.
+fn fix_crc(bytes: &[u8]) -> Vec<u8> {
+    with_crc(bytes[..bytes.len() - 4].to_vec())
+}
+
+#[test]
+fn blob_matches_the_documented_layout() {
+    for (header, params) in [positive(), signed()] {
+        for scalar in [Scalar::F32, Scalar::F64] {
+            let raw = RawBody::of(&header, &params, scalar);
+            assert_eq!(blob(&header, &params, scalar), raw.blob());
+        }
+    }
+}
+
+#[test]
+fn golden_bytes_of_the_smallest_model() {
+    // The worked example of docs/model-format.md.
+    let header = ModelHeader {
+        payload: Payload::Model,
+        kind: Kind::Signed,
+        activation: Activation::Tanh,
+        n: 1,
+        widths: &[1],
+        domain_lower: &[0.0],
+        domain_upper: &[1.0],
+        constraint: None,
+        constants: Resolved::scaled(1.0),
+    };
+    let bytes = blob(&header, &[2.0, 0.5, -1.0], Scalar::F32);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let expected = concat!(
+        "46494e4e", // magic "FINN"
+        "0100",     // version 1
+        "00",       // payload Model
+        "01",       // kind Signed
+        "01",       // activation Tanh
+        "01",       // n = 1
+        "0101",     // widths: 1 entry, 1
+        "01",
+        "0000000000000000", // lower: 1 entry, 0.0
+        "01",
+        "000000000000f03f", // upper: 1 entry, 1.0
+        "00",               // no constraint
+        "000000000000f03f", // scale 1.0
+        "0000000000000000", // gap 0.0
+        "0000000000000000", // gap_low 0.0
+        "00",               // scalar F32
+        "0c",               // 12 parameter bytes
+        "00000040",         // 2.0f32
+        "0000003f",         // 0.5f32
+        "000080bf",         // -1.0f32
+    );
+    assert_eq!(&hex[..hex.len() - 8], expected);
+    let crc = crc32(&bytes[..bytes.len() - 4]);
+    assert_eq!(&hex[hex.len() - 8..], hex_of(&crc.to_le_bytes()));
+    assert_eq!(&hex[hex.len() - 8..], "48bb8ac8"); // CRC 0xC88ABB48, little-endian
+    assert_eq!(bytes.len(), 73);
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every error, from a crafted blob.
+
+fn valid_raw() -> RawBody {
+    let (header, params) = positive();
+    RawBody::of(&header, &params, Scalar::F64)
+}
+
+fn decode_raw(raw: &RawBody) -> Result<(), FormatError> {
+    decode(&raw.blob()).map(|_| ())
+}
+
+#[test]
+fn truncated_below_the_framing() {
+    let bytes = valid_raw().blob();
+    for len in 0..MIN_LEN {
+        assert_eq!(
+            decode(&bytes[..len]).unwrap_err(),
+            FormatError::Truncated { len }
+        );
+    }
+    // Cut anywhere later, the CRC no longer matches.
+    for len in MIN_LEN..bytes.len() {
+        assert!(matches!(
+            decode(&bytes[..len]).unwrap_err(),
+            FormatError::CrcMismatch { .. }
+        ));
+    }
+}
+
+#[test]
+fn bad_magic() {
+    let mut bytes = valid_raw().blob();
+    bytes[0] = b'f';
+    assert_eq!(decode(&bytes).unwrap_err(), FormatError::BadMagic);
+    // Checked before the version and the CRC.
+    let mut bytes = valid_raw().blob();
+    bytes[3] = 0;
+    bytes[4] = 9;
+    assert_eq!(decode(&bytes).unwrap_err(), FormatError::BadMagic);
+}
+
+#[test]
+fn unsupported_version() {
+    for found in [0u16, 2, 0x0100, u16::MAX] {
+        let mut bytes = valid_raw().blob();
+        bytes[4..6].copy_from_slice(&found.to_le_bytes());
+        assert_eq!(
+            decode(&bytes).unwrap_err(),
+            FormatError::UnsupportedVersion { found }
+        );
+        // Still reported when the CRC is made to match.
+        assert_eq!(
+            decode(&fix_crc(&bytes)).unwrap_err(),
+            FormatError::UnsupportedVersion { found }
+        );
+    }
+}
+
+#[test]
+fn crc_mismatch() {
+    let bytes = valid_raw().blob();
+    let computed = crc32(&bytes[..bytes.len() - 4]);
+    for i in [6, 20, bytes.len() - 5, bytes.len() - 1] {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x10;
+        let err = decode(&bad).unwrap_err();
+        assert!(matches!(err, FormatError::CrcMismatch { .. }), "{err:?}");
+        if i >= bytes.len() - 4 {
+            let stored = u32::from_le_bytes(bad[bad.len() - 4..].try_into().unwrap());
+            assert_eq!(err, FormatError::CrcMismatch { stored, computed });
+        }
+    }
+}
+
+#[test]
+fn malformed_body() {
+    let cases: Vec<Vec<u8>> = vec![
+        vec![],                 // empty body
+        vec![0, 0, 0],          // cut short
+        vec![1, 0, 0, 1, 1, 1], // unknown payload
+        vec![0, 2, 0, 1, 1, 1], // unknown kind
+        vec![0, 0, 5, 1, 1, 1], // unknown activation
+        vec![
+            0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ], // bad varint
+    ];
+    for body in cases {
+        assert_eq!(decode(&frame(&body)).unwrap_err(), FormatError::Malformed);
+    }
+    let mut raw = valid_raw();
+    raw.scalar = 2;
+    assert_eq!(decode_raw(&raw).unwrap_err(), FormatError::Malformed);
+    let mut raw = valid_raw();
+    raw.constraint = Some((3, 0, 1.0));
+    assert_eq!(decode_raw(&raw).unwrap_err(), FormatError::Malformed);
+    // A parameter byte string longer than what is left.
+    let mut body = valid_raw().bytes();
+    body.truncate(body.len() - 1);
+    assert_eq!(decode(&frame(&body)).unwrap_err(), FormatError::Malformed);
+    // A width that does not fit u16.
+    let mut body = valid_raw().bytes();
+    let at = 5; // payload, kind, activation, n, widths length: first width
+    body.splice(at..at + 1, [0x80, 0x80, 0x04]);
+    assert_eq!(decode(&frame(&body)).unwrap_err(), FormatError::Malformed);
+}
+
+#[test]
+fn trailing_bytes() {
+    let mut body = valid_raw().bytes();
+    body.extend_from_slice(&[0, 1, 2]);
+    assert_eq!(
+        decode(&frame(&body)).unwrap_err(),
+        FormatError::TrailingBytes { count: 3 }
+    );
+}
+
+#[test]
+fn bad_dimension() {
+    for n in [0u8, 9, 255] {
+        let mut raw = valid_raw();
+        raw.n = n;
+        assert_eq!(
+            decode_raw(&raw).unwrap_err(),
+            FormatError::BadDimension { n: n as usize }
+        );
+    }
+}
+
+#[test]
+fn bad_layers() {
+    let mut raw = valid_raw();
+    raw.widths = vec![];
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::BadLayers { layers: 0 }
+    );
+    let mut raw = valid_raw();
+    raw.widths = vec![1; MAX_LAYERS + 1];
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::BadLayers {
+            layers: MAX_LAYERS + 1
+        }
+    );
+}
+
+#[test]
+fn bad_width() {
+    let mut raw = valid_raw();
+    raw.widths = vec![3, 0];
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::BadWidth { layer: 1, width: 0 }
+    );
+}
+
+#[test]
+fn shape_mismatch() {
+    let mut raw = valid_raw();
+    raw.lower = vec![0.0];
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::DomainLower,
+            expected: 2,
+            found: 1
+        }
+    );
+    let mut raw = valid_raw();
+    raw.upper = vec![1.0; 9];
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::DomainUpper,
+            expected: 2,
+            found: 9
+        }
+    );
+    let count = parameter_count(2, &WIDTHS);
+    let mut raw = valid_raw();
+    raw.params.truncate(raw.params.len() - 8);
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::ParameterBytes,
+            expected: 8 * count,
+            found: 8 * count - 8
+        }
+    );
+    // f32 bytes under an f64 tag.
+    let (header, params) = positive();
+    let mut raw = RawBody::of(&header, &params, Scalar::F32);
+    raw.scalar = 1;
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::ParameterBytes,
+            expected: 8 * count,
+            found: 4 * count
+        }
+    );
+    // A shape change without new parameters.
+    let mut raw = valid_raw();
+    raw.widths = vec![3, 3];
+    assert!(matches!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::ParameterBytes,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn core_errors_of_the_shape_and_domain() {
+    let mut raw = valid_raw();
+    raw.activation = 1; // a positive network needs sigma_n
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::Core(Error::InvalidShape)
+    );
+    let mut raw = valid_raw();
+    raw.upper = vec![1.0, -1.0];
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::Core(Error::EmptyInterval { axis: 1 })
+    );
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut raw = valid_raw();
+        raw.lower = vec![bad, -1.0];
+        assert_eq!(
+            decode_raw(&raw).unwrap_err(),
+            FormatError::Core(Error::NonFiniteInput)
+        );
+    }
+}
+
+#[test]
+fn non_finite_values() {
+    for bad in [f64::NAN, f64::INFINITY, -f64::INFINITY] {
+        let mut raw = valid_raw();
+        raw.constraint = Some((0, 0, bad));
+        assert_eq!(
+            decode_raw(&raw).unwrap_err(),
+            FormatError::NonFinite {
+                field: Field::Epsilon
+            }
+        );
+        for k in 0..3 {
+            let mut raw = valid_raw();
+            match k {
+                0 => raw.constants.0 = bad,
+                1 => raw.constants.1 = bad,
+                _ => raw.constants.2 = bad,
+            }
+            assert_eq!(
+                decode_raw(&raw).unwrap_err(),
+                FormatError::NonFinite {
+                    field: Field::Constants
+                }
+            );
+        }
+        let mut raw = valid_raw();
+        let last = raw.params.len() - 8;
+        raw.params[last..].copy_from_slice(&bad.to_le_bytes());
+        assert_eq!(
+            decode_raw(&raw).unwrap_err(),
+            FormatError::NonFinite {
+                field: Field::Parameters
+            }
+        );
+        let (header, params) = signed();
+        let mut raw = RawBody::of(&header, &params, Scalar::F32);
+        raw.params[..4].copy_from_slice(&(bad as f32).to_le_bytes());
+        assert_eq!(
+            decode_raw(&raw).unwrap_err(),
+            FormatError::NonFinite {
+                field: Field::Parameters
+            }
+        );
+    }
+}
+
+#[test]
+fn core_errors_of_the_constraint() {
+    // Scale on a signed network.
+    let (header, params) = signed();
+    let mut raw = RawBody::of(&header, &params, Scalar::F64);
+    raw.constraint = Some((0, 0, 1.0));
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::Core(Error::ScaleNeedsPositiveNetwork)
+    );
+    // A signed network with a scale other than 1.
+    let mut raw = RawBody::of(&header, &params, Scalar::F64);
+    raw.constants.0 = 2.0;
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::Core(Error::ScaleNeedsPositiveNetwork)
+    );
+    // Scale with eps <= 0.
+    let mut raw = valid_raw();
+    raw.constraint = Some((0, 0, 0.0));
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::Core(Error::NonPositiveEpsilon)
+    );
+    // scale <= 0.
+    for scale in [0.0, -1.0] {
+        let mut raw = valid_raw();
+        raw.constants.0 = scale;
+        assert_eq!(
+            decode_raw(&raw).unwrap_err(),
+            FormatError::Core(Error::DegenerateIntegral)
+        );
+    }
+}
+
+#[test]
+fn capacity_mismatch() {
+    let (header, params) = positive();
+    let bytes = blob(&header, &params, Scalar::F64);
+    let view = decode(&bytes).unwrap();
+    assert_eq!(
+        view.to_finn::<f64, 3, 4, 2>().unwrap_err(),
+        FormatError::CapacityMismatch {
+            field: Field::Dimension,
+            capacity: 3,
+            found: 2
+        }
+    );
+    assert_eq!(
+        view.to_finn::<f32, 2, 4, 1>().unwrap_err(),
+        FormatError::CapacityMismatch {
+            field: Field::Layers,
+            capacity: 1,
+            found: 2
+        }
+    );
+    assert_eq!(
+        view.to_finn::<f64, 2, 2, 2>().unwrap_err(),
+        FormatError::CapacityMismatch {
+            field: Field::Width,
+            capacity: 2,
+            found: 3
+        }
+    );
+    // A model far larger than any stack buffer loads: parameters stream into the network.
+    let widths = [64, 64];
+    let big = params_for(1, &widths);
+    assert!(big.len() > 4096);
+    let header = ModelHeader {
+        payload: Payload::Model,
+        kind: Kind::Signed,
+        activation: Activation::Tanh,
+        n: 1,
+        widths: &widths,
+        domain_lower: &[0.0],
+        domain_upper: &[1.0],
+        constraint: None,
+        constants: Resolved::scaled(1.0),
+    };
+    let bytes = blob(&header, &big, Scalar::F32);
+    let view = decode(&bytes).unwrap();
+    let model = view.to_finn::<f32, 1, 64, 2>().unwrap();
+    assert!(model.integrand(&[0.5]).unwrap().is_finite());
+}
+
+#[test]
+fn values_that_do_not_fit_the_target_type() {
+    // A finite f64 parameter beyond f32::MAX.
+    let (header, mut params) = signed();
+    params[0] = 1e300;
+    let view_bytes = blob(&header, &params, Scalar::F64);
+    let view = decode(&view_bytes).unwrap();
+    assert!(view.to_finn::<f64, 1, 4, 1>().is_ok());
+    assert_eq!(
+        view.to_finn::<f32, 1, 4, 1>().unwrap_err(),
+        FormatError::Core(Error::NonFiniteParameter)
+    );
+    // ... and it cannot be written as f32 at all.
+    let mut out = vec![0u8; 512];
+    assert_eq!(
+        encode(&header, &params, Scalar::F32, &mut out).unwrap_err(),
+        FormatError::NonFinite {
+            field: Field::Parameters
+        }
+    );
+    // Domain corners that round to the same f32.
+    let (mut header, params) = signed();
+    header.constraint = None;
+    header.constants = Resolved::scaled(1.0);
+    header.domain_lower = &[1.0];
+    header.domain_upper = &[1.0 + 1e-12];
+    let bytes = blob(&header, &params, Scalar::F64);
+    let view = decode(&bytes).unwrap();
+    assert!(view.to_finn::<f64, 1, 4, 1>().is_ok());
+    assert_eq!(
+        view.to_finn::<f32, 1, 4, 1>().unwrap_err(),
+        FormatError::Core(Error::EmptyInterval { axis: 0 })
+    );
+}
+
+#[test]
+fn encode_refuses_what_decode_would() {
+    let (header, params) = positive();
+    let mut out = vec![0u8; 1024];
+    let mut enc = |h: &ModelHeader<'_>, p: &[f64]| encode(h, p, Scalar::F64, &mut out);
+    assert_eq!(
+        enc(&header, &params[1..]).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::Parameters,
+            expected: params.len(),
+            found: params.len() - 1
+        }
+    );
+    let h = ModelHeader { n: 0, ..header };
+    assert_eq!(
+        enc(&h, &params).unwrap_err(),
+        FormatError::BadDimension { n: 0 }
+    );
+    let h = ModelHeader { n: 9, ..header };
+    assert_eq!(
+        enc(&h, &params).unwrap_err(),
+        FormatError::BadDimension { n: 9 }
+    );
+    let h = ModelHeader {
+        widths: &[1; 9],
+        ..header
+    };
+    assert_eq!(
+        enc(&h, &params).unwrap_err(),
+        FormatError::BadLayers { layers: 9 }
+    );
+    let h = ModelHeader {
+        widths: &[2, 70_000],
+        ..header
+    };
+    assert_eq!(
+        enc(&h, &params).unwrap_err(),
+        FormatError::BadWidth {
+            layer: 1,
+            width: 70_000
+        }
+    );
+    let h = ModelHeader {
+        domain_upper: &[1.0],
+        ..header
+    };
+    assert_eq!(
+        enc(&h, &params).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::DomainUpper,
+            expected: 2,
+            found: 1
+        }
+    );
+    let h = ModelHeader {
+        activation: Activation::Tanh,
+        ..header
+    };
+    assert_eq!(
+        enc(&h, &params).unwrap_err(),
+        FormatError::Core(Error::InvalidShape)
+    );
+    let mut bad = params.clone();
+    bad[3] = f64::NAN;
+    assert_eq!(
+        enc(&header, &bad).unwrap_err(),
+        FormatError::NonFinite {
+            field: Field::Parameters
+        }
+    );
+    let h = ModelHeader {
+        constants: Resolved::scaled(-1.0),
+        ..header
+    };
+    assert_eq!(
+        enc(&h, &params).unwrap_err(),
+        FormatError::Core(Error::DegenerateIntegral)
+    );
+    assert_eq!(validate(&header, &params), Ok(params.len()));
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn widths_at_the_u16_limit_do_not_overflow() {
+    // 8 layers of 65535 units: ~3.4e10 parameters. The count is checked arithmetic, the blob
+    // length is computed without touching the parameters, and a blob claiming the shape
+    // without the bytes is a shape mismatch.
+    let widths = [u16::MAX as usize; MAX_LAYERS];
+    let (header, _) = signed();
+    let h = ModelHeader {
+        widths: &widths,
+        ..header
+    };
+    let len = encoded_len(&h, Scalar::F64).unwrap();
+    assert!(len > 8 * 30_000_000_000usize);
+    let mut raw = valid_raw();
+    raw.widths = vec![u16::MAX; MAX_LAYERS];
+    assert!(matches!(
+        decode_raw(&raw).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::ParameterBytes,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn every_error_displays() {
+    let errors = [
+        FormatError::Truncated { len: 3 },
+        FormatError::BadMagic,
+        FormatError::UnsupportedVersion { found: 7 },
+        FormatError::CrcMismatch {
+            stored: 1,
+            computed: 2,
+        },
+        FormatError::Malformed,
+        FormatError::TrailingBytes { count: 2 },
+        FormatError::BadDimension { n: 9 },
+        FormatError::BadLayers { layers: 0 },
+        FormatError::BadWidth { layer: 1, width: 0 },
+        FormatError::ShapeMismatch {
+            field: Field::ParameterBytes,
+            expected: 8,
+            found: 4,
+        },
+        FormatError::TooLarge,
+        FormatError::NonFinite {
+            field: Field::Epsilon,
+        },
+        FormatError::CapacityMismatch {
+            field: Field::Width,
+            capacity: 4,
+            found: 8,
+        },
+        FormatError::BufferTooSmall {
+            needed: 80,
+            capacity: 10,
+        },
+        FormatError::Core(Error::InvalidShape),
+    ];
+    for e in errors {
+        assert!(!e.to_string().is_empty());
+    }
+    use std::error::Error as _;
+    assert!(FormatError::Core(Error::InvalidShape).source().is_some());
+    assert!(FormatError::BadMagic.source().is_none());
+    assert_eq!(
+        FormatError::from(Error::Overflow),
+        FormatError::Core(Error::Overflow)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests: nothing panics, whatever the bytes.
+
+/// Loads an accepted blob in both scalar types at its own dimension and evaluates it.
+fn exercise(view: &ModelView<'_>) {
+    fn run<T: Real, const N: usize>(view: &ModelView<'_>)
+    where
+        Dim<N>: JetDim,
+    {
+        if let Ok(model) = view.to_finn::<T, N, 8, 4>() {
+            let lo = model.domain().lower();
+            let hi = model.domain().upper();
+            let half = T::from_f64(0.5);
+            let mid: [T; N] = core::array::from_fn(|i| lo[i] * half + hi[i] * half);
+            let _ = model.integrand(&mid);
+            let _ = model.antiderivative(&mid);
+            let _ = model.integral();
+            let _ = model.integral_over(lo, &mid);
+        }
+    }
+    macro_rules! dispatch {
+        ($($n:literal)*) => {
+            match view.n() {
+                $($n => {
+                    run::<f64, $n>(view);
+                    run::<f32, $n>(view);
+                })*
+                _ => {}
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8);
+    // A wrong dimension is always refused.
+    if view.n() != 1 {
+        assert!(matches!(
+            view.to_finn::<f64, 1, 8, 4>(),
+            Err(FormatError::CapacityMismatch {
+                field: Field::Dimension,
+                ..
+            })
+        ));
+    }
+    let _ = view.parameters().count();
+    let _ = view.parameter(usize::MAX);
+}
+
+fn check(bytes: &[u8]) {
+    if let Ok(view) = decode(bytes) {
+        exercise(&view);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip { at: usize, bit: u8 },
+    Set { at: usize, value: u8 },
+    Insert { at: usize, value: u8 },
+    Delete { at: usize },
+    Truncate { len: usize },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::Flip { at, bit }),
+        (any::<usize>(), any::<u8>()).prop_map(|(at, value)| Mutation::Set { at, value }),
+        (any::<usize>(), any::<u8>()).prop_map(|(at, value)| Mutation::Insert { at, value }),
+        any::<usize>().prop_map(|at| Mutation::Delete { at }),
+        any::<usize>().prop_map(|len| Mutation::Truncate { len }),
+    ]
+}
+
+fn mutate(bytes: &mut Vec<u8>, m: &Mutation) {
+    let len = bytes.len();
+    match *m {
+        Mutation::Flip { at, bit } if len > 0 => bytes[at % len] ^= 1 << bit,
+        Mutation::Set { at, value } if len > 0 => bytes[at % len] = value,
+        Mutation::Insert { at, value } => bytes.insert(at % (len + 1), value),
+        Mutation::Delete { at } if len > 0 => {
+            bytes.remove(at % len);
+        }
+        Mutation::Truncate { len: to } => bytes.truncate(to % (len + 1)),
+        _ => {}
+    }
+}
+
+fn valid_blobs() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (header, params) in [positive(), signed()] {
+        for scalar in [Scalar::F32, Scalar::F64] {
+            out.push(blob(&header, &params, scalar));
+        }
+    }
+    out
+}
+
+/// A small deterministic generator for the values inside one crafted body.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+
+    /// Uniform in [lo, hi).
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next() as f64 / (1u64 << 53) as f64)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn special(&mut self) -> f64 {
+        [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -1.0, 1e300][self.below(6) as usize]
+    }
+}
+
+/// A valid body of a small model (n <= 4, up to 3 layers of up to 4 units).
+fn valid_body(rng: &mut Lcg) -> RawBody {
+    let n = 1 + rng.below(4) as usize;
+    let widths: Vec<u16> = (0..1 + rng.below(3))
+        .map(|_| 1 + rng.below(4) as u16)
+        .collect();
+    let kind = rng.below(2) as u32;
+    let activation = if kind == 0 { 0 } else { rng.below(2) as u32 };
+    let lower: Vec<f64> = (0..n).map(|_| rng.uniform(-4.0, 4.0)).collect();
+    let upper: Vec<f64> = lower.iter().map(|a| a + rng.uniform(0.1, 3.0)).collect();
+    let constraint = match rng.below(3) {
+        0 => None,
+        _ if kind == 0 => Some((
+            rng.below(3) as u32,
+            rng.below(2) as u32,
+            rng.uniform(0.1, 2.0),
+        )),
+        _ => Some((rng.below(3) as u32, 1, rng.uniform(-2.0, 2.0))),
+    };
+    let scale = if kind == 0 {
+        rng.uniform(0.1, 3.0)
+    } else {
+        1.0
+    };
+    let constants = (scale, rng.uniform(-2.0, 2.0), rng.uniform(-1e-16, 1e-16));
+    let scalar = rng.below(2) as u32;
+    let w: Vec<usize> = widths.iter().map(|&w| w as usize).collect();
+    let params = (0..parameter_count(n, &w))
+        .flat_map(|_| {
+            let v = rng.uniform(-2.0, 2.0);
+            if scalar == 0 {
+                (v as f32).to_le_bytes().to_vec()
+            } else {
+                v.to_le_bytes().to_vec()
+            }
+        })
+        .collect();
+    RawBody {
+        payload: 0,
+        kind,
+        activation,
+        n: n as u8,
+        widths,
+        lower,
+        upper,
+        constraint,
+        constants,
+        scalar,
+        params,
+    }
+}
+
+/// Damages one field of a body in a way one of the checks must catch (or not: some changes
+/// keep the body valid, like a different bound).
+fn perturb(raw: &mut RawBody, what: u8, rng: &mut Lcg) {
+    match what {
+        0 => raw.payload = 1 + rng.below(3) as u32,
+        1 => raw.kind = rng.below(5) as u32,
+        2 => raw.activation = rng.below(4) as u32,
+        3 => raw.n = rng.below(12) as u8,
+        4 => match rng.below(4) {
+            0 => {
+                raw.widths.pop();
+            }
+            1 => raw.widths.push(rng.below(6) as u16),
+            2 => raw.widths = vec![1; 1 + rng.below(12) as usize],
+            _ => {
+                let i = rng.below(raw.widths.len().max(1) as u64) as usize;
+                if let Some(w) = raw.widths.get_mut(i) {
+                    *w = if rng.below(2) == 0 {
+                        0
+                    } else {
+                        rng.next() as u16
+                    };
+                }
+            }
+        },
+        5 => match rng.below(4) {
+            0 => {
+                raw.lower.pop();
+            }
+            1 => raw.upper.push(1.0),
+            2 => {
+                let i = rng.below(raw.lower.len().max(1) as u64) as usize;
+                if let Some(v) = raw.lower.get_mut(i) {
+                    *v = rng.special();
+                }
+            }
+            _ => std::mem::swap(&mut raw.lower, &mut raw.upper),
+        },
+        6 => {
+            let c = raw.constraint.get_or_insert((0, 1, 1.0));
+            match rng.below(3) {
+                0 => c.0 = rng.below(4) as u32,
+                1 => c.1 = rng.below(3) as u32,
+                _ => c.2 = rng.special(),
+            }
+        }
+        7 => match rng.below(3) {
+            0 => raw.constants.0 = rng.special(),
+            1 => raw.constants.1 = rng.special(),
+            _ => raw.constants.2 = rng.special(),
+        },
+        8 => raw.scalar = rng.below(3) as u32,
+        _ => match rng.below(3) {
+            0 => {
+                raw.params.pop();
+            }
+            1 => raw.params.extend_from_slice(&[0; 4]),
+            _ => {
+                let size = if raw.scalar == 0 { 4 } else { 8 };
+                if raw.params.len() >= size {
+                    let bad = rng.special();
+                    let bytes = if size == 4 {
+                        (bad as f32).to_le_bytes().to_vec()
+                    } else {
+                        bad.to_le_bytes().to_vec()
+                    };
+                    raw.params[..size].copy_from_slice(&bytes);
+                }
+            }
+        },
+    }
+}
+
+/// Mostly valid bodies with zero, one or two damaged fields.
+fn raw_body() -> impl Strategy<Value = RawBody> {
+    (any::<u64>(), prop::collection::vec(0u8..10, 0..3)).prop_map(|(seed, damage)| {
+        let mut rng = Lcg(seed);
+        let mut raw = valid_body(&mut rng);
+        for what in damage {
+            perturb(&mut raw, what, &mut rng);
+        }
+        raw
+    })
+}
+
+#[test]
+fn crafted_bodies_reach_every_check() {
+    // The strategy must exercise the loader past the framing: count accepted blobs and the
+    // kinds of errors.
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = raw_body();
+    let (mut ok, mut errors) = (0, std::collections::BTreeSet::new());
+    for _ in 0..2000 {
+        let raw = strategy.new_tree(&mut runner).unwrap().current();
+        match decode(&raw.blob()) {
+            Ok(view) => {
+                ok += 1;
+                exercise(&view);
+            }
+            Err(e) => {
+                errors.insert(
+                    format!("{e:?}")
+                        .split([' ', '('])
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    assert!(ok >= 300, "only {ok} of 2000 crafted bodies were accepted");
+    for name in [
+        "Malformed",
+        "BadDimension",
+        "BadLayers",
+        "BadWidth",
+        "ShapeMismatch",
+        "NonFinite",
+        "Core",
+    ] {
+        assert!(errors.contains(name), "{name} never reached: {errors:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        check(&bytes);
+    }
+
+    #[test]
+    fn random_bodies_with_valid_framing_never_panic(
+        body in prop::collection::vec(any::<u8>(), 0..512)
+    ) {
+        check(&frame(&body));
+    }
+
+    #[test]
+    fn mutated_blobs_never_panic(
+        which in 0usize..4,
+        mutations in prop::collection::vec(mutation(), 1..6),
+        recompute_crc in any::<bool>(),
+    ) {
+        let mut bytes = valid_blobs().swap_remove(which);
+        for m in &mutations {
+            mutate(&mut bytes, m);
+        }
+        if recompute_crc && bytes.len() >= MIN_LEN {
+            bytes = fix_crc(&bytes);
+        }
+        check(&bytes);
+    }
+
+    #[test]
+    fn crafted_bodies_never_panic(raw in raw_body()) {
+        let bytes = raw.blob();
+        check(&bytes);
+        // Whatever it accepts, it accepts consistently: re-encoding gives the same bytes.
+        if let Ok(view) = decode(&bytes) {
+            let params: Vec<f64> = view.parameters().collect();
+            let again = blob(&view.header(), &params, view.scalar());
+            prop_assert_eq!(again, bytes);
+        }
+    }
+}
