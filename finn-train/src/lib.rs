@@ -4,10 +4,15 @@
 //! every parameter ([`grad`]); argmin solvers over those losses; model files that
 //! `finn-core` and `finn-embedded` load ([`model`]).
 
+// Index loops mirror the formulas (jets by subset, layers by unit).
+#![allow(clippy::needless_range_loop)]
+
+pub mod eval;
 pub mod grad;
 pub mod loss;
 pub mod model;
 pub mod solve;
+pub mod trajectory;
 
 /// Why training could not proceed.
 #[derive(Debug, thiserror::Error)]

@@ -290,7 +290,7 @@ impl Objective {
         self.evaluate(params, Some(grad))
     }
 
-    fn evaluate(&self, params: &[f64], mut grad: Option<&mut [f64]>) -> Result<f64, TrainError> {
+    fn evaluate(&self, params: &[f64], grad: Option<&mut [f64]>) -> Result<f64, TrainError> {
         let net = Net::new(&self.architecture, params)?;
         let mut tr = Trace::default();
         let constrained = self.constraint.is_some();
@@ -337,7 +337,7 @@ impl Objective {
         }
         let decay: f64 = self.weight_decay * params.iter().map(|p| p * p).sum::<f64>();
         let loss = sse / m + decay;
-        if let (Some(grad), Some(mut g)) = (grad.as_deref_mut(), g_eff) {
+        if let (Some(grad), Some(mut g)) = (grad, g_eff) {
             // The constants depend on theta only through I': chain once through the vertices.
             let kappa = sum_r_base * r.dscale + sum_r_poly * r.dshift;
             if constrained && kappa != 0.0 {

@@ -1,6 +1,43 @@
-//! The training-time model: sizes known at run time.
+//! The training-time model: sizes known at run time, and its two file forms.
+//!
+//! [`TrainedModel`] is what training produces: an [`Architecture`], a domain, an optional
+//! integral constraint with its constants resolved in f64, and the flat parameter vector. It
+//! is written as
+//!
+//! * a `postcard` blob ([`TrainedModel::to_blob`]) that `finn-core` and `finn-embedded` load
+//!   without allocation, in the byte layout of [`finn_core::format`], and
+//! * a JSON document ([`TrainedModel::to_json`]) for people and scripts.
+//!
+//! Both carry the same model and are checked the same way when read. `docs/model-format.md`
+//! documents both forms.
+//!
+//! ```
+//! use finn_core::{Activation, Kind, Resolved};
+//! use finn_core::format::Scalar;
+//! use finn_train::model::{Architecture, TrainedModel};
+//! let model = TrainedModel {
+//!     architecture: Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![2] },
+//!     domain_lower: vec![0.0],
+//!     domain_upper: vec![1.0],
+//!     constraint: None,
+//!     constants: Resolved::scaled(1.0),
+//!     params: vec![1.0, -1.0, 0.5, 0.0, 2.0, 1.0],
+//! };
+//! let blob = model.to_blob(Scalar::F64).unwrap();
+//! assert_eq!(TrainedModel::from_blob(&blob).unwrap(), model);
+//! assert_eq!(TrainedModel::from_json(&model.to_json()).unwrap(), model);
+//! // The firmware side: no allocation, fixed capacity.
+//! let view = finn_core::format::decode(&blob).unwrap();
+//! let finn = view.to_finn::<f32, 1, 8, 2>().unwrap();
+//! # let _ = finn;
+//! ```
 
-use finn_core::{Activation, Kind};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use finn_core::format::{self, FormatError, ModelHeader, Payload, Scalar};
+use finn_core::{Activation, Constraint, Kind, Resolved};
+use serde::{Deserialize, Serialize};
 
 /// The shape of a network, chosen at run time (finn-core's types fix it at compile time).
 ///
@@ -10,7 +47,7 @@ use finn_core::{Activation, Kind};
 /// let a = Architecture { n: 2, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![16, 16] };
 /// assert_eq!(a.parameter_count(), finn_core::parameter_count(2, &[16, 16]));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Architecture {
     /// Input dimension n.
     pub n: usize,
@@ -27,4 +64,236 @@ impl Architecture {
     pub fn parameter_count(&self) -> usize {
         finn_core::parameter_count(self.n, &self.widths)
     }
+}
+
+/// The value of the `format` field of the JSON form.
+pub const JSON_FORMAT: &str = "finn-model";
+
+/// A trained model with sizes known at run time: what training produces and what the model
+/// files hold.
+///
+/// `params` is finn-core's flat layout (see [`finn_core::Network`]): for each hidden layer its
+/// weights row-major (`[unit][input]`) then its biases, finally the output weights. A positive
+/// network stores its raw parameters; the effective weights are their absolute values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    /// Kind, activation, input dimension and hidden widths.
+    pub architecture: Architecture,
+    /// Lower corner of the domain (n entries).
+    pub domain_lower: Vec<f64>,
+    /// Upper corner of the domain (n entries, each above the lower one).
+    pub domain_upper: Vec<f64>,
+    /// The integral constraint over the domain, if any.
+    pub constraint: Option<Constraint<f64>>,
+    /// The constants that impose it, resolved in f64 (`Resolved::scaled(1.0)` without one).
+    pub constants: Resolved<f64>,
+    /// The flat parameter vector.
+    pub params: Vec<f64>,
+}
+
+/// Why a model file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The model is invalid, or the blob is corrupt, truncated, of another version or of a
+    /// wrong shape.
+    #[error("model format: {0}")]
+    Format(#[from] FormatError),
+    /// The JSON text does not parse into the documented form (syntax, a missing or unknown
+    /// field, a wrong type, NaN or infinity, which JSON cannot spell).
+    #[error("model JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The JSON's `format` field is not [`JSON_FORMAT`].
+    #[error("not a finn model JSON document (format {found:?}, expected {JSON_FORMAT:?})")]
+    NotAModel {
+        /// The `format` field found.
+        found: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The JSON form on its way out: the model's fields after `format` and `version`.
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    format: &'a str,
+    version: u16,
+    architecture: &'a Architecture,
+    domain_lower: &'a [f64],
+    domain_upper: &'a [f64],
+    constraint: &'a Option<Constraint<f64>>,
+    constants: &'a Resolved<f64>,
+    params: &'a [f64],
+}
+
+/// The JSON form on its way in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonIn {
+    format: String,
+    version: u16,
+    architecture: Architecture,
+    domain_lower: Vec<f64>,
+    domain_upper: Vec<f64>,
+    #[serde(default)]
+    constraint: Option<Constraint<f64>>,
+    constants: Resolved<f64>,
+    params: Vec<f64>,
+}
+
+impl TrainedModel {
+    /// Everything but the parameters, in the form [`finn_core::format`] encodes.
+    pub fn header(&self) -> ModelHeader<'_> {
+        ModelHeader {
+            payload: Payload::Model,
+            kind: self.architecture.kind,
+            activation: self.architecture.activation,
+            n: self.architecture.n,
+            widths: &self.architecture.widths,
+            domain_lower: &self.domain_lower,
+            domain_upper: &self.domain_upper,
+            constraint: self.constraint,
+            constants: self.constants,
+        }
+    }
+
+    /// The checks a blob gets when it is read ([`finn_core::format::validate`]): shape,
+    /// parameter count, finite values, and the constraint against the network.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        format::validate(&self.header(), &self.params)?;
+        Ok(())
+    }
+
+    /// The postcard blob, with the parameters stored as `scalar` (f32 halves the size; the
+    /// domain and constants stay f64).
+    ///
+    /// Errors: `Format` for an invalid model, or a parameter that overflows f32.
+    pub fn to_blob(&self, scalar: Scalar) -> Result<Vec<u8>, ModelError> {
+        let header = self.header();
+        let mut out = vec![0u8; format::encoded_len(&header, scalar)?];
+        let len = format::encode(&header, &self.params, scalar, &mut out)?;
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// Reads and checks a blob (any scalar type; f32 parameters widen exactly).
+    pub fn from_blob(bytes: &[u8]) -> Result<Self, ModelError> {
+        let view = format::decode(bytes)?;
+        Ok(TrainedModel {
+            architecture: Architecture {
+                n: view.n(),
+                kind: view.kind(),
+                activation: view.activation(),
+                widths: view.widths().to_vec(),
+            },
+            domain_lower: view.domain_lower().to_vec(),
+            domain_upper: view.domain_upper().to_vec(),
+            constraint: view.constraint(),
+            constants: view.constants(),
+            params: view.parameters().collect(),
+        })
+    }
+
+    /// The JSON form, pretty-printed (`docs/model-format.md`). Numbers are printed so that
+    /// they read back to the same f64.
+    pub fn to_json(&self) -> String {
+        let out = JsonOut {
+            format: JSON_FORMAT,
+            version: format::VERSION,
+            architecture: &self.architecture,
+            domain_lower: &self.domain_lower,
+            domain_upper: &self.domain_upper,
+            constraint: &self.constraint,
+            constants: &self.constants,
+            params: &self.params,
+        };
+        // Serialising plain data into a String cannot fail; non-finite numbers (which a
+        // validated model does not have) would come out as `null`.
+        serde_json::to_string_pretty(&out).unwrap_or_default()
+    }
+
+    /// Parses and checks the JSON form: the same checks as [`TrainedModel::from_blob`].
+    ///
+    /// Errors: `Json` (syntax, missing or unknown fields, types), `NotAModel` (the `format`
+    /// field), `Format` (`UnsupportedVersion` for another `version`, then every model check).
+    pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        let json: JsonIn = serde_json::from_str(text)?;
+        if json.format != JSON_FORMAT {
+            return Err(ModelError::NotAModel { found: json.format });
+        }
+        if json.version != format::VERSION {
+            return Err(FormatError::UnsupportedVersion {
+                found: json.version,
+            }
+            .into());
+        }
+        let model = TrainedModel {
+            architecture: json.architecture,
+            domain_lower: json.domain_lower,
+            domain_upper: json.domain_upper,
+            constraint: json.constraint,
+            constants: json.constants,
+            params: json.params,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+
+    /// Writes `<stem>.postcard` (f64 parameters, lossless) and `<stem>.json`; returns their
+    /// paths. See [`TrainedModel::save_as`] for an f32 blob.
+    pub fn save(&self, stem: impl AsRef<Path>) -> Result<(PathBuf, PathBuf), ModelError> {
+        self.save_as(stem, Scalar::F64)
+    }
+
+    /// Writes `<stem>.postcard` with the parameters as `scalar`, and `<stem>.json`.
+    pub fn save_as(
+        &self,
+        stem: impl AsRef<Path>,
+        scalar: Scalar,
+    ) -> Result<(PathBuf, PathBuf), ModelError> {
+        let blob = self.to_blob(scalar)?;
+        let blob_path = with_suffix(stem.as_ref(), ".postcard");
+        let json_path = with_suffix(stem.as_ref(), ".json");
+        write(&blob_path, &blob)?;
+        write(&json_path, self.to_json().as_bytes())?;
+        Ok((blob_path, json_path))
+    }
+
+    /// Reads a model file: JSON when the name ends in `.json`, a blob otherwise.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ModelError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = String::from_utf8(bytes).map_err(|e| ModelError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            })?;
+            Self::from_json(&text)
+        } else {
+            Self::from_blob(&bytes)
+        }
+    }
+}
+
+/// `stem` with `suffix` appended (not replacing an extension: `a.v1` gives `a.v1.json`).
+fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(stem.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    std::fs::write(path, bytes).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
