@@ -2,10 +2,20 @@
 //!
 //! Each command lives in its own module; this file only parses the command line.
 
-mod setup;
+mod bench;
+mod evaluate;
+mod figure1;
+mod plot;
+mod precision;
+mod sigma_reference;
+mod targets;
 mod test;
+mod train;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+// The library part of this package: shared with the device tests in finn-tests.
+use xtask::{qemu, setup};
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "finn project automation")]
@@ -20,11 +30,50 @@ enum Command {
     Test,
     /// Install the thumbv7em target and QEMU when they are missing.
     Setup,
+    /// Regenerate finn-core/tests/data/sigma_reference.csv (exact series in big integers).
+    SigmaReference,
+    /// Run the firmware on the emulated device (QEMU) and report its cost in results/device.md.
+    Device,
+    /// Time f against F and nested duals; write the table to results/integrand-bench.md.
+    Bench,
+    /// Fit a network described by a TOML config (see xtask/src/train.rs for the format);
+    /// writes <output>.postcard, .json, -loss.png and -report.md.
+    Train {
+        /// The config file, e.g. configs/figure1-eps2.toml.
+        config: PathBuf,
+    },
+    /// Evaluate a model file: `x_1,..,x_n,F,f` CSV rows for --points, exact integrals for --box.
+    Eval {
+        /// The model: .json, or a postcard blob (any other extension).
+        #[arg(long)]
+        model: PathBuf,
+        /// CSV of points, columns x_1..x_n (header, '#' comments and a target column allowed).
+        #[arg(long)]
+        points: Option<PathBuf>,
+        /// A box LO1,..,LOn:HI1,..,HIn (repeatable), e.g. --box -3,-3:3,3.
+        #[arg(long = "box", value_name = "LO:HI", allow_hyphen_values = true)]
+        boxes: Vec<String>,
+    },
+    /// Reproduce the paper's Figure 1: results/figure1.md and results/figure1.png.
+    Figure1,
+    /// Measure where f32 loses digits against f64; write results/precision.md.
+    Precision,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Test => test::run(),
         Command::Setup => setup::ensure_all(),
+        Command::SigmaReference => sigma_reference::run(),
+        Command::Device => qemu::device(),
+        Command::Bench => bench::run(),
+        Command::Train { config } => train::command(&config),
+        Command::Eval {
+            model,
+            points,
+            boxes,
+        } => evaluate::command(&model, points.as_deref(), &boxes),
+        Command::Figure1 => figure1::run(),
+        Command::Precision => precision::run(),
     }
 }

@@ -1,0 +1,181 @@
+//! `cargo xtask precision`: where f32 loses digits against f64, measured, in
+//! results/precision.md.
+//!
+//! f64 is the yardstick (it matches the 25-digit sigma reference to <= 1e-12 and independent
+//! nested-dual evaluations to ~1e-13). Every quantity is computed from the same parameters in
+//! both precisions (parameters rounded to f32 first, so only the arithmetic differs).
+
+use anyhow::Result;
+use finn_core::jet::{Dim, JetDim};
+use finn_core::trajectory::{OutsidePolicy, Trajectory, Via};
+use finn_core::{parameter_count, Activation, Antiderivative, Network};
+use std::fmt::Write as _;
+
+struct Rng(u64);
+impl Rng {
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        lo + (hi - lo) * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
+    }
+    /// A value exactly representable in f32.
+    fn f32_exact(&mut self, lo: f64, hi: f64) -> f64 {
+        self.uniform(lo, hi) as f32 as f64
+    }
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    if a == b {
+        0.0
+    } else {
+        (a - b).abs() / b.abs().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Median and maximum of a sample.
+fn summary(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[v.len() - 1])
+}
+
+fn sigma_rows(out: &mut String) {
+    writeln!(out, "| n | max rel. error of sigma_n^(j), j = 0..n+1, f32 vs f64 |").ok();
+    writeln!(out, "|---|---|").ok();
+    for n in 1..=8usize {
+        let mut worst: f64 = 0.0;
+        for i in 0..=2400 {
+            // f32-representable, so both precisions see the same x.
+            let x = (-30.0 + i as f64 * 0.025) as f32 as f64;
+            let (mut d64, mut d32) = ([0.0f64; 10], [0.0f32; 10]);
+            let _ = Activation::Sigma.derivatives(n, x, &mut d64[..n + 2]);
+            let _ = Activation::Sigma.derivatives(n, x as f32, &mut d32[..n + 2]);
+            for j in 0..n + 2 {
+                // Below f32's normal range the value is 0 or subnormal by underflow.
+                if d64[j].abs() >= f32::MIN_POSITIVE as f64 && d64[j].abs() <= f32::MAX as f64 {
+                    worst = worst.max(rel(d32[j] as f64, d64[j]));
+                }
+            }
+        }
+        writeln!(out, "| {n} | {worst:.1e} |").ok();
+    }
+}
+
+fn network_rows<const N: usize>(rng: &mut Rng, out: &mut String)
+where
+    Dim<N>: JetDim,
+{
+    for widths in [&[16][..], &[16, 16][..]] {
+        let (mut ef, mut ei) = (Vec::new(), Vec::new());
+        for _ in 0..40 {
+            let p: Vec<f64> = (0..parameter_count(N, widths))
+                .map(|_| rng.f32_exact(-1.0, 1.0) / 2.0)
+                .collect();
+            let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+            let n64 = Network::<f64, N, 16, 2>::positive(widths, &p).unwrap();
+            let n32 = Network::<f32, N, 16, 2>::positive(widths, &p32).unwrap();
+            let x: Vec<f64> = (0..N).map(|_| rng.f32_exact(-1.0, 1.0)).collect();
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            if let (Ok(a), Ok(b)) = (n64.integrand(&x), n32.integrand(&x32)) {
+                ef.push(rel(b as f64, a));
+            }
+            let lo: Vec<f64> = (0..N).map(|_| rng.f32_exact(-1.0, 0.0)).collect();
+            let hi: Vec<f64> = lo.iter().map(|a| (a + rng.f32_exact(0.25, 1.0)) as f32 as f64).collect();
+            let lo32: Vec<f32> = lo.iter().map(|&v| v as f32).collect();
+            let hi32: Vec<f32> = hi.iter().map(|&v| v as f32).collect();
+            if let (Ok(a), Ok(b)) = (n64.integral_over(&lo, &hi), n32.integral_over(&lo32, &hi32)) {
+                ei.push(rel(b as f64, a));
+            }
+        }
+        let (fm, fx) = summary(ef);
+        let (im, ix) = summary(ei);
+        writeln!(
+            out,
+            "| {N} | {widths:?} | {fm:.1e} | {fx:.1e} | {im:.1e} | {ix:.1e} |"
+        )
+        .ok();
+    }
+}
+
+fn trajectory_rows(rng: &mut Rng, out: &mut String) {
+    let (mut end, mut via, mut pos) = (0.0f64, 0.0f64, Vec::new());
+    for _ in 0..50 {
+        let widths = [16, 16];
+        let params: Vec<Vec<f64>> = (0..3)
+            .map(|_| {
+                (0..parameter_count(1, &widths))
+                    .map(|_| rng.f32_exact(-1.5, 1.5))
+                    .collect()
+            })
+            .collect();
+        let x0 = [0.0, 0.0, 0.0].map(|_: f64| rng.f32_exact(-5.0, 5.0));
+        let x1 = [0.0, 0.0, 0.0].map(|_: f64| rng.f32_exact(-5.0, 5.0));
+        let vp = [0.0, 0.0, 0.0].map(|_: f64| rng.f32_exact(-5.0, 5.0));
+        let build64 = || {
+            let nets = [0, 1, 2].map(|i| {
+                Network::<f64, 1, 16, 2>::signed(Activation::Tanh, &widths, &params[i]).unwrap()
+            });
+            let v = [Via { time: 0.5, position: vp }];
+            Trajectory::<f64, 3, 16, 2, 1>::new(nets, 0.0, 2.0, x0, x1, &v, OutsidePolicy::Hold)
+                .unwrap()
+        };
+        let build32 = || {
+            let nets = [0, 1, 2].map(|i| {
+                let p: Vec<f32> = params[i].iter().map(|&v| v as f32).collect();
+                Network::<f32, 1, 16, 2>::signed(Activation::Tanh, &widths, &p).unwrap()
+            });
+            let v = [Via { time: 0.5f32, position: vp.map(|v| v as f32) }];
+            Trajectory::<f32, 3, 16, 2, 1>::new(
+                nets,
+                0.0,
+                2.0,
+                x0.map(|v| v as f32),
+                x1.map(|v| v as f32),
+                &v,
+                OutsidePolicy::Hold,
+            )
+            .unwrap()
+        };
+        let (t64, t32) = (build64(), build32());
+        for i in 0..3 {
+            end = end.max((t32.sample(2.0).unwrap().position[i] as f64 - x1[i]).abs());
+            end = end.max((t32.sample(0.0).unwrap().position[i] as f64 - x0[i]).abs());
+            via = via.max((t32.sample(0.5).unwrap().position[i] as f64 - vp[i]).abs());
+        }
+        for k in 1..40 {
+            let t = k as f64 * 0.05;
+            let (a, b) = (t64.sample(t).unwrap(), t32.sample(t as f32).unwrap());
+            for i in 0..3 {
+                pos.push((b.position[i] as f64 - a.position[i]).abs());
+            }
+        }
+    }
+    let (pm, px) = summary(pos);
+    writeln!(out, "| endpoint error, f32 (x(t0) - x0, x(T) - xT) | {end:.1e} |").ok();
+    writeln!(out, "| via-point error, f32 | {via:.1e} |").ok();
+    writeln!(out, "| position f32 vs f64 along the path, median / max (absolute) | {pm:.1e} / {px:.1e} |").ok();
+}
+
+/// Measures and writes results/precision.md.
+pub fn run() -> Result<()> {
+    let mut out = String::new();
+    writeln!(out, "# Where f32 loses digits (measured)\n").ok();
+    writeln!(out, "Produced by `cargo xtask precision` (xtask/src/precision.rs). f64 is the yardstick; parameters and points are f32-representable so only the arithmetic differs. f32's unit roundoff is 6.0e-8.\n").ok();
+    writeln!(out, "## sigma_n and its derivatives, x in [-30, 30] (step 0.025), values in f32's normal range\n").ok();
+    sigma_rows(&mut out);
+    let mut rng = Rng(2026);
+    writeln!(out, "\n## Positive networks, 40 random networks each (weights in +-0.5, points in [-1, 1]^n, boxes of side 0.25..1)\n").ok();
+    writeln!(out, "| n | widths | f: median rel. err | f: max | box integral: median rel. err | box integral: max |").ok();
+    writeln!(out, "|---|---|---|---|---|---|").ok();
+    network_rows::<1>(&mut rng, &mut out);
+    network_rows::<2>(&mut rng, &mut out);
+    network_rows::<3>(&mut rng, &mut out);
+    network_rows::<4>(&mut rng, &mut out);
+    network_rows::<5>(&mut rng, &mut out);
+    network_rows::<6>(&mut rng, &mut out);
+    writeln!(out, "\n## Trajectories (3-D, two hidden layers of 16 tanh units per coordinate, one via-point, 50 random)\n").ok();
+    writeln!(out, "| quantity | value |\n|---|---|").ok();
+    trajectory_rows(&mut rng, &mut out);
+    std::fs::create_dir_all("results")?;
+    std::fs::write("results/precision.md", &out)?;
+    print!("{out}");
+    Ok(())
+}
