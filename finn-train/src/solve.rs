@@ -5,7 +5,7 @@ use crate::loss::Objective;
 use crate::model::Architecture;
 use crate::TrainError;
 use argmin::core::observers::{Observe, ObserverMode};
-use argmin::core::{Executor, IterState, State, KV};
+use argmin::core::{CostFunction, Executor, Gradient, IterState, State, KV};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::{BFGS, LBFGS};
 use std::sync::{Arc, Mutex};
@@ -137,6 +137,21 @@ pub fn fit(
     }
     // Fail early with the real error rather than argmin's wrapped one.
     objective.loss(&init)?;
+    fit_problem(objective, init, settings, progress)
+}
+
+/// Minimises any argmin problem over a flat parameter vector (a loss or a trajectory
+/// problem) with the configured quasi-Newton method.
+pub fn fit_problem<P>(
+    objective: P,
+    init: Vec<f64>,
+    settings: &Settings,
+    progress: impl FnMut(&Step) + Send + Sync + 'static,
+) -> Result<Report, TrainError>
+where
+    P: CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
+{
     let history = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder {
         history: Arc::clone(&history),

@@ -80,7 +80,13 @@ impl Default for TwoLinkArm {
 
 impl TwoLinkArm {
     /// Joint torques, and their partials along one direction (dx, dv, da) by forward mode.
-    fn torque(&self, q: [f64; 2], qd: [f64; 2], qdd: [f64; 2], dir: [[f64; 2]; 3]) -> ([f64; 2], [f64; 2]) {
+    fn torque(
+        &self,
+        q: [f64; 2],
+        qd: [f64; 2],
+        qdd: [f64; 2],
+        dir: [[f64; 2]; 3],
+    ) -> ([f64; 2], [f64; 2]) {
         let [m1, m2] = self.mass;
         let l1 = self.length[0];
         let [lc1, lc2] = self.com;
@@ -272,9 +278,21 @@ fn basis(s: f64, count: usize) -> Vec<[f64; 3]> {
     (0..count)
         .map(|m| {
             let q0 = r.powi(m as i32);
-            let q1 = if m >= 1 { 2.0 * m as f64 * r.powi(m as i32 - 1) } else { 0.0 };
-            let q2 = if m >= 2 { 4.0 * (m * (m - 1)) as f64 * r.powi(m as i32 - 2) } else { 0.0 };
-            [p[0] * q0, p[1] * q0 + p[0] * q1, p[2] * q0 + 2.0 * p[1] * q1 + p[0] * q2]
+            let q1 = if m >= 1 {
+                2.0 * m as f64 * r.powi(m as i32 - 1)
+            } else {
+                0.0
+            };
+            let q2 = if m >= 2 {
+                4.0 * (m * (m - 1)) as f64 * r.powi(m as i32 - 2)
+            } else {
+                0.0
+            };
+            [
+                p[0] * q0,
+                p[1] * q0 + p[0] * q1,
+                p[2] * q0 + 2.0 * p[1] * q1 + p[0] * q2,
+            ]
         })
         .collect()
 }
@@ -292,7 +310,9 @@ fn invert(a: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, Error> {
         })
         .collect();
     for c in 0..k {
-        let piv = (c..k).max_by(|&x, &y| m[x][c].abs().total_cmp(&m[y][c].abs())).unwrap_or(c);
+        let piv = (c..k)
+            .max_by(|&x, &y| m[x][c].abs().total_cmp(&m[y][c].abs()))
+            .unwrap_or(c);
         if m[piv][c].abs() < 1e-14 {
             return Err(Error::InvalidViaPoints);
         }
@@ -326,10 +346,16 @@ impl TrajectoryProblem {
         let d = self.dims();
         let (t0, t1) = self.interval;
         if self.architecture.n != 1 || self.architecture.kind != Kind::Signed {
-            return Err(TrainError::Data("trajectory networks have one input and are signed".into()));
+            return Err(TrainError::Data(
+                "trajectory networks have one input and are signed".into(),
+            ));
         }
         if d == 0 || d > 6 || self.end.len() != d {
-            return Err(Error::DimensionMismatch { expected: d, found: self.end.len() }.into());
+            return Err(Error::DimensionMismatch {
+                expected: d,
+                found: self.end.len(),
+            }
+            .into());
         }
         if !(t0.is_finite() && t1.is_finite()) || t0 >= t1 {
             return Err(Error::EmptyInterval { axis: 0 }.into());
@@ -341,8 +367,15 @@ impl TrajectoryProblem {
             }
             last = *t;
         }
-        if self.obstacles.iter().any(|o| o.center.len() != d || !(o.radius >= 0.0)) {
-            return Err(TrainError::Data("obstacle centres need D coordinates and radius >= 0".into()));
+        if self.obstacles.iter().any(|o| {
+            o.center.len() != d
+                || o.radius.is_nan()
+                || o.radius < 0.0
+                || o.center.iter().any(|c| !c.is_finite())
+        }) {
+            return Err(TrainError::Data(
+                "obstacle centres need D coordinates and radius >= 0".into(),
+            ));
         }
         if self.nodes < 2 {
             return Err(TrainError::Data("at least 2 quadrature nodes".into()));
@@ -353,10 +386,15 @@ impl TrajectoryProblem {
     /// States at the given times (for reports and plots).
     pub fn states(&self, params: &[f64], times: &[f64]) -> Result<Vec<State>, TrainError> {
         let mut out = Vec::new();
-        self.run(params, times, &mut |_, st| {
-            out.push(st.clone());
-            None
-        }, None)?;
+        self.run(
+            params,
+            times,
+            &mut |_, st| {
+                out.push(st.clone());
+                None
+            },
+            None,
+        )?;
         Ok(out)
     }
 
@@ -373,18 +411,25 @@ impl TrajectoryProblem {
         params: &[f64],
         times: &[f64],
         visit: &mut dyn FnMut(usize, &State) -> Option<[Vec<f64>; 3]>,
-        mut grad: Option<&mut [f64]>,
+        grad: Option<&mut [f64]>,
     ) -> Result<(), TrainError> {
         self.validate()?;
         let d = self.dims();
         let pc = self.architecture.parameter_count();
         if params.len() != d * pc {
-            return Err(Error::DimensionMismatch { expected: d * pc, found: params.len() }.into());
+            return Err(Error::DimensionMismatch {
+                expected: d * pc,
+                found: params.len(),
+            }
+            .into());
         }
         let (t0, t1) = self.interval;
         let h = t1 - t0;
         let exact = self.endpoints == Endpoints::Exact;
-        let arch2 = Architecture { n: 2, ..self.architecture.clone() };
+        let arch2 = Architecture {
+            n: 2,
+            ..self.architecture.clone()
+        };
         let k = self.via.len();
         // Via-point system (depends only on the times).
         let a_inv = if k > 0 {
@@ -422,19 +467,29 @@ impl TrajectoryProblem {
                 };
                 r[kk] = pos[i] - unc;
             }
-            let beta: Vec<f64> = (0..k).map(|m| (0..k).map(|j| a_inv[m][j] * r[j]).sum()).collect();
+            let beta: Vec<f64> = (0..k)
+                .map(|m| (0..k).map(|j| a_inv[m][j] * r[j]).sum())
+                .collect();
             let mut vals = Vec::with_capacity(times.len());
             for (j, &t) in times.iter().enumerate() {
                 let s = (t - t0) / h;
                 let ft = net.antiderivative_forward(&[t], &mut tr)?;
                 let fp = net.integrand_forward(&[t], &mut tr)?;
                 let l2 = Net::new(&arch2, &lifted)?;
-                let fpp = l2.integrand_forward(&[t, t], &mut tr)?;
+                // F(t1 + t2) at t1 = t2 = t/2 (exact halving): its mixed partial is F''(t).
+                let fpp = l2.integrand_forward(&[0.5 * t, 0.5 * t], &mut tr)?;
                 let b = basis(s, k);
-                let corr: [f64; 3] = (0..3).map(|o| (0..k).map(|m| beta[m] * b[m][o]).sum()).collect::<Vec<f64>>().try_into().unwrap_or([0.0; 3]);
+                let corr: [f64; 3] = (0..3)
+                    .map(|o| (0..k).map(|m| beta[m] * b[m][o]).sum())
+                    .collect::<Vec<f64>>()
+                    .try_into()
+                    .unwrap_or([0.0; 3]);
                 let (x, v) = if exact {
                     (
-                        (1.0 - s) * self.start[i] + s * self.end[i] + ((ft - f_t0) - s * delta) + corr[0],
+                        (1.0 - s) * self.start[i]
+                            + s * self.end[i]
+                            + ((ft - f_t0) - s * delta)
+                            + corr[0],
                         (self.end[i] - self.start[i] - delta) / h + fp + corr[1] / h,
                     )
                 } else {
@@ -451,7 +506,7 @@ impl TrajectoryProblem {
         for (j, st) in states.iter().enumerate() {
             seeds.push(visit(j, st));
         }
-        let Some(grad) = grad.as_deref_mut() else {
+        let Some(grad) = grad else {
             return Ok(());
         };
         for i in 0..d {
@@ -480,8 +535,8 @@ impl TrajectoryProblem {
                     net.integrand_backward(&[t], &mut tr, sv, &mut g_eff);
                 }
                 if sa != 0.0 {
-                    l2.integrand_forward(&[t, t], &mut tr)?;
-                    l2.integrand_backward(&[t, t], &mut tr, sa, &mut lifted_grad);
+                    l2.integrand_forward(&[0.5 * t, 0.5 * t], &mut tr)?;
+                    l2.integrand_backward(&[0.5 * t, 0.5 * t], &mut tr, sa, &mut lifted_grad);
                 }
                 if exact {
                     // x: -(1 - s) F(t0) - s F(T); v: -(F(T) - F(t0))/h.
@@ -531,7 +586,11 @@ impl TrajectoryProblem {
     }
 
     /// The cost and, when `grad` is given, its exact gradient.
-    pub fn cost_and_gradient(&self, params: &[f64], grad: Option<&mut [f64]>) -> Result<Terms, TrainError> {
+    pub fn cost_and_gradient(
+        &self,
+        params: &[f64],
+        grad: Option<&mut [f64]>,
+    ) -> Result<Terms, TrainError> {
         let (t0, t1) = self.interval;
         let h = t1 - t0;
         let d = self.dims();
@@ -540,7 +599,10 @@ impl TrajectoryProblem {
         let weights: Vec<f64> = rule.iter().map(|(_, w)| 0.5 * h * w).collect();
         let end_index = times.len();
         times.push(t1);
-        let mut terms = Terms { min_clearance: f64::INFINITY, ..Terms::default() };
+        let mut terms = Terms {
+            min_clearance: f64::INFINITY,
+            ..Terms::default()
+        };
         let want_grad = grad.is_some();
         let dynamics = self.dynamics.as_ref();
         let nu = dynamics.map(|(m, _)| m.controls()).unwrap_or(0);
@@ -594,8 +656,15 @@ impl TrajectoryProblem {
                 }
                 if let Some((model, w)) = dynamics {
                     let mut u = vec![0.0; nu];
-                    let (mut jx, mut jv, mut ja) = (vec![0.0; nu * d], vec![0.0; nu * d], vec![0.0; nu * d]);
-                    model.evaluate(&st.position, &st.velocity, &st.acceleration, &mut u, [&mut jx, &mut jv, &mut ja]);
+                    let (mut jx, mut jv, mut ja) =
+                        (vec![0.0; nu * d], vec![0.0; nu * d], vec![0.0; nu * d]);
+                    model.evaluate(
+                        &st.position,
+                        &st.velocity,
+                        &st.acceleration,
+                        &mut u,
+                        [&mut jx, &mut jv, &mut ja],
+                    );
                     for c in 0..nu {
                         terms.effort += wq * u[c] * u[c];
                         let s = w * wq * 2.0 * u[c];
