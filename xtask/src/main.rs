@@ -11,6 +11,7 @@ mod sigma_reference;
 mod targets;
 mod test;
 mod train;
+mod trajectories;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ enum Command {
     Figure1,
     /// Measure where f32 loses digits against f64; write results/precision.md.
     Precision,
+    /// Solve the built-in trajectory examples against the soft-penalty baseline;
+    /// write results/trajectory.md and results/trajectory.png.
+    Trajectory,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,5 +79,6 @@ fn main() -> anyhow::Result<()> {
         } => evaluate::command(&model, points.as_deref(), &boxes),
         Command::Figure1 => figure1::run(),
         Command::Precision => precision::run(),
+        Command::Trajectory => trajectories::run(),
     }
 }
