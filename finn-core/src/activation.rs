@@ -77,7 +77,12 @@ impl Activation {
                 repeated_erfc(x, &mut g[..n + 1]);
                 g[n] * T::from_f64(0.5)
             }
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => {
+                // The same formula as the derivatives, so F and its jets agree bit for bit.
+                let mut t = [T::ZERO; 1];
+                tanh_derivatives(x, &mut t);
+                t[0]
+            }
         }
     }
 }
@@ -179,17 +184,20 @@ fn repeated_erfc<T: Real>(x: T, g: &mut [T]) {
 
 /// tanh^(k)(x) for k = 0..out.len().
 fn tanh_derivatives<T: Real>(x: T, out: &mut [T]) {
-    let t = x.tanh();
+    // One transcendental for both tanh and sech^2 (it matters on a Cortex-M): with
+    // m = exp(-2|x|) - 1, tanh|x| = -m / (2 + m) and sech^2 x = 4 (1 + m) / (2 + m)^2, both
+    // free of the cancellation in 1 - t^2 and 1 - e.
+    let m = (-(x.abs() + x.abs())).exp_m1();
+    let two_m = T::from_f64(2.0) + m;
+    let t_abs = -m / two_m;
+    let t = if x < T::ZERO { -t_abs } else { t_abs };
     if let Some(o) = out.first_mut() {
         *o = t;
     }
     if out.len() < 2 {
         return;
     }
-    // sech^2 without the cancellation of 1 - t^2: with e = exp(-2|x|), 4e / (1 + e)^2.
-    let e = (-(x.abs() + x.abs())).exp();
-    let one_e = T::ONE + e;
-    let sech2 = T::from_f64(4.0) * e / (one_e * one_e);
+    let sech2 = T::from_f64(4.0) * (T::ONE + m) / (two_m * two_m);
     // Q_k as coefficients in t (degree k - 1).
     let mut q = [T::ZERO; MAX_ORDER + 1];
     q[0] = T::ONE;

@@ -53,6 +53,8 @@ pub trait Real:
     fn abs(self) -> Self;
     /// e^self.
     fn exp(self) -> Self;
+    /// e^self - 1, accurate near 0.
+    fn exp_m1(self) -> Self;
     /// Complementary error function, accurate in relative terms in its right tail.
     fn erfc(self) -> Self;
     /// Square root.
@@ -84,7 +86,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $exp:path, $erfc:path, $sqrt:path, $ln:path, $tanh:path, $fabs:path) => {
+    ($t:ty, $exp:path, $expm1:path, $erfc:path, $sqrt:path, $ln:path, $tanh:path, $fabs:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -106,6 +108,10 @@ macro_rules! impl_real {
             #[inline(always)]
             fn exp(self) -> Self {
                 $exp(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                $expm1(self)
             }
             #[inline(always)]
             fn erfc(self) -> Self {
@@ -138,6 +144,7 @@ macro_rules! impl_real {
 impl_real!(
     f64,
     libm::exp,
+    libm::expm1,
     libm::erfc,
     libm::sqrt,
     libm::log,
@@ -147,6 +154,7 @@ impl_real!(
 impl_real!(
     f32,
     libm::expf,
+    libm::expm1f,
     libm::erfcf,
     libm::sqrtf,
     libm::logf,
