@@ -160,6 +160,7 @@ where
     let solver_err = |e: argmin::core::Error| TrainError::Solver(e.to_string());
     let start = Instant::now();
     let line_search = MoreThuenteLineSearch::new();
+    // The two methods differ only in the solver and in BFGS's initial inverse Hessian.
     let (params, loss, iterations, termination) = match settings.method {
         Method::Lbfgs { memory } => {
             let solver = LBFGS::new(line_search, memory.max(1))
@@ -167,18 +168,9 @@ where
                 .map_err(solver_err)?
                 .with_tolerance_cost(settings.tol_cost)
                 .map_err(solver_err)?;
-            let res = Executor::new(objective, solver)
-                .configure(|s| s.param(init).max_iters(settings.max_iters))
-                .add_observer(recorder, ObserverMode::Always)
-                .run()
-                .map_err(solver_err)?;
-            let s = res.state();
-            (
-                s.get_best_param().cloned(),
-                s.get_best_cost(),
-                s.get_iter(),
-                s.get_termination_status().to_string(),
-            )
+            execute(objective, solver, recorder, |s| {
+                s.param(init).max_iters(settings.max_iters)
+            })
         }
         Method::Bfgs => {
             let p = init.len();
@@ -190,24 +182,14 @@ where
                 .map_err(solver_err)?
                 .with_tolerance_cost(settings.tol_cost)
                 .map_err(solver_err)?;
-            let res = Executor::new(objective, solver)
-                .configure(|s| {
-                    s.param(init)
-                        .inv_hessian(identity)
-                        .max_iters(settings.max_iters)
-                })
-                .add_observer(recorder, ObserverMode::Always)
-                .run()
-                .map_err(solver_err)?;
-            let s = res.state();
-            (
-                s.get_best_param().cloned(),
-                s.get_best_cost(),
-                s.get_iter(),
-                s.get_termination_status().to_string(),
-            )
+            execute(objective, solver, recorder, |s| {
+                s.param(init)
+                    .inv_hessian(identity)
+                    .max_iters(settings.max_iters)
+            })
         }
-    };
+    }
+    .map_err(solver_err)?;
     let params = params.ok_or_else(|| TrainError::Solver("no parameters returned".into()))?;
     let history = history.lock().map(|h| h.clone()).unwrap_or_default();
     Ok(Report {
@@ -218,6 +200,35 @@ where
         history,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The state a quasi-Newton solver iterates on (`H`: its Hessian-like extra, if any).
+type QnState<H> = IterState<Vec<f64>, Vec<f64>, (), H, (), f64>;
+
+/// Runs `solver` on `problem` with the recorder attached and returns (best parameters, best
+/// cost, iterations, termination status).
+fn execute<P, S, H, F>(
+    problem: P,
+    solver: S,
+    recorder: Recorder<F>,
+    configure: impl FnOnce(QnState<H>) -> QnState<H>,
+) -> Result<(Option<Vec<f64>>, f64, u64, String), argmin::core::Error>
+where
+    S: argmin::core::Solver<P, QnState<H>>,
+    Recorder<F>: Observe<QnState<H>> + 'static,
+    QnState<H>: State<Param = Vec<f64>, Float = f64>,
+{
+    let res = Executor::new(problem, solver)
+        .configure(configure)
+        .add_observer(recorder, ObserverMode::Always)
+        .run()?;
+    let s = res.state();
+    Ok((
+        s.get_best_param().cloned(),
+        s.get_best_cost(),
+        s.get_iter(),
+        s.get_termination_status().to_string(),
+    ))
 }
 
 /// Deterministic starting parameters: weights uniform in +-1/sqrt(fan_in), biases in +-0.5,

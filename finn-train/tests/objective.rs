@@ -177,3 +177,22 @@ fn bad_inputs_are_errors() {
     let nan = Data::new(Array2::from_elem((1, 2), f64::NAN), Array1::from(vec![1.0]));
     assert!(nan.is_err());
 }
+
+/// BFGS (dense inverse Hessian) runs the same objective to a comparable fit.
+#[test]
+fn bfgs_fits_too() {
+    let a = arch(1, Kind::Signed, &[3]);
+    let xs = Array2::from_shape_fn((20, 1), |(i, _)| -1.0 + 2.0 * i as f64 / 19.0);
+    let ys = Array1::from_iter(xs.column(0).iter().map(|x| 1.0 / (1.0 + x * x)));
+    let obj = Objective::new(a.clone(), Data::new(xs, ys).unwrap(), Fit::Integrand).unwrap();
+    let init = solve::initial_parameters(&a, 4);
+    let start = obj.loss(&init).unwrap();
+    let settings = Settings {
+        method: solve::Method::Bfgs,
+        max_iters: 200,
+        ..Settings::default()
+    };
+    let report = solve::fit(obj, init, &settings, |_| {}).unwrap();
+    assert!(report.loss < start * 1e-3, "{start} -> {}", report.loss);
+    assert!(report.iterations > 0);
+}
