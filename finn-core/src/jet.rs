@@ -16,7 +16,7 @@
 //! stable const generics cannot spell directly.
 
 use crate::activation::MAX_DIM;
-use crate::Real;
+use crate::{Error, Real};
 
 /// Marker for an input dimension `N` (see [`JetDim`]).
 pub struct Dim<const N: usize>;
@@ -56,11 +56,16 @@ const _: () = assert!(MAX_DIM == 8, "jet_dims! must cover 1..=MAX_DIM");
 ///
 /// ```
 /// let mut out = [0.0f64; 4];
-/// finn_core::jet::weight_products(&[2.0, 3.0], &mut out);
+/// finn_core::jet::weight_products(&[2.0, 3.0], &mut out).unwrap();
 /// assert_eq!(out, [1.0, 2.0, 3.0, 6.0]);
 /// ```
 #[inline]
-pub fn weight_products<T: Real>(w: &[T], out: &mut [T]) {
+pub fn weight_products<T: Real>(w: &[T], out: &mut [T]) -> Result<(), Error> {
+    need(
+        w.len() <= MAX_DIM && out.len() >= 1 << w.len(),
+        1 << w.len().min(MAX_DIM),
+        out.len(),
+    )?;
     out[0] = T::ONE;
     // Each subset extends a smaller one by its highest variable: one product per coefficient.
     for (i, &wi) in w.iter().enumerate() {
@@ -69,6 +74,7 @@ pub fn weight_products<T: Real>(w: &[T], out: &mut [T]) {
             out[half + s] = out[s] * wi;
         }
     }
+    Ok(())
 }
 
 /// Jet of an activation applied to the jet `u`, by Faa di Bruno over set partitions.
@@ -88,14 +94,26 @@ pub fn weight_products<T: Real>(w: &[T], out: &mut [T]) {
 /// let u = [0.0, a, b, c];
 /// let d = [1.0, 1.0, 1.0]; // exp and its derivatives at 0
 /// let mut out = [0.0; 4];
-/// compose::<f64, 2>(&d, &u, &mut out, false);
+/// compose::<f64, 2>(&d, &u, &mut out, false).unwrap();
+/// // Short slices are an error, not a panic.
+/// assert!(compose::<f64, 2>(&d, &u[..3], &mut out, false).is_err());
 /// assert_eq!(out, [1.0, a, b, c + a * b]);
 /// ```
-pub fn compose<T: Real, const N: usize>(d: &[T], u: &[T], out: &mut [T], full_only: bool)
+pub fn compose<T: Real, const N: usize>(
+    d: &[T],
+    u: &[T],
+    out: &mut [T],
+    full_only: bool,
+) -> Result<(), Error>
 where
     Dim<N>: JetDim,
 {
     let len = 1usize << N;
+    need(
+        d.len() > N && u.len() >= len && out.len() >= len,
+        len,
+        u.len().min(out.len()),
+    )?;
     let full = len - 1;
     // q[k - 1][S] = Q_k(S), k = 1..=N; sized by N so that small N pays for little zeroing.
     let mut q = [<Dim<N> as JetDim>::zero::<T>(); N];
@@ -135,6 +153,7 @@ where
             out[s] = v;
         }
     }
+    Ok(())
 }
 
 /// Reverse mode through [`compose`]: given the adjoint `v_bar` of its output, adds the adjoints
@@ -150,9 +169,9 @@ where
 /// // d_xy g(u) = g''(u0) u_x u_y + g'(u0) u_xy; its derivative in u_x is g''(u0) u_y.
 /// let (u, d) = ([0.3, 2.0, 3.0, 5.0], [1.0, 0.5, 0.25]);
 /// let mut v = [0.0; 4];
-/// compose::<f64, 2>(&d, &u, &mut v, true);
+/// compose::<f64, 2>(&d, &u, &mut v, true).unwrap();
 /// let (mut u_bar, mut d_bar) = ([0.0; 4], [0.0; 3]);
-/// compose_adjoint::<f64, 2>(&d, &u, &[0.0, 0.0, 0.0, 1.0], &mut u_bar, &mut d_bar, true);
+/// compose_adjoint::<f64, 2>(&d, &u, &[0.0, 0.0, 0.0, 1.0], &mut u_bar, &mut d_bar, true).unwrap();
 /// assert_eq!(u_bar, [0.0, 0.25 * 3.0, 0.25 * 2.0, 0.5]);
 /// assert_eq!(d_bar, [0.0, 5.0, 6.0]);
 /// ```
@@ -163,10 +182,20 @@ pub fn compose_adjoint<T: Real, const N: usize>(
     u_bar: &mut [T],
     d_bar: &mut [T],
     full_only: bool,
-) where
+) -> Result<(), Error>
+where
     Dim<N>: JetDim,
 {
     let len = 1usize << N;
+    need(
+        d.len() > N
+            && d_bar.len() > N
+            && u.len() >= len
+            && v_bar.len() >= len
+            && u_bar.len() >= len,
+        len,
+        u.len().min(v_bar.len()).min(u_bar.len()),
+    )?;
     let full = len - 1;
     let skip = |s: usize| full_only && s & 1 == 1 && s != full;
     let mut q = [<Dim<N> as JetDim>::zero::<T>(); N];
@@ -231,6 +260,7 @@ pub fn compose_adjoint<T: Real, const N: usize>(
         }
         u_bar[s] += q_bar[0][s];
     }
+    Ok(())
 }
 
 /// Highest derivative order of univariate (time) jets: position through snap.
@@ -244,11 +274,19 @@ pub const MAX_TIME_ORDER: usize = 4;
 /// use finn_core::jet::compose_univariate;
 /// // g = exp, u = 2t at t = 0: (exp(2t))^(k) = 2^k.
 /// let mut out = [0.0f64; 4];
-/// compose_univariate(&[1.0; 4], &[0.0, 2.0, 0.0, 0.0], &mut out);
+/// compose_univariate(&[1.0; 4], &[0.0, 2.0, 0.0, 0.0], &mut out).unwrap();
 /// assert_eq!(out, [1.0, 2.0, 4.0, 8.0]);
 /// ```
-pub fn compose_univariate<T: Real>(d: &[T], u: &[T], out: &mut [T]) {
-    let k_max = (u.len() - 1).min(MAX_TIME_ORDER);
+pub fn compose_univariate<T: Real>(d: &[T], u: &[T], out: &mut [T]) -> Result<(), Error> {
+    need(
+        !u.is_empty()
+            && u.len() <= MAX_TIME_ORDER + 1
+            && d.len() >= u.len()
+            && out.len() >= u.len(),
+        u.len().clamp(1, MAX_TIME_ORDER + 1),
+        d.len().min(out.len()),
+    )?;
+    let k_max = u.len() - 1;
     // bell[k][j] = B_(k,j)(u', u'', ...): B_(0,0) = 1,
     // B_(k,j) = sum_(i=1..k-j+1) C(k-1, i-1) u^(i) B_(k-i, j-1).
     let mut bell = [[T::ZERO; MAX_TIME_ORDER + 1]; MAX_TIME_ORDER + 1];
@@ -272,5 +310,17 @@ pub fn compose_univariate<T: Real>(d: &[T], u: &[T], out: &mut [T]) {
             v += d[j] * b;
         }
         out[k] = v;
+    }
+    Ok(())
+}
+
+/// `DimensionMismatch { expected, found }` unless `ok`: the jet functions check their slices
+/// instead of panicking on short ones.
+#[inline(always)]
+fn need(ok: bool, expected: usize, found: usize) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::DimensionMismatch { expected, found })
     }
 }

@@ -294,7 +294,7 @@ where
             let z = self.first_preactivation(j, x);
             self.activation.derivatives(N, z, &mut d[..N + 1])?;
             let jet = jet.as_mut();
-            weight_products(&self.first[j], jet);
+            weight_products(&self.first[j], jet)?;
             for (s, c) in jet.iter_mut().enumerate() {
                 *c *= d[s.count_ones() as usize];
             }
@@ -316,10 +316,10 @@ where
                 self.activation.derivatives(N, uu[0], &mut d[..N + 1])?;
                 if last {
                     let mut v = zero;
-                    compose::<T, N>(&d, uu, v.as_mut(), true);
+                    compose::<T, N>(&d, uu, v.as_mut(), true)?;
                     f += self.output[k] * v.as_ref()[(1 << N) - 1];
                 } else {
-                    compose::<T, N>(&d, uu, next[k].as_mut(), false);
+                    compose::<T, N>(&d, uu, next[k].as_mut(), false)?;
                 }
             }
             if !last {
@@ -381,7 +381,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
                     }
                 }
                 self.activation.derivatives(1, u[0], &mut d[..k])?;
-                compose_univariate(&d[..k], &u[..k], &mut out_jet[..k]);
+                compose_univariate(&d[..k], &u[..k], &mut out_jet[..k])?;
             }
             prev = next;
         }

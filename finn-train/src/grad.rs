@@ -219,7 +219,7 @@ impl<'a> Net<'a> {
             let d = &mut tr.d[0][j * ord..][..ord];
             self.derivatives(z, d)?;
             let pw = &mut tr.prodw[j * jlen..][..jlen];
-            weight_products(row, pw);
+            weight_products(row, pw)?;
             if depth > 1 {
                 for (s, (p, w)) in tr.jets[0][j * jlen..][..jlen]
                     .iter_mut()
@@ -257,7 +257,7 @@ impl<'a> Net<'a> {
                 let d = &mut dl[k * ord..][..ord];
                 self.derivatives(u[0], d)?;
                 let v = &mut out[k * jlen..][..jlen];
-                by_dim!(n, compose::<f64>(&d[..n + 1], u, v, last));
+                by_dim!(n, compose::<f64>(&d[..n + 1], u, v, last))?;
             }
         }
         let last = &tr.jets[depth - 1];
@@ -309,7 +309,8 @@ impl<'a> Net<'a> {
                 let d = &tr.d[l][k * ord..][..ord];
                 u_bar.iter_mut().for_each(|v| *v = 0.0);
                 d_bar.iter_mut().for_each(|v| *v = 0.0);
-                by_dim!(
+                // Slice lengths follow from the architecture `Net::new` checked: cannot fail.
+                let _ = by_dim!(
                     n,
                     compose_adjoint::<f64>(
                         &d[..n + 1],

@@ -205,6 +205,9 @@ where
 /// The state a quasi-Newton solver iterates on (`H`: its Hessian-like extra, if any).
 type QnState<H> = IterState<Vec<f64>, Vec<f64>, (), H, (), f64>;
 
+/// (best parameters, best cost, iterations, termination status).
+type Outcome = (Option<Vec<f64>>, f64, u64, String);
+
 /// Runs `solver` on `problem` with the recorder attached and returns (best parameters, best
 /// cost, iterations, termination status).
 fn execute<P, S, H, F>(
@@ -212,7 +215,7 @@ fn execute<P, S, H, F>(
     solver: S,
     recorder: Recorder<F>,
     configure: impl FnOnce(QnState<H>) -> QnState<H>,
-) -> Result<(Option<Vec<f64>>, f64, u64, String), argmin::core::Error>
+) -> Result<Outcome, argmin::core::Error>
 where
     S: argmin::core::Solver<P, QnState<H>>,
     Recorder<F>: Observe<QnState<H>> + 'static,
