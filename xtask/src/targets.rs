@@ -213,6 +213,23 @@ pub fn gauss_legendre(order: usize) -> (Vec<f64>, Vec<f64>) {
     (nodes, weights)
 }
 
+/// Nodes and weights of composite Gauss-Legendre quadrature on [a, b]: `panels` equal panels
+/// of 20 nodes each.
+pub fn composite_nodes(a: f64, b: f64, panels: usize) -> Vec<(f64, f64)> {
+    let (nodes, weights) = gauss_legendre(20);
+    let h = (b - a) / panels as f64;
+    (0..panels)
+        .flat_map(|p| {
+            let c = a + (p as f64 + 0.5) * h;
+            nodes
+                .iter()
+                .zip(&weights)
+                .map(move |(t, w)| (c + 0.5 * h * t, 0.5 * h * w))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The integral of `f` over a 2-D box by composite Gauss-Legendre quadrature (`panels` panels
 /// per axis, 20 nodes each): an independent check of closed-form integrals.
 pub fn quadrature_2d(
@@ -221,21 +238,8 @@ pub fn quadrature_2d(
     upper: [f64; 2],
     panels: usize,
 ) -> f64 {
-    let (nodes, weights) = gauss_legendre(20);
-    let axis = |a: f64, b: f64| -> Vec<(f64, f64)> {
-        let h = (b - a) / panels as f64;
-        (0..panels)
-            .flat_map(|p| {
-                let c = a + (p as f64 + 0.5) * h;
-                nodes
-                    .iter()
-                    .zip(&weights)
-                    .map(move |(t, w)| (c + 0.5 * h * t, 0.5 * h * w))
-            })
-            .collect()
-    };
-    let xs = axis(lower[0], upper[0]);
-    let ys = axis(lower[1], upper[1]);
+    let xs = composite_nodes(lower[0], upper[0], panels);
+    let ys = composite_nodes(lower[1], upper[1], panels);
     let mut sum = 0.0;
     let mut comp = 0.0;
     for (x, wx) in &xs {

@@ -916,6 +916,51 @@ mod tests {
         assert_eq!(m.column(0).to_vec(), vec![0.25, 0.75]);
     }
 
+    /// A CSV of F values, a signed network and a shift constraint.
+    #[test]
+    fn csv_antiderivative_shift() {
+        let dir = std::env::temp_dir().join(format!("finn-train-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut csv = String::from("x,F\n");
+        for i in 0..21 {
+            let x = -2.0 + 0.2 * i as f64;
+            let big_f = 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2);
+            csv.push_str(&format!("{x},{big_f}\n"));
+        }
+        std::fs::write(dir.join("cdf.csv"), csv).unwrap();
+        let text = r#"
+            output = "cdf"
+            [network]
+            kind = "signed"
+            activation = "tanh"
+            n = 1
+            widths = [4]
+            [domain]
+            lower = [-2.0]
+            upper = [2.0]
+            [constraint]
+            bound = "at-least"
+            method = "shift"
+            eps = 0.5
+            [data]
+            csv = "cdf.csv"
+            [loss]
+            fit = "antiderivative"
+            [solver]
+            method = "bfgs"
+            max_iters = 30
+        "#;
+        let loaded = Loaded::parse(&dir.join("c.toml"), text.to_string()).unwrap();
+        let o = run(&loaded, "test", ProgressBar::hidden()).unwrap();
+        assert_eq!(o.data.targets.len(), 21);
+        assert!(o.integral >= 0.5 - 1e-15, "{}", o.integral);
+        assert!(o.mse < 1e-2, "{}", o.mse);
+        assert!(o.target_integral.is_none());
+        let report = std::fs::read_to_string(dir.join("cdf-report.md")).unwrap();
+        assert!(report.contains("MSE of F"), "{report}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     /// The train path end to end on a tiny problem: files exist and the JSON model evaluates.
     #[test]
     fn smoke_train() {
