@@ -84,7 +84,15 @@ pub(crate) fn check_box<T: Real>(lower: &[T], upper: &[T]) -> Result<(), Error> 
 /// The terms alternate and cancel (F grows polynomially), so they are added with Neumaier's
 /// compensated summation, which keeps the rounding of the sum itself to about one ulp of the
 /// result plus one ulp of the largest term's own rounding.
-pub(crate) fn vertex_sum<T: Real>(
+///
+/// Public so that host code with run-time sizes (finn-train) sums exactly the same way.
+///
+/// ```
+/// // F(x, y) = x y: the integral of f = 1 over [0, 2] x [0, 3] is 6.
+/// let i = finn_core::domain::vertex_sum(&[0.0, 0.0], &[2.0, 3.0], |v| Ok(v[0] * v[1])).unwrap();
+/// assert_eq!(i, 6.0);
+/// ```
+pub fn vertex_sum<T: Real>(
     lower: &[T],
     upper: &[T],
     mut antiderivative: impl FnMut(&[T]) -> Result<T, Error>,

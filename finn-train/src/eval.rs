@@ -161,7 +161,7 @@ impl<'a> Evaluator<'a> {
     /// axis), `Overflow`.
     pub fn integral_over(&self, lower: &[f64], upper: &[f64]) -> Result<f64, Error> {
         check_box(self.dim(), lower, upper)?;
-        let base = vertex_sum(lower, upper, |v| self.base_antiderivative(v))?;
+        let base = finn_core::domain::vertex_sum(lower, upper, |v| self.base_antiderivative(v))?;
         let ratio = box_volume(lower, upper) / self.volume;
         let Resolved {
             scale,
@@ -209,39 +209,4 @@ fn check_box(n: usize, lower: &[f64], upper: &[f64]) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// The signed vertex sum of Eq. 4, added with Neumaier's compensated summation (the same
-/// order and arithmetic as finn-core's).
-fn vertex_sum(
-    lower: &[f64],
-    upper: &[f64],
-    mut antiderivative: impl FnMut(&[f64]) -> Result<f64, Error>,
-) -> Result<f64, Error> {
-    let n = lower.len();
-    let mut v = vec![0.0; n];
-    let (mut sum, mut comp) = (0.0f64, 0.0f64);
-    for mask in 0..(1usize << n) {
-        for i in 0..n {
-            v[i] = if mask >> i & 1 == 1 {
-                upper[i]
-            } else {
-                lower[i]
-            };
-        }
-        let y = antiderivative(&v)?;
-        let term = if (n - mask.count_ones() as usize) % 2 == 1 {
-            -y
-        } else {
-            y
-        };
-        let t = sum + term;
-        comp += if sum.abs() >= term.abs() {
-            (sum - t) + term
-        } else {
-            (term - t) + sum
-        };
-        sum = t;
-    }
-    finite(sum + comp)
 }
