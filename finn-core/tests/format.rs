@@ -1293,3 +1293,1128 @@ proptest! {
         }
     }
 }
+
+// =============================================================================================
+// Trajectory blobs (issue 4, item 3): payload 1 of format version 1.
+
+use finn_core::format::{
+    decode_any, decode_trajectory, encode_trajectory, trajectory_encoded_len, validate_trajectory,
+    Blob, TrajectoryHeader, TrajectoryView, MAX_COORDS, MAX_VIA,
+};
+use finn_core::trajectory::{OutsidePolicy, Trajectory, Via};
+
+const TW: [usize; 2] = [3, 2];
+const TX0: [f64; 3] = [0.0, -1.0, 2.0];
+const TX1: [f64; 3] = [1.0, 3.0, -0.5];
+const VIA_T: [f64; 2] = [1.0, 1.75];
+const VIA_X: [f64; 6] = [0.4, 1.0, 1.5, 0.9, 2.0, 0.0];
+
+/// A 3-D trajectory on [0.5, 2.5] with two hidden layers and two via-points.
+fn trajectory() -> (TrajectoryHeader<'static>, Vec<f64>) {
+    let header = TrajectoryHeader {
+        activation: Activation::Tanh,
+        widths: &TW,
+        t0: 0.5,
+        t1: 2.5,
+        x0: &TX0,
+        x1: &TX1,
+        via_times: &VIA_T,
+        via_positions: &VIA_X,
+        policy: OutsidePolicy::Hold,
+    };
+    (
+        header,
+        params_for(1, &TW)
+            .repeat(3)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (1.0 + 0.1 * (i % 7) as f64))
+            .collect(),
+    )
+}
+
+fn traj_blob(header: &TrajectoryHeader<'_>, params: &[f64], scalar: Scalar) -> Vec<u8> {
+    let mut out = vec![0u8; trajectory_encoded_len(header, scalar).unwrap()];
+    let len = encode_trajectory(header, params, scalar, &mut out).unwrap();
+    assert_eq!(len, out.len());
+    out
+}
+
+/// The trajectory built directly with finn-core from the header and parameters, in `T`.
+fn direct_trajectory<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>(
+    header: &TrajectoryHeader<'_>,
+    params: &[f64],
+) -> Trajectory<T, D, W, L, V> {
+    let count = parameter_count(1, header.widths);
+    let coords: [Network<T, 1, W, L>; D] = core::array::from_fn(|i| {
+        let p: Vec<T> = params[i * count..(i + 1) * count]
+            .iter()
+            .map(|&v| T::from_f64(v))
+            .collect();
+        Network::signed(header.activation, header.widths, &p).unwrap()
+    });
+    let state = |x: &[f64]| -> [T; D] { core::array::from_fn(|i| T::from_f64(x[i])) };
+    let via: Vec<Via<T, D>> = header
+        .via_times
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| Via {
+            time: T::from_f64(t),
+            position: state(&header.via_positions[k * D..]),
+        })
+        .collect();
+    Trajectory::new(
+        coords,
+        T::from_f64(header.t0),
+        T::from_f64(header.t1),
+        state(header.x0),
+        state(header.x1),
+        &via,
+        header.policy,
+    )
+    .unwrap()
+}
+
+/// Samples agree bit for bit on a grid inside and outside the interval.
+fn assert_same_trajectory<
+    T: Real,
+    const D: usize,
+    const W: usize,
+    const L: usize,
+    const V: usize,
+>(
+    a: &Trajectory<T, D, W, L, V>,
+    b: &Trajectory<T, D, W, L, V>,
+) {
+    let (t0, t1) = a.interval();
+    assert_eq!(a.interval(), b.interval());
+    assert_eq!(a.endpoints(), b.endpoints());
+    for k in -2..=12 {
+        let t = t0 + (t1 - t0) * T::from_f64(k as f64 / 10.0);
+        assert_eq!(a.sample(t), b.sample(t), "at t = {t}");
+    }
+    assert_eq!(a.sample(t1), b.sample(t1));
+}
+
+#[test]
+fn trajectory_blob_round_trips() {
+    let (header, params) = trajectory();
+    for scalar in [Scalar::F64, Scalar::F32] {
+        let bytes = traj_blob(&header, &params, scalar);
+        let view = decode_trajectory(&bytes).unwrap();
+        assert_eq!(view.header(), header);
+        assert_eq!(view.scalar(), scalar);
+        assert_eq!(view.coordinates(), 3);
+        assert_eq!(view.widths(), &TW);
+        assert_eq!(view.interval(), (0.5, 2.5));
+        assert_eq!(view.policy(), OutsidePolicy::Hold);
+        assert_eq!(view.via_point(1), Some((1.75, &VIA_X[3..6])));
+        assert_eq!(view.via_point(2), None);
+        let count = parameter_count(1, &TW);
+        assert_eq!(view.coordinate_parameter_count(), count);
+        assert_eq!(view.parameter_count(), 3 * count);
+        let stored: Vec<f64> = match scalar {
+            Scalar::F64 => params.clone(),
+            Scalar::F32 => params.iter().map(|&v| v as f32 as f64).collect(),
+        };
+        assert_eq!(view.parameters().collect::<Vec<_>>(), stored);
+        for i in 0..3 {
+            let p: Vec<f64> = view.coordinate_parameters(i).unwrap().collect();
+            assert_eq!(p, stored[i * count..(i + 1) * count]);
+        }
+        assert!(view.coordinate_parameters(3).is_none());
+        let range = bytes.as_ptr_range();
+        assert!(
+            range.contains(&view.parameter_bytes().as_ptr()),
+            "zero copy"
+        );
+        assert_eq!(decode_any(&bytes).unwrap(), Blob::Trajectory(view));
+
+        // Loads into the trajectory built directly, in both types and larger capacities.
+        assert_same_trajectory(
+            &view.to_trajectory::<f64, 3, 3, 2, 2>().unwrap(),
+            &direct_trajectory::<f64, 3, 3, 2, 2>(&header, &stored),
+        );
+        assert_same_trajectory(
+            &view.to_trajectory::<f32, 3, 16, 4, 8>().unwrap(),
+            &direct_trajectory::<f32, 3, 16, 4, 8>(&header, &stored),
+        );
+    }
+}
+
+#[test]
+fn f64_trajectory_plays_back_in_f32_with_exact_ends() {
+    let (header, params) = trajectory();
+    let view_bytes = traj_blob(&header, &params, Scalar::F64);
+    let traj = decode_trajectory(&view_bytes)
+        .unwrap()
+        .to_trajectory::<f32, 3, 4, 2, 2>()
+        .unwrap();
+    let x0 = TX0.map(|v| v as f32);
+    let x1 = TX1.map(|v| v as f32);
+    assert_eq!(traj.sample(0.5).unwrap().position, x0);
+    assert_eq!(traj.sample(2.5).unwrap().position, x1);
+    // Hold outside the interval.
+    assert_eq!(traj.sample(-3.0).unwrap().position, x0);
+    assert_eq!(traj.sample(9.0).unwrap().velocity, [0.0; 3]);
+    for (k, &t) in VIA_T.iter().enumerate() {
+        let p = traj.sample(t as f32).unwrap().position;
+        for i in 0..3 {
+            assert!((p[i] as f64 - VIA_X[3 * k + i]).abs() < 1e-5, "{p:?}");
+        }
+    }
+}
+
+#[test]
+fn trajectory_encoded_len_is_exact_and_small_buffers_are_refused() {
+    let (header, params) = trajectory();
+    for scalar in [Scalar::F32, Scalar::F64] {
+        let needed = trajectory_encoded_len(&header, scalar).unwrap();
+        let mut big = vec![0xAAu8; needed + 9];
+        assert_eq!(
+            encode_trajectory(&header, &params, scalar, &mut big),
+            Ok(needed)
+        );
+        assert!(big[needed..].iter().all(|&b| b == 0xAA));
+        for short in 0..needed {
+            let mut out = vec![0u8; short];
+            assert_eq!(
+                encode_trajectory(&header, &params, scalar, &mut out),
+                Err(FormatError::BufferTooSmall {
+                    needed,
+                    capacity: short
+                })
+            );
+        }
+    }
+}
+
+/// The trajectory body as `docs/model-format.md` documents it, built with serde and postcard
+/// independently of the crate.
+#[derive(Clone, Debug, Serialize)]
+struct RawTraj {
+    payload: u32,
+    kind: u32,
+    activation: u32,
+    n: u8,
+    widths: Vec<u16>,
+    d: u8,
+    t0: f64,
+    t1: f64,
+    x0: Vec<f64>,
+    x1: Vec<f64>,
+    via: Vec<(f64, Vec<f64>)>,
+    policy: u32,
+    scalar: u32,
+    params: Vec<u8>,
+}
+
+fn float_bytes(values: &[f64], scalar: u32) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| {
+            if scalar == 0 {
+                (v as f32).to_le_bytes().to_vec()
+            } else {
+                v.to_le_bytes().to_vec()
+            }
+        })
+        .collect()
+}
+
+impl RawTraj {
+    fn of(header: &TrajectoryHeader<'_>, params: &[f64], scalar: Scalar) -> Self {
+        let d = header.x0.len();
+        let scalar = if scalar == Scalar::F32 { 0 } else { 1 };
+        RawTraj {
+            payload: 1,
+            kind: 1,
+            activation: if header.activation == Activation::Sigma {
+                0
+            } else {
+                1
+            },
+            n: 1,
+            widths: header.widths.iter().map(|&w| w as u16).collect(),
+            d: d as u8,
+            t0: header.t0,
+            t1: header.t1,
+            x0: header.x0.to_vec(),
+            x1: header.x1.to_vec(),
+            via: header
+                .via_times
+                .iter()
+                .enumerate()
+                .map(|(k, &t)| (t, header.via_positions[k * d..k * d + d].to_vec()))
+                .collect(),
+            policy: if header.policy == OutsidePolicy::Hold {
+                0
+            } else {
+                1
+            },
+            scalar,
+            params: float_bytes(params, scalar),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        postcard::to_extend(self, Vec::new()).unwrap()
+    }
+
+    fn blob(&self) -> Vec<u8> {
+        frame(&self.bytes())
+    }
+}
+
+fn valid_traj() -> RawTraj {
+    let (header, params) = trajectory();
+    RawTraj::of(&header, &params, Scalar::F64)
+}
+
+fn decode_traj(raw: &RawTraj) -> Result<(), FormatError> {
+    decode_trajectory(&raw.blob()).map(|_| ())
+}
+
+#[test]
+fn trajectory_blob_matches_the_documented_layout() {
+    let (header, params) = trajectory();
+    for scalar in [Scalar::F32, Scalar::F64] {
+        assert_eq!(
+            traj_blob(&header, &params, scalar),
+            RawTraj::of(&header, &params, scalar).blob()
+        );
+    }
+    let reject = TrajectoryHeader {
+        policy: OutsidePolicy::Reject,
+        via_times: &[],
+        via_positions: &[],
+        ..header
+    };
+    assert_eq!(
+        traj_blob(&reject, &params, Scalar::F32),
+        RawTraj::of(&reject, &params, Scalar::F32).blob()
+    );
+}
+
+#[test]
+fn golden_bytes_of_the_smallest_trajectory() {
+    // The worked example of docs/model-format.md.
+    let header = TrajectoryHeader {
+        activation: Activation::Tanh,
+        widths: &[1],
+        t0: 0.0,
+        t1: 1.0,
+        x0: &[0.0],
+        x1: &[1.0],
+        via_times: &[],
+        via_positions: &[],
+        policy: OutsidePolicy::Hold,
+    };
+    let bytes = traj_blob(&header, &[2.0, 0.5, -1.0], Scalar::F32);
+    let hex = hex_of(&bytes);
+    let expected = concat!(
+        "46494e4e",         // magic "FINN"
+        "0100",             // version 1
+        "01",               // payload Trajectory
+        "01",               // kind Signed
+        "01",               // activation Tanh
+        "01",               // n = 1
+        "0101",             // widths: 1 entry, 1
+        "01",               // D = 1
+        "0000000000000000", // t0 = 0.0
+        "000000000000f03f", // T = 1.0
+        "01",
+        "0000000000000000", // x0: 1 entry, 0.0
+        "01",
+        "000000000000f03f", // xT: 1 entry, 1.0
+        "00",               // no via-points
+        "00",               // policy Hold
+        "00",               // scalar F32
+        "0c",               // 12 parameter bytes
+        "00000040",         // 2.0f32
+        "0000003f",         // 0.5f32
+        "000080bf",         // -1.0f32
+    );
+    assert_eq!(&hex[..hex.len() - 8], expected);
+    assert_eq!(
+        &hex[hex.len() - 8..],
+        hex_of(&crc32(&bytes[..bytes.len() - 4]).to_le_bytes())
+    );
+    assert_eq!(&hex[hex.len() - 8..], "9616313f");
+    assert_eq!(bytes.len(), 67);
+}
+
+#[test]
+fn payloads_are_kept_apart() {
+    let (header, params) = trajectory();
+    let traj = traj_blob(&header, &params, Scalar::F32);
+    assert_eq!(
+        decode(&traj).unwrap_err(),
+        FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::Trajectory
+        }
+    );
+    let (mheader, mparams) = positive();
+    let model = blob(&mheader, &mparams, Scalar::F32);
+    assert_eq!(
+        decode_trajectory(&model).unwrap_err(),
+        FormatError::WrongPayload {
+            expected: Payload::Trajectory,
+            found: Payload::Model
+        }
+    );
+    assert!(matches!(decode_any(&model).unwrap(), Blob::Model(_)));
+    // A model header cannot claim the trajectory payload.
+    let h = ModelHeader {
+        payload: Payload::Trajectory,
+        ..mheader
+    };
+    let mut out = vec![0u8; 1024];
+    assert_eq!(
+        encode(&h, &mparams, Scalar::F64, &mut out).unwrap_err(),
+        FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::Trajectory
+        }
+    );
+    // A trajectory body cut short is Malformed even for the model reader: the body is parsed
+    // by its payload before the payload is compared with the reader's.
+    let mut body = valid_traj().bytes();
+    body.truncate(body.len() - 1);
+    assert_eq!(decode(&frame(&body)).unwrap_err(), FormatError::Malformed);
+    assert_eq!(
+        decode_trajectory(&frame(&body)).unwrap_err(),
+        FormatError::Malformed
+    );
+}
+
+#[test]
+fn trajectory_framing_errors() {
+    let bytes = valid_traj().blob();
+    for len in 0..MIN_LEN {
+        assert_eq!(
+            decode_trajectory(&bytes[..len]).unwrap_err(),
+            FormatError::Truncated { len }
+        );
+    }
+    for len in MIN_LEN..bytes.len() {
+        assert!(matches!(
+            decode_trajectory(&bytes[..len]).unwrap_err(),
+            FormatError::CrcMismatch { .. }
+        ));
+    }
+    let mut bad = bytes.clone();
+    bad[1] = b'X';
+    assert_eq!(decode_trajectory(&bad).unwrap_err(), FormatError::BadMagic);
+    let mut bad = bytes.clone();
+    bad[4] = 2;
+    assert_eq!(
+        decode_trajectory(&fix_crc(&bad)).unwrap_err(),
+        FormatError::UnsupportedVersion { found: 2 }
+    );
+    for i in [6, 40, bytes.len() - 6] {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x01;
+        assert!(matches!(
+            decode_trajectory(&bad).unwrap_err(),
+            FormatError::CrcMismatch { .. }
+        ));
+    }
+    let mut body = valid_traj().bytes();
+    body.push(0);
+    assert_eq!(
+        decode_trajectory(&frame(&body)).unwrap_err(),
+        FormatError::TrailingBytes { count: 1 }
+    );
+}
+
+#[test]
+fn trajectory_malformed_bodies() {
+    let mut raw = valid_traj();
+    raw.policy = 2;
+    assert_eq!(decode_traj(&raw).unwrap_err(), FormatError::Malformed);
+    let mut raw = valid_traj();
+    raw.scalar = 2;
+    assert_eq!(decode_traj(&raw).unwrap_err(), FormatError::Malformed);
+    let mut raw = valid_traj();
+    raw.kind = 2;
+    assert_eq!(decode_traj(&raw).unwrap_err(), FormatError::Malformed);
+    assert_eq!(
+        decode_trajectory(&frame(&[1, 1, 1, 1])).unwrap_err(),
+        FormatError::Malformed
+    );
+    assert_eq!(
+        decode_trajectory(&frame(&[7])).unwrap_err(),
+        FormatError::Malformed
+    );
+}
+
+/// One crafted body per content error, in the documented order.
+#[test]
+fn trajectory_content_errors() {
+    let check = |raw: &RawTraj, want: FormatError| {
+        assert_eq!(decode_traj(raw).unwrap_err(), want, "{raw:?}");
+    };
+    let mut raw = valid_traj();
+    raw.kind = 0;
+    check(
+        &raw,
+        FormatError::BadCoordinateNetwork {
+            kind: Kind::Positive,
+            n: 1,
+        },
+    );
+    let mut raw = valid_traj();
+    raw.n = 2;
+    check(
+        &raw,
+        FormatError::BadCoordinateNetwork {
+            kind: Kind::Signed,
+            n: 2,
+        },
+    );
+    let mut raw = valid_traj();
+    raw.widths = vec![];
+    check(&raw, FormatError::BadLayers { layers: 0 });
+    raw.widths = vec![1; MAX_LAYERS + 1];
+    check(
+        &raw,
+        FormatError::BadLayers {
+            layers: MAX_LAYERS + 1,
+        },
+    );
+    raw.widths = vec![3, 0];
+    check(&raw, FormatError::BadWidth { layer: 1, width: 0 });
+    for d in [0u8, MAX_COORDS as u8 + 1, 255] {
+        let mut raw = valid_traj();
+        raw.d = d;
+        check(&raw, FormatError::BadCoordinates { d: d as usize });
+    }
+    let mut raw = valid_traj();
+    raw.d = 2;
+    check(
+        &raw,
+        FormatError::ShapeMismatch {
+            field: Field::Start,
+            expected: 2,
+            found: 3,
+        },
+    );
+    let mut raw = valid_traj();
+    raw.x1.push(0.0);
+    check(
+        &raw,
+        FormatError::ShapeMismatch {
+            field: Field::End,
+            expected: 3,
+            found: 4,
+        },
+    );
+    let mut raw = valid_traj();
+    raw.via = (0..=MAX_VIA)
+        .map(|k| (0.6 + 0.1 * k as f64, vec![0.0; 3]))
+        .collect();
+    check(&raw, FormatError::TooManyViaPoints { count: MAX_VIA + 1 });
+    let mut raw = valid_traj();
+    raw.via[1].1.pop();
+    check(
+        &raw,
+        FormatError::ShapeMismatch {
+            field: Field::ViaPoints,
+            expected: 3,
+            found: 2,
+        },
+    );
+    let mut raw = valid_traj();
+    raw.t1 = raw.t0;
+    check(&raw, FormatError::Core(Error::EmptyInterval { axis: 0 }));
+    for bad in [f64::NAN, f64::INFINITY] {
+        let mut raw = valid_traj();
+        raw.t0 = bad;
+        check(&raw, FormatError::Core(Error::NonFiniteInput));
+    }
+    let count = 3 * parameter_count(1, &TW);
+    let mut raw = valid_traj();
+    raw.params.truncate(8 * count - 8);
+    check(
+        &raw,
+        FormatError::ShapeMismatch {
+            field: Field::ParameterBytes,
+            expected: 8 * count,
+            found: 8 * count - 8,
+        },
+    );
+    let mut raw = valid_traj();
+    raw.scalar = 0; // f64 bytes under an f32 tag
+    check(
+        &raw,
+        FormatError::ShapeMismatch {
+            field: Field::ParameterBytes,
+            expected: 4 * count,
+            found: 8 * count,
+        },
+    );
+    for bad in [f64::NAN, f64::NEG_INFINITY] {
+        let mut raw = valid_traj();
+        raw.x0[2] = bad;
+        check(
+            &raw,
+            FormatError::NonFinite {
+                field: Field::Start,
+            },
+        );
+        let mut raw = valid_traj();
+        raw.x1[0] = bad;
+        check(&raw, FormatError::NonFinite { field: Field::End });
+        let mut raw = valid_traj();
+        raw.via[0].0 = bad;
+        check(
+            &raw,
+            FormatError::NonFinite {
+                field: Field::ViaPoints,
+            },
+        );
+        let mut raw = valid_traj();
+        raw.via[1].1[2] = bad;
+        check(
+            &raw,
+            FormatError::NonFinite {
+                field: Field::ViaPoints,
+            },
+        );
+        let mut raw = valid_traj();
+        let last = raw.params.len() - 8;
+        raw.params[last..].copy_from_slice(&bad.to_le_bytes());
+        check(
+            &raw,
+            FormatError::NonFinite {
+                field: Field::Parameters,
+            },
+        );
+    }
+    // Via-point times: not increasing, at or outside the ends.
+    for times in [
+        [1.75, 1.0],
+        [1.0, 1.0],
+        [0.5, 1.0],
+        [1.0, 2.5],
+        [0.0, 1.0],
+        [1.0, 3.0],
+    ] {
+        let mut raw = valid_traj();
+        raw.via[0].0 = times[0];
+        raw.via[1].0 = times[1];
+        check(&raw, FormatError::Core(Error::InvalidViaPoints));
+    }
+}
+
+#[test]
+fn trajectory_capacity_and_target_type_errors() {
+    let (header, params) = trajectory();
+    let bytes = traj_blob(&header, &params, Scalar::F64);
+    let view = decode_trajectory(&bytes).unwrap();
+    assert_eq!(
+        view.to_trajectory::<f64, 2, 4, 2, 2>().unwrap_err(),
+        FormatError::CapacityMismatch {
+            field: Field::Coordinates,
+            capacity: 2,
+            found: 3
+        }
+    );
+    assert_eq!(
+        view.to_trajectory::<f32, 3, 4, 1, 2>().unwrap_err(),
+        FormatError::CapacityMismatch {
+            field: Field::Layers,
+            capacity: 1,
+            found: 2
+        }
+    );
+    assert_eq!(
+        view.to_trajectory::<f32, 3, 2, 2, 2>().unwrap_err(),
+        FormatError::CapacityMismatch {
+            field: Field::Width,
+            capacity: 2,
+            found: 3
+        }
+    );
+    assert_eq!(
+        view.to_trajectory::<f32, 3, 4, 2, 1>().unwrap_err(),
+        FormatError::CapacityMismatch {
+            field: Field::ViaPoints,
+            capacity: 1,
+            found: 2
+        }
+    );
+    // A parameter beyond f32 in coordinate 2 (the last one, after the stand-in for the first).
+    let mut big = params.clone();
+    let last = big.len() - 1;
+    big[last] = 1e300;
+    let bytes = traj_blob(&header, &big, Scalar::F64);
+    let view = decode_trajectory(&bytes).unwrap();
+    assert!(view.to_trajectory::<f64, 3, 4, 2, 2>().is_ok());
+    assert_eq!(
+        view.to_trajectory::<f32, 3, 4, 2, 2>().unwrap_err(),
+        FormatError::Core(Error::NonFiniteParameter)
+    );
+    let mut out = vec![0u8; 2048];
+    assert_eq!(
+        encode_trajectory(&header, &big, Scalar::F32, &mut out).unwrap_err(),
+        FormatError::NonFinite {
+            field: Field::Parameters
+        }
+    );
+    // An interval, or via-point times, that collapse in f32.
+    let h = TrajectoryHeader {
+        t0: 1.0,
+        t1: 1.0 + 1e-12,
+        via_times: &[],
+        via_positions: &[],
+        ..header
+    };
+    let bytes = traj_blob(&h, &params, Scalar::F64);
+    let view = decode_trajectory(&bytes).unwrap();
+    assert!(view.to_trajectory::<f64, 3, 4, 2, 2>().is_ok());
+    assert_eq!(
+        view.to_trajectory::<f32, 3, 4, 2, 2>().unwrap_err(),
+        FormatError::Core(Error::EmptyInterval { axis: 0 })
+    );
+    let h = TrajectoryHeader {
+        via_times: &[1.0, 1.0 + 1e-12],
+        ..header
+    };
+    let bytes = traj_blob(&h, &params, Scalar::F64);
+    let view = decode_trajectory(&bytes).unwrap();
+    assert_eq!(
+        view.to_trajectory::<f32, 3, 4, 2, 2>().unwrap_err(),
+        FormatError::Core(Error::InvalidViaPoints)
+    );
+    // A state beyond f32.
+    let h = TrajectoryHeader {
+        x1: &[1.0, 1e300, 0.0],
+        ..header
+    };
+    let bytes = traj_blob(&h, &params, Scalar::F64);
+    let view = decode_trajectory(&bytes).unwrap();
+    assert_eq!(
+        view.to_trajectory::<f32, 3, 4, 2, 2>().unwrap_err(),
+        FormatError::Core(Error::NonFiniteInput)
+    );
+}
+
+#[test]
+fn encode_trajectory_refuses_what_decode_would() {
+    let (header, params) = trajectory();
+    let mut out = vec![0u8; 4096];
+    let mut enc =
+        |h: &TrajectoryHeader<'_>, p: &[f64]| encode_trajectory(h, p, Scalar::F64, &mut out);
+    assert_eq!(
+        enc(&header, &params[1..]).unwrap_err(),
+        FormatError::ShapeMismatch {
+            field: Field::Parameters,
+            expected: params.len(),
+            found: params.len() - 1
+        }
+    );
+    let cases: Vec<(TrajectoryHeader<'_>, FormatError)> = vec![
+        (
+            TrajectoryHeader {
+                widths: &[],
+                ..header
+            },
+            FormatError::BadLayers { layers: 0 },
+        ),
+        (
+            TrajectoryHeader {
+                widths: &[2, 70_000],
+                ..header
+            },
+            FormatError::BadWidth {
+                layer: 1,
+                width: 70_000,
+            },
+        ),
+        (
+            TrajectoryHeader {
+                x0: &[],
+                x1: &[],
+                via_positions: &[],
+                via_times: &[],
+                ..header
+            },
+            FormatError::BadCoordinates { d: 0 },
+        ),
+        (
+            TrajectoryHeader {
+                x0: &[0.0; 7],
+                ..header
+            },
+            FormatError::BadCoordinates { d: 7 },
+        ),
+        (
+            TrajectoryHeader {
+                x1: &[0.0; 2],
+                ..header
+            },
+            FormatError::ShapeMismatch {
+                field: Field::End,
+                expected: 3,
+                found: 2,
+            },
+        ),
+        (
+            TrajectoryHeader {
+                via_times: &[1.0; MAX_VIA + 1],
+                ..header
+            },
+            FormatError::TooManyViaPoints { count: MAX_VIA + 1 },
+        ),
+        (
+            TrajectoryHeader {
+                via_positions: &VIA_X[..5],
+                ..header
+            },
+            FormatError::ShapeMismatch {
+                field: Field::ViaPoints,
+                expected: 6,
+                found: 5,
+            },
+        ),
+        (
+            TrajectoryHeader { t1: 0.5, ..header },
+            FormatError::Core(Error::EmptyInterval { axis: 0 }),
+        ),
+        (
+            TrajectoryHeader {
+                x0: &[0.0, f64::NAN, 0.0],
+                ..header
+            },
+            FormatError::NonFinite {
+                field: Field::Start,
+            },
+        ),
+        (
+            TrajectoryHeader {
+                via_times: &[1.75, 1.0],
+                ..header
+            },
+            FormatError::Core(Error::InvalidViaPoints),
+        ),
+    ];
+    for (h, want) in cases {
+        assert_eq!(enc(&h, &params).unwrap_err(), want, "{h:?}");
+        assert_eq!(validate_trajectory(&h, &params).unwrap_err(), want);
+    }
+    assert_eq!(validate_trajectory(&header, &params), Ok(params.len()));
+}
+
+#[test]
+fn trajectory_errors_display() {
+    let errors = [
+        FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::Trajectory,
+        },
+        FormatError::BadCoordinateNetwork {
+            kind: Kind::Positive,
+            n: 2,
+        },
+        FormatError::BadCoordinates { d: 9 },
+        FormatError::TooManyViaPoints { count: 10 },
+        FormatError::ShapeMismatch {
+            field: Field::ViaPoints,
+            expected: 3,
+            found: 2,
+        },
+        FormatError::NonFinite {
+            field: Field::Start,
+        },
+        FormatError::NonFinite { field: Field::End },
+        FormatError::CapacityMismatch {
+            field: Field::Coordinates,
+            capacity: 3,
+            found: 2,
+        },
+    ];
+    for e in errors {
+        let text = e.to_string();
+        assert!(!text.is_empty());
+    }
+    assert_eq!(
+        FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::Trajectory
+        }
+        .to_string(),
+        "the blob holds a trajectory, not a model"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trajectory property tests: nothing panics, whatever the bytes; ends stay exact.
+
+/// Loads an accepted trajectory blob in both scalar types at its own D and samples it.
+fn exercise_trajectory(view: &TrajectoryView<'_>) {
+    fn run<T: Real, const D: usize>(view: &TrajectoryView<'_>) {
+        if let Ok(traj) = view.to_trajectory::<T, D, 8, 4, 8>() {
+            let (t0, t1) = traj.interval();
+            let (x0, x1) = traj.endpoints();
+            // Exact ends, whatever the parameters.
+            if let Ok(s) = traj.sample(t0) {
+                assert_eq!(&s.position, x0);
+            }
+            if let Ok(s) = traj.sample(t1) {
+                assert_eq!(&s.position, x1);
+            }
+            let half = T::from_f64(0.5);
+            let _ = traj.sample(t0 * half + t1 * half);
+            let _ = traj.sample(t1 + T::ONE);
+            let _ = traj.sample(t0 - T::ONE);
+        }
+    }
+    macro_rules! dispatch {
+        ($($d:literal)*) => {
+            match view.coordinates() {
+                $($d => {
+                    run::<f64, $d>(view);
+                    run::<f32, $d>(view);
+                })*
+                _ => {}
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6);
+    if view.coordinates() != 1 {
+        assert!(matches!(
+            view.to_trajectory::<f64, 1, 8, 4, 8>(),
+            Err(FormatError::CapacityMismatch {
+                field: Field::Coordinates,
+                ..
+            })
+        ));
+    }
+    let _ = view.parameters().count();
+    let _ = view.coordinate_parameters(usize::MAX);
+    let _ = view.via_point(usize::MAX);
+}
+
+fn check_trajectory(bytes: &[u8]) {
+    match decode_any(bytes) {
+        Ok(Blob::Trajectory(view)) => exercise_trajectory(&view),
+        Ok(Blob::Model(view)) => exercise(&view),
+        Ok(_) | Err(_) => {}
+    }
+    if let Ok(view) = decode_trajectory(bytes) {
+        exercise_trajectory(&view);
+    }
+    let _ = decode(bytes);
+}
+
+fn valid_traj_blobs() -> Vec<Vec<u8>> {
+    let (header, params) = trajectory();
+    let mut out = Vec::new();
+    for scalar in [Scalar::F32, Scalar::F64] {
+        out.push(traj_blob(&header, &params, scalar));
+    }
+    out
+}
+
+/// A valid body of a small trajectory (D <= 6, up to 3 layers of up to 4 units, up to 3
+/// via-points).
+fn valid_traj_body(rng: &mut Lcg) -> RawTraj {
+    let d = 1 + rng.below(MAX_COORDS as u64) as usize;
+    let widths: Vec<u16> = (0..1 + rng.below(3))
+        .map(|_| 1 + rng.below(4) as u16)
+        .collect();
+    let t0 = rng.uniform(-5.0, 5.0);
+    let t1 = t0 + rng.uniform(0.2, 4.0);
+    let nvia = rng.below(4) as usize;
+    let via = (0..nvia)
+        .map(|k| {
+            let t = t0 + (t1 - t0) * (k as f64 + 1.0) / (nvia as f64 + 1.0);
+            (t, (0..d).map(|_| rng.uniform(-3.0, 3.0)).collect())
+        })
+        .collect();
+    let scalar = rng.below(2) as u32;
+    let w: Vec<usize> = widths.iter().map(|&w| w as usize).collect();
+    let params: Vec<f64> = (0..d * parameter_count(1, &w))
+        .map(|_| rng.uniform(-2.0, 2.0))
+        .collect();
+    RawTraj {
+        payload: 1,
+        kind: 1,
+        activation: rng.below(2) as u32,
+        n: 1,
+        widths,
+        d: d as u8,
+        t0,
+        t1,
+        x0: (0..d).map(|_| rng.uniform(-3.0, 3.0)).collect(),
+        x1: (0..d).map(|_| rng.uniform(-3.0, 3.0)).collect(),
+        via,
+        policy: rng.below(2) as u32,
+        scalar,
+        params: float_bytes(&params, scalar),
+    }
+}
+
+/// Damages one field of a trajectory body (or not: some changes keep it valid).
+fn perturb_traj(raw: &mut RawTraj, what: u8, rng: &mut Lcg) {
+    match what {
+        0 => raw.payload = rng.below(4) as u32,
+        1 => raw.kind = rng.below(3) as u32,
+        2 => raw.activation = rng.below(3) as u32,
+        3 => raw.n = rng.below(4) as u8,
+        4 => match rng.below(3) {
+            0 => {
+                raw.widths.pop();
+            }
+            1 => raw.widths.push(rng.below(3) as u16),
+            _ => raw.widths = vec![1; 1 + rng.below(10) as usize],
+        },
+        5 => raw.d = rng.below(9) as u8,
+        6 => match rng.below(3) {
+            0 => raw.t0 = rng.special(),
+            1 => raw.t1 = rng.special(),
+            _ => std::mem::swap(&mut raw.t0, &mut raw.t1),
+        },
+        7 => match rng.below(3) {
+            0 => {
+                raw.x0.pop();
+            }
+            1 => raw.x1.push(0.0),
+            _ => {
+                if let Some(v) = raw.x0.first_mut() {
+                    *v = rng.special();
+                }
+            }
+        },
+        8 => match rng.below(4) {
+            0 => {
+                raw.via.pop();
+            }
+            1 => raw
+                .via
+                .push((raw.t0 + rng.uniform(-1.0, 5.0), vec![0.0; raw.x0.len()])),
+            2 => raw.via.reverse(),
+            _ => {
+                if let Some(v) = raw.via.first_mut() {
+                    if rng.below(2) == 0 {
+                        v.0 = rng.special();
+                    } else {
+                        v.1.push(1.0);
+                    }
+                }
+            }
+        },
+        9 => raw.policy = rng.below(3) as u32,
+        10 => raw.scalar = rng.below(3) as u32,
+        _ => match rng.below(3) {
+            0 => {
+                raw.params.pop();
+            }
+            1 => raw.params.extend_from_slice(&[0; 4]),
+            _ => {
+                let size = if raw.scalar == 0 { 4 } else { 8 };
+                if raw.params.len() >= size {
+                    let bad = rng.special();
+                    let bytes = float_bytes(&[bad], if size == 4 { 0 } else { 1 });
+                    raw.params[..size].copy_from_slice(&bytes);
+                }
+            }
+        },
+    }
+}
+
+fn raw_traj() -> impl Strategy<Value = RawTraj> {
+    (any::<u64>(), prop::collection::vec(0u8..12, 0..3)).prop_map(|(seed, damage)| {
+        let mut rng = Lcg(seed);
+        let mut raw = valid_traj_body(&mut rng);
+        for what in damage {
+            perturb_traj(&mut raw, what, &mut rng);
+        }
+        raw
+    })
+}
+
+#[test]
+fn crafted_trajectory_bodies_reach_every_check() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = raw_traj();
+    let (mut ok, mut errors) = (0, std::collections::BTreeSet::new());
+    for _ in 0..3000 {
+        let raw = strategy.new_tree(&mut runner).unwrap().current();
+        match decode_trajectory(&raw.blob()) {
+            Ok(view) => {
+                ok += 1;
+                exercise_trajectory(&view);
+            }
+            Err(e) => {
+                errors.insert(
+                    format!("{e:?}")
+                        .split([' ', '('])
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    assert!(ok >= 500, "only {ok} of 3000 crafted bodies were accepted");
+    for name in [
+        "Malformed",
+        "BadCoordinateNetwork",
+        "BadLayers",
+        "BadWidth",
+        "BadCoordinates",
+        "ShapeMismatch",
+        "NonFinite",
+        "Core",
+    ] {
+        assert!(errors.contains(name), "{name} never reached: {errors:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_trajectory_bodies_with_valid_framing_never_panic(
+        body in prop::collection::vec(any::<u8>(), 0..400)
+    ) {
+        // Payload tag 1 first, so the bytes reach the trajectory parser.
+        let mut tagged = vec![1u8];
+        tagged.extend_from_slice(&body);
+        check_trajectory(&frame(&tagged));
+    }
+
+    #[test]
+    fn mutated_trajectory_blobs_never_panic(
+        which in 0usize..2,
+        mutations in prop::collection::vec(mutation(), 1..6),
+        recompute_crc in any::<bool>(),
+    ) {
+        let mut bytes = valid_traj_blobs().swap_remove(which);
+        for m in &mutations {
+            mutate(&mut bytes, m);
+        }
+        if recompute_crc && bytes.len() >= MIN_LEN {
+            bytes = fix_crc(&bytes);
+        }
+        check_trajectory(&bytes);
+    }
+
+    #[test]
+    fn crafted_trajectory_bodies_never_panic(raw in raw_traj()) {
+        let bytes = raw.blob();
+        check_trajectory(&bytes);
+        // Whatever it accepts, it accepts consistently: re-encoding gives the same bytes.
+        if let Ok(view) = decode_trajectory(&bytes) {
+            let params: Vec<f64> = view.parameters().collect();
+            let again = traj_blob(&view.header(), &params, view.scalar());
+            prop_assert_eq!(again, bytes);
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub mod loss;
 pub mod model;
 pub mod solve;
 pub mod trajectory;
+pub mod trajectory_file;
 
 /// Why training could not proceed.
 #[derive(Debug, thiserror::Error)]

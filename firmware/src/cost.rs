@@ -40,6 +40,14 @@ impl Clock {
         syst.clear_current();
         syst.enable_interrupt();
         syst.enable_counter();
+        // Clearing the counter can make the emulated SysTick report a wrap (a pending
+        // exception) right away: wait for the first reload, then start the count from a
+        // clean state, so the first reading is not one wrap ahead.
+        while SYST::get_current() == 0 {}
+        cortex_m::interrupt::free(|_| {
+            SCB::clear_pendst();
+            WRAPS.store(0, Ordering::Relaxed);
+        });
         Clock { _syst: syst }
     }
 
@@ -79,5 +87,31 @@ pub fn stack_high_water_bytes() -> usize {
             word = word.add(1);
         }
         top as usize - word as usize
+    }
+}
+
+/// Paints the stack again from its bottom up to a little below the current stack pointer, so
+/// that a later [`stack_high_water_bytes`] measures the deepest point reached *after* this call
+/// (still counted from the top of the stack, so the frames of the callers are included).
+#[inline(never)]
+pub fn repaint_stack() {
+    /// Bytes left untouched just below the stack pointer (this function's own frame lies above
+    /// it; the margin is slack).
+    const MARGIN: usize = 64;
+    extern "C" {
+        static _stack_end: u32;
+    }
+    let sp = cortex_m::register::msp::read() as usize;
+    // SAFETY: the words from `_stack_end` up to `sp - MARGIN` are stack RAM below every live
+    // frame (the stack grows down and this function calls nothing while painting); an
+    // exception taken meanwhile pushes its frame below `sp` and is finished before the loop
+    // continues, so overwriting that dead frame afterwards is harmless.
+    unsafe {
+        let mut word = core::ptr::addr_of!(_stack_end) as usize;
+        let limit = sp.saturating_sub(MARGIN) & !3;
+        while word < limit {
+            (word as *mut u32).write_volatile(cortex_m_rt::STACK_PAINT_VALUE);
+            word += 4;
+        }
     }
 }

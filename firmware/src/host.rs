@@ -5,8 +5,9 @@ use core::panic::PanicInfo;
 use cortex_m_rt::{exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
 
-/// The longest line [`Out::line`] writes; longer lines are a bug and fail the run.
-const LINE_CAPACITY: usize = 160;
+/// The longest line [`Out::line`] writes; longer lines are a bug and fail the run. A sample
+/// line of a 6-D trajectory (index, time and 24 words of 11 characters) fits.
+const LINE_CAPACITY: usize = 320;
 
 /// Line-oriented output to the host's standard output, one semihosting call per line.
 pub struct Out {
@@ -24,11 +25,16 @@ impl Out {
 
     /// Writes `args` and a newline as one line.
     pub fn line(&mut self, args: fmt::Arguments) {
+        self.emit(|line| line.write_fmt(args));
+    }
+
+    /// Writes one line composed by `compose` (several `write!`s), and a newline.
+    pub fn emit(&mut self, compose: impl FnOnce(&mut LineBuffer) -> fmt::Result) {
         let mut line = LineBuffer {
             bytes: [0; LINE_CAPACITY],
             len: 0,
         };
-        if line.write_fmt(args).is_err() || line.write_str("\n").is_err() {
+        if compose(&mut line).is_err() || line.write_str("\n").is_err() {
             panic!("output line longer than {LINE_CAPACITY} bytes");
         }
         if self.stream.write_all(&line.bytes[..line.len]).is_err() {
@@ -38,7 +44,7 @@ impl Out {
 }
 
 /// A fixed-capacity line being formatted.
-struct LineBuffer {
+pub struct LineBuffer {
     bytes: [u8; LINE_CAPACITY],
     len: usize,
 }

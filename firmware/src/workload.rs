@@ -1,63 +1,102 @@
-//! The workload the firmware runs and measures: `libm::erff` on a fixed grid of inputs.
+//! The workload the firmware runs and measures: playing back the embedded trajectory blob.
 //!
-//! A workload has a [`NAME`], runs [`CALLS_PER_RUN`] calls per [`Workload::run`] (the measured
-//! part, which must not print) and reports its results with [`Workload::report`]. Each result is
-//! one line `erff <input bits> <output bits>`, both as `0x`-prefixed 8-digit hex, so the host can
-//! compare the bit patterns with its own `libm::erff`.
+//! [`Workload::load`] checks the blob and builds the `f32` player in static memory (once, not
+//! measured as playback); [`Workload::run`] evaluates [`CALLS_PER_RUN`] samples at the times
+//! t_k = t0 + (T - t0) k / (N - 1), k = 0..N (the measured part, which must not print);
+//! [`Workload::report`] prints one line per sample with the `f32` bit patterns as
+//! `0x`-prefixed 8-digit hex, so the host can compare them with its own player bit for bit:
+//!
+//! - `sample <k> <t> <x_1..x_D> <v_1..v_D> <a_1..a_D> <j_1..j_D>`: position, velocity,
+//!   acceleration and jerk at t;
+//! - `sample_error <k> <t> <message>` when sampling refuses (for instance an overflow in f32).
+//!
+//! Before the samples it prints `blob_bytes <n>`, `capacity <D> <W> <L> <V>` and
+//! `interval <t0> <T>` (bit patterns).
 
 use crate::host::Out;
+use core::fmt::Write;
 use core::hint::black_box;
+use finn_embedded::{LoadError, TrajectoryPlayer};
+
+/// The player's capacity and the sample count, written by `build.rs` from the blob.
+mod capacity {
+    include!(concat!(env!("OUT_DIR"), "/capacity.rs"));
+}
 
 /// The name reported in the `workload` line.
-pub const NAME: &str = "erff";
+pub const NAME: &str = "trajectory";
 
-/// How many `erff` evaluations one [`Workload::run`] makes.
-pub const CALLS_PER_RUN: usize = 64;
+/// How many samples one [`Workload::run`] evaluates (N).
+pub const CALLS_PER_RUN: usize = capacity::SAMPLES;
 
-/// The grid's lower end; the inputs step evenly from here to [`HIGH`].
-const LOW: f32 = -4.0;
-/// The grid's upper end.
-const HIGH: f32 = 4.0;
+/// The blob, embedded at build time (see `build.rs`).
+static BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/blob.postcard"));
 
-/// `erff` at [`CALLS_PER_RUN`] inputs evenly spaced over `[-4, 4]`.
+/// The player, sized for the embedded blob.
+type Player = TrajectoryPlayer<{ capacity::D }, { capacity::W }, { capacity::L }, { capacity::V }>;
+
+/// The loaded player, in static memory.
 pub struct Workload {
-    inputs: [f32; CALLS_PER_RUN],
-    outputs: [f32; CALLS_PER_RUN],
+    player: &'static Player,
 }
 
 impl Workload {
-    /// The fixed input grid, with no outputs yet.
-    pub fn new() -> Self {
-        let step = (HIGH - LOW) / (CALLS_PER_RUN - 1) as f32;
-        let mut inputs = [0.0; CALLS_PER_RUN];
-        for (i, x) in inputs.iter_mut().enumerate() {
-            *x = LOW + step * i as f32;
-        }
-        Workload {
-            inputs,
-            outputs: [0.0; CALLS_PER_RUN],
-        }
-    }
-
-    /// Evaluates `erff` at every input. `black_box` keeps the optimiser from reusing one run's
-    /// results in the next, so every run does the full work.
+    /// Checks the blob and builds the player into a static (the player holds all weights, a
+    /// few KiB, which do not belong on the stack). Can be called once; a second call fails
+    /// the run. Never inlined, so that loading's temporaries live in this frame, gone once it
+    /// returns, and not in `main`'s.
     #[inline(never)]
-    pub fn run(&mut self) {
-        let inputs = black_box(&self.inputs);
-        for (y, &x) in self.outputs.iter_mut().zip(inputs) {
-            *y = libm::erff(x);
+    pub fn load() -> Result<Self, LoadError> {
+        let loaded = cortex_m::singleton!(: Result<Player, LoadError> = Player::load(BLOB));
+        match loaded {
+            Some(Ok(player)) => Ok(Workload { player }),
+            Some(Err(e)) => Err(*e),
+            None => crate::host::exit_failure(),
         }
-        black_box(&mut self.outputs);
     }
 
-    /// One `erff <input bits> <output bits>` line per input.
+    /// Evaluates every sample. `black_box` keeps the optimiser from reusing one run's results
+    /// in the next, so every run does the full work.
+    #[inline(never)]
+    pub fn run(&self) {
+        let player = black_box(self.player);
+        for k in 0..CALLS_PER_RUN {
+            let t = player.grid_time(k, CALLS_PER_RUN);
+            black_box(player.sample(black_box(t)).is_ok());
+        }
+    }
+
+    /// The header lines and one line per sample.
     pub fn report(&self, out: &mut Out) {
-        for (x, y) in self.inputs.iter().zip(&self.outputs) {
-            out.line(format_args!(
-                "erff {:#010x} {:#010x}",
-                x.to_bits(),
-                y.to_bits()
-            ));
+        let player = self.player;
+        out.line(format_args!("blob_bytes {}", BLOB.len()));
+        out.line(format_args!(
+            "capacity {} {} {} {}",
+            capacity::D,
+            capacity::W,
+            capacity::L,
+            capacity::V
+        ));
+        let (t0, t1) = player.interval();
+        out.line(format_args!(
+            "interval {:#010x} {:#010x}",
+            t0.to_bits(),
+            t1.to_bits()
+        ));
+        for k in 0..CALLS_PER_RUN {
+            let t = player.grid_time(k, CALLS_PER_RUN);
+            match player.sample(t) {
+                Ok(s) => out.emit(|line| {
+                    write!(line, "sample {k} {:#010x}", t.to_bits())?;
+                    for part in [&s.position, &s.velocity, &s.acceleration, &s.jerk] {
+                        for v in part {
+                            write!(line, " {:#010x}", v.to_bits())?;
+                        }
+                    }
+                    Ok(())
+                }),
+                Err(e) => out.line(format_args!("sample_error {k} {:#010x} {e}", t.to_bits())),
+            }
         }
     }
 }
