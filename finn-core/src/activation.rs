@@ -60,11 +60,18 @@ impl Activation {
         if x.is_nan() {
             return Err(Error::NonFiniteInput);
         }
+        self.fill_derivatives(n, x, out);
+        Ok(())
+    }
+
+    /// [`Activation::derivatives`] without its checks, for callers whose `n` and `out` are
+    /// valid by construction (a NaN `x` gives NaN, which the caller's final check reports).
+    #[inline(always)]
+    pub(crate) fn fill_derivatives<T: Real>(self, n: usize, x: T, out: &mut [T]) {
         match self {
-            Activation::Sigma => sigma_derivatives(n, x, out),
+            Activation::Sigma => sigma_derivatives(n.clamp(1, MAX_DIM), x, out),
             Activation::Tanh => tanh_derivatives(x, out),
         }
-        Ok(())
     }
 
     /// The activation's value (order 0), for the antiderivative's plain forward pass.
@@ -182,7 +189,9 @@ fn repeated_erfc<T: Real>(x: T, g: &mut [T]) {
     }
 }
 
-/// tanh^(k)(x) for k = 0..out.len().
+/// tanh^(k)(x) for k = 0..out.len(). Always inlined: with a known `out.len()` the closed-form
+/// branches fold away, which is most of a trajectory sample's activation cost on a device.
+#[inline(always)]
 fn tanh_derivatives<T: Real>(x: T, out: &mut [T]) {
     // One transcendental for both tanh and sech^2 (it matters on a Cortex-M): with
     // m = exp(-2|x|) - 1, tanh|x| = -m / (2 + m) and sech^2 x = 4 (1 + m) / (2 + m)^2, both
@@ -198,6 +207,24 @@ fn tanh_derivatives<T: Real>(x: T, out: &mut [T]) {
         return;
     }
     let sech2 = T::from_f64(4.0) * (T::ONE + m) / (two_m * two_m);
+    if out.len() <= 5 {
+        // Closed forms (s = sech^2, no 1 - t^2 cancellation): tanh' = s, tanh'' = -2ts,
+        // tanh''' = s (4t^2 - 2s), tanh'''' = 8ts (2s - t^2). The common trajectory case.
+        let s = sech2;
+        let two = T::from_f64(2.0);
+        let t2 = t * t;
+        out[1] = s;
+        if out.len() > 2 {
+            out[2] = -two * t * s;
+        }
+        if out.len() > 3 {
+            out[3] = s * (T::from_f64(4.0) * t2 - two * s);
+        }
+        if out.len() > 4 {
+            out[4] = T::from_f64(8.0) * t * s * (two * s - t2);
+        }
+        return;
+    }
     // Q_k as coefficients in t (degree k - 1).
     let mut q = [T::ZERO; MAX_ORDER + 1];
     q[0] = T::ONE;

@@ -286,32 +286,41 @@ pub fn compose_univariate<T: Real>(d: &[T], u: &[T], out: &mut [T]) -> Result<()
         u.len().clamp(1, MAX_TIME_ORDER + 1),
         d.len().min(out.len()),
     )?;
-    let k_max = u.len() - 1;
-    // bell[k][j] = B_(k,j)(u', u'', ...): B_(0,0) = 1,
-    // B_(k,j) = sum_(i=1..k-j+1) C(k-1, i-1) u^(i) B_(k-i, j-1).
-    let mut bell = [[T::ZERO; MAX_TIME_ORDER + 1]; MAX_TIME_ORDER + 1];
-    bell[0][0] = T::ONE;
-    const BINOM: [[usize; 5]; 5] = [
-        [1, 0, 0, 0, 0],
-        [1, 1, 0, 0, 0],
-        [1, 2, 1, 0, 0],
-        [1, 3, 3, 1, 0],
-        [1, 4, 6, 4, 1],
-    ];
-    out[0] = d[0];
-    for k in 1..=k_max {
-        let mut v = T::ZERO;
-        for j in 1..=k {
-            let mut b = T::ZERO;
-            for i in 1..=k - j + 1 {
-                b += T::from_usize(BINOM[k - 1][i - 1]) * u[i] * bell[k - i][j - 1];
-            }
-            bell[k][j] = b;
-            v += d[j] * b;
-        }
-        out[k] = v;
-    }
+    let mut dd = [T::ZERO; MAX_TIME_ORDER + 1];
+    let mut uu = [T::ZERO; MAX_TIME_ORDER + 1];
+    dd[..u.len()].copy_from_slice(&d[..u.len()]);
+    uu[..u.len()].copy_from_slice(u);
+    let v = chain_rule(&dd, &uu);
+    out[..u.len()].copy_from_slice(&v[..u.len()]);
     Ok(())
+}
+
+/// The chain rule to order K - 1 <= 4, written out (Faa di Bruno's formula):
+/// (g o u)' = g' u1, (g o u)'' = g'' u1^2 + g' u2,
+/// (g o u)''' = g''' u1^3 + 3 g'' u1 u2 + g' u3,
+/// (g o u)'''' = g'''' u1^4 + 6 g''' u1^2 u2 + g'' (3 u2^2 + 4 u1 u3) + g' u4.
+#[inline(always)]
+pub(crate) fn chain_rule<T: Real, const K: usize>(d: &[T; K], u: &[T; K]) -> [T; K] {
+    let mut v = [T::ZERO; K];
+    v[0] = d[0];
+    if K > 1 {
+        v[1] = d[1] * u[1];
+    }
+    if K > 2 {
+        let u1s = u[1] * u[1];
+        v[2] = d[2] * u1s + d[1] * u[2];
+        if K > 3 {
+            let three = T::from_f64(3.0);
+            v[3] = d[3] * u1s * u[1] + three * d[2] * u[1] * u[2] + d[1] * u[3];
+            if K > 4 {
+                v[4] = d[4] * u1s * u1s
+                    + T::from_f64(6.0) * d[3] * u1s * u[2]
+                    + d[2] * (three * u[2] * u[2] + T::from_f64(4.0) * u[1] * u[3])
+                    + d[1] * u[4];
+            }
+        }
+    }
+    v
 }
 
 /// `DimensionMismatch { expected, found }` unless `ok`: the jet functions check their slices

@@ -2,7 +2,7 @@
 //! compile time, and its exact integrand f = d_1...d_n F (Eq. 2).
 
 use crate::activation::{Activation, MAX_DIM};
-use crate::jet::{compose, compose_univariate, weight_products, Dim, JetDim, MAX_TIME_ORDER};
+use crate::jet::{chain_rule, compose, weight_products, Dim, JetDim};
 use crate::{error::finite, Antiderivative, Error, Real};
 
 /// Which family of networks: it decides how weights are mapped and what f can do.
@@ -332,7 +332,7 @@ where
 
 impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
     /// Time derivatives of a one-input network: `out[k]` = F^(k)(t) for k = 0..out.len()
-    /// (at most [`MAX_TIME_ORDER`] + 1 entries). So F, f = F', f', f'' give a trajectory's
+    /// (at most [`crate::jet::MAX_TIME_ORDER`] + 1 entries). So F, f = F', f', f'' give a trajectory's
     /// position, velocity, acceleration and jerk.
     ///
     /// Errors: `OrderTooHigh`, `NonFiniteInput`, `Overflow`.
@@ -346,60 +346,84 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
     /// assert_eq!(d, [0.0, 1.0, 0.0, -2.0]);
     /// ```
     pub fn time_derivatives(&self, t: T, out: &mut [T]) -> Result<(), Error> {
-        let k = out.len();
-        if k == 0 || k > MAX_TIME_ORDER + 1 {
+        if !t.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        // A fixed jet length per call site lets the compiler unroll the per-unit work, which
+        // is most of a trajectory sample's cost on a Cortex-M.
+        match out.len() {
+            1 => self.time_jet::<1>(t, out.try_into().map_err(|_| Error::OrderTooHigh)?),
+            2 => self.time_jet::<2>(t, out.try_into().map_err(|_| Error::OrderTooHigh)?),
+            3 => self.time_jet::<3>(t, out.try_into().map_err(|_| Error::OrderTooHigh)?),
+            4 => self.time_jet::<4>(t, out.try_into().map_err(|_| Error::OrderTooHigh)?),
+            5 => self.time_jet::<5>(t, out.try_into().map_err(|_| Error::OrderTooHigh)?),
+            _ => Err(Error::OrderTooHigh),
+        }
+    }
+
+    /// As [`Network::time_derivatives`] with the number of orders K (1..=5) fixed at compile
+    /// time: firmware that needs one K links one copy of the code.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Network};
+    /// let net = Network::<f32, 1, 1, 1>::signed(Activation::Tanh, &[1], &[1.0, 0.0, 1.0]).unwrap();
+    /// let mut d = [0.0f32; 2];
+    /// net.time_jet::<2>(0.0, &mut d).unwrap();
+    /// assert_eq!(d, [0.0, 1.0]);
+    /// ```
+    pub fn time_jet<const K: usize>(&self, t: T, out: &mut [T; K]) -> Result<(), Error> {
+        if K == 0 || K > crate::jet::MAX_TIME_ORDER + 1 {
             return Err(Error::OrderTooHigh);
         }
         if !t.is_finite() {
             return Err(Error::NonFiniteInput);
         }
-        let mut prev = [[T::ZERO; MAX_TIME_ORDER + 1]; W];
-        let mut d = [T::ZERO; MAX_TIME_ORDER + 1];
+        // Two buffers used alternately: no zeroing or copying between layers.
+        let mut bufs = [[[T::ZERO; K]; W]; 2];
+        let mut d = [T::ZERO; K];
         // First layer in closed form: (sigma(w t + b))^(j) = sigma^(j)(z) w^j.
-        for (j, jet) in prev.iter_mut().enumerate().take(self.widths[0]) {
+        for j in 0..self.widths[0] {
             let w = self.first[j][0];
             let z = self.biases[0][j] + w * t;
-            self.activation.derivatives(1, z, &mut d[..k])?;
+            self.activation.fill_derivatives(1, z, &mut d);
             let mut wp = T::ONE;
-            for (o, dj) in jet.iter_mut().zip(&d).take(k) {
-                *o = *dj * wp;
+            for o in 0..K {
+                bufs[0][j][o] = d[o] * wp;
                 wp *= w;
             }
         }
+        let mut cur = 0;
         for l in 1..self.depth {
-            let mut next = [[T::ZERO; MAX_TIME_ORDER + 1]; W];
-            for (kk, out_jet) in next.iter_mut().enumerate().take(self.widths[l]) {
-                let mut u = [T::ZERO; MAX_TIME_ORDER + 1];
+            let (a, b) = bufs.split_at_mut(1);
+            let (prev, next) = if cur == 0 {
+                (&a[0], &mut b[0])
+            } else {
+                (&b[0], &mut a[0])
+            };
+            for kk in 0..self.widths[l] {
+                let mut u = [T::ZERO; K];
                 u[0] = self.biases[l][kk];
-                for (w, pj) in self.hidden[l][kk]
-                    .iter()
-                    .zip(&prev)
-                    .take(self.widths[l - 1])
-                {
-                    for (c, p) in u.iter_mut().zip(pj).take(k) {
-                        *c += *w * *p;
+                let row = &self.hidden[l][kk];
+                for j in 0..self.widths[l - 1] {
+                    let w = row[j];
+                    for o in 0..K {
+                        u[o] += w * prev[j][o];
                     }
                 }
-                self.activation.derivatives(1, u[0], &mut d[..k])?;
-                compose_univariate(&d[..k], &u[..k], &mut out_jet[..k])?;
+                self.activation.fill_derivatives(1, u[0], &mut d);
+                next[kk] = chain_rule(&d, &u);
             }
-            prev = next;
+            cur = 1 - cur;
         }
-        for o in out.iter_mut() {
-            *o = T::ZERO;
-        }
-        for (a, pj) in self
-            .output
-            .iter()
-            .zip(&prev)
-            .take(self.widths[self.depth - 1])
-        {
-            for (o, p) in out.iter_mut().zip(pj) {
-                *o += *a * *p;
+        let mut acc = [T::ZERO; K];
+        for j in 0..self.widths[self.depth - 1] {
+            let a = self.output[j];
+            for o in 0..K {
+                acc[o] += a * bufs[cur][j][o];
             }
         }
-        for o in out.iter() {
-            finite(*o)?;
+        for (o, v) in out.iter_mut().zip(acc) {
+            *o = finite(v)?;
         }
         Ok(())
     }

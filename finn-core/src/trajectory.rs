@@ -164,9 +164,9 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
         };
         let mut f = [T::ZERO; 1];
         for i in 0..D {
-            traj.coords[i].time_derivatives(t0, &mut f)?;
+            traj.coords[i].time_jet(t0, &mut f)?;
             traj.base[i] = f[0];
-            traj.coords[i].time_derivatives(t1, &mut f)?;
+            traj.coords[i].time_jet(t1, &mut f)?;
             traj.delta[i] = finite(f[0] - traj.base[i])?;
         }
         if !via.is_empty() {
@@ -188,7 +188,7 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
                 a[row][m] = basis[m][0];
             }
             for i in 0..D {
-                self.coords[i].time_derivatives(v.time, &mut f)?;
+                self.coords[i].time_jet(v.time, &mut f)?;
                 let bracket = (f[0] - self.base[i]) - s * self.delta[i];
                 let uncorrected = (T::ONE - s) * self.x0[i] + s * self.x1[i] + bracket;
                 rhs[row][i] = v.position[i] - uncorrected;
@@ -276,7 +276,7 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
         };
         let mut f = [T::ZERO; MAX_TIME_ORDER];
         for i in 0..D {
-            self.coords[i].time_derivatives(t, &mut f)?;
+            self.coords[i].time_jet(t, &mut f)?;
             let mut corr = [T::ZERO; 4];
             for (b, phi) in self.beta[i].iter().zip(&basis).take(self.via_count) {
                 for (c, p) in corr.iter_mut().zip(phi) {
