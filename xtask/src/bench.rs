@@ -1,5 +1,9 @@
-//! `cargo xtask bench`: times the exact integrand f against F and against nested dual numbers
-//! (`finn-core/benches/integrand.rs`) and writes the table to `results/integrand-bench.md`.
+//! Criterion benchmarks turned into Markdown reports:
+//!
+//! * `cargo xtask bench` times the exact integrand f against F and against nested dual numbers
+//!   (`finn-core/benches/integrand.rs`) and writes `results/integrand-bench.md`;
+//! * `cargo xtask bench-gradient` times a training loss against the loss with its exact
+//!   gradient (`finn-train/benches/gradient.rs`) and writes `results/gradient-bench.md`.
 //!
 //! Criterion writes its estimates under `<target>/criterion`; the target directory comes from
 //! `cargo metadata`, so `CARGO_TARGET_DIR` and cargo's configuration are honoured, and the
@@ -29,22 +33,33 @@ const FUNCTIONS: [&str; 3] = ["integrand", "antiderivative", "nested_dual"];
 const GOAL_SHAPE: (usize, usize, usize) = (4, 16, 2);
 const GOAL_SPEEDUP: f64 = 2.0;
 
-/// Runs the benchmark and writes the report.
+/// Runs the integrand benchmark and writes its report.
 pub fn run() -> Result<()> {
+    let (criterion_home, started) = run_criterion(&BENCH_ARGS)?;
+    let rows = read_rows(&criterion_home, started)?;
+    let report = render(&rows, &Machine::current(), &utc_now(SystemTime::now()));
+    publish(&report, REPORT)
+}
+
+/// Runs `cargo <args>` with `CRITERION_HOME` set; returns that directory and the start time
+/// (estimates older than it are stale).
+fn run_criterion(args: &[&str]) -> Result<(PathBuf, SystemTime)> {
     let criterion_home = criterion_home()?;
     let started = SystemTime::now();
     run_cmd(
         Command::new(cargo())
-            .args(BENCH_ARGS)
+            .args(args)
             .env("CRITERION_HOME", &criterion_home),
     )?;
-    let rows = read_rows(&criterion_home, started)?;
-    let machine = Machine::current();
-    let report = render(&rows, &machine, &utc_now(SystemTime::now()));
+    Ok((criterion_home, started))
+}
+
+/// Prints the report and writes it to `relative` (to the workspace root).
+fn publish(report: &str, relative: &str) -> Result<()> {
     print!("{report}");
-    let path = workspace_root().join(REPORT);
+    let path = workspace_root().join(relative);
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-    std::fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, report).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
@@ -109,19 +124,7 @@ fn read_rows(criterion_home: &Path, since: SystemTime) -> Result<Vec<Row>> {
                 let g = group(n, width, depth);
                 let mut t = [0.0; 3];
                 for (ti, function) in t.iter_mut().zip(FUNCTIONS) {
-                    let path = criterion_home
-                        .join(&g)
-                        .join(function)
-                        .join("new/estimates.json");
-                    let modified = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    ensure!(
-                        modified >= since,
-                        "{} predates this run (did the benchmark skip {g}/{function}?)",
-                        path.display()
-                    );
-                    *ti = median_ns(&path)?;
+                    *ti = estimate_ns(criterion_home, &g, function, since)?;
                 }
                 rows.push(Row {
                     n,
@@ -135,6 +138,53 @@ fn read_rows(criterion_home: &Path, since: SystemTime) -> Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// Criterion's median time of `group/function`, in nanoseconds, refusing an estimate written
+/// before `since` (a stale earlier run).
+fn estimate_ns(
+    criterion_home: &Path,
+    group: &str,
+    function: &str,
+    since: SystemTime,
+) -> Result<f64> {
+    let path = criterion_home
+        .join(group)
+        .join(function)
+        .join("new/estimates.json");
+    ensure_fresh(&path, since, &format!("{group}/{function}"))?;
+    median_ns(&path)
+}
+
+/// Fails unless `path` exists and was written at or after `since` (not by a stale earlier run).
+fn ensure_fresh(path: &Path, since: SystemTime, what: &str) -> Result<()> {
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .with_context(|| format!("reading {}", path.display()))?;
+    ensure!(
+        modified >= since,
+        "{} predates this run (did the benchmark skip {what}?)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `median_ratio` of the gradient benchmark's `<group>/paired.json`: the median over pairs of
+/// back-to-back calls of (loss + gradient) / loss.
+fn paired_ratio(criterion_home: &Path, group: &str, since: SystemTime) -> Result<f64> {
+    let path = criterion_home.join(group).join("paired.json");
+    ensure_fresh(&path, since, group)?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let ratio = v["median_ratio"]
+        .as_f64()
+        .with_context(|| format!("{} has no median_ratio", path.display()))?;
+    if !(ratio.is_finite() && ratio > 0.0) {
+        bail!("{}: implausible ratio {ratio}", path.display());
+    }
+    Ok(ratio)
 }
 
 /// `median.point_estimate` of a criterion `estimates.json`, in nanoseconds.
@@ -206,25 +256,15 @@ fn render(rows: &[Row], machine: &Machine, date: &str) -> String {
 }
 
 fn write_report(md: &mut String, rows: &[Row], machine: &Machine, date: &str) -> std::fmt::Result {
-    writeln!(md, "# Cost of the exact integrand f\n")?;
-    writeln!(
+    write_preamble(
         md,
-        "Produced by `cargo xtask bench`, which runs\n\n```sh\ncargo {}\n```\n",
-        BENCH_ARGS.join(" ")
+        "Cost of the exact integrand f",
+        "bench",
+        &BENCH_ARGS,
+        "finn-core/benches/integrand.rs",
+        machine,
+        date,
     )?;
-    writeln!(
-        md,
-        "and reads criterion's per-call times (median of the samples; warm-up, measurement \
-         time and sample count are set in `finn-core/benches/integrand.rs`).\n"
-    )?;
-    writeln!(md, "- Date: {date}")?;
-    writeln!(
-        md,
-        "- Machine: nproc = {}, {}; shared, so single timings are noisy \
-         and the ratios (measured in the same run) are the figures to trust",
-        machine.cpus, machine.cpu_model
-    )?;
-    writeln!(md, "- Compiler: {}\n", machine.rustc)?;
     writeln!(
         md,
         "Positive networks (sigma_n), f64, n inputs, `depth` hidden layers of `width` units, \
@@ -327,6 +367,241 @@ fn write_report(md: &mut String, rows: &[Row], machine: &Machine, date: &str) ->
     Ok(())
 }
 
+/// The gradient benchmark command, as it is run and as the report names it.
+const GRADIENT_ARGS: [&str; 5] = ["bench", "-p", "finn-train", "--bench", "gradient"];
+/// Its report, relative to the workspace root.
+const GRADIENT_REPORT: &str = "results/gradient-bench.md";
+/// Hidden width and data set size of every gradient shape (must match
+/// `finn-train/benches/gradient.rs`).
+const GRADIENT_WIDTH: usize = 16;
+const GRADIENT_POINTS: usize = 64;
+/// Issue 3's bound on (loss + gradient) / loss.
+const GRADIENT_GOAL: f64 = 4.0;
+
+/// The two network families of the gradient benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    /// sigma_n, equality constraint over [-1, 1]^n imposed by scaling.
+    Positive,
+    /// tanh, no constraint.
+    Signed,
+}
+
+impl Family {
+    /// The word in the criterion group name.
+    fn id(self) -> &'static str {
+        match self {
+            Family::Positive => "positive",
+            Family::Signed => "signed",
+        }
+    }
+}
+
+/// The shapes of `finn-train/benches/gradient.rs`: positive n = 1..=6 at depths 1..=3, signed
+/// n = 1..=4 at depth 2.
+fn gradient_shapes() -> Vec<(Family, usize, usize)> {
+    let positive = DIMS
+        .into_iter()
+        .flat_map(|n| DEPTHS.into_iter().map(move |d| (Family::Positive, n, d)));
+    let signed = (1..=4).map(|n| (Family::Signed, n, 2));
+    positive.chain(signed).collect()
+}
+
+/// The criterion group of a gradient shape.
+fn gradient_group(family: Family, n: usize, depth: usize) -> String {
+    format!("grad_{}_n{n}_d{depth}", family.id())
+}
+
+/// Times of one gradient shape, in nanoseconds per call (criterion's median), and the paired
+/// ratio.
+#[derive(Clone, Debug, PartialEq)]
+struct GradientRow {
+    family: Family,
+    n: usize,
+    depth: usize,
+    loss: f64,
+    both: f64,
+    /// Median over back-to-back pairs of calls of (loss + gradient) / loss.
+    paired: f64,
+}
+
+impl GradientRow {
+    /// The ratio of criterion's medians, (loss + gradient) / loss.
+    fn ratio_of_medians(&self) -> f64 {
+        self.both / self.loss
+    }
+
+    /// The ratio the bound is judged by: the paired one.
+    fn ratio(&self) -> f64 {
+        self.paired
+    }
+
+    fn shape(&self) -> String {
+        format!("{} n = {}, depth {}", self.family.id(), self.n, self.depth)
+    }
+}
+
+/// Runs the gradient benchmark and writes its report.
+pub fn run_gradient() -> Result<()> {
+    let (criterion_home, started) = run_criterion(&GRADIENT_ARGS)?;
+    let mut rows = Vec::new();
+    for (family, n, depth) in gradient_shapes() {
+        let g = gradient_group(family, n, depth);
+        rows.push(GradientRow {
+            family,
+            n,
+            depth,
+            loss: estimate_ns(&criterion_home, &g, "loss", started)?,
+            both: estimate_ns(&criterion_home, &g, "loss_and_gradient", started)?,
+            paired: paired_ratio(&criterion_home, &g, started)?,
+        });
+    }
+    let report = render_gradient(&rows, &Machine::current(), &utc_now(SystemTime::now()));
+    publish(&report, GRADIENT_REPORT)
+}
+
+/// The gradient benchmark's Markdown report.
+fn render_gradient(rows: &[GradientRow], machine: &Machine, date: &str) -> String {
+    let mut md = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_gradient_report(&mut md, rows, machine, date);
+    md
+}
+
+fn write_gradient_report(
+    md: &mut String,
+    rows: &[GradientRow],
+    machine: &Machine,
+    date: &str,
+) -> std::fmt::Result {
+    write_preamble(
+        md,
+        "Cost of the exact parameter gradient",
+        "bench-gradient",
+        &GRADIENT_ARGS,
+        "finn-train/benches/gradient.rs",
+        machine,
+        date,
+    )?;
+    writeln!(
+        md,
+        "A regression on f (`Fit::Integrand`, mean squared error) over {GRADIENT_POINTS} \
+         random points in [-1, 1]^n with targets exp(-|x|^2), f64, hidden layers of width \
+         {GRADIENT_WIDTH}, parameters from `initial_parameters(.., 7)`. Two families:\n"
+    )?;
+    writeln!(
+        md,
+        "- **positive**: sigma_n networks with the equality constraint \"integral over \
+         [-1, 1]^n = the target's integral\" imposed by scaling, so every call also evaluates \
+         F at the 2^n vertices (and the gradient chains back through them once);"
+    )?;
+    writeln!(md, "- **signed**: tanh networks without constraint.\n")?;
+    writeln!(
+        md,
+        "Columns: **loss** is `Objective::loss`, **loss + gradient** is \
+         `Objective::loss_and_gradient` (exact reverse mode through the jets, \
+         `finn-train/src/grad.rs`), each criterion's median time per call. The machine is \
+         shared and its load drifts between criterion's measurement windows, so the ratio of \
+         the two medians (**ratio of medians**) is noisy. Every iteration of the benchmark \
+         therefore times one call of each, back to back, and **paired ratio** is the median \
+         over those pairs of (loss + gradient) / loss: both calls of a pair see the same load. \
+         The summary and the bound use the paired ratio.\n"
+    )?;
+    writeln!(md, "## Summary\n")?;
+    if let Some(max) = rows.iter().max_by(|a, b| a.ratio().total_cmp(&b.ratio())) {
+        writeln!(
+            md,
+            "- Largest paired ratio: **{:.2}x** ({}).",
+            max.ratio(),
+            max.shape()
+        )?;
+    }
+    if let Some(max) = rows
+        .iter()
+        .max_by(|a, b| a.ratio_of_medians().total_cmp(&b.ratio_of_medians()))
+    {
+        writeln!(
+            md,
+            "- Largest ratio of medians: {:.2}x ({}).",
+            max.ratio_of_medians(),
+            max.shape()
+        )?;
+    }
+    let over: Vec<&GradientRow> = rows.iter().filter(|r| r.ratio() > GRADIENT_GOAL).collect();
+    if over.is_empty() {
+        writeln!(
+            md,
+            "- Every paired ratio <= {GRADIENT_GOAL} (issue 3): **yes**."
+        )?;
+    } else {
+        write!(
+            md,
+            "- Every paired ratio <= {GRADIENT_GOAL} (issue 3): **no**, not at"
+        )?;
+        for (i, r) in over.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ";" };
+            write!(md, "{sep} {} ({:.2}x)", r.shape(), r.ratio())?;
+        }
+        writeln!(md, ".")?;
+    }
+    writeln!(md, "\n## Times per call\n")?;
+    writeln!(
+        md,
+        "| network | n | depth | parameters | loss | loss + gradient | ratio of medians \
+         | paired ratio |"
+    )?;
+    writeln!(
+        md,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    for r in rows {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+            r.family.id(),
+            r.n,
+            r.depth,
+            finn_core::parameter_count(r.n, &vec![GRADIENT_WIDTH; r.depth]),
+            format_time(r.loss),
+            format_time(r.both),
+            r.ratio_of_medians(),
+            r.ratio()
+        )?;
+    }
+    Ok(())
+}
+
+/// Title, the command that produced the report and the one it ran, date, machine, compiler.
+fn write_preamble(
+    md: &mut String,
+    title: &str,
+    xtask_command: &str,
+    bench_args: &[&str],
+    bench_source: &str,
+    machine: &Machine,
+    date: &str,
+) -> std::fmt::Result {
+    writeln!(md, "# {title}\n")?;
+    writeln!(
+        md,
+        "Produced by `cargo xtask {xtask_command}`, which runs\n\n```sh\ncargo {}\n```\n",
+        bench_args.join(" ")
+    )?;
+    writeln!(
+        md,
+        "and reads criterion's per-call times (median of the samples; warm-up, measurement \
+         time and sample count are set in `{bench_source}`).\n"
+    )?;
+    writeln!(md, "- Date: {date}")?;
+    writeln!(
+        md,
+        "- Machine: nproc = {}, {}; shared, so single timings are noisy \
+         and the ratios (measured in the same run) are the figures to trust",
+        machine.cpus, machine.cpu_model
+    )?;
+    writeln!(md, "- Compiler: {}\n", machine.rustc)
+}
+
 /// "YYYY-MM-DD HH:MM UTC".
 fn utc_now(now: SystemTime) -> String {
     let secs = now
@@ -426,5 +701,54 @@ mod tests {
         let md = render(&fast, &machine, "");
         assert!(md.contains("every n >= 2: **yes** (smallest speed-up 1.50x"));
         assert!(md.contains("(goal >= 2x: **not met**)"));
+    }
+
+    #[test]
+    fn gradient_shapes_and_groups() {
+        let shapes = gradient_shapes();
+        assert_eq!(shapes.len(), 18 + 4);
+        assert_eq!(shapes[0], (Family::Positive, 1, 1));
+        assert_eq!(shapes[17], (Family::Positive, 6, 3));
+        assert_eq!(shapes[21], (Family::Signed, 4, 2));
+        assert_eq!(
+            gradient_group(Family::Positive, 6, 3),
+            "grad_positive_n6_d3"
+        );
+        assert_eq!(gradient_group(Family::Signed, 1, 2), "grad_signed_n1_d2");
+    }
+
+    #[test]
+    fn gradient_report_answers_the_bound() {
+        let machine = Machine {
+            cpus: 2,
+            cpu_model: "Test CPU".into(),
+            rustc: "rustc 1.0".into(),
+        };
+        let row = |family, n, depth, loss, both, paired| GradientRow {
+            family,
+            n,
+            depth,
+            loss,
+            both,
+            paired,
+        };
+        let rows = [
+            row(Family::Positive, 1, 1, 1_000.0, 2_000.0, 1.9),
+            row(Family::Positive, 6, 3, 2_000_000.0, 9_000_000.0, 4.5),
+            row(Family::Signed, 2, 2, 300_000.0, 1_260_000.0, 4.2),
+            row(Family::Signed, 3, 2, 100_000.0, 500_000.0, 3.0),
+        ];
+        let md = render_gradient(&rows, &machine, "2000-02-29 01:02 UTC");
+        assert!(md.contains("cargo bench -p finn-train --bench gradient"));
+        assert!(md.contains("`cargo xtask bench-gradient`"));
+        assert!(md.contains("nproc = 2, Test CPU"));
+        assert!(md.contains("Largest paired ratio: **4.50x** (positive n = 6, depth 3)"));
+        assert!(md.contains("Largest ratio of medians: 5.00x (signed n = 3, depth 2)"));
+        assert!(md.contains(
+            "**no**, not at positive n = 6, depth 3 (4.50x); signed n = 2, depth 2 (4.20x)."
+        ));
+        assert!(md.contains("| positive | 1 | 1 | 48 | 1.00 µs | 2.00 µs | 2.00 | 1.90 |"));
+        let md = render_gradient(&rows[..1], &machine, "");
+        assert!(md.contains("Every paired ratio <= 4 (issue 3): **yes**."));
     }
 }

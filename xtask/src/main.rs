@@ -3,6 +3,7 @@
 //! Each command lives in its own module; this file only parses the command line.
 
 mod bench;
+mod demo;
 mod evaluate;
 mod figure1;
 mod plot;
@@ -27,6 +28,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: train a 2-D obstacle trajectory, flash its blob into the firmware, play it
+    /// back on the emulated Cortex-M4 and compare with the host (results/demo.md, demo.png).
+    Demo,
     /// Run every test, host and device alike (installs missing tools first).
     Test,
     /// Install the thumbv7em target and QEMU when they are missing.
@@ -37,6 +41,9 @@ enum Command {
     Device,
     /// Time f against F and nested duals; write the table to results/integrand-bench.md.
     Bench,
+    /// Time a training loss against the loss with its exact gradient; write the table to
+    /// results/gradient-bench.md.
+    BenchGradient,
     /// Fit a network described by a TOML config (see xtask/src/train.rs for the format);
     /// writes <output>.postcard, .json, -loss.png and -report.md.
     Train {
@@ -66,11 +73,13 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Demo => demo::run(),
         Command::Test => test::run(),
         Command::Setup => setup::ensure_all(),
         Command::SigmaReference => sigma_reference::run(),
         Command::Device => qemu::device(),
         Command::Bench => bench::run(),
+        Command::BenchGradient => bench::run_gradient(),
         Command::Train { config } => train::command(&config),
         Command::Eval {
             model,
