@@ -44,9 +44,21 @@ fn check<T: Real>(tol: f64) -> f64 {
             .derivatives(r.n, T::from_f64(r.x), &mut d[..r.order + 1])
             .unwrap();
         let got = d[r.order].to_f64();
-        assert!(!got.is_nan(), "NaN at n={} order={} x={}", r.n, r.order, r.x);
+        assert!(
+            !got.is_nan(),
+            "NaN at n={} order={} x={}",
+            r.n,
+            r.order,
+            r.x
+        );
         if r.order <= r.n {
-            assert!(got >= 0.0, "negative sigma_{}^({}) at {}", r.n, r.order, r.x);
+            assert!(
+                got >= 0.0,
+                "negative sigma_{}^({}) at {}",
+                r.n,
+                r.order,
+                r.x
+            );
         }
         if r.value.abs() >= min_normal && r.value.abs() <= T::MAX.to_f64() {
             let err = (got - r.value).abs() / r.value.abs();
@@ -62,10 +74,17 @@ fn check<T: Real>(tol: f64) -> f64 {
             );
         } else if r.value.abs() < min_normal {
             // Underflow: 0 or subnormal, with the right sign.
-            assert!(got.abs() < min_normal, "expected underflow at {} got {got:e}", r.x);
+            assert!(
+                got.abs() < min_normal,
+                "expected underflow at {} got {got:e}",
+                r.x
+            );
         }
     }
-    assert!(compared > 10_000 / if tol > 1e-9 { 2 } else { 1 }, "compared {compared}");
+    assert!(
+        compared > 10_000 / if tol > 1e-9 { 2 } else { 1 },
+        "compared {compared}"
+    );
     worst
 }
 
@@ -91,7 +110,11 @@ fn zero_only_by_underflow() {
     Activation::Sigma.derivatives(8, 1e3, &mut d).unwrap();
     assert!(d[..=8].iter().all(|v| v.is_finite() && *v >= 0.0));
     // Infinity gives limits, not NaN.
-    Activation::Sigma.derivatives(3, f64::INFINITY, &mut d[..5]).unwrap();
+    Activation::Sigma
+        .derivatives(3, f64::INFINITY, &mut d[..5])
+        .unwrap();
     assert!(d[..5].iter().all(|v| !v.is_nan()));
-    assert!(Activation::Sigma.derivatives(3, f64::NAN, &mut d[..5]).is_err());
+    assert!(Activation::Sigma
+        .derivatives(3, f64::NAN, &mut d[..5])
+        .is_err());
 }

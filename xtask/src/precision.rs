@@ -14,7 +14,10 @@ use std::fmt::Write as _;
 struct Rng(u64);
 impl Rng {
     fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         lo + (hi - lo) * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
     }
     /// A value exactly representable in f32.
@@ -38,7 +41,11 @@ fn summary(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 fn sigma_rows(out: &mut String) {
-    writeln!(out, "| n | max rel. error of sigma_n^(j), j = 0..n+1, f32 vs f64 |").ok();
+    writeln!(
+        out,
+        "| n | max rel. error of sigma_n^(j), j = 0..n+1, f32 vs f64 |"
+    )
+    .ok();
     writeln!(out, "|---|---|").ok();
     for n in 1..=8usize {
         let mut worst: f64 = 0.0;
@@ -78,7 +85,10 @@ where
                 ef.push(rel(b as f64, a));
             }
             let lo: Vec<f64> = (0..N).map(|_| rng.f32_exact(-1.0, 0.0)).collect();
-            let hi: Vec<f64> = lo.iter().map(|a| (a + rng.f32_exact(0.25, 1.0)) as f32 as f64).collect();
+            let hi: Vec<f64> = lo
+                .iter()
+                .map(|a| (a + rng.f32_exact(0.25, 1.0)) as f32 as f64)
+                .collect();
             let lo32: Vec<f32> = lo.iter().map(|&v| v as f32).collect();
             let hi32: Vec<f32> = hi.iter().map(|&v| v as f32).collect();
             if let (Ok(a), Ok(b)) = (n64.integral_over(&lo, &hi), n32.integral_over(&lo32, &hi32)) {
@@ -113,7 +123,10 @@ fn trajectory_rows(rng: &mut Rng, out: &mut String) {
             let nets = [0, 1, 2].map(|i| {
                 Network::<f64, 1, 16, 2>::signed(Activation::Tanh, &widths, &params[i]).unwrap()
             });
-            let v = [Via { time: 0.5, position: vp }];
+            let v = [Via {
+                time: 0.5,
+                position: vp,
+            }];
             Trajectory::<f64, 3, 16, 2, 1>::new(nets, 0.0, 2.0, x0, x1, &v, OutsidePolicy::Hold)
                 .unwrap()
         };
@@ -122,7 +135,10 @@ fn trajectory_rows(rng: &mut Rng, out: &mut String) {
                 let p: Vec<f32> = params[i].iter().map(|&v| v as f32).collect();
                 Network::<f32, 1, 16, 2>::signed(Activation::Tanh, &widths, &p).unwrap()
             });
-            let v = [Via { time: 0.5f32, position: vp.map(|v| v as f32) }];
+            let v = [Via {
+                time: 0.5f32,
+                position: vp.map(|v| v as f32),
+            }];
             Trajectory::<f32, 3, 16, 2, 1>::new(
                 nets,
                 0.0,
@@ -149,9 +165,17 @@ fn trajectory_rows(rng: &mut Rng, out: &mut String) {
         }
     }
     let (pm, px) = summary(pos);
-    writeln!(out, "| endpoint error, f32 (x(t0) - x0, x(T) - xT) | {end:.1e} |").ok();
+    writeln!(
+        out,
+        "| endpoint error, f32 (x(t0) - x0, x(T) - xT) | {end:.1e} |"
+    )
+    .ok();
     writeln!(out, "| via-point error, f32 | {via:.1e} |").ok();
-    writeln!(out, "| position f32 vs f64 along the path, median / max (absolute) | {pm:.1e} / {px:.1e} |").ok();
+    writeln!(
+        out,
+        "| position f32 vs f64 along the path, median / max (absolute) | {pm:.1e} / {px:.1e} |"
+    )
+    .ok();
 }
 
 /// Measures and writes results/precision.md.

@@ -47,7 +47,12 @@ pub fn ensure_qemu() -> Result<()> {
         run(&mut cmd)
     };
     apt(&["update"])?;
-    apt(&["install", "-y", "--no-install-recommends", "qemu-system-arm"])?;
+    apt(&[
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "qemu-system-arm",
+    ])?;
     if !which("qemu-system-arm") {
         bail!("qemu-system-arm is still missing after apt-get install");
     }

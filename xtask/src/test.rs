@@ -9,7 +9,13 @@ pub fn run() -> Result<()> {
     setup::ensure_all()?;
     // finn-core must stay no_std and allocation-free: building it for a target without `std`
     // or `alloc` proves both on every run.
-    run_cmd(Command::new(cargo()).args(["build", "--package", "finn-core", "--target", DEVICE_TARGET]))?;
+    run_cmd(Command::new(cargo()).args([
+        "build",
+        "--package",
+        "finn-core",
+        "--target",
+        DEVICE_TARGET,
+    ]))?;
     run_cmd(Command::new(cargo()).args(["test", "--workspace", "--all-targets"]))?;
     run_cmd(Command::new(cargo()).args(["test", "--workspace", "--doc"]))?;
     Ok(())
