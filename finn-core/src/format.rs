@@ -1872,43 +1872,10 @@ impl<'a> TrajectoryView<'a> {
     }
 
     /// Coordinate `i`'s network in `T`, streamed from the blob.
-    fn network<T: Real, const W: usize, const L: usize>(
+    /// Whether the blob fits a trajectory of capacity D, W, L, V.
+    fn check_capacity<const D: usize, const W: usize, const L: usize, const V: usize>(
         &self,
-        i: usize,
-    ) -> Result<Network<T, 1, W, L>, FormatError> {
-        let params = self
-            .coordinate_parameters(i)
-            .ok_or(FormatError::CapacityMismatch {
-                field: Field::Coordinates,
-                capacity: self.d,
-                found: i,
-            })?;
-        Ok(Network::<T, 1, W, L>::from_parameters(
-            Kind::Signed,
-            self.activation,
-            self.widths(),
-            params.map(T::from_f64),
-        )?)
-    }
-
-    /// Builds the trajectory in scalar type `T` with exactly `D` coordinates and capacity `W`
-    /// units, `L` layers and `V` via-points, converting every stored value to `T`. The
-    /// parameters stream from the blob into the networks ([`Network::from_parameters`]);
-    /// [`Trajectory::new`] then solves the via-point correction once, in `T`.
-    ///
-    /// Errors: `CapacityMismatch` (D differs from the blob's, more layers than L, a width above
-    /// W, more via-points than V); `Core` when the trajectory does not build in `T` (a value
-    /// beyond `f32::MAX`, an interval or via-point times that collapse when rounded to `f32`,
-    /// a singular via-point system, a network that overflows at t0 or T).
-    pub fn to_trajectory<
-        T: Real,
-        const D: usize,
-        const W: usize,
-        const L: usize,
-        const V: usize,
-    >(
-        &self,
-    ) -> Result<Trajectory<T, D, W, L, V>, FormatError> {
+    ) -> Result<(), FormatError> {
         if D != self.d {
             return Err(FormatError::CapacityMismatch {
                 field: Field::Coordinates,
@@ -1938,24 +1905,71 @@ impl<'a> TrajectoryView<'a> {
                 found: self.via_count,
             });
         }
-        // Without a fallible array constructor, every slot needs a network even when a later
-        // one fails: the first one stands in, and the first failure is returned.
-        let (coords, failure) = {
-            let first = self.network::<T, W, L>(0)?;
-            let mut failure = None;
-            let coords: [Network<T, 1, W, L>; D] = core::array::from_fn(|i| {
-                if i == 0 {
-                    return first.clone();
-                }
-                self.network::<T, W, L>(i).unwrap_or_else(|e| {
-                    failure.get_or_insert(e);
-                    first.clone()
-                })
-            });
-            (coords, failure)
-        };
-        if let Some(e) = failure {
-            return Err(e);
+        Ok(())
+    }
+
+    /// Streams coordinate `i`'s parameters into `net`, in place.
+    fn load_network<T: Real, const W: usize, const L: usize>(
+        &self,
+        i: usize,
+        net: &mut Network<T, 1, W, L>,
+    ) -> Result<(), FormatError> {
+        let params = self
+            .coordinate_parameters(i)
+            .ok_or(FormatError::CapacityMismatch {
+                field: Field::Coordinates,
+                capacity: self.d,
+                found: i,
+            })?;
+        Ok(net.load_parameters(
+            Kind::Signed,
+            self.activation,
+            self.widths(),
+            params.map(T::from_f64),
+        )?)
+    }
+
+    /// Builds the trajectory in scalar type `T` with exactly `D` coordinates and capacity `W`
+    /// units, `L` layers and `V` via-points, converting every stored value to `T`. The
+    /// parameters stream from the blob into the networks ([`Network::from_parameters`]);
+    /// [`Trajectory::new`] then solves the via-point correction once, in `T`.
+    ///
+    /// Errors: `CapacityMismatch` (D differs from the blob's, more layers than L, a width above
+    /// W, more via-points than V); `Core` when the trajectory does not build in `T` (a value
+    /// beyond `f32::MAX`, an interval or via-point times that collapse when rounded to `f32`,
+    /// a singular via-point system, a network that overflows at t0 or T).
+    pub fn to_trajectory<
+        T: Real,
+        const D: usize,
+        const W: usize,
+        const L: usize,
+        const V: usize,
+    >(
+        &self,
+    ) -> Result<Trajectory<T, D, W, L, V>, FormatError> {
+        let mut trajectory = Trajectory::unloaded();
+        self.load_trajectory_into(&mut trajectory)?;
+        Ok(trajectory)
+    }
+
+    /// As [`TrajectoryView::to_trajectory`], loading into an existing trajectory in place (for
+    /// example one in a `static`), so that no copy of it is built on the stack. On an error
+    /// the target is left unloaded (sampling it is an error).
+    ///
+    /// Errors as for [`TrajectoryView::to_trajectory`].
+    pub fn load_trajectory_into<
+        T: Real,
+        const D: usize,
+        const W: usize,
+        const L: usize,
+        const V: usize,
+    >(
+        &self,
+        target: &mut Trajectory<T, D, W, L, V>,
+    ) -> Result<(), FormatError> {
+        self.check_capacity::<D, W, L, V>()?;
+        for (i, net) in target.coordinates_mut().iter_mut().enumerate() {
+            self.load_network(i, net)?;
         }
         let state = |values: &[f64]| {
             let mut x = [T::ZERO; D];
@@ -1974,8 +1988,7 @@ impl<'a> TrajectoryView<'a> {
                 v.position = state(position);
             }
         }
-        Ok(Trajectory::new(
-            coords,
+        Ok(target.reload(
             T::from_f64(self.t0),
             T::from_f64(self.t1),
             state(self.start()),

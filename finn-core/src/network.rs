@@ -106,6 +106,60 @@ where
         widths: &[usize],
         params: impl IntoIterator<Item = T>,
     ) -> Result<Self, Error> {
+        let mut net = Self::unloaded();
+        net.load_parameters(kind, activation, widths, params)?;
+        Ok(net)
+    }
+
+    /// A network with no layers yet, for a static to load into with
+    /// [`Network::load_parameters`]. Evaluating it gives 0 (it has no units).
+    pub const fn unloaded() -> Self {
+        Network {
+            kind: Kind::Signed,
+            activation: Activation::Tanh,
+            depth: 1,
+            widths: [0; L],
+            first: [[T::ZERO; N]; W],
+            hidden: [[[T::ZERO; W]; W]; L],
+            biases: [[T::ZERO; W]; L],
+            output: [T::ZERO; W],
+        }
+    }
+
+    /// As [`Network::from_parameters`], overwriting `self` in place: firmware can load a
+    /// network into a `static` without building a copy on its stack. On an error `self` is
+    /// left unloaded.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Kind, Network};
+    /// let mut net = Network::<f32, 1, 4, 2>::unloaded();
+    /// net.load_parameters(Kind::Signed, Activation::Tanh, &[1], [1.0, 0.0, 2.0]).unwrap();
+    /// assert_eq!(net.widths(), &[1]);
+    /// assert!(net.load_parameters(Kind::Signed, Activation::Tanh, &[1], [1.0]).is_err());
+    /// assert_eq!(net.widths(), &[0]); // unloaded again
+    /// ```
+    pub fn load_parameters(
+        &mut self,
+        kind: Kind,
+        activation: Activation,
+        widths: &[usize],
+        params: impl IntoIterator<Item = T>,
+    ) -> Result<(), Error> {
+        let result = self.load_parameters_inner(kind, activation, widths, params);
+        if result.is_err() {
+            self.depth = 1;
+            self.widths = [0; L];
+        }
+        result
+    }
+
+    fn load_parameters_inner(
+        &mut self,
+        kind: Kind,
+        activation: Activation,
+        widths: &[usize],
+        params: impl IntoIterator<Item = T>,
+    ) -> Result<(), Error> {
         if widths.is_empty()
             || widths.len() > L
             || widths.iter().any(|&w| w == 0 || w > W)
@@ -120,16 +174,11 @@ where
             Kind::Positive => w.abs(),
             Kind::Signed => w,
         };
-        let mut net = Network {
-            kind,
-            activation,
-            depth: widths.len(),
-            widths: [0; L],
-            first: [[T::ZERO; N]; W],
-            hidden: [[[T::ZERO; W]; W]; L],
-            biases: [[T::ZERO; W]; L],
-            output: [T::ZERO; W],
-        };
+        let net = self;
+        net.kind = kind;
+        net.activation = activation;
+        net.depth = widths.len();
+        net.widths = [0; L];
         net.widths[..widths.len()].copy_from_slice(widths);
         let mut p = params.into_iter();
         let mut found = 0usize;
@@ -174,7 +223,7 @@ where
         if non_finite {
             return Err(Error::NonFiniteParameter);
         }
-        Ok(net)
+        Ok(())
     }
 
     /// The network family.

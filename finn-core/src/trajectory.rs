@@ -81,6 +81,8 @@ pub struct Trajectory<T: Real, const D: usize, const W: usize, const L: usize, c
     via_count: usize,
     beta: [[T; V]; D],
     policy: OutsidePolicy,
+    /// False until a successful [`Trajectory::reload`]: sampling refuses an unloaded one.
+    loaded: bool,
 }
 
 /// phi_m(s) = s(1 - s)(2s - 1)^m and its first three derivatives in s, for m < count.
@@ -133,6 +135,71 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
         via: &[Via<T, D>],
         policy: OutsidePolicy,
     ) -> Result<Self, Error> {
+        let mut traj = Trajectory {
+            coords,
+            ..Self::unloaded()
+        };
+        traj.reload(t0, t1, x0, x1, via, policy)?;
+        Ok(traj)
+    }
+
+    /// A trajectory with unloaded networks, for a `static` to load into (see
+    /// [`Trajectory::coordinates_mut`] and [`Trajectory::reload`]). Sampling it is an error.
+    pub const fn unloaded() -> Self {
+        Trajectory {
+            coords: [const { Network::unloaded() }; D],
+            t0: T::ZERO,
+            t1: T::ONE,
+            x0: [T::ZERO; D],
+            x1: [T::ZERO; D],
+            base: [T::ZERO; D],
+            delta: [T::ZERO; D],
+            via_count: 0,
+            beta: [[T::ZERO; V]; D],
+            policy: OutsidePolicy::Reject,
+            loaded: false,
+        }
+    }
+
+    /// Marks the trajectory unloaded (sampling it is then an error), without touching the
+    /// weights.
+    pub fn unload(&mut self) {
+        self.loaded = false;
+    }
+
+    /// The coordinate networks, to load in place with [`Network::load_parameters`]; call
+    /// [`Trajectory::reload`] afterwards.
+    pub fn coordinates_mut(&mut self) -> &mut [Network<T, 1, W, L>; D] {
+        self.loaded = false;
+        &mut self.coords
+    }
+
+    /// Sets the interval, end states, via-points and policy for the current coordinate
+    /// networks and solves the via-point correction, in place. On an error the trajectory is
+    /// left unloaded. Errors as for [`Trajectory::new`].
+    ///
+    /// ```
+    /// use finn_core::trajectory::{OutsidePolicy, Trajectory};
+    /// use finn_core::{Activation, Error, Kind};
+    /// let mut traj = Trajectory::<f32, 1, 2, 1, 0>::unloaded();
+    /// assert_eq!(traj.sample(0.5).unwrap_err(), Error::InvalidShape);
+    /// traj.coordinates_mut()[0]
+    ///     .load_parameters(Kind::Signed, Activation::Tanh, &[1], [1.0, 0.0, 1.0])
+    ///     .unwrap();
+    /// traj.reload(0.0, 1.0, [0.0], [2.0], &[], OutsidePolicy::Hold).unwrap();
+    /// assert_eq!(traj.sample(1.0).unwrap().position, [2.0]);
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn reload(
+        &mut self,
+        t0: T,
+        t1: T,
+        x0: [T; D],
+        x1: [T; D],
+        via: &[Via<T, D>],
+        policy: OutsidePolicy,
+    ) -> Result<(), Error> {
+        self.loaded = false;
         crate::domain::check_box(&[t0], &[t1])?;
         if x0.iter().chain(&x1).any(|v| !v.is_finite()) {
             return Err(Error::NonFiniteInput);
@@ -150,29 +217,25 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
             }
             last = v.time;
         }
-        let mut traj = Trajectory {
-            coords,
-            t0,
-            t1,
-            x0,
-            x1,
-            base: [T::ZERO; D],
-            delta: [T::ZERO; D],
-            via_count: via.len(),
-            beta: [[T::ZERO; V]; D],
-            policy,
-        };
+        self.t0 = t0;
+        self.t1 = t1;
+        self.x0 = x0;
+        self.x1 = x1;
+        self.via_count = via.len();
+        self.beta = [[T::ZERO; V]; D];
+        self.policy = policy;
         let mut f = [T::ZERO; 1];
         for i in 0..D {
-            traj.coords[i].time_jet(t0, &mut f)?;
-            traj.base[i] = f[0];
-            traj.coords[i].time_jet(t1, &mut f)?;
-            traj.delta[i] = finite(f[0] - traj.base[i])?;
+            self.coords[i].time_jet(t0, &mut f)?;
+            self.base[i] = f[0];
+            self.coords[i].time_jet(t1, &mut f)?;
+            self.delta[i] = finite(f[0] - self.base[i])?;
         }
         if !via.is_empty() {
-            traj.solve_via(via)?;
+            self.solve_via(via)?;
         }
-        Ok(traj)
+        self.loaded = true;
+        Ok(())
     }
 
     /// beta_i = A^-1 r_i with A_km = phi_m(s_k) and r_ik the uncorrected miss at t_k.
@@ -249,8 +312,12 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
 
     /// Position, velocity, acceleration and jerk at time `t`.
     ///
-    /// Errors: `NonFiniteInput`, `OutsideInterval` (policy `Reject`), `Overflow`.
+    /// Errors: `NonFiniteInput`, `OutsideInterval` (policy `Reject`), `Overflow`,
+    /// `InvalidShape` (not loaded).
     pub fn sample(&self, t: T) -> Result<Sample<T, D>, Error> {
+        if !self.loaded {
+            return Err(Error::InvalidShape);
+        }
         if !t.is_finite() {
             return Err(Error::NonFiniteInput);
         }

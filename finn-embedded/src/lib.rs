@@ -169,11 +169,44 @@ impl<const D: usize, const W: usize, const L: usize, const V: usize> TrajectoryP
     /// ));
     /// ```
     pub fn from_bytes(blob: &[u8]) -> Result<Self, LoadError> {
-        let view = decode_trajectory(blob).map_err(LoadError::from_decode)?;
-        let trajectory = view
-            .to_trajectory::<f32, D, W, L, V>()
-            .map_err(LoadError::from_build)?;
-        Ok(TrajectoryPlayer { trajectory })
+        let mut player = Self::unloaded();
+        player.reload(blob)?;
+        Ok(player)
+    }
+
+    /// A player with nothing loaded, for a `static`: it lives in `.bss`, and
+    /// [`TrajectoryPlayer::reload`] loads into it in place, so the weights (a few KiB) never
+    /// pass through the stack. Sampling it before a successful load is an error.
+    ///
+    /// ```
+    /// use finn_embedded::{Error, TrajectoryPlayer};
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/doc.postcard");
+    /// // In firmware: static mut PLAYER: TrajectoryPlayer<2, 8, 2, 1> = TrajectoryPlayer::unloaded();
+    /// let mut player = TrajectoryPlayer::<2, 8, 2, 1>::unloaded();
+    /// assert_eq!(player.sample(0.5).unwrap_err(), Error::InvalidShape);
+    /// player.reload(blob).unwrap();
+    /// assert!(player.sample(0.5).is_ok());
+    /// ```
+    pub const fn unloaded() -> Self {
+        TrajectoryPlayer {
+            trajectory: Trajectory::unloaded(),
+        }
+    }
+
+    /// Checks `blob` and loads it into this player in place. On an error the player is left
+    /// unloaded (sampling returns an error) and the error says why, as for
+    /// [`TrajectoryPlayer::load`].
+    pub fn reload(&mut self, blob: &[u8]) -> Result<(), LoadError> {
+        let view = match decode_trajectory(blob) {
+            Ok(view) => view,
+            Err(e) => {
+                // In place: a fresh unloaded value would reserve its size on this frame.
+                self.trajectory.unload();
+                return Err(LoadError::from_decode(e));
+            }
+        };
+        view.load_trajectory_into(&mut self.trajectory)
+            .map_err(LoadError::from_build)
     }
 
     /// Position, velocity, acceleration and jerk at time `t`.

@@ -16,6 +16,7 @@
 use crate::host::Out;
 use core::fmt::Write;
 use core::hint::black_box;
+use core::sync::atomic::{AtomicBool, Ordering};
 use finn_embedded::{LoadError, TrajectoryPlayer};
 
 /// The player's capacity and the sample count, written by `build.rs` from the blob.
@@ -47,12 +48,17 @@ impl Workload {
     /// returns, and not in `main`'s.
     #[inline(never)]
     pub fn load() -> Result<Self, LoadError> {
-        let loaded = cortex_m::singleton!(: Result<Player, LoadError> = Player::load(BLOB));
-        match loaded {
-            Some(Ok(player)) => Ok(Workload { player }),
-            Some(Err(e)) => Err(*e),
-            None => crate::host::exit_failure(),
+        // The player starts unloaded in .bss (a const initialiser: nothing is built on the
+        // stack) and loads in place. Taken once, guarded by the flag: a second call fails.
+        static mut PLAYER: Player = Player::unloaded();
+        static TAKEN: AtomicBool = AtomicBool::new(false);
+        if TAKEN.swap(true, Ordering::AcqRel) {
+            crate::host::exit_failure();
         }
+        // SAFETY: the flag above hands out this one reference at most once.
+        let player: &'static mut Player = unsafe { &mut *core::ptr::addr_of_mut!(PLAYER) };
+        player.reload(BLOB)?;
+        Ok(Workload { player })
     }
 
     /// Evaluates every sample. `black_box` keeps the optimiser from reusing one run's results
