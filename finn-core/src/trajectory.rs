@@ -50,6 +50,17 @@ pub struct Sample<T: Real, const D: usize> {
     pub jerk: [T; D],
 }
 
+/// The state at one time without the jerk (see [`Trajectory::kinematics`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Kinematics<T: Real, const D: usize> {
+    /// x(t).
+    pub position: [T; D],
+    /// dx/dt.
+    pub velocity: [T; D],
+    /// d2x/dt2.
+    pub acceleration: [T; D],
+}
+
 /// A D-dimensional trajectory on [t0, T] from x0 to xT, with up to V via-points; each
 /// coordinate is a one-input network with up to L hidden layers of W units.
 ///
@@ -315,33 +326,60 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
     /// Errors: `NonFiniteInput`, `OutsideInterval` (policy `Reject`), `Overflow`,
     /// `InvalidShape` (not loaded).
     pub fn sample(&self, t: T) -> Result<Sample<T, D>, Error> {
+        let [position, velocity, acceleration, jerk] = self.evaluate::<4>(t)?;
+        Ok(Sample {
+            position,
+            velocity,
+            acceleration,
+            jerk,
+        })
+    }
+
+    /// Position, velocity and acceleration at `t`, without the jerk: three jet orders instead
+    /// of four, about a quarter less work per sample on a device. Bit for bit the same values
+    /// as the first three of [`Trajectory::sample`].
+    ///
+    /// Errors as for [`Trajectory::sample`].
+    ///
+    /// ```
+    /// use finn_core::trajectory::{OutsidePolicy, Trajectory};
+    /// use finn_core::{Activation, Network};
+    /// let net = Network::<f32, 1, 2, 1>::signed(Activation::Tanh, &[2], &[1.0, -0.5, 0.2, 0.3, 0.7, -0.4]).unwrap();
+    /// let traj = Trajectory::<f32, 1, 2, 1, 0>::new([net], 0.0, 1.0, [0.0], [1.0], &[], OutsidePolicy::Hold).unwrap();
+    /// let (k, s) = (traj.kinematics(0.3).unwrap(), traj.sample(0.3).unwrap());
+    /// assert_eq!((k.position, k.velocity, k.acceleration), (s.position, s.velocity, s.acceleration));
+    /// ```
+    pub fn kinematics(&self, t: T) -> Result<Kinematics<T, D>, Error> {
+        let [position, velocity, acceleration, _] = self.evaluate::<3>(t)?;
+        Ok(Kinematics {
+            position,
+            velocity,
+            acceleration,
+        })
+    }
+
+    /// Position and its first K - 1 time derivatives (K = 3 or 4); rows past K - 1 are 0.
+    fn evaluate<const K: usize>(&self, t: T) -> Result<[[T; D]; 4], Error> {
         if !self.loaded {
             return Err(Error::InvalidShape);
         }
         if !t.is_finite() {
             return Err(Error::NonFiniteInput);
         }
+        let mut out = [[T::ZERO; D]; 4];
         if t < self.t0 || t > self.t1 {
             return match self.policy {
                 OutsidePolicy::Reject => Err(Error::OutsideInterval),
-                OutsidePolicy::Hold => Ok(Sample {
-                    position: if t < self.t0 { self.x0 } else { self.x1 },
-                    velocity: [T::ZERO; D],
-                    acceleration: [T::ZERO; D],
-                    jerk: [T::ZERO; D],
-                }),
+                OutsidePolicy::Hold => {
+                    out[0] = if t < self.t0 { self.x0 } else { self.x1 };
+                    Ok(out)
+                }
             };
         }
         let h = self.t1 - self.t0;
         let s = (t - self.t0) / h;
         let basis = correction_basis::<T, V>(s, self.via_count);
-        let mut out = Sample {
-            position: [T::ZERO; D],
-            velocity: [T::ZERO; D],
-            acceleration: [T::ZERO; D],
-            jerk: [T::ZERO; D],
-        };
-        let mut f = [T::ZERO; MAX_TIME_ORDER];
+        let mut f = [T::ZERO; K];
         for i in 0..D {
             self.coords[i].time_jet(t, &mut f)?;
             let mut corr = [T::ZERO; 4];
@@ -352,12 +390,12 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
             }
             // The bracket is exactly 0 at s = 0 and s = 1: group it before adding the ends.
             let bracket = (f[0] - self.base[i]) - s * self.delta[i];
-            out.position[i] =
-                finite((T::ONE - s) * self.x0[i] + s * self.x1[i] + (bracket + corr[0]))?;
-            out.velocity[i] =
-                finite((self.x1[i] - self.x0[i] - self.delta[i]) / h + f[1] + corr[1] / h)?;
-            out.acceleration[i] = finite(f[2] + corr[2] / (h * h))?;
-            out.jerk[i] = finite(f[3] + corr[3] / (h * h * h))?;
+            out[0][i] = finite((T::ONE - s) * self.x0[i] + s * self.x1[i] + (bracket + corr[0]))?;
+            out[1][i] = finite((self.x1[i] - self.x0[i] - self.delta[i]) / h + f[1] + corr[1] / h)?;
+            out[2][i] = finite(f[2] + corr[2] / (h * h))?;
+            if K > 3 {
+                out[3][i] = finite(f[K - 1] + corr[3] / (h * h * h))?;
+            }
         }
         Ok(out)
     }

@@ -125,6 +125,22 @@ proptest! {
     fn endpoints_are_exact_f32(c in case()) { endpoints_exact::<f32>(&c)?; }
     #[test]
     fn via_points_are_met_f64(c in case()) { via_met::<f64>(&c, 1e-11)?; }
+
+    /// `kinematics` (three jet orders) equals the first three of `sample` bit for bit.
+    #[test]
+    fn kinematics_is_sample_without_jerk(c in case(), frac in -0.1..1.1f64) {
+        let traj = build::<f32>(&c);
+        let t = (c.t0 + frac * c.len) as f32;
+        match (traj.kinematics(t), traj.sample(t)) {
+            (Ok(k), Ok(s)) => {
+                prop_assert_eq!(k.position, s.position);
+                prop_assert_eq!(k.velocity, s.velocity);
+                prop_assert_eq!(k.acceleration, s.acceleration);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (k, s) => prop_assert!(false, "kinematics {k:?} vs sample {s:?}"),
+        }
+    }
     #[test]
     fn via_points_are_met_f32(c in case()) { via_met::<f32>(&c, 1e-5)?; }
 

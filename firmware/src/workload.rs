@@ -6,8 +6,8 @@
 //! [`Workload::report`] prints one line per sample with the `f32` bit patterns as
 //! `0x`-prefixed 8-digit hex, so the host can compare them with its own player bit for bit:
 //!
-//! - `sample <k> <t> <x_1..x_D> <v_1..v_D> <a_1..a_D> <j_1..j_D>`: position, velocity,
-//!   acceleration and jerk at t;
+//! - `sample <k> <t> <x_1..x_D> <v_1..v_D> <a_1..a_D>`: position, velocity and acceleration
+//!   at t (the player's `kinematics`);
 //! - `sample_error <k> <t> <message>` when sampling refuses (for instance an overflow in f32).
 //!
 //! Before the samples it prints `blob_bytes <n>`, `capacity <D> <W> <L> <V>` and
@@ -68,7 +68,7 @@ impl Workload {
         let player = black_box(self.player);
         for k in 0..CALLS_PER_RUN {
             let t = player.grid_time(k, CALLS_PER_RUN);
-            black_box(player.sample(black_box(t)).is_ok());
+            black_box(player.kinematics(black_box(t)).is_ok());
         }
     }
 
@@ -91,10 +91,10 @@ impl Workload {
         ));
         for k in 0..CALLS_PER_RUN {
             let t = player.grid_time(k, CALLS_PER_RUN);
-            match player.sample(t) {
+            match player.kinematics(t) {
                 Ok(s) => out.emit(|line| {
                     write!(line, "sample {k} {:#010x}", t.to_bits())?;
-                    for part in [&s.position, &s.velocity, &s.acceleration, &s.jerk] {
+                    for part in [&s.position, &s.velocity, &s.acceleration] {
                         for v in part {
                             write!(line, " {:#010x}", v.to_bits())?;
                         }

@@ -396,10 +396,10 @@ impl Run {
                 Err(rest.join(" "))
             } else {
                 ensure!(
-                    rest.len() == 4 * d,
+                    rest.len() == 3 * d,
                     "a sample line of a {d}-D trajectory has {} words, not {}: {record:?}",
                     rest.len(),
-                    4 * d
+                    3 * d
                 );
                 let words = rest
                     .iter()
@@ -410,7 +410,6 @@ impl Run {
                     position: part(0),
                     velocity: part(1),
                     acceleration: part(2),
-                    jerk: part(3),
                 })
             };
             out.push(DeviceSample {
@@ -445,7 +444,7 @@ impl Run {
 }
 
 /// One sample the firmware printed: its index k, its time, and either the `f32` bit patterns
-/// of position, velocity, acceleration and jerk (D words each) or the error's text.
+/// of position, velocity and acceleration (D words each) or the error's text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceSample {
     /// k, in 0..N.
@@ -465,8 +464,6 @@ pub struct SampleBits {
     pub velocity: Vec<u32>,
     /// d2x/dt2.
     pub acceleration: Vec<u32>,
-    /// d3x/dt3.
-    pub jerk: Vec<u32>,
 }
 
 /// Parses a `0x`-prefixed hexadecimal 32-bit word, as the firmware prints bit patterns.
@@ -993,7 +990,7 @@ fn device_report(
         md,
         "The firmware embeds `firmware/blobs/default.postcard` ({} bytes{}): {}. \
          `finn_embedded::TrajectoryPlayer` checks it and converts it to `f32` once, then \
-         evaluates position, velocity, acceleration and jerk at {} times evenly spaced over \
+         evaluates position, velocity and acceleration (`kinematics`) at {} times evenly spaced over \
          [t0, T]. The device's first and last samples {} x0 and xT bit for bit (endpoint \
          error {}).\n",
         playback.blob_bytes,
@@ -1195,7 +1192,7 @@ mod tests {
         let run = Run {
             status: ExitStatus::from_raw(0),
             stdout: "capacity 2 16 2 1\ninterval 0x00000000 0x40000000\n\
-                     sample 0 0x00000000 0x1 0x2 0x3 0x4 0x5 0x6 0x7 0x8\n\
+                     sample 0 0x00000000 0x1 0x2 0x3 0x4 0x5 0x6\n\
                      sample_error 1 0x3f800000 result is not finite in this precision\n"
                 .into(),
             stderr: String::new(),
@@ -1207,12 +1204,12 @@ mod tests {
         assert_eq!(samples.len(), 2);
         let bits = samples[0].outcome.as_ref().unwrap();
         assert_eq!(bits.position, [1, 2]);
-        assert_eq!(bits.jerk, [7, 8]);
+        assert_eq!(bits.acceleration, [5, 6]);
         assert_eq!(
             samples[1].outcome,
             Err("result is not finite in this precision".to_string())
         );
-        assert!(run.samples(3).is_err(), "8 words are not a 3-D sample");
+        assert!(run.samples(3).is_err(), "6 words are not a 3-D sample");
         assert_eq!(run.load_error(), None);
         assert!(run.check_load_error().is_err());
         let failed = Run {
