@@ -15,7 +15,6 @@
 //! small linear system once, at construction, for the given parameters. No penalty is involved:
 //! the via-points hold for any parameters, up to the rounding of that solve.
 
-use crate::jet::MAX_TIME_ORDER;
 use crate::network::Network;
 use crate::{error::finite, Error, Real};
 
