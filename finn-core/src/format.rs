@@ -1593,6 +1593,9 @@ pub fn encode_trajectory(
 /// Checks a trajectory blob completely (see the module documentation for the order of the
 /// checks) and returns a view of it that borrows the parameter bytes. A model blob is
 /// `WrongPayload`. Never allocates, never panics.
+// Not inlined: its postcard temporaries then live in a frame that is gone before loading
+// starts, instead of adding to the loader's frame (the device's stack high-water mark).
+#[inline(never)]
 pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError> {
     match parse_body(unframe(bytes)?)? {
         ParsedBody::Trajectory(body) => TrajectoryView::from_body(body),
@@ -1957,6 +1960,7 @@ impl<'a> TrajectoryView<'a> {
     /// the target is left unloaded (sampling it is an error).
     ///
     /// Errors as for [`TrajectoryView::to_trajectory`].
+    #[inline(never)]
     pub fn load_trajectory_into<
         T: Real,
         const D: usize,

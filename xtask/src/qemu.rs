@@ -1061,9 +1061,11 @@ fn device_report(
     writeln!(
         md,
         "The playback stack is measured after painting the stack again below `main`'s frame \
-         once the player is loaded; it is counted from the top of the stack. Loading builds \
-         the networks by value (finn-core's `Network::from_parameters` and `Trajectory::new` \
-         return them), which is what the larger load figure shows.\n"
+         once the player is loaded; it is counted from the top of the stack. The player loads \
+         in place into a const-initialised static (`TrajectoryPlayer::unloaded` + `reload`); \
+         no stack frame in the image exceeds 752 bytes, yet the load figure is `main`'s frame \
+         plus exactly the player's size, so a player-sized write still reaches the stack \
+         during loading (not yet found).\n"
     )?;
     writeln!(md, "## `.text` by crate\n")?;
     writeln!(
