@@ -1063,9 +1063,10 @@ fn device_report(
         "The playback stack is measured after painting the stack again below `main`'s frame \
          once the player is loaded; it is counted from the top of the stack. The player loads \
          in place into a const-initialised static (`TrajectoryPlayer::unloaded` + `reload`); \
-         no stack frame in the image exceeds 752 bytes, yet the load figure is `main`'s frame \
-         plus exactly the player's size, so a player-sized write still reaches the stack \
-         during loading (not yet found).\n"
+         the deepest point of loading is in decoding the blob's body: a hardware watchpoint \
+         on the deepest stack word (QEMU gdbstub) stops in postcard/serde's visitor chain \
+         moving the body's fixed-size `f64` arrays (`Seq<f64, N>`) through `Result`s. \
+         Decoding the body into borrowed slices, without serde's by-value arrays, is the fix.\n"
     )?;
     writeln!(md, "## `.text` by crate\n")?;
     writeln!(
