@@ -22,7 +22,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use finn_core::{Activation, Bound, Constraint, Kind, Method};
-use finn_train::loss::{Data, Fit, Objective};
+use finn_train::fit::loss::{Data, Fit, Objective};
 use finn_train::model::Architecture;
 use finn_train::solve::initial_parameters;
 use ndarray::{Array1, Array2};

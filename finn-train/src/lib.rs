@@ -1,26 +1,46 @@
 //! # finn-train: fitting fixed-integral networks on a workstation
 //!
-//! Exact gradients of losses that involve the mixed partial f = d_1...d_n F, with respect to
-//! every parameter ([`grad`]); argmin solvers over those losses; model files that
-//! `finn-core` and `finn-embedded` load ([`model`]).
+//! Training is a library call: read a TOML config, run it, get the model blob, plots and a
+//! report. The `application` key picks what is trained, and each application is one module
+//! here, with the same name in `finn-core` (its math) and `finn-embedded` (its player):
+//!
+//! | application | here | on the device |
+//! | --- | --- | --- |
+//! | `fit`: regression on f or F with an exact integral constraint | [`fit`] | `finn_embedded::fit` |
+//! | `trajectory`: exact start and end states, obstacles, limits, dynamics | [`trajectory`] | `finn_embedded::trajectory` |
+//!
+//! Every config key is listed in `docs/config.md`. A project's own `xtask` that trains from a
+//! config is a few lines (this is `examples/train_from_config.rs`):
+//!
+#![doc = concat!("```no_run\n", include_str!("../examples/train_from_config.rs"), "```")]
+//!
+//! Underneath: exact gradients of losses that involve the mixed partial f = d_1...d_n F with
+//! respect to every parameter ([`grad`]); argmin quasi-Newton solvers over those losses
+//! ([`solve`]); model files that `finn-core` and `finn-embedded` load ([`model`], [`eval`]).
 
 // Index loops mirror the formulas (jets by subset, layers by unit).
 #![allow(clippy::needless_range_loop)]
 
+pub mod config;
 pub mod eval;
+pub mod fit;
 pub mod grad;
-pub mod loss;
 pub mod model;
+pub mod observer;
+pub mod plot;
+pub mod quadrature;
 pub mod solve;
 pub mod trajectory;
-pub mod trajectory_file;
 
-/// Why training could not proceed.
+/// Why training could not proceed, or what it found unmet.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A finn-core error (shape, non-finite input, degenerate constraint, overflow).
     #[error(transparent)]
     Core(#[from] finn_core::Error),
+    /// A config file that cannot be read or is invalid; the message names the file and key.
+    #[error("{0}")]
+    Config(String),
     /// Bad training data.
     #[error("data: {0}")]
     Data(String),
@@ -30,4 +50,10 @@ pub enum TrainError {
     /// Reading or writing a file failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Drawing a plot failed.
+    #[error("plot: {0}")]
+    Plot(String),
+    /// The run finished, but a requirement it states does not hold (files are written).
+    #[error("not met: {0}")]
+    Unmet(String),
 }

@@ -1,7 +1,7 @@
 //! Fitting with argmin: L-BFGS (or BFGS) with a More-Thuente line search over an
 //! [`Objective`]; stopping rules, iteration limits and the termination reason are argmin's.
 
-use crate::loss::Objective;
+use crate::fit::loss::Objective;
 use crate::model::Architecture;
 use crate::TrainError;
 use argmin::core::observers::{Observe, ObserverMode};
@@ -111,7 +111,7 @@ where
 ///
 /// ```
 /// use finn_core::{Activation, Kind};
-/// use finn_train::{loss::{Data, Fit, Objective}, model::Architecture, solve};
+/// use finn_train::{fit::loss::{Data, Fit, Objective}, model::Architecture, solve};
 /// use ndarray::{Array1, Array2};
 /// // Fit f(x) = 1 on [0, 1] with a one-unit signed network.
 /// let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![2] };

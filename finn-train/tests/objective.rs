@@ -4,7 +4,7 @@
 use finn_core::{
     Activation, Antiderivative, Bound, Constraint, Domain, Finn, Kind, Method, Network,
 };
-use finn_train::loss::{Data, Fit, Objective};
+use finn_train::fit::loss::{Data, Fit, Objective};
 use finn_train::model::Architecture;
 use finn_train::solve::{self, Settings};
 use ndarray::{Array1, Array2};

@@ -13,7 +13,7 @@ use finn_core::trajectory::OutsidePolicy;
 use finn_core::{Activation, Kind};
 use finn_embedded::{LoadError, TrajectoryPlayer};
 use finn_train::model::Architecture;
-use finn_train::trajectory_file::{fixed_parameters, reference_blob, trajectory_blob};
+use finn_train::trajectory::blob::{fixed_parameters, reference_blob, trajectory_blob};
 use std::path::{Path, PathBuf};
 use xtask::qemu::{self, FirmwareOptions, Run};
 

@@ -1,17 +1,14 @@
 //! `cargo xtask demo`: the product's main job end to end. Trains the 2-D obstacle trajectory
-//! with exact endpoints, writes its weights blob, builds the Cortex-M4 firmware around the
-//! blob, plays it back under QEMU, checks every device sample against the host's `f32` player
-//! bit for bit, and writes results/demo.png and results/demo.md.
+//! of `configs/demo-trajectory.toml` with exact endpoints (its blob is f32), builds the
+//! Cortex-M4 firmware around the blob, plays it back under QEMU, checks every device sample
+//! against the host's `f32` player bit for bit, and writes results/demo.png and results/demo.md.
 
-use crate::trajectories::{self, plot_path};
+use crate::train::Bar;
 use anyhow::{bail, Context, Result};
-use finn_core::format::Scalar;
-use finn_core::trajectory::OutsidePolicy;
 use finn_embedded::TrajectoryPlayer;
-use finn_train::trajectory::Endpoints;
-use finn_train::trajectory_file::problem_blob;
+use finn_train::config::{Job, Outcome, Spec};
+use finn_train::trajectory::{plot_path, Endpoints};
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Instant;
 use xtask::qemu::{self, FirmwareOptions};
 use xtask::setup;
@@ -26,41 +23,39 @@ fn step(n: usize, what: &str) {
 /// Runs the demo.
 pub fn run() -> Result<()> {
     let start = Instant::now();
+    let root = crate::workspace_root();
     step(1, "checking the device toolchain (thumbv7em target, QEMU)");
     setup::ensure_all()?;
 
     step(
         2,
-        "training the 2-D obstacle trajectory (exact endpoints, L-BFGS)",
+        "training configs/demo-trajectory.toml (exact endpoints, L-BFGS)",
     );
-    let solved = trajectories::solve(
-        trajectories::point_mass(Endpoints::Exact),
-        "  L-BFGS",
-        300,
-        11,
-    )?;
-    let problem = trajectories::point_mass(Endpoints::Exact);
-    let terms = problem.terms(&solved.params)?;
-
-    step(3, "writing the weights blob (f32)");
-    let blob = problem_blob(&problem, &solved.params, OutsidePolicy::Hold, Scalar::F32)?;
-    std::fs::create_dir_all("results/demo")?;
-    let blob_path = Path::new("results/demo/trajectory.postcard");
-    std::fs::write(blob_path, &blob)?;
+    let job = Job::from_toml_file(root.join("configs/demo-trajectory.toml"))?;
+    let Spec::Trajectory(config) = &job.spec else {
+        bail!("configs/demo-trajectory.toml is not a trajectory config");
+    };
+    let artefacts = job.run(&mut Bar::new("  L-BFGS", None))?;
+    let Outcome::Trajectory(trained) = &artefacts.outcome else {
+        bail!("the demo's run did not produce a trajectory");
+    };
+    let problem = config.problem(Endpoints::Exact);
+    let blob = &trained.blob;
+    let blob_path = finn_train::config::with_suffix(&artefacts.stem, ".postcard");
 
     step(
-        4,
+        3,
         "building the firmware around the blob (release, thumbv7em-none-eabihf)",
     );
     let options = FirmwareOptions {
-        blob: Some(std::fs::canonicalize(blob_path)?),
+        blob: Some(blob_path.clone()),
         samples: Some(SAMPLES),
         ..FirmwareOptions::default()
     };
     let elf = qemu::build_firmware_with(&options, "demo")?;
 
     step(
-        5,
+        4,
         "playing it back on the emulated Cortex-M4 (QEMU mps2-an386)",
     );
     let run = qemu::run(&elf, qemu::DEFAULT_TIMEOUT)?;
@@ -68,9 +63,15 @@ pub fn run() -> Result<()> {
         .context("the firmware did not finish successfully")?;
     let cost = run.cost()?;
     let device = run.samples(2)?;
+    if device.len() != SAMPLES {
+        bail!(
+            "expected {SAMPLES} samples from the device, got {}",
+            device.len()
+        );
+    }
 
-    step(6, "comparing device and host, plotting");
-    let player = TrajectoryPlayer::<2, 16, 2, 1>::from_bytes(&blob)
+    step(5, "comparing device and host");
+    let player = TrajectoryPlayer::<2, 16, 2, 1>::from_bytes(blob)
         .map_err(|e| anyhow::anyhow!("host player: {e}"))?;
     let mut positions = Vec::with_capacity(device.len());
     let mut mismatches = 0;
@@ -91,20 +92,15 @@ pub fn run() -> Result<()> {
         {
             mismatches += 1;
         }
-        positions.push([
-            f32::from_bits(bits.position[0]),
-            f32::from_bits(bits.position[1]),
-        ]);
-    }
-    if device.len() != SAMPLES {
-        bail!(
-            "expected {SAMPLES} samples from the device, got {}",
-            device.len()
+        positions.push(
+            bits.position
+                .iter()
+                .map(|b| f32::from_bits(*b))
+                .collect::<Vec<_>>(),
         );
     }
     let (x0, x1) = (&problem.start, &problem.end);
-    let first = positions[0];
-    let last = positions[positions.len() - 1];
+    let (first, last) = (&positions[0], &positions[positions.len() - 1]);
     let endpoint_error = (0..2)
         .map(|i| ((first[i] - x0[i] as f32).abs()).max((last[i] - x1[i] as f32).abs()) as f64)
         .fold(0.0, f64::max);
@@ -112,64 +108,70 @@ pub fn run() -> Result<()> {
         .iter()
         .flat_map(|p| {
             problem.obstacles.iter().map(move |o| {
-                let dx = p[0] as f64 - o.center[0];
-                let dy = p[1] as f64 - o.center[1];
+                let (dx, dy) = (p[0] as f64 - o.center[0], p[1] as f64 - o.center[1]);
                 (dx * dx + dy * dy).sqrt() - o.radius
             })
         })
         .fold(f64::INFINITY, f64::min);
+
+    step(6, "plotting and writing results/demo.md");
+    let dots: Vec<[f32; 2]> = positions.iter().map(|p| [p[0], p[1]]).collect();
     plot_path(
-        Path::new("results/demo.png"),
+        &root.join("results/demo.png"),
         &problem,
-        &solved.params,
-        Some(&positions),
+        &trained.exact.params,
+        Some(&dots),
     )?;
     let seconds = start.elapsed().as_secs_f64();
-
-    let mut out = String::new();
-    writeln!(out, "# cargo xtask demo\n").ok();
-    writeln!(out, "Trained a 2-D trajectory around {} circular obstacles (two hidden layers of 16 tanh units per coordinate, exact endpoints), wrote `results/demo/trajectory.postcard` ({} bytes, f32), built the firmware around it and played {SAMPLES} samples on QEMU mps2-an386 (Cortex-M4).\n", problem.obstacles.len(), blob.len()).ok();
-    writeln!(out, "| figure | value |\n|---|---|").ok();
-    writeln!(
-        out,
-        "| device samples equal to the host's f32 player, bit for bit | {} of {} |",
-        device.len() - mismatches,
-        device.len()
-    )
-    .ok();
-    writeln!(out, "| endpoint error on the device (first and last sample against x0, xT) | {endpoint_error:e} |").ok();
-    writeln!(out, "| minimum clearance to an obstacle surface, device samples (required {}) | {device_clearance:.4} |", problem.clearance).ok();
-    writeln!(
-        out,
-        "| minimum clearance over the training nodes, f64 | {:.4} |",
-        terms.min_clearance
-    )
-    .ok();
-    writeln!(
-        out,
-        "| energy, integral of abs(xdot)^2 | {:.4} |",
-        terms.energy
-    )
-    .ok();
-    writeln!(
-        out,
-        "| instructions per sample on the device (-icount shift=0) | {:.0} |",
-        cost.instructions_per_call()
-    )
-    .ok();
-    writeln!(
-        out,
-        "| training: iterations / wall time | {} / {:.1} s |",
-        solved.iterations, solved.seconds
-    )
-    .ok();
-    writeln!(
-        out,
-        "| whole demo wall time (tools already installed and built) | {seconds:.0} s |"
-    )
-    .ok();
-    writeln!(out, "\nPlot: results/demo.png (path, obstacles with their clearance margins, device samples as dots, speed profile).").ok();
-    std::fs::write("results/demo.md", &out)?;
+    let terms = &trained.exact.terms;
+    let rows = [
+        (
+            "device samples equal to the host's f32 player, bit for bit".to_string(),
+            format!("{} of {}", device.len() - mismatches, device.len()),
+        ),
+        (
+            "endpoint error on the device (first and last sample against x0, xT)".into(),
+            format!("{endpoint_error:e}"),
+        ),
+        (
+            format!(
+                "minimum clearance to an obstacle surface, device samples (required {})",
+                problem.clearance
+            ),
+            format!("{device_clearance:.4}"),
+        ),
+        (
+            "minimum clearance over the training nodes, f64".into(),
+            format!("{:.4}", terms.min_clearance),
+        ),
+        (
+            "energy, integral of abs(xdot)^2".into(),
+            format!("{:.4}", terms.energy),
+        ),
+        (
+            "instructions per sample on the device (-icount shift=0)".into(),
+            format!("{:.0}", cost.instructions_per_call()),
+        ),
+        (
+            "training: iterations / wall time".into(),
+            format!(
+                "{} / {:.1} s",
+                trained.exact.report.iterations, trained.exact.report.seconds
+            ),
+        ),
+        (
+            "whole demo wall time (tools already installed and built)".into(),
+            format!("{seconds:.0} s"),
+        ),
+    ];
+    let mut out = String::from("# cargo xtask demo\n\n");
+    writeln!(out, "Trained `configs/demo-trajectory.toml`: a 2-D trajectory around {} circular obstacles (two hidden layers of 16 tanh units per coordinate, exact endpoints); wrote `results/demo/trajectory.postcard` ({} bytes, f32), built the firmware around it and played {SAMPLES} samples on QEMU mps2-an386 (Cortex-M4). The clearances are measured at samples and nodes, not certified between them.\n", problem.obstacles.len(), blob.len())?;
+    writeln!(out, "| figure | value |\n|---|---|")?;
+    for (k, v) in rows {
+        writeln!(out, "| {k} | {v} |")?;
+    }
+    writeln!(out, "\nPlot: results/demo.png (path, obstacles with their clearance margins, device samples as dots, speed profile). Training report: results/demo/trajectory-report.md.")?;
+    std::fs::write(root.join("results/demo.md"), &out)?;
     println!("{out}");
     if mismatches > 0 {
         bail!("{mismatches} device samples differ from the host's");

@@ -6,13 +6,11 @@ mod bench;
 mod demo;
 mod evaluate;
 mod figure1;
-mod plot;
 mod precision;
 mod sigma_reference;
-mod targets;
 mod test;
 mod train;
-mod trajectories;
+mod trajectory;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -44,10 +42,11 @@ enum Command {
     /// Time a training loss against the loss with its exact gradient; write the table to
     /// results/gradient-bench.md.
     BenchGradient,
-    /// Fit a network described by a TOML config (see xtask/src/train.rs for the format);
-    /// writes <output>.postcard, .json, -loss.png and -report.md.
+    /// Train what a TOML config describes: `application = "fit"` or `"trajectory"`. Writes
+    /// <output>.postcard (the blob), plots and <output>-report.md. Every key, with its
+    /// default: docs/config.md.
     Train {
-        /// The config file, e.g. configs/figure1-eps2.toml.
+        /// The config file, e.g. configs/figure1-eps2.toml or configs/trajectory-arm.toml.
         config: PathBuf,
     },
     /// Evaluate a model file: `x_1,..,x_n,F,f` CSV rows for --points, exact integrals for --box.
@@ -66,8 +65,8 @@ enum Command {
     Figure1,
     /// Measure where f32 loses digits against f64; write results/precision.md.
     Precision,
-    /// Solve the built-in trajectory examples against the soft-penalty baseline;
-    /// write results/trajectory.md and results/trajectory.png.
+    /// Train the trajectory examples (configs/trajectory-*.toml) against their soft-penalty
+    /// baselines; write results/trajectory.md and results/trajectory/.
     Trajectory,
 }
 
@@ -88,6 +87,13 @@ fn main() -> anyhow::Result<()> {
         } => evaluate::command(&model, points.as_deref(), &boxes),
         Command::Figure1 => figure1::run(),
         Command::Precision => precision::run(),
-        Command::Trajectory => trajectories::run(),
+        Command::Trajectory => trajectory::run(),
     }
+}
+
+/// The workspace root (this package's parent directory), so commands behave the same from any
+/// working directory.
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or(manifest.clone(), PathBuf::from)
 }

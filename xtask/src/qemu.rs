@@ -838,7 +838,7 @@ struct Playback {
     ends_exact: bool,
     /// Samples the device printed.
     samples: usize,
-    /// Whether the blob is `finn_train::trajectory_file::reference_blob()`.
+    /// Whether the blob is `finn_train::trajectory::blob::reference_blob()`.
     is_reference: bool,
 }
 
@@ -855,7 +855,7 @@ fn playback(run: &Run, blob: &[u8]) -> Result<Playback> {
     };
     let ends_exact = position(samples.first()) == Some(bits(view.start()))
         && position(samples.last()) == Some(bits(view.end()));
-    let reference = finn_train::trajectory_file::reference_blob()
+    let reference = finn_train::trajectory::blob::reference_blob()
         .map_err(|e| anyhow::anyhow!("building the reference blob: {e}"))?;
     Ok(Playback {
         description: format!(
@@ -995,7 +995,7 @@ fn device_report(
          error {}).\n",
         playback.blob_bytes,
         if playback.is_reference {
-            ", `finn_train::trajectory_file::reference_blob()`"
+            ", `finn_train::trajectory::blob::reference_blob()`"
         } else {
             ""
         },

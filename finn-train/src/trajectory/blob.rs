@@ -11,7 +11,7 @@
 //! use finn_core::trajectory::OutsidePolicy;
 //! use finn_core::{Activation, Kind};
 //! use finn_train::model::Architecture;
-//! use finn_train::trajectory_file::trajectory_blob;
+//! use finn_train::trajectory::blob::trajectory_blob;
 //! let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![2] };
 //! let params = vec![vec![0.5, -1.0, 0.1, 0.2, 1.0, 0.3]; 2];
 //! let blob = trajectory_blob(
@@ -29,8 +29,8 @@ use finn_core::format::{
 use finn_core::trajectory::OutsidePolicy;
 use finn_core::{Activation, Kind};
 
+use super::{Endpoints, TrajectoryProblem};
 use crate::model::Architecture;
-use crate::trajectory::{Endpoints, TrajectoryProblem};
 
 /// Why a trajectory blob could not be written.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -167,10 +167,10 @@ pub fn problem_blob(
 /// use finn_core::{Activation, Kind};
 /// use finn_train::model::Architecture;
 /// let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![4, 4] };
-/// let p = finn_train::trajectory_file::fixed_parameters(&arch, 3, 1);
+/// let p = finn_train::trajectory::blob::fixed_parameters(&arch, 3, 1);
 /// assert_eq!(p.len(), 3);
 /// assert!(p.iter().all(|v| v.len() == arch.parameter_count()));
-/// assert_eq!(p, finn_train::trajectory_file::fixed_parameters(&arch, 3, 1));
+/// assert_eq!(p, finn_train::trajectory::blob::fixed_parameters(&arch, 3, 1));
 /// ```
 pub fn fixed_parameters(arch: &Architecture, coords: usize, seed: u64) -> Vec<Vec<f64>> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -203,7 +203,7 @@ pub fn fixed_parameters(arch: &Architecture, coords: usize, seed: u64) -> Vec<Ve
 /// policy `Hold`, parameters stored as `f32`. The configuration of the device cost goals.
 ///
 /// ```
-/// let blob = finn_train::trajectory_file::reference_blob().unwrap();
+/// let blob = finn_train::trajectory::blob::reference_blob().unwrap();
 /// let view = finn_core::format::decode_trajectory(&blob).unwrap();
 /// assert_eq!((view.coordinates(), view.widths()), (3, &[16, 16][..]));
 /// ```

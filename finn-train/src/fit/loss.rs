@@ -23,7 +23,7 @@ impl Data {
     /// Checks that shapes agree and every value is finite.
     ///
     /// ```
-    /// use finn_train::loss::Data;
+    /// use finn_train::fit::loss::Data;
     /// use ndarray::{array, Array1};
     /// assert!(Data::new(array![[0.0, 1.0]], Array1::from(vec![1.0])).is_ok());
     /// assert!(Data::new(array![[0.0, 1.0]], Array1::from(vec![1.0, 2.0])).is_err());

@@ -5,7 +5,7 @@
 //! Liberation Sans, as Debian's `fonts-dejavu-core` installs it). Without one, plots are still
 //! drawn, only without text, and a warning says so.
 
-use anyhow::{Context, Result};
+use crate::TrainError;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;
@@ -48,7 +48,7 @@ pub fn has_font() -> bool {
 }
 
 /// The loss per iteration on a log scale, written as a PNG.
-pub fn loss_curve(path: &Path, title: &str, losses: &[(u64, f64)]) -> Result<()> {
+pub fn loss_curve(path: &Path, title: &str, losses: &[(u64, f64)]) -> Result<(), TrainError> {
     let text = has_font();
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
@@ -92,7 +92,5 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[(u64, f64)]) -> Result<()>
         root.present()?;
         Ok(())
     };
-    draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("drawing {}", path.display()))
+    draw().map_err(|e| TrainError::Plot(format!("drawing {}: {e}", path.display())))
 }

@@ -1,0 +1,420 @@
+//! Training from a TOML config: [`Job`] reads a config file, and [`Job::run`] trains what it
+//! describes and writes the model, the plots and the report.
+//!
+//! The key `application` selects what is trained, one module per application:
+//!
+//! | `application` | module | what it trains |
+//! | --- | --- | --- |
+//! | `"fit"` | [`crate::fit`] | a FINN fitted to values of f or F, with an exact integral constraint |
+//! | `"trajectory"` | [`crate::trajectory`] | a trajectory with exact start and end states |
+//!
+//! Every key of every application, with its default, is listed in `docs/config.md`. Relative
+//! paths in a config (`output`, `data.csv`) are relative to the config file's directory, so a
+//! config means the same wherever it is run from.
+//!
+//! ```no_run
+//! use finn_train::config::Job;
+//! use finn_train::observer::Silent;
+//! let job = Job::from_toml_file("configs/figure1-eps2.toml")?;
+//! let artefacts = job.run(&mut Silent)?;
+//! println!("{}", artefacts.summary);
+//! for file in &artefacts.files {
+//!     println!("wrote {}", file.display());
+//! }
+//! # Ok::<(), finn_train::TrainError>(())
+//! ```
+
+use crate::fit::{FitConfig, FitOutcome};
+use crate::observer::Observer;
+use crate::solve::{self, Settings};
+use crate::trajectory::{TrajectoryConfig, TrajectoryOutcome};
+use crate::TrainError;
+use finn_core::format::Scalar;
+use finn_core::{Activation, Kind};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The applications a config can select with `application = "..."`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Application {
+    /// Regression on f or F with an integral constraint ([`crate::fit`]).
+    Fit,
+    /// A trajectory with exact endpoints ([`crate::trajectory`]).
+    Trajectory,
+}
+
+/// The names `application` accepts.
+pub const APPLICATIONS: &[&str] = &["fit", "trajectory"];
+
+/// What a config file describes, by application.
+#[derive(Clone, Debug)]
+pub enum Spec {
+    /// `application = "fit"`.
+    Fit(FitConfig),
+    /// `application = "trajectory"`.
+    Trajectory(TrajectoryConfig),
+}
+
+/// A parsed and checked config file, ready to run.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// What to train.
+    pub spec: Spec,
+    /// The file as written (echoed in the report).
+    pub text: String,
+    /// The file's path as given.
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against.
+    pub dir: PathBuf,
+}
+
+/// What [`Job::run`] produced.
+#[derive(Debug)]
+pub struct Artefacts {
+    /// The output stem every file name starts with.
+    pub stem: PathBuf,
+    /// Every file written: model blob, JSON, plots, report.
+    pub files: Vec<PathBuf>,
+    /// One or two lines for a terminal.
+    pub summary: String,
+    /// The measurements, by application.
+    pub outcome: Outcome,
+}
+
+/// The measurements of a run, by application.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A fitted model.
+    Fit(Box<FitOutcome>),
+    /// A solved trajectory.
+    Trajectory(Box<TrajectoryOutcome>),
+}
+
+/// Only the key that says how to read the rest.
+#[derive(Deserialize)]
+struct Head {
+    application: Option<toml::Value>,
+}
+
+fn config_error(path: &Path, message: impl std::fmt::Display) -> TrainError {
+    TrainError::Config(format!("bad config file {}: {message}", path.display()))
+}
+
+impl Job {
+    /// Reads, parses and checks a config file.
+    ///
+    /// Errors: `Io` when the file cannot be read; `Config` naming the file and the key (with
+    /// its line) for a syntax error, an unknown key, a missing key or a value out of range.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, TrainError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            TrainError::Config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        Self::from_toml_str(text, path)
+    }
+
+    /// Parses and checks config text; `path` is where it came from (relative paths in it are
+    /// resolved against its directory).
+    ///
+    /// ```
+    /// use finn_train::config::{Job, Spec};
+    /// let text = r#"
+    ///     application = "fit"
+    ///     output = "out/tiny"
+    ///     [network]
+    ///     kind = "positive"
+    ///     activation = "sigma"
+    ///     n = 1
+    ///     widths = [3]
+    ///     [domain]
+    ///     lower = [-2.0]
+    ///     upper = [2.0]
+    ///     [data]
+    ///     target = "gaussian"
+    ///     grid = 9
+    /// "#;
+    /// let job = Job::from_toml_str(text.to_string(), "/tmp/x/config.toml").unwrap();
+    /// assert!(matches!(job.spec, Spec::Fit(_)));
+    /// assert_eq!(job.stem(), std::path::PathBuf::from("/tmp/x/out/tiny"));
+    /// ```
+    pub fn from_toml_str(text: String, path: impl AsRef<Path>) -> Result<Self, TrainError> {
+        let path = path.as_ref();
+        let head: Head = toml::from_str(&text).map_err(|e| config_error(path, e))?;
+        let application = match head.application {
+            None => {
+                return Err(config_error(
+                    path,
+                    format!(
+                        "missing key `application`; give one of: {}",
+                        APPLICATIONS.join(", ")
+                    ),
+                ))
+            }
+            Some(value) => Application::deserialize(value).map_err(|_| {
+                config_error(
+                    path,
+                    format!("`application` must be one of: {}", APPLICATIONS.join(", ")),
+                )
+            })?,
+        };
+        let spec = match application {
+            Application::Fit => {
+                let c: FitConfig = toml::from_str(&text).map_err(|e| config_error(path, e))?;
+                c.check().map_err(|e| config_error(path, e))?;
+                Spec::Fit(c)
+            }
+            Application::Trajectory => {
+                let c: TrajectoryConfig =
+                    toml::from_str(&text).map_err(|e| config_error(path, e))?;
+                c.check().map_err(|e| config_error(path, e))?;
+                Spec::Trajectory(c)
+            }
+        };
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Job {
+            spec,
+            text,
+            path: path.to_path_buf(),
+            dir,
+        })
+    }
+
+    /// The application this job trains.
+    pub fn application(&self) -> Application {
+        match self.spec {
+            Spec::Fit(_) => Application::Fit,
+            Spec::Trajectory(_) => Application::Trajectory,
+        }
+    }
+
+    /// A path from the config, resolved against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    /// The output stem, resolved.
+    pub fn stem(&self) -> PathBuf {
+        self.resolve(match &self.spec {
+            Spec::Fit(c) => &c.output,
+            Spec::Trajectory(c) => &c.output,
+        })
+    }
+
+    /// Trains what the config describes, reports progress to `observer`, writes every output
+    /// file and returns what was written and measured.
+    ///
+    /// Errors: `Data` (bad or missing data), `Solver`, `Core`, `Io` (files), `Plot`, and
+    /// `Unmet` when the run finished but a requirement the config states does not hold (the
+    /// files are written all the same, and the report says what failed).
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<Artefacts, TrainError> {
+        match &self.spec {
+            Spec::Fit(c) => crate::fit::run(self, c, observer),
+            Spec::Trajectory(c) => crate::trajectory::run(self, c, observer),
+        }
+    }
+
+    /// Creates the output stem's directory and returns the stem as messages should show it
+    /// (without the `configs/../` of a config-relative path).
+    pub(crate) fn prepare_stem(&self) -> Result<PathBuf, TrainError> {
+        let mut stem = self.stem();
+        if let (Some(dir), Some(name)) = (stem.parent(), stem.file_name()) {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+                if let Ok(dir) = dir.canonicalize() {
+                    stem = dir.join(name);
+                }
+            }
+        }
+        Ok(stem)
+    }
+
+    /// The command that runs this config, for reports.
+    pub(crate) fn command(&self) -> String {
+        format!("cargo xtask train {}", self.path.display())
+    }
+}
+
+/// `stem` with `suffix` appended to its file name.
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+/// let p = finn_train::config::with_suffix(Path::new("out/run"), "-report.md");
+/// assert_eq!(p, PathBuf::from("out/run-report.md"));
+/// ```
+pub fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Network family, `network.kind`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KindConfig {
+    /// Non-negative weights, f >= 0.
+    Positive,
+    /// Free weights.
+    Signed,
+}
+
+impl From<KindConfig> for Kind {
+    fn from(k: KindConfig) -> Kind {
+        match k {
+            KindConfig::Positive => Kind::Positive,
+            KindConfig::Signed => Kind::Signed,
+        }
+    }
+}
+
+/// Hidden activation, `network.activation`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActivationConfig {
+    /// sigma_n.
+    Sigma,
+    /// tanh.
+    Tanh,
+}
+
+impl From<ActivationConfig> for Activation {
+    fn from(a: ActivationConfig) -> Activation {
+        match a {
+            ActivationConfig::Sigma => Activation::Sigma,
+            ActivationConfig::Tanh => Activation::Tanh,
+        }
+    }
+}
+
+/// Scalar type of the parameters in the written blob, `blob_scalar`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScalarConfig {
+    /// 4 bytes a parameter (the device computes in f32 either way).
+    F32,
+    /// 8 bytes a parameter, lossless.
+    #[default]
+    F64,
+}
+
+impl From<ScalarConfig> for Scalar {
+    fn from(s: ScalarConfig) -> Scalar {
+        match s {
+            ScalarConfig::F32 => Scalar::F32,
+            ScalarConfig::F64 => Scalar::F64,
+        }
+    }
+}
+
+/// `[solver]`: the quasi-Newton method and when it stops.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverConfig {
+    /// lbfgs | bfgs.
+    #[serde(default = "default_method")]
+    pub method: SolverMethod,
+    /// L-BFGS correction pairs.
+    #[serde(default = "default_memory")]
+    pub memory: usize,
+    /// Iteration cap.
+    #[serde(default = "default_max_iters")]
+    pub max_iters: u64,
+    /// Gradient-norm tolerance.
+    #[serde(default = "default_tol_grad")]
+    pub tol_grad: f64,
+    /// Cost-change tolerance.
+    #[serde(default = "default_tol_cost")]
+    pub tol_cost: f64,
+}
+
+/// `solver.method`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SolverMethod {
+    /// Limited-memory BFGS.
+    Lbfgs,
+    /// Dense BFGS.
+    Bfgs,
+}
+
+fn default_method() -> SolverMethod {
+    SolverMethod::Lbfgs
+}
+fn default_memory() -> usize {
+    10
+}
+fn default_max_iters() -> u64 {
+    500
+}
+fn default_tol_grad() -> f64 {
+    1e-8
+}
+fn default_tol_cost() -> f64 {
+    1e-14
+}
+
+impl Default for SolverConfig {
+    fn default() -> Self {
+        SolverConfig {
+            method: default_method(),
+            memory: default_memory(),
+            max_iters: default_max_iters(),
+            tol_grad: default_tol_grad(),
+            tol_cost: default_tol_cost(),
+        }
+    }
+}
+
+impl SolverConfig {
+    /// Checks the ranges.
+    pub fn check(&self) -> Result<(), String> {
+        if self.memory < 1 {
+            return Err("solver.memory must be at least 1".into());
+        }
+        if self.max_iters < 1 {
+            return Err("solver.max_iters must be at least 1".into());
+        }
+        if !(self.tol_grad >= 0.0 && self.tol_cost >= 0.0) {
+            return Err("solver tolerances must be >= 0".into());
+        }
+        Ok(())
+    }
+
+    /// The solver settings.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            method: match self.method {
+                SolverMethod::Lbfgs => solve::Method::Lbfgs {
+                    memory: self.memory,
+                },
+                SolverMethod::Bfgs => solve::Method::Bfgs,
+            },
+            max_iters: self.max_iters,
+            tol_grad: self.tol_grad,
+            tol_cost: self.tol_cost,
+        }
+    }
+
+    /// How the report names the solver.
+    pub fn describe(&self) -> String {
+        match self.method {
+            SolverMethod::Lbfgs => format!("L-BFGS (memory {})", self.memory),
+            SolverMethod::Bfgs => "BFGS".to_string(),
+        }
+    }
+}
+
+/// Checks that a config's `output` stem is not empty.
+pub(crate) fn check_output(output: &Path) -> Result<(), String> {
+    if output.as_os_str().is_empty() {
+        return Err("output (the file stem) must not be empty".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! Progress of a training run, reported to whoever runs it.
+//!
+//! A [`Job`](crate::config::Job) calls its [`Observer`] on the caller's thread: once when a solve
+//! starts, after every solver iteration, and once when the solve ends. The `xtask` CLI draws a
+//! progress bar from it; a library user can log, forward or ignore it ([`Silent`]).
+//!
+//! ```
+//! use finn_train::observer::Observer;
+//! use finn_train::solve::{Report, Step};
+//!
+//! /// Prints one line per solve.
+//! struct Log;
+//! impl Observer for Log {
+//!     fn finish(&mut self, label: &str, report: &Report) {
+//!         println!("{label}: loss {:.3e} after {} iterations", report.loss, report.iterations);
+//!     }
+//! }
+//! ```
+
+use crate::solve::{self, Report, Settings, Step};
+use crate::TrainError;
+use argmin::core::{CostFunction, Gradient};
+use std::sync::mpsc;
+
+/// Receives the progress of a training run. Every method has an empty default.
+pub trait Observer {
+    /// A solve named `label` starts, with at most `max_iters` iterations.
+    fn start(&mut self, label: &str, max_iters: u64) {
+        let _ = (label, max_iters);
+    }
+
+    /// One iteration of the current solve finished.
+    fn iteration(&mut self, step: &Step) {
+        let _ = step;
+    }
+
+    /// The solve named `label` ended with `report`.
+    fn finish(&mut self, label: &str, report: &Report) {
+        let _ = (label, report);
+    }
+}
+
+/// An observer that ignores everything.
+///
+/// ```
+/// let mut quiet = finn_train::observer::Silent;
+/// finn_train::observer::Observer::start(&mut quiet, "fit", 10);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// Minimises `problem` from `init` with `settings`, reporting to `observer` on this thread.
+///
+/// argmin wants `'static` observers, so the solver runs on a scoped thread and sends each
+/// [`Step`] back over a channel; the caller's observer never leaves the caller's thread.
+pub(crate) fn solve<P>(
+    problem: P,
+    init: Vec<f64>,
+    settings: &Settings,
+    label: &str,
+    observer: &mut dyn Observer,
+) -> Result<Report, TrainError>
+where
+    P: CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
+        + Send,
+{
+    observer.start(label, settings.max_iters);
+    let (sender, receiver) = mpsc::channel::<Step>();
+    let report = std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            solve::fit_problem(problem, init, settings, move |step: &Step| {
+                // The receiver lives until the worker ends; a send cannot fail earlier.
+                let _ = sender.send(*step);
+            })
+        });
+        for step in receiver {
+            observer.iteration(&step);
+        }
+        worker
+            .join()
+            .unwrap_or_else(|_| Err(TrainError::Solver("the solver thread panicked".into())))
+    })?;
+    observer.finish(label, &report);
+    Ok(report)
+}
