@@ -104,8 +104,8 @@ fn config_error(path: &Path, message: impl std::fmt::Display) -> TrainError {
 impl Job {
     /// Reads, parses and checks a config file.
     ///
-    /// Errors: `Io` when the file cannot be read; `Config` naming the file and the key (with
-    /// its line) for a syntax error, an unknown key, a missing key or a value out of range.
+    /// Errors: `Config` naming the file, and the key (with its line) for a syntax error, an
+    /// unknown key, a missing key or a value out of range; also when the file cannot be read.
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, TrainError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -217,7 +217,7 @@ impl Job {
     pub fn run(&self, observer: &mut dyn Observer) -> Result<Artefacts, TrainError> {
         match &self.spec {
             Spec::Fit(c) => crate::fit::run(self, c, observer),
-            Spec::Trajectory(c) => crate::trajectory::run(self, c, observer),
+            Spec::Trajectory(c) => crate::trajectory::run(self, c, observer, None),
         }
     }
 

@@ -57,3 +57,9 @@ pub enum TrainError {
     #[error("not met: {0}")]
     Unmet(String),
 }
+
+/// The application guides' code blocks, compiled (and run where not `no_run`) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/trajectory.md")]
+#[doc = include_str!("../../docs/fit.md")]
+pub struct GuideDoctests;

@@ -84,13 +84,31 @@ fn initial_parameters(config: &TrajectoryConfig) -> Vec<f64> {
         .collect()
 }
 
-fn solve_one(
-    problem: TrajectoryProblem,
+/// Makes a user's dynamics model and its effort weight (one per solve).
+pub type DynamicsFactory<'a> = &'a dyn Fn() -> (Box<dyn InverseDynamics>, f64);
+
+/// The config's problem, with a user's dynamics model in place of the config's.
+fn problem_of(
     config: &TrajectoryConfig,
+    endpoints: Endpoints,
+    dynamics: Option<DynamicsFactory<'_>>,
+) -> TrajectoryProblem {
+    let mut problem = config.problem(endpoints);
+    if let Some(make) = dynamics {
+        problem.dynamics = Some(make());
+    }
+    problem
+}
+
+fn solve_one(
+    config: &TrajectoryConfig,
+    endpoints: Endpoints,
+    dynamics: Option<DynamicsFactory<'_>>,
     label: &str,
     observer: &mut dyn Observer,
 ) -> Result<Solved, TrainError> {
-    let terms_of = config.problem(problem.endpoints);
+    let problem = problem_of(config, endpoints, dynamics);
+    let terms_of = problem_of(config, endpoints, dynamics);
     problem.validate()?;
     let report = crate::observer::solve(
         problem,
@@ -114,11 +132,13 @@ pub(crate) fn run(
     job: &Job,
     config: &TrajectoryConfig,
     observer: &mut dyn Observer,
+    dynamics: Option<DynamicsFactory<'_>>,
 ) -> Result<Artefacts, TrainError> {
     let start = Instant::now();
     let exact = solve_one(
-        config.problem(Endpoints::Exact),
         config,
+        Endpoints::Exact,
+        dynamics,
         "exact endpoints",
         observer,
     )?;
@@ -126,13 +146,8 @@ pub(crate) fn run(
         None => None,
         Some(b) => {
             let penalty = Endpoints::Penalty(b.endpoint_penalty);
-            let solved = solve_one(
-                config.problem(penalty),
-                config,
-                "penalty baseline",
-                observer,
-            )?;
-            let problem = config.problem(penalty);
+            let solved = solve_one(config, penalty, dynamics, "penalty baseline", observer)?;
+            let problem = problem_of(config, penalty, dynamics);
             let (_, t1) = problem.interval;
             let end = problem.states(&solved.params, &[t1])?;
             let endpoint_error = end[0]
@@ -148,7 +163,7 @@ pub(crate) fn run(
             })
         }
     };
-    let problem = config.problem(Endpoints::Exact);
+    let problem = problem_of(config, Endpoints::Exact, dynamics);
     let policy = config.trajectory.outside.into();
     let blob = blob::problem_blob(&problem, &exact.params, policy, config.blob_scalar.into())
         .map_err(|e| TrainError::Data(format!("writing the trajectory blob: {e}")))?;
@@ -205,6 +220,25 @@ pub(crate) fn run(
         summary,
         outcome: Outcome::Trajectory(Box::new(outcome)),
     })
+}
+
+/// Runs a trajectory config with a dynamics model written in Rust in place of the config's
+/// `trajectory.dynamics`: `dynamics` returns the model and its effort weight (it is called
+/// once per problem built). See `docs/trajectory.md` for a worked example.
+///
+/// Errors: `Config` when the job is not a trajectory; then as [`Job::run`].
+pub fn run_with_dynamics(
+    job: &Job,
+    observer: &mut dyn Observer,
+    dynamics: DynamicsFactory<'_>,
+) -> Result<Artefacts, TrainError> {
+    match &job.spec {
+        crate::config::Spec::Trajectory(c) => run(job, c, observer, Some(dynamics)),
+        _ => Err(TrainError::Config(format!(
+            "{}: run_with_dynamics needs application = \"trajectory\"",
+            job.path.display()
+        ))),
+    }
 }
 
 /// The report section of a run (its Markdown report without the config), for combining the
