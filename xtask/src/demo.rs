@@ -8,13 +8,13 @@ use anyhow::{bail, Context, Result};
 use finn_core::format::Scalar;
 use finn_core::trajectory::OutsidePolicy;
 use finn_embedded::TrajectoryPlayer;
+use finn_lab::device::{self as qemu, FirmwareOptions};
+use finn_lab::setup;
 use finn_train::trajectory::Endpoints;
 use finn_train::trajectory_file::problem_blob;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
-use xtask::qemu::{self, FirmwareOptions};
-use xtask::setup;
 
 /// Samples the firmware plays.
 const SAMPLES: usize = 64;

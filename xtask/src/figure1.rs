@@ -16,6 +16,7 @@ use crate::targets::{
 };
 use crate::train::{self, grid_points, target_values, Loaded, Outcome};
 use anyhow::{bail, ensure, Context, Result};
+use finn_lab::workspace_root;
 use finn_train::eval::Evaluator;
 use finn_train::loss::{Data, Fit};
 use indicatif::MultiProgress;
@@ -25,7 +26,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
-use xtask::qemu::workspace_root;
 
 /// The eps of the three panels.
 pub const EPS: [f64; 3] = [1.0, 2.0, 3.0];
