@@ -1,6 +1,6 @@
 //! What the firmware image holds: the sizes of its sections ([`section_sizes`]) and its
-//! `.text` by crate, attributed two ways: by function symbol ([`text_by_crate`], from
-//! their mangled names) and by the source lines of each instruction
+//! `.text` by crate, attributed two ways: by function symbol ([`text_by_crate`], names
+//! demangled with `rustc-demangle`) and by the source lines of each instruction
 //! ([`text_by_source_crate`], through the DWARF line tables).
 
 use crate::setup;
@@ -61,72 +61,48 @@ pub fn section_sizes(elf: &Path) -> Result<SectionSizes> {
     Ok(sizes)
 }
 
-/// The crate a (mangled) symbol belongs to: the first crate named in it, so a trait impl
-/// `<finn_core::X as core::fmt::Display>::fmt` counts for `finn_core`. Unmangled symbols
-/// (runtime entry points, compiler-builtins' `__aeabi_*`, `memcpy`) are `None`.
+/// The crate a (mangled) symbol belongs to: the first crate its demangled name mentions, so a
+/// trait impl `<finn_core::X as core::fmt::Display>::fmt` counts for `finn_core`. Unmangled
+/// symbols (runtime entry points, compiler-builtins' `__aeabi_*`, `memcpy`) are `None`.
 ///
-/// Handles both of rustc's manglings: legacy (`_ZN9finn_core7network...E`, with
-/// `$LT$finn_core..x..Y` inside impl paths), which locally built crates use, and v0
-/// (`_RNv...Cs<hash>_4core...`), which the prebuilt standard library uses.
+/// Both of rustc's manglings are demangled by `rustc-demangle`: legacy (`_ZN...E`), which
+/// locally built crates use, and v0 (`_R...`), which the prebuilt standard library uses. The
+/// crate is the first segment of the first path in the demangled name, where a path is an
+/// identifier followed by `::`: in `<i16 as core::fmt::Display>::fmt` that is `core`, not the
+/// primitive type `i16`. A name without any path is an inherent method of a built-in type
+/// (`<[u8]>::starts_with`, whose v0 mangling names the impl's crate but which demanglers do
+/// not print): those come from the standard library and count for `core`, which is exact for
+/// the firmware (it links neither `alloc` nor `std`).
 pub fn symbol_crate(symbol: &str) -> Option<String> {
-    if let Some(body) = symbol.strip_prefix("_R") {
-        return v0_crate(body);
+    let demangled = rustc_demangle::try_demangle(symbol).ok()?;
+    // The alternate form leaves out the hashes (legacy) and crate disambiguators (v0).
+    let name = format!("{demangled:#}");
+    match first_path_root(&name) {
+        Some(root) => is_crate_like(root).then(|| root.to_string()),
+        None => Some("core".into()),
     }
-    let body = symbol
-        .strip_prefix("_ZN")
-        .or_else(|| symbol.strip_prefix("__ZN"))?;
-    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
-    let len: usize = body.get(..digits)?.parse().ok()?;
-    let first = body.get(digits..digits + len)?;
-    if is_crate_like(first) {
-        return Some(first.to_string());
-    }
-    // An impl path `_$LT$...$GT$`: the crate before the first `..` inside it.
-    let path_end = first.find("..")?;
-    let head = &first[..path_end];
-    let start = head
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
-    let name = &head[start..];
-    is_crate_like(name).then(|| name.to_string())
 }
 
-/// The first crate root (`C`, an optional `s<hash>_` disambiguator, `<len><name>`) of a v0
-/// symbol, skipping identifiers, disambiguators and back-references on the way.
-fn v0_crate(body: &str) -> Option<String> {
-    let bytes = body.as_bytes();
-    let ident_at = |i: usize| -> Option<(&str, usize)> {
-        let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-        let len: usize = body.get(i..i + digits)?.parse().ok()?;
-        // An identifier may be separated from its length by `_` when it starts with a digit
-        // or `_`.
-        let mut at = i + digits;
-        if bytes.get(at) == Some(&b'_') {
-            at += 1;
+/// The first identifier of `name` that starts a path: one followed by `::` and not itself
+/// preceded by `::` (`<i16>::fmt` starts no path; `core::fmt::Display` starts one).
+fn first_path_root(name: &str) -> Option<&str> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut at = 0;
+    while let Some(found) = name[at..].find(is_ident) {
+        let start = at + found;
+        let len = name[start..]
+            .find(|c| !is_ident(c))
+            .unwrap_or(name.len() - start);
+        let end = start + len;
+        if name[end..].starts_with("::") && !name[..start].ends_with("::") {
+            return Some(&name[start..end]);
         }
-        Some((body.get(at..at + len)?, at + len))
-    };
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'C' => {
-                let mut j = i + 1;
-                if bytes.get(j) == Some(&b's') {
-                    j += bytes[j..].iter().position(|&b| b == b'_')? + 1;
-                }
-                let (name, _) = ident_at(j)?;
-                return is_crate_like(name).then(|| name.to_string());
-            }
-            b's' | b'B' => i += bytes[i..].iter().position(|&b| b == b'_')? + 1,
-            b'0'..=b'9' => i = ident_at(i)?.1,
-            _ => i += 1,
-        }
+        at = end;
     }
     None
 }
 
-/// Whether `ident` looks like a crate name (a Rust identifier starting with a letter, not a
-/// legacy-mangling escape).
+/// Whether `ident` looks like a crate name: a Rust identifier starting with a letter.
 fn is_crate_like(ident: &str) -> bool {
     ident
         .chars()
@@ -276,33 +252,92 @@ pub fn text_by_source_crate(elf: &Path) -> Result<Option<BTreeMap<String, u64>>>
 mod tests {
     use super::*;
 
+    /// Symbols of the firmware's ELF (`llvm-nm`), with the crate each counts for.
     #[test]
     fn symbols_are_attributed_to_their_crates() {
         let cases = [
-            ("_ZN9finn_core7network7Network4new17h0123456789abcdefE", Some("finn_core")),
+            // Legacy mangling (crates built with the firmware).
             (
-                "_ZN62_$LT$finn_core..error..Error$u20$as$u20$core..fmt..Display$GT$3fmt17h30374b723b482237E",
+                "_ZN9finn_core6format17decode_trajectory17hd7f7225c220bf7abE",
                 Some("finn_core"),
             ),
             (
-                "_ZN42_$LT$$RF$T$u20$as$u20$core..fmt..Debug$GT$3fmt17h1d29590878a73313E",
+                "_ZN9finn_core10trajectory35Trajectory$LT$T$C$_$C$_$C$_$C$_$GT$10kinematics17hb14117a8a5d04cebE",
+                Some("finn_core"),
+            ),
+            (
+                "_ZN62_$LT$finn_core..error..Error$u20$as$u20$core..fmt..Display$GT$3fmt17hb4ab39b09e7896abE",
+                Some("finn_core"),
+            ),
+            (
+                "_ZN63_$LT$finn_embedded..LoadError$u20$as$u20$core..fmt..Display$GT$3fmt17hf9a899a92220e4e6E",
+                Some("finn_embedded"),
+            ),
+            (
+                "_ZN13finn_firmware8workload8Workload4load17hc27228ef87458068E",
+                Some("finn_firmware"),
+            ),
+            (
+                "_ZN42_$LT$$RF$T$u20$as$u20$core..fmt..Debug$GT$3fmt17h378168fa71dbbf80E",
                 Some("core"),
             ),
+            ("_ZN4libm4math4expf4expf17h1325dc07c96693c2E", Some("libm")),
+            (
+                "_ZN10serde_core2de9SeqAccess12next_element17h10a9304dab5c42deE",
+                Some("serde_core"),
+            ),
+            (
+                "_ZN8cortex_m10peripheral5TAKEN17h83ec5bf05d3c0d1aE.0",
+                Some("cortex_m"),
+            ),
+            // v0 mangling (the prebuilt core and compiler_builtins).
             ("_RNvNtCs7ldSeZOOJos_4core3fmt5write", Some("core")),
             (
                 "_RNvXs4_NtNtNtCs7ldSeZOOJos_4core3fmt3num3impsNtB9_7Display3fmt",
                 Some("core"),
             ),
             (
+                "_RNvMsa_NtCs7ldSeZOOJos_4core3fmtNtB5_9Formatter12pad_integral",
+                Some("core"),
+            ),
+            (
+                "_RNvXs1i_NtCs7ldSeZOOJos_4core3fmtReNtB6_7Display3fmtB8_",
+                Some("core"),
+            ),
+            (
                 "_RNvNtCs7NhdfSRABLd_17compiler_builtins3mem6memcpy",
                 Some("compiler_builtins"),
             ),
+            // Inherent methods of built-in types (from a host binary): the demangled v0 name
+            // prints no crate.
+            (
+                "_RNvMNtCsgEmfK2I1SDS_4core5sliceSh11starts_withCs4X4t9plMPHF_9addr2line",
+                Some("core"),
+            ),
+            ("_RNvMNtCsgEmfK2I1SDS_4core3stre12escape_debug", Some("core")),
+            // Not a crate: the panic handler's fixed name.
+            ("_RNvCsfLfy6EI15iL_7___rustc17rust_begin_unwind", None),
+            // Unmangled.
             ("__aeabi_d2f", None),
             ("main", None),
         ];
         for (symbol, krate) in cases {
             assert_eq!(symbol_crate(symbol).as_deref(), krate, "{symbol}");
         }
+    }
+
+    #[test]
+    fn paths_start_at_their_root() {
+        assert_eq!(
+            first_path_root("<finn_core::X as core::fmt::Display>::fmt"),
+            Some("finn_core")
+        );
+        assert_eq!(
+            first_path_root("<i16 as core::fmt::Display>::fmt"),
+            Some("core")
+        );
+        assert_eq!(first_path_root("<[u8]>::starts_with"), None);
+        assert_eq!(first_path_root("<u32>::fmt::write"), None);
     }
 
     #[test]
