@@ -185,7 +185,7 @@ pub const REPORT: &str = "results/precision.md";
 pub fn measure() -> String {
     let mut out = String::new();
     writeln!(out, "# Where f32 loses digits (measured)\n").ok();
-    writeln!(out, "Produced by `cargo xtask precision` (xtask/src/precision.rs). f64 is the yardstick; parameters and points are f32-representable so only the arithmetic differs. f32's unit roundoff is 6.0e-8.\n").ok();
+    writeln!(out, "Produced by `cargo xtask precision` (finn-lab/src/precision.rs). f64 is the yardstick; parameters and points are f32-representable so only the arithmetic differs. f32's unit roundoff is 6.0e-8.\n").ok();
     writeln!(out, "## sigma_n and its derivatives, x in [-30, 30] (step 0.025), values in f32's normal range\n").ok();
     sigma_rows(&mut out);
     let mut rng = Rng(2026);

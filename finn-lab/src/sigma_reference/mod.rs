@@ -152,7 +152,7 @@ pub fn table() -> Result<String> {
         out,
         "\
 # Reference values of the activation sigma_n and its derivatives. Do not edit by hand:
-# produced by `cargo xtask sigma-reference` (xtask/src/sigma_reference.rs).
+# produced by `cargo xtask sigma-reference` (finn-lab/src/sigma_reference/).
 # sigma_n^(j)(x) = i^(n-1-j) erfc(-x) / 2 for 0 <= j <= n; sigma_n^(n+1)(x) = -2 x exp(-x^2) / sqrt(pi).
 # Method: exact power series i^k erfc(z) = sum_m (-z)^m / (2^(k-m) m! Gamma(1 + (k-m)/2)) (A&S 7.2),
 # summed in big-integer fixed point with {FRAC_BITS} fractional bits; pi by Machin's formula and
