@@ -2,7 +2,7 @@
 //! blob with `finn-embedded` and reports its samples and its cost.
 //!
 //! It loads the blob (see `build.rs` for which one), then runs the workload and reports through
-//! semihosting, one record per line (`<key> <field>...`, parsed on the host by `xtask::qemu`):
+//! semihosting, one record per line (`<key> <field>...`, parsed on the host by `finn_lab::device`):
 //!
 //! - `load error: <message>` if the blob does not load: the typed error's text, after which
 //!   the firmware exits QEMU with a failure status (no fault, no panic);

@@ -12,10 +12,10 @@ use finn_core::format::{decode_trajectory, Scalar};
 use finn_core::trajectory::OutsidePolicy;
 use finn_core::{Activation, Kind};
 use finn_embedded::{LoadError, TrajectoryPlayer};
+use finn_lab::device::{self as qemu, FirmwareOptions, Run};
 use finn_train::model::Architecture;
 use finn_train::trajectory::blob::{fixed_parameters, reference_blob, trajectory_blob};
 use std::path::{Path, PathBuf};
-use xtask::qemu::{self, FirmwareOptions, Run};
 
 /// Builds the firmware with `blob` (written to a file of its own) under `label`.
 fn firmware_with_blob(label: &str, blob: &[u8]) -> PathBuf {
@@ -55,7 +55,7 @@ fn locked_libm_version(lock_file: &Path) -> String {
 /// The bit-for-bit comparisons below are only meaningful when both sides run the same `libm`.
 #[test]
 fn firmware_and_host_lock_the_same_libm() {
-    let host = locked_libm_version(&qemu::workspace_root().join("Cargo.lock"));
+    let host = locked_libm_version(&finn_lab::workspace_root().join("Cargo.lock"));
     let device = locked_libm_version(&qemu::firmware_dir().join("Cargo.lock"));
     assert_eq!(
         host, device,

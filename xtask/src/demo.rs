@@ -10,8 +10,8 @@ use finn_train::config::{Job, Outcome, Spec};
 use finn_train::trajectory::{plot_path, Endpoints};
 use std::fmt::Write as _;
 use std::time::Instant;
-use xtask::qemu::{self, FirmwareOptions};
-use xtask::setup;
+use finn_lab::device::{self as qemu, FirmwareOptions};
+use finn_lab::setup;
 
 /// Samples the firmware plays.
 const SAMPLES: usize = 64;
@@ -23,7 +23,7 @@ fn step(n: usize, what: &str) {
 /// Runs the demo.
 pub fn run() -> Result<()> {
     let start = Instant::now();
-    let root = crate::workspace_root();
+    let root = finn_lab::workspace_root();
     step(1, "checking the device toolchain (thumbv7em target, QEMU)");
     setup::ensure_all()?;
 

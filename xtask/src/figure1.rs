@@ -8,7 +8,7 @@ use indicatif::MultiProgress;
 /// Trains the three configs, writes results/figure1.md and results/figure1.png.
 pub fn run() -> Result<()> {
     let bars = MultiProgress::new();
-    let root = crate::workspace_root();
+    let root = finn_lab::workspace_root();
     let done = finn_train::fit::figure1::run(&root, |eps| {
         Bar::new(&format!("eps = {eps}"), Some(bars.clone()))
     })?;

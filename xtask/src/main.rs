@@ -1,21 +1,23 @@
 //! Project automation as plain Rust (`cargo xtask <command>`).
 //!
-//! Each command lives in its own module; this file only parses the command line.
+//! This file parses the command line. The measurements (`device`, `bench`, `bench-gradient`,
+//! `precision`, `sigma-reference`) and the tool setup are library code in `finn-lab`, called
+//! here and published through [`report::publish`]; the other commands live in their own
+//! modules.
 
-mod bench;
 mod demo;
 mod evaluate;
 mod figure1;
-mod precision;
+mod report;
 mod sigma_reference;
 mod test;
 mod train;
 mod trajectory;
 
 use clap::{Parser, Subcommand};
+use finn_lab::{bench, device, precision, setup};
+use report::publish;
 use std::path::PathBuf;
-// The library part of this package: shared with the device tests in finn-tests.
-use xtask::{qemu, setup};
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "finn project automation")]
@@ -76,9 +78,9 @@ fn main() -> anyhow::Result<()> {
         Command::Test => test::run(),
         Command::Setup => setup::ensure_all(),
         Command::SigmaReference => sigma_reference::run(),
-        Command::Device => qemu::device(),
-        Command::Bench => bench::run(),
-        Command::BenchGradient => bench::run_gradient(),
+        Command::Device => publish(device::REPORT, &device::measure()?),
+        Command::Bench => publish(bench::integrand::REPORT, &bench::integrand::measure()?),
+        Command::BenchGradient => publish(bench::gradient::REPORT, &bench::gradient::measure()?),
         Command::Train { config } => train::command(&config),
         Command::Eval {
             model,
@@ -86,14 +88,8 @@ fn main() -> anyhow::Result<()> {
             boxes,
         } => evaluate::command(&model, points.as_deref(), &boxes),
         Command::Figure1 => figure1::run(),
-        Command::Precision => precision::run(),
+        Command::Precision => publish(precision::REPORT, &precision::measure()),
         Command::Trajectory => trajectory::run(),
     }
 }
 
-/// The workspace root (this package's parent directory), so commands behave the same from any
-/// working directory.
-fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map_or(manifest.clone(), PathBuf::from)
-}

@@ -15,7 +15,7 @@ const CONFIGS: [&str; 2] = [
 
 /// Runs the examples and writes results/trajectory.md.
 pub fn run() -> Result<()> {
-    let root = crate::workspace_root();
+    let root = finn_lab::workspace_root();
     let mut out = String::from("# Trajectory optimisation (paper §4.2)\n\n");
     writeln!(
         out,

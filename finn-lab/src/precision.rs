@@ -1,11 +1,10 @@
-//! `cargo xtask precision`: where f32 loses digits against f64, measured, in
-//! results/precision.md.
+//! `cargo xtask precision`: where f32 loses digits against f64, measured, for
+//! `results/precision.md`.
 //!
 //! f64 is the yardstick (it matches the 25-digit sigma reference to <= 1e-12 and independent
 //! nested-dual evaluations to ~1e-13). Every quantity is computed from the same parameters in
 //! both precisions (parameters rounded to f32 first, so only the arithmetic differs).
 
-use anyhow::Result;
 use finn_core::jet::{Dim, JetDim};
 use finn_core::trajectory::{OutsidePolicy, Trajectory, Via};
 use finn_core::{parameter_count, Activation, Antiderivative, Network};
@@ -178,11 +177,15 @@ fn trajectory_rows(rng: &mut Rng, out: &mut String) {
     .ok();
 }
 
-/// Measures and writes results/precision.md.
-pub fn run() -> Result<()> {
+/// The report, relative to the workspace root.
+pub const REPORT: &str = "results/precision.md";
+
+/// Measures and returns the Markdown report (for [`REPORT`]). Deterministic: the random
+/// networks come from a fixed seed.
+pub fn measure() -> String {
     let mut out = String::new();
     writeln!(out, "# Where f32 loses digits (measured)\n").ok();
-    writeln!(out, "Produced by `cargo xtask precision` (xtask/src/precision.rs). f64 is the yardstick; parameters and points are f32-representable so only the arithmetic differs. f32's unit roundoff is 6.0e-8.\n").ok();
+    writeln!(out, "Produced by `cargo xtask precision` (finn-lab/src/precision.rs). f64 is the yardstick; parameters and points are f32-representable so only the arithmetic differs. f32's unit roundoff is 6.0e-8.\n").ok();
     writeln!(out, "## sigma_n and its derivatives, x in [-30, 30] (step 0.025), values in f32's normal range\n").ok();
     sigma_rows(&mut out);
     let mut rng = Rng(2026);
@@ -198,8 +201,5 @@ pub fn run() -> Result<()> {
     writeln!(out, "\n## Trajectories (3-D, two hidden layers of 16 tanh units per coordinate, one via-point, 50 random)\n").ok();
     writeln!(out, "| quantity | value |\n|---|---|").ok();
     trajectory_rows(&mut rng, &mut out);
-    std::fs::create_dir_all("results")?;
-    std::fs::write("results/precision.md", &out)?;
-    print!("{out}");
-    Ok(())
+    out
 }

@@ -1,0 +1,73 @@
+//! The emulated device: building the firmware, running it under QEMU, reading what it reports,
+//! and measuring its cost and size.
+//!
+//! This is the one runner for the device. `cargo xtask device` uses it through [`measure`],
+//! and the device tests in `finn-tests` call [`build_firmware_with`] and [`run()`] directly.
+//!
+//! The firmware plays back a trajectory blob embedded at build time ([`FirmwareOptions::blob`],
+//! by default `firmware/blobs/default.postcard`) and prints every sample's `f32` bit patterns
+//! ([`Run::samples`]), or the typed load error ([`Run::load_error`]) when the blob does not load.
+//!
+//! The firmware (`firmware/`, a workspace of its own) is built in release for
+//! [`DEVICE_TARGET`] and run on QEMU's `mps2-an386` machine with a Cortex-M4 and
+//! `-icount shift=0`, so every guest instruction is 1 ns of virtual time and the tick counts the
+//! firmware reports are deterministic. The firmware writes one record per line,
+//! `<key> <field>...`, through semihosting, and ends QEMU through semihosting with a success
+//! status (or a failure status on a panic or fault).
+//!
+//! * [`firmware`]: building the firmware with a blob and options;
+//! * [`run`](mod@run): running QEMU and parsing the firmware's records, samples and cost;
+//! * [`elf`]: section sizes and `.text` by crate;
+//! * [`report`]: the `results/device.md` report, with its goals and verdicts.
+
+pub mod elf;
+pub mod firmware;
+pub mod report;
+pub mod run;
+
+pub use crate::setup::DEVICE_TARGET;
+pub use elf::{section_sizes, text_by_crate, text_by_source_crate, SectionSizes};
+pub use firmware::{build_firmware, build_firmware_with, check_device_target, FirmwareOptions};
+pub use report::{measure, REPORT};
+pub use run::{
+    check_qemu, parse_hex_u32, qemu_args, qemu_command_line, run, Cost, DeviceSample, Record, Run,
+    SampleBits,
+};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The QEMU machine: ARM's MPS2 board with the AN386 (Cortex-M4) FPGA image.
+pub const MACHINE: &str = "mps2-an386";
+
+/// The QEMU CPU model.
+pub const CPU: &str = "cortex-m4";
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-arm";
+
+/// How long [`run()`] lets QEMU run by default before it kills it.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Guest instructions per SysTick tick: `-icount shift=0` makes an instruction 1 ns, and SysTick
+/// counts the 25 MHz core clock, 40 ns a tick.
+pub const INSTRUCTIONS_PER_TICK: u64 = 40;
+
+/// The command that installs what the device needs, named in errors when something is missing.
+const SETUP_HINT: &str = "run `cargo xtask setup` to install it";
+
+/// The firmware crate's directory.
+pub fn firmware_dir() -> PathBuf {
+    crate::workspace_root().join("firmware")
+}
+
+/// Where the firmware is built. It is always this directory, whatever `CARGO_TARGET_DIR` says,
+/// so a build started from inside another cargo command never waits on that command's lock.
+pub fn firmware_target_dir() -> PathBuf {
+    firmware_dir().join("target")
+}
+
+/// The trajectory blob the firmware embeds by default.
+pub fn default_blob_path() -> PathBuf {
+    firmware_dir().join("blobs/default.postcard")
+}
