@@ -5,9 +5,9 @@
 use super::framing::{blob_len, unframe, write_blob};
 use super::payload::{parse_body, ParsedBody};
 use super::scalar::{read_float, Parameters, ParamsIn};
-use super::shape::checked_parameter_count;
+use super::shape::{check_widths, checked_parameter_count};
 use super::wire::{body, Body};
-use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS, MAX_WIDTH};
+use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::domain::check_box;
 use crate::jet::{Dim, JetDim};
@@ -26,7 +26,8 @@ pub struct ModelHeader<'a> {
     pub activation: Activation,
     /// Input dimension n, 1..=[`MAX_DIM`].
     pub n: usize,
-    /// Hidden widths, first layer first: 1..=[`MAX_LAYERS`] of them, each in 1..=[`MAX_WIDTH`].
+    /// Hidden widths, first layer first: 1..=[`MAX_LAYERS`] of them, each in
+    /// 1..=[`MAX_WIDTH`](super::MAX_WIDTH).
     pub widths: &'a [usize],
     /// Lower corner of the domain (n entries).
     pub domain_lower: &'a [f64],
@@ -54,16 +55,7 @@ impl ModelHeader<'_> {
         if self.n == 0 || self.n > MAX_DIM {
             return Err(FormatError::BadDimension { n: self.n });
         }
-        if self.widths.is_empty() || self.widths.len() > MAX_LAYERS {
-            return Err(FormatError::BadLayers {
-                layers: self.widths.len(),
-            });
-        }
-        for (layer, &width) in self.widths.iter().enumerate() {
-            if width == 0 || width > MAX_WIDTH {
-                return Err(FormatError::BadWidth { layer, width });
-            }
-        }
+        check_widths(self.widths)?;
         for (field, corner) in [
             (Field::DomainLower, self.domain_lower),
             (Field::DomainUpper, self.domain_upper),

@@ -473,7 +473,6 @@ impl<'a> TrajectoryView<'a> {
         Some(Parameters::new(bytes, self.scalar))
     }
 
-    /// Coordinate `i`'s network in `T`, streamed from the blob.
     /// Whether the blob fits a trajectory of capacity D, W, L, V.
     fn check_capacity<const D: usize, const W: usize, const L: usize, const V: usize>(
         &self,
