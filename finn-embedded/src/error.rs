@@ -1,4 +1,4 @@
-//! [`LoadError`]: why a blob could not be loaded into a player.
+//! [`LoadError`]: why a blob could not be loaded into a player, whichever the application.
 
 use core::fmt;
 
@@ -22,22 +22,22 @@ pub enum LoadError {
     /// Not an intact blob: too short, wrong magic, unsupported format version, or a CRC
     /// mismatch (a flipped bit, a truncated or padded image).
     Corrupt(FormatError),
-    /// An intact blob whose content is not a valid trajectory: another payload (a single
-    /// model), a malformed body, a bad shape, non-finite values, via-points out of order.
+    /// An intact blob whose content is not valid for this player: another payload (a model
+    /// given to a trajectory player, as [`FormatError::WrongPayload`]), a malformed body, a bad
+    /// shape, non-finite values, via-points out of order.
     Invalid(FormatError),
-    /// A valid trajectory that does not fit this player's compile-time capacity: another
-    /// number of coordinates than `D`, more layers than `L`, a width above `W`, more
+    /// A valid blob that does not fit this player's compile-time capacity: for a trajectory,
+    /// another number of coordinates than `D`, more layers than `L`, a width above `W`, more
     /// via-points than `V`.
     Capacity(FormatError),
-    /// A valid trajectory that does not build in `f32`: a value beyond `f32::MAX`, an
-    /// interval or via-point times that collapse when rounded, a singular via-point system, a
-    /// network that overflows at t0 or T.
+    /// A valid blob that does not build in `f32`: a value beyond `f32::MAX`, an interval or
+    /// via-point times that collapse when rounded, a singular via-point system, a network that
+    /// overflows at t0 or T.
     Core(Error),
 }
 
 impl LoadError {
-    /// Classifies an error of [`decode_trajectory`](finn_core::format::decode_trajectory) (the
-    /// blob itself).
+    /// Classifies an error of reading the blob itself (`decode_trajectory`).
     pub(crate) fn from_decode(e: FormatError) -> Self {
         match e {
             FormatError::Truncated { .. }
@@ -48,7 +48,7 @@ impl LoadError {
         }
     }
 
-    /// Classifies an error of building the `f32` trajectory from a checked blob.
+    /// Classifies an error of building the `f32` value from a checked blob.
     pub(crate) fn from_build(e: FormatError) -> Self {
         match e {
             FormatError::CapacityMismatch { .. } => LoadError::Capacity(e),
@@ -62,9 +62,9 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Corrupt(e) => write!(f, "corrupt blob: {e}"),
-            LoadError::Invalid(e) => write!(f, "invalid trajectory blob: {e}"),
-            LoadError::Capacity(e) => write!(f, "the trajectory does not fit this player: {e}"),
-            LoadError::Core(e) => write!(f, "the trajectory does not build in f32: {e}"),
+            LoadError::Invalid(e) => write!(f, "invalid blob: {e}"),
+            LoadError::Capacity(e) => write!(f, "the blob does not fit this player: {e}"),
+            LoadError::Core(e) => write!(f, "the blob does not build in f32: {e}"),
         }
     }
 }
