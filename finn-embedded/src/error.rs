@@ -5,7 +5,8 @@ use core::fmt;
 use finn_core::format::FormatError;
 use finn_core::Error;
 
-/// Why a blob could not be loaded into a player.
+/// Why a blob could not be loaded into a player ([`TrajectoryPlayer`](crate::TrajectoryPlayer),
+/// [`FitPlayer`](crate::FitPlayer)).
 ///
 /// Each variant carries the underlying error of `finn-core`; `Display` says which stage
 /// refused the blob, then why.
@@ -23,21 +24,23 @@ pub enum LoadError {
     /// mismatch (a flipped bit, a truncated or padded image).
     Corrupt(FormatError),
     /// An intact blob whose content is not valid for this player: another payload (a model
-    /// given to a trajectory player, as [`FormatError::WrongPayload`]), a malformed body, a bad
-    /// shape, non-finite values, via-points out of order.
+    /// given to a trajectory player, a trajectory to a fit player, as
+    /// [`FormatError::WrongPayload`]), a malformed body, a bad shape, non-finite values, an
+    /// inconsistent constraint, via-points out of order.
     Invalid(FormatError),
     /// A valid blob that does not fit this player's compile-time capacity: for a trajectory,
     /// another number of coordinates than `D`, more layers than `L`, a width above `W`, more
-    /// via-points than `V`.
+    /// via-points than `V`; for a fitted model, another input dimension than `N`, more layers
+    /// than `L`, a width above `W`.
     Capacity(FormatError),
-    /// A valid blob that does not build in `f32`: a value beyond `f32::MAX`, an interval or
-    /// via-point times that collapse when rounded, a singular via-point system, a network that
-    /// overflows at t0 or T.
+    /// A valid blob that does not build in `f32`: a value beyond `f32::MAX`, an interval,
+    /// domain corners or via-point times that collapse when rounded, a singular via-point
+    /// system, a network that overflows at t0 or T.
     Core(Error),
 }
 
 impl LoadError {
-    /// Classifies an error of reading the blob itself (`decode_trajectory`).
+    /// Classifies an error of reading the blob itself (`decode`, `decode_trajectory`).
     pub(crate) fn from_decode(e: FormatError) -> Self {
         match e {
             FormatError::Truncated { .. }

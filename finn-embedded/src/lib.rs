@@ -1,17 +1,24 @@
-//! # finn-embedded: play back trained finn trajectories on a microcontroller
+//! # finn-embedded: play back trained finn models on a microcontroller
 //!
-//! What firmware links. A [`TrajectoryPlayer`] is built from a weights blob in flash (a
-//! `&'static [u8]`, typically `include_bytes!`): it checks the blob completely (magic, format
-//! version, CRC, payload, shape and values, through [`finn_core::format`]), converts it to
-//! `f32` (an `f64`-trained blob converts on load), and then samples the trajectory's position,
-//! velocity, acceleration and jerk at any time, in fixed-size arrays.
+//! What firmware links: one module, and one player, per application, named as on every other
+//! layer of the project.
+//!
+//! | module | player | blob (payload of [`finn_core::format`]) | what it evaluates |
+//! |---|---|---|---|
+//! | [`fit`] | [`FitPlayer`] | a model (0) | f, F and exact box integrals of a regression model with an integral constraint |
+//! | [`trajectory`] | [`TrajectoryPlayer`] | a trajectory (1) | position, velocity, acceleration and jerk at any time |
+//!
+//! A player is built from a weights blob in flash (a `&'static [u8]`, typically
+//! `include_bytes!`): it checks the blob completely (magic, format version, CRC, payload, shape
+//! and values, through [`finn_core::format`]), converts it to `f32` (an `f64`-trained blob
+//! converts on load), and then evaluates it in fixed-size arrays.
 //!
 //! The crate is `#![no_std]`, never allocates, contains no `unsafe` code, and never panics:
-//! every bad blob is a typed [`LoadError`], every bad time a [`finn_core::Error`].
+//! every bad blob is a typed [`LoadError`], every bad input a [`finn_core::Error`].
 //!
-//! The start and end states are met **bit for bit** in `f32`, whatever the parameters: that is
-//! the fixed-integral form of [`finn_core::trajectory`]. Via-points are met up to the rounding
-//! of a small linear solve done once, at load time.
+//! A trajectory meets its start and end states **bit for bit** in `f32`, whatever the
+//! parameters: that is the fixed-integral form of [`finn_core::trajectory`]. Via-points are met
+//! up to the rounding of a small linear solve done once, at load time.
 //!
 //! ```
 //! use finn_embedded::TrajectoryPlayer;
@@ -30,12 +37,25 @@
 //!     let _ = (s.position, s.velocity, s.acceleration, s.jerk);
 //! }
 //! ```
+//!
+//! A fitted model keeps its integral constraint in `f32`:
+//!
+//! ```
+//! use finn_embedded::FitPlayer;
+//! # let blob: &'static [u8] = include_bytes!("../tests/data/fit.postcard");
+//! // A model of 2 inputs whose network has at most 8 units in at most 2 layers.
+//! let model = FitPlayer::<2, 8, 2>::load(blob).unwrap();
+//! assert!((model.integral().unwrap() - 1.0).abs() < 1e-5); // trained as a density
+//! let mass = model.integral_over(&[0.0, 0.0], &[0.5, 0.5]).unwrap();
+//! assert!(mass > 0.0 && mass < 1.0);
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 // One module per application, named as on every other layer of the project.
 mod error;
+pub mod fit;
 pub mod trajectory;
 
 pub use finn_core;
@@ -43,4 +63,5 @@ pub use finn_core::format::FormatError;
 pub use finn_core::Error;
 
 pub use error::LoadError;
+pub use fit::FitPlayer;
 pub use trajectory::{Kinematics, OutsidePolicy, Sample, TrajectoryPlayer};
