@@ -2,7 +2,7 @@
 //!
 //! The blob comes from the file named by the environment variable `FINN_BLOB` (a path relative
 //! to this directory, or absolute), by default `blobs/default.postcard`. It is copied to
-//! `$OUT_DIR/blob.postcard`, which `src/workload.rs` embeds with `include_bytes!`.
+//! `$OUT_DIR/blob.postcard`, which `src/trajectory.rs` embeds with `include_bytes!`.
 //!
 //! The player's compile-time capacity is taken from the blob itself, so any valid trajectory
 //! fits exactly: D, the widest layer, the depth and the via-point count, written to

@@ -6,7 +6,7 @@
 //! f = d_1...d_n F needs, and the full set's coefficient is f itself.
 //!
 //! * A first-layer unit sigma(z0 + sum_i w_i x_i) has the closed form
-//!   [sigma]_S = sigma^(|S|)(z0) prod_(i in S) w_i ([`weight_products`]).
+//!   \[sigma\]_S = sigma^(|S|)(z0) prod_(i in S) w_i ([`weight_products`]).
 //! * Linear maps act on jets coefficient by coefficient.
 //! * An activation applied to a jet u follows the multivariate Faa di Bruno formula
 //!   [sigma(u)]_S = sum over partitions P of S of sigma^(|P|)(u_0) prod_(B in P) u_B
@@ -52,7 +52,7 @@ jet_dims!(1 2 3 4 5 6 7 8);
 
 const _: () = assert!(MAX_DIM == 8, "jet_dims! must cover 1..=MAX_DIM");
 
-/// out[S] = prod over i in S of w[i], for every subset S of the n = w.len() inputs.
+/// out\[S\] = prod over i in S of w\[i\], for every subset S of the n = w.len() inputs.
 ///
 /// ```
 /// let mut out = [0.0f64; 4];
@@ -79,7 +79,7 @@ pub fn weight_products<T: Real>(w: &[T], out: &mut [T]) -> Result<(), Error> {
 
 /// Jet of an activation applied to the jet `u`, by Faa di Bruno over set partitions.
 ///
-/// `d[k]` holds sigma^(k)(u[0]) for k = 0..=n; `u` and `out` have 2^n coefficients. With
+/// `d[k]` holds sigma^(k)(u\[0\]) for k = 0..=n; `u` and `out` have 2^n coefficients. With
 /// `full_only`, only `out[2^n - 1]` (the full mixed partial) is computed, which needs roughly
 /// half the work; the other coefficients of `out` are then left untouched.
 ///

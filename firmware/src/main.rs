@@ -6,7 +6,7 @@
 //!
 //! - `load error: <message>` if the blob does not load: the typed error's text, after which
 //!   the firmware exits QEMU with a failure status (no fault, no panic);
-//! - the workload's own lines (see [`workload`]): the samples' bit patterns;
+//! - the workload's own lines (see [`trajectory`]): the samples' bit patterns;
 //! - `workload <name>`, `calls_per_run <n>`, `runs <n>`: what was measured;
 //! - `load_ticks <n>`: SysTick ticks for checking and loading the blob;
 //! - `ticks <n>`: SysTick ticks (core clock) for all `runs` runs together;
@@ -19,8 +19,9 @@
 //! Any panic or fault exits QEMU with a failure status instead.
 //!
 //! The workload, the measurement ([`cost`]) and the output ([`host`]) are separate modules, so
-//! a different workload only replaces [`workload`] (the `baseline` feature swaps in a stand-in
-//! without the player, to measure the code the player adds).
+//! a different workload only replaces [`trajectory`], the workload of the trajectory
+//! application (the `baseline` feature swaps in a stand-in without the player under the same
+//! module name, to measure the code the player adds).
 
 #![no_std]
 #![no_main]
@@ -28,10 +29,11 @@
 mod cost;
 mod host;
 #[cfg(not(feature = "baseline"))]
-mod workload;
+mod trajectory;
+// The stand-in takes the workload's module name, so that `main` is the same in both builds.
 #[cfg(feature = "baseline")]
 #[path = "baseline.rs"]
-mod workload;
+mod trajectory;
 
 use cortex_m_rt::entry;
 
@@ -44,7 +46,7 @@ fn main() -> ! {
     let clock = cost::Clock::start(peripherals.SYST);
 
     let load_start = clock.now();
-    let loaded = workload::Workload::load();
+    let loaded = trajectory::Workload::load();
     let load_ticks = clock.now() - load_start;
     // Start-up plus loading, scanned before any output.
     let stack_load_bytes = cost::stack_high_water_bytes();
@@ -67,8 +69,8 @@ fn main() -> ! {
     let stack_bytes = cost::stack_high_water_bytes();
 
     work.report(&mut out);
-    out.line(format_args!("workload {}", workload::NAME));
-    out.line(format_args!("calls_per_run {}", workload::CALLS_PER_RUN));
+    out.line(format_args!("workload {}", trajectory::NAME));
+    out.line(format_args!("calls_per_run {}", trajectory::CALLS_PER_RUN));
     out.line(format_args!("runs {RUNS}"));
     out.line(format_args!("load_ticks {load_ticks}"));
     out.line(format_args!("ticks {ticks}"));

@@ -1,4 +1,5 @@
-//! The workload the firmware runs and measures: playing back the embedded trajectory blob.
+//! The workload of the trajectory application, which the firmware runs and measures: playing
+//! back the embedded trajectory blob.
 //!
 //! [`Workload::load`] checks the blob and builds the `f32` player in static memory (once, not
 //! measured as playback); [`Workload::run`] evaluates [`CALLS_PER_RUN`] samples at the times

@@ -232,7 +232,7 @@ fn invalid_blobs_are_typed() {
     );
     assert_eq!(
         err.to_string(),
-        "invalid trajectory blob: the blob holds a model, not a trajectory"
+        "invalid blob: the blob holds a model, not a trajectory"
     );
     // An intact frame around a body that is not a trajectory.
     let mut framed = b"FINN\x01\x00\x01\x05".to_vec();
@@ -274,7 +274,7 @@ fn capacity_and_f32_errors_are_typed() {
     assert_eq!(err, LoadError::Core(Error::NonFiniteParameter));
     assert!(err
         .to_string()
-        .starts_with("the trajectory does not build in f32"));
+        .starts_with("the blob does not build in f32"));
     // An interval that collapses in f32.
     let collapsed = TrajectoryHeader {
         t0: 3.0,

@@ -1,0 +1,468 @@
+//! The model payload (payload 0): one network over a domain, with its integral constraint.
+//! [`ModelHeader`] describes it, [`encode`] writes it, [`decode`] checks a blob of it into a
+//! [`ModelView`], and [`ModelView::to_finn`] builds the [`Finn`].
+
+use super::framing::{blob_len, unframe, write_blob};
+use super::payload::{parse_body, ParsedBody};
+use super::scalar::{read_float, Parameters, ParamsIn};
+use super::shape::{check_widths, checked_parameter_count};
+use super::wire::{body, Body};
+use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
+use crate::activation::MAX_DIM;
+use crate::domain::check_box;
+use crate::jet::{Dim, JetDim};
+use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Method, Network, Real, Resolved};
+
+/// Everything about a model except its parameters, with sizes known at run time.
+///
+/// [`encode`] writes it; [`ModelView::header`] gives it back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelHeader<'a> {
+    /// What the blob contains ([`Payload::Model`]).
+    pub payload: Payload,
+    /// Positive or signed network.
+    pub kind: Kind,
+    /// Hidden-unit activation (a positive network needs [`Activation::Sigma`]).
+    pub activation: Activation,
+    /// Input dimension n, 1..=[`MAX_DIM`].
+    pub n: usize,
+    /// Hidden widths, first layer first: 1..=[`MAX_LAYERS`] of them, each in
+    /// 1..=[`MAX_WIDTH`](super::MAX_WIDTH).
+    pub widths: &'a [usize],
+    /// Lower corner of the domain (n entries).
+    pub domain_lower: &'a [f64],
+    /// Upper corner of the domain (n entries, each above the lower one).
+    pub domain_upper: &'a [f64],
+    /// The integral constraint, if any.
+    pub constraint: Option<Constraint<f64>>,
+    /// The constants that impose it, resolved in `f64` (`Resolved::scaled(1.0)` without one).
+    pub constants: Resolved<f64>,
+}
+
+impl ModelHeader<'_> {
+    /// Number of parameters of this shape, with the shape checks of [`decode`].
+    ///
+    /// Errors: `WrongPayload` (a payload other than [`Payload::Model`]), `BadDimension`,
+    /// `BadLayers`, `BadWidth`, `ShapeMismatch` (domain lengths), `Core` (a positive network
+    /// without sigma_n, an empty or non-finite domain), `TooLarge`.
+    pub fn parameter_count(&self) -> Result<usize, FormatError> {
+        if self.payload != Payload::Model {
+            return Err(FormatError::WrongPayload {
+                expected: Payload::Model,
+                found: self.payload,
+            });
+        }
+        if self.n == 0 || self.n > MAX_DIM {
+            return Err(FormatError::BadDimension { n: self.n });
+        }
+        check_widths(self.widths)?;
+        for (field, corner) in [
+            (Field::DomainLower, self.domain_lower),
+            (Field::DomainUpper, self.domain_upper),
+        ] {
+            if corner.len() != self.n {
+                return Err(FormatError::ShapeMismatch {
+                    field,
+                    expected: self.n,
+                    found: corner.len(),
+                });
+            }
+        }
+        if self.kind == Kind::Positive && self.activation != Activation::Sigma {
+            return Err(FormatError::Core(Error::InvalidShape));
+        }
+        check_box(self.domain_lower, self.domain_upper)?;
+        checked_parameter_count(self.n, self.widths).ok_or(FormatError::TooLarge)
+    }
+
+    /// Checks eps, the constants and the parameters: all finite (`NonFinite`), then the
+    /// constraint against the network (`Core`).
+    fn check_values(&self, params: impl Iterator<Item = f64>) -> Result<(), FormatError> {
+        if let Some(c) = &self.constraint {
+            if !c.eps.is_finite() {
+                return Err(FormatError::NonFinite {
+                    field: Field::Epsilon,
+                });
+            }
+        }
+        let Resolved {
+            scale,
+            gap,
+            gap_low,
+        } = self.constants;
+        if !(scale.is_finite() && gap.is_finite() && gap_low.is_finite()) {
+            return Err(FormatError::NonFinite {
+                field: Field::Constants,
+            });
+        }
+        for p in params {
+            if !p.is_finite() {
+                return Err(FormatError::NonFinite {
+                    field: Field::Parameters,
+                });
+            }
+        }
+        if let Some(c) = &self.constraint {
+            if c.method == Method::Scale {
+                if self.kind != Kind::Positive {
+                    return Err(FormatError::Core(Error::ScaleNeedsPositiveNetwork));
+                }
+                if c.eps <= 0.0 {
+                    return Err(FormatError::Core(Error::NonPositiveEpsilon));
+                }
+            }
+        }
+        if scale <= 0.0 {
+            return Err(FormatError::Core(Error::DegenerateIntegral));
+        }
+        if self.kind == Kind::Signed && scale != 1.0 {
+            return Err(FormatError::Core(Error::ScaleNeedsPositiveNetwork));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a model as [`decode`] checks a blob: shape, parameter count, finiteness, and the
+/// constraint against the network. Returns the parameter count.
+///
+/// ```
+/// use finn_core::format::{validate, FormatError, ModelHeader, Payload};
+/// use finn_core::{Activation, Kind, Resolved};
+/// let header = ModelHeader {
+///     payload: Payload::Model,
+///     kind: Kind::Signed,
+///     activation: Activation::Tanh,
+///     n: 1,
+///     widths: &[1],
+///     domain_lower: &[0.0],
+///     domain_upper: &[1.0],
+///     constraint: None,
+///     constants: Resolved::scaled(1.0),
+/// };
+/// assert_eq!(validate(&header, &[1.0, 0.0, 1.0]), Ok(3));
+/// assert_eq!(
+///     validate(&header, &[1.0, f64::NAN, 1.0]),
+///     Err(FormatError::NonFinite { field: finn_core::format::Field::Parameters })
+/// );
+/// ```
+pub fn validate(header: &ModelHeader<'_>, params: &[f64]) -> Result<usize, FormatError> {
+    let count = header.parameter_count()?;
+    if params.len() != count {
+        return Err(FormatError::ShapeMismatch {
+            field: Field::Parameters,
+            expected: count,
+            found: params.len(),
+        });
+    }
+    header.check_values(params.iter().copied())?;
+    Ok(count)
+}
+
+/// The exact length of the blob [`encode`] writes for this header and scalar type.
+///
+/// Errors: the shape errors of [`ModelHeader::parameter_count`].
+///
+/// ```
+/// use finn_core::format::{encoded_len, ModelHeader, Payload, Scalar};
+/// use finn_core::{Activation, Kind, Resolved};
+/// let header = ModelHeader {
+///     payload: Payload::Model,
+///     kind: Kind::Signed,
+///     activation: Activation::Tanh,
+///     n: 1,
+///     widths: &[1],
+///     domain_lower: &[0.0],
+///     domain_upper: &[1.0],
+///     constraint: None,
+///     constants: Resolved::scaled(1.0),
+/// };
+/// // Magic and version, 50 bytes of header fields, the parameters (their byte length 12 as a
+/// // one-byte varint, then 3 f32), the CRC.
+/// assert_eq!(encoded_len(&header, Scalar::F32), Ok(6 + 50 + 13 + 4));
+/// ```
+pub fn encoded_len(header: &ModelHeader<'_>, scalar: Scalar) -> Result<usize, FormatError> {
+    let count = header.parameter_count()?;
+    let param_bytes = count
+        .checked_mul(scalar.size())
+        .ok_or(FormatError::TooLarge)?;
+    // Everything but the parameter bytes themselves (a few dozen bytes to measure).
+    blob_len(&body(header, &[], count, scalar), param_bytes)
+}
+
+/// Writes the blob of a model into `out` and returns its length; never allocates.
+///
+/// `params` are in the flat layout of [`Network::new`] (raw, before |w| for a positive
+/// network). With [`Scalar::F32`] they are rounded to `f32`.
+///
+/// Errors: every check of [`validate`]; `NonFinite` if a parameter overflows `f32`;
+/// `BufferTooSmall` (see [`encoded_len`]).
+pub fn encode(
+    header: &ModelHeader<'_>,
+    params: &[f64],
+    scalar: Scalar,
+    out: &mut [u8],
+) -> Result<usize, FormatError> {
+    let count = validate(header, params)?;
+    if scalar == Scalar::F32 {
+        header.check_values(params.iter().map(|&v| f64::from(v as f32)))?;
+    }
+    let needed = encoded_len(header, scalar)?;
+    write_blob(&body(header, params, count, scalar), needed, out)
+}
+
+/// Checks a model blob completely (see the module documentation for the order of the checks)
+/// and returns a view of it that borrows the parameter bytes. A trajectory blob is
+/// `WrongPayload` ([`decode_trajectory`](super::decode_trajectory) reads it). Never allocates, never panics.
+pub fn decode(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
+    match parse_body(unframe(bytes)?)? {
+        ParsedBody::Model(body) => ModelView::from_body(body),
+        ParsedBody::Trajectory(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::Trajectory,
+        }),
+    }
+}
+
+/// A checked blob: the architecture, domain, constraint and constants copied out, the
+/// parameters borrowed from the blob.
+///
+/// ```
+/// # use finn_core::format::{decode, encode, ModelHeader, Payload, Scalar};
+/// # use finn_core::{Activation, Kind, Resolved};
+/// # let header = ModelHeader { payload: Payload::Model, kind: Kind::Signed,
+/// #     activation: Activation::Tanh, n: 1, widths: &[1], domain_lower: &[0.0],
+/// #     domain_upper: &[1.0], constraint: None, constants: Resolved::scaled(1.0) };
+/// # let mut buf = [0u8; 128];
+/// # let len = encode(&header, &[2.0, 0.5, -1.0], Scalar::F32, &mut buf).unwrap();
+/// let view = decode(&buf[..len]).unwrap();
+/// assert_eq!(view.scalar(), Scalar::F32);
+/// assert_eq!(view.parameter(2), Some(-1.0));
+/// assert_eq!(view.header(), header);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelView<'a> {
+    payload: Payload,
+    kind: Kind,
+    activation: Activation,
+    n: usize,
+    depth: usize,
+    widths: [usize; MAX_LAYERS],
+    domain_lower: [f64; MAX_DIM],
+    domain_upper: [f64; MAX_DIM],
+    constraint: Option<Constraint<f64>>,
+    constants: Resolved<f64>,
+    scalar: Scalar,
+    count: usize,
+    params: &'a [u8],
+}
+
+impl<'a> ModelView<'a> {
+    /// Runs the shape and value checks on a decoded body.
+    pub(super) fn from_body(body: Body<ParamsIn<'a>>) -> Result<Self, FormatError> {
+        let n = usize::from(body.n);
+        if n == 0 || n > MAX_DIM {
+            return Err(FormatError::BadDimension { n });
+        }
+        if body.widths.len == 0 || body.widths.len > MAX_LAYERS {
+            return Err(FormatError::BadLayers {
+                layers: body.widths.len,
+            });
+        }
+        for (field, corner) in [
+            (Field::DomainLower, &body.domain_lower),
+            (Field::DomainUpper, &body.domain_upper),
+        ] {
+            if corner.len != n {
+                return Err(FormatError::ShapeMismatch {
+                    field,
+                    expected: n,
+                    found: corner.len,
+                });
+            }
+        }
+        let mut view = ModelView {
+            payload: body.payload,
+            kind: body.kind,
+            activation: body.activation,
+            n,
+            depth: body.widths.len,
+            widths: [0; MAX_LAYERS],
+            domain_lower: body.domain_lower.items,
+            domain_upper: body.domain_upper.items,
+            constraint: body.constraint,
+            constants: body.constants,
+            scalar: body.scalar,
+            count: 0,
+            params: body.params.0,
+        };
+        for (o, w) in view.widths.iter_mut().zip(body.widths.as_slice()) {
+            *o = usize::from(*w);
+        }
+        let count = view.header().parameter_count()?;
+        let expected = count
+            .checked_mul(view.scalar.size())
+            .ok_or(FormatError::TooLarge)?;
+        if view.params.len() != expected {
+            return Err(FormatError::ShapeMismatch {
+                field: Field::ParameterBytes,
+                expected,
+                found: view.params.len(),
+            });
+        }
+        view.count = count;
+        view.header().check_values(view.parameters())?;
+        Ok(view)
+    }
+
+    /// Everything but the parameters, borrowing from this view.
+    pub fn header(&self) -> ModelHeader<'_> {
+        ModelHeader {
+            payload: self.payload,
+            kind: self.kind,
+            activation: self.activation,
+            n: self.n,
+            widths: self.widths(),
+            domain_lower: self.domain_lower(),
+            domain_upper: self.domain_upper(),
+            constraint: self.constraint,
+            constants: self.constants,
+        }
+    }
+
+    /// What the blob contains.
+    pub fn payload(&self) -> Payload {
+        self.payload
+    }
+
+    /// Positive or signed network.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Hidden-unit activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Input dimension n.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Hidden widths, first layer first.
+    pub fn widths(&self) -> &[usize] {
+        self.widths.get(..self.depth).unwrap_or(&[])
+    }
+
+    /// Lower corner of the domain.
+    pub fn domain_lower(&self) -> &[f64] {
+        self.domain_lower.get(..self.n).unwrap_or(&[])
+    }
+
+    /// Upper corner of the domain.
+    pub fn domain_upper(&self) -> &[f64] {
+        self.domain_upper.get(..self.n).unwrap_or(&[])
+    }
+
+    /// The integral constraint, if any.
+    pub fn constraint(&self) -> Option<Constraint<f64>> {
+        self.constraint
+    }
+
+    /// The resolved constants, in `f64`.
+    pub fn constants(&self) -> Resolved<f64> {
+        self.constants
+    }
+
+    /// The scalar type the parameters are stored in.
+    pub fn scalar(&self) -> Scalar {
+        self.scalar
+    }
+
+    /// Number of parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.count
+    }
+
+    /// The stored parameter bytes, borrowed from the blob.
+    pub fn parameter_bytes(&self) -> &'a [u8] {
+        self.params
+    }
+
+    /// Parameter `i` (widened to `f64`, which is exact), or `None` past the end.
+    pub fn parameter(&self, i: usize) -> Option<f64> {
+        let size = self.scalar.size();
+        let start = i.checked_mul(size)?;
+        let chunk = self.params.get(start..start.checked_add(size)?)?;
+        Some(read_float(chunk, self.scalar))
+    }
+
+    /// The parameters in order, widened to `f64`.
+    pub fn parameters(&self) -> Parameters<'a> {
+        Parameters::new(self.params, self.scalar)
+    }
+
+    /// Builds the model in scalar type `T` with capacity `N` inputs, `W` units and `L` layers,
+    /// converting the parameters, domain and constants from the stored types. The parameters
+    /// stream from the blob into the network: no buffer, whatever the model's size.
+    ///
+    /// Errors: `CapacityMismatch` (N differs from n, more layers than L, a width above W);
+    /// `Core` when a value does not fit `T` (for example a parameter beyond `f32::MAX`, or
+    /// domain corners that round to the same `f32`).
+    pub fn to_finn<T: Real, const N: usize, const W: usize, const L: usize>(
+        &self,
+    ) -> Result<Finn<T, N, W, L>, FormatError>
+    where
+        Dim<N>: JetDim,
+    {
+        if N != self.n {
+            return Err(FormatError::CapacityMismatch {
+                field: Field::Dimension,
+                capacity: N,
+                found: self.n,
+            });
+        }
+        let widths = self.widths();
+        if widths.len() > L {
+            return Err(FormatError::CapacityMismatch {
+                field: Field::Layers,
+                capacity: L,
+                found: widths.len(),
+            });
+        }
+        if let Some(&width) = widths.iter().find(|&&w| w > W) {
+            return Err(FormatError::CapacityMismatch {
+                field: Field::Width,
+                capacity: W,
+                found: width,
+            });
+        }
+        let network = Network::<T, N, W, L>::from_parameters(
+            self.kind,
+            self.activation,
+            widths,
+            self.parameters().map(T::from_f64),
+        )?;
+        let convert = |corner: &[f64]| {
+            let mut c = [T::ZERO; N];
+            for (o, v) in c.iter_mut().zip(corner) {
+                *o = T::from_f64(*v);
+            }
+            c
+        };
+        let domain = Domain::new(convert(self.domain_lower()), convert(self.domain_upper()))?;
+        let constraint = self.constraint.map(|c| Constraint {
+            bound: c.bound,
+            method: c.method,
+            eps: T::from_f64(c.eps),
+        });
+        let constants = Resolved {
+            scale: T::from_f64(self.constants.scale),
+            gap: T::from_f64(self.constants.gap),
+            gap_low: T::from_f64(self.constants.gap_low),
+        };
+        Ok(Finn::with_constants(
+            network, domain, constraint, constants,
+        )?)
+    }
+}
