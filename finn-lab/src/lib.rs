@@ -1,5 +1,6 @@
 //! The measurements and references behind finn's published numbers.
 //!
+//! * [`demo`]: the main job end to end (train, blob, firmware, QEMU, bit-exact comparison).
 //! * [`setup`]: installs what the emulated device needs (the `thumbv7em-none-eabihf` target,
 //!   `qemu-system-arm`) when it is missing.
 //! * [`device`]: the emulated Cortex-M4: building the firmware, running it under QEMU,
@@ -17,6 +18,7 @@
 //! it, print what it returns and write it with [`write_result`].
 
 pub mod bench;
+pub mod demo;
 pub mod device;
 pub mod precision;
 pub mod setup;

@@ -92,4 +92,3 @@ fn main() -> anyhow::Result<()> {
         Command::Trajectory => trajectory::run(),
     }
 }
-
