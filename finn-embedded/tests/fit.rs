@@ -2,9 +2,11 @@
 //! finn-core's f64 model within the rounding of f32, refuses every bad blob with a typed error,
 //! and never panics.
 
+mod common;
+use common::{fix_crc, mutate};
 use finn_core::format::{
-    crc32, decode, encode, encode_trajectory, encoded_len, trajectory_encoded_len, Field,
-    FormatError, ModelHeader, Payload, Scalar, TrajectoryHeader,
+    decode, encode, encode_trajectory, encoded_len, trajectory_encoded_len, Field, FormatError,
+    ModelHeader, Payload, Scalar, TrajectoryHeader,
 };
 use finn_core::jet::{Dim, JetDim};
 use finn_core::trajectory::OutsidePolicy;
@@ -262,14 +264,6 @@ fn values_beyond_f32_are_core_errors() {
         Doc::from_bytes(&thin.blob::<2>(Scalar::F64).unwrap()).unwrap_err(),
         LoadError::Core(Error::EmptyInterval { axis: 1 })
     );
-}
-
-fn fix_crc(bytes: &mut [u8]) {
-    if bytes.len() >= 10 {
-        let n = bytes.len() - 4;
-        let crc = crc32(&bytes[..n]);
-        bytes[n..].copy_from_slice(&crc.to_le_bytes());
-    }
 }
 
 #[test]
@@ -647,15 +641,7 @@ proptest! {
         recompute_crc in any::<bool>(),
     ) {
         let mut bytes = valid_blobs().swap_remove(which);
-        for (at, value, op) in edits {
-            let len = bytes.len();
-            match op {
-                0 if len > 0 => bytes[at % len] ^= 1 << (value % 8),
-                1 if len > 0 => bytes[at % len] = value,
-                2 => bytes.insert(at % (len + 1), value),
-                _ => bytes.truncate(at % (len + 1)),
-            }
-        }
+        mutate(&mut bytes, &edits);
         if recompute_crc {
             fix_crc(&mut bytes);
         }

@@ -1,6 +1,8 @@
 //! The trajectory player on the host: it plays exactly what finn-core computes in f32, meets
 //! the ends bit for bit, refuses every bad blob with a typed error, and never panics.
 
+mod common;
+use common::{fix_crc, mutate};
 use finn_core::format::{
     encode, encode_trajectory, trajectory_encoded_len, FormatError, ModelHeader, Payload, Scalar,
     TrajectoryHeader,
@@ -406,14 +408,6 @@ fn valid_blobs() -> Vec<Vec<u8>> {
     ]
 }
 
-fn fix_crc(bytes: &mut [u8]) {
-    if bytes.len() >= 10 {
-        let n = bytes.len() - 4;
-        let crc = finn_core::format::crc32(&bytes[..n]);
-        bytes[n..].copy_from_slice(&crc.to_le_bytes());
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -434,15 +428,7 @@ proptest! {
         recompute_crc in any::<bool>(),
     ) {
         let mut bytes = valid_blobs().swap_remove(which);
-        for (at, value, op) in edits {
-            let len = bytes.len();
-            match op {
-                0 if len > 0 => bytes[at % len] ^= 1 << (value % 8),
-                1 if len > 0 => bytes[at % len] = value,
-                2 => bytes.insert(at % (len + 1), value),
-                _ => bytes.truncate(at % (len + 1)),
-            }
-        }
+        mutate(&mut bytes, &edits);
         if recompute_crc {
             fix_crc(&mut bytes);
         }

@@ -29,6 +29,7 @@ pub mod model;
 pub mod observer;
 pub mod plot;
 pub mod quadrature;
+mod random;
 pub mod solve;
 pub mod trajectory;
 

@@ -5,10 +5,12 @@
 //! Liberation Sans, as Debian's `fonts-dejavu-core` installs it). Without one, plots are still
 //! drawn, only without text, and a warning says so.
 
+use crate::config::with_suffix;
+use crate::solve::Report;
 use crate::TrainError;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The font family name plots use.
@@ -93,4 +95,21 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[(u64, f64)]) -> Result<(),
         Ok(())
     };
     draw().map_err(|e| TrainError::Plot(format!("drawing {}: {e}", path.display())))
+}
+
+/// Writes `<stem>-loss.png`, the solver's cost per iteration titled "<name>: `what`";
+/// returns its path.
+pub fn loss_history(stem: &Path, what: &str, report: &Report) -> Result<PathBuf, TrainError> {
+    let name = stem
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let curve: Vec<(u64, f64)> = report
+        .history
+        .iter()
+        .map(|s| (s.iteration, s.loss))
+        .collect();
+    let path = with_suffix(stem, "-loss.png");
+    loss_curve(&path, &format!("{name}: {what}"), &curve)?;
+    Ok(path)
 }

@@ -237,15 +237,8 @@ where
 /// Deterministic starting parameters: weights uniform in +-1/sqrt(fan_in), biases in +-0.5,
 /// from a SplitMix64 stream seeded by `seed`.
 pub fn initial_parameters(arch: &Architecture, seed: u64) -> Vec<f64> {
-    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    };
+    let mut rng = crate::random::SplitMix64::new(seed.wrapping_add(0x9E37_79B9_7F4A_7C15));
+    let mut uniform = move || rng.unit() * 2.0 - 1.0;
     let mut p = Vec::with_capacity(arch.parameter_count());
     let mut fan_in = arch.n;
     for &w in &arch.widths {

@@ -45,7 +45,7 @@ enum Command {
     /// results/gradient-bench.md.
     BenchGradient,
     /// Train what a TOML config describes: `application = "fit"` or `"trajectory"`. Writes
-    /// <output>.postcard (the blob), plots and <output>-report.md. Every key, with its
+    /// `<output>.postcard` (the blob), plots and `<output>-report.md`. Every key, with its
     /// default: docs/config.md.
     Train {
         /// The config file, e.g. configs/figure1-eps2.toml or configs/trajectory-arm.toml.

@@ -41,15 +41,8 @@ pub fn grid_points(lower: &[f64], upper: &[f64], per_axis: usize, offset: bool) 
 /// assert_eq!(p, finn_train::fit::data::random_points(&[-1.0], &[1.0], 100, 7));
 /// ```
 pub fn random_points(lower: &[f64], upper: &[f64], count: usize, seed: u64) -> Array2<f64> {
-    let mut state = seed ^ 0xD1B5_4A32_D192_ED03;
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = crate::random::SplitMix64::new(seed ^ 0xD1B5_4A32_D192_ED03);
+    let mut uniform = move || rng.unit();
     let n = lower.len();
     Array2::from_shape_fn((count, n), |(_, axis)| {
         lower[axis] + uniform() * (upper[axis] - lower[axis])

@@ -376,17 +376,7 @@ pub(crate) fn run(
     let (blob, json) = model
         .save_as(&stem, c.blob_scalar.into())
         .map_err(|e| TrainError::Data(format!("writing {}: {e}", stem.display())))?;
-    let name = stem
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let curve: Vec<(u64, f64)> = report
-        .history
-        .iter()
-        .map(|s| (s.iteration, s.loss))
-        .collect();
-    let loss_png = with_suffix(&stem, "-loss.png");
-    crate::plot::loss_curve(&loss_png, &format!("{name}: training loss"), &curve)?;
+    let loss_png = crate::plot::loss_history(&stem, "training loss", &report)?;
     let target_integral = match &c.data.target {
         Some(t) => {
             Some(Target::by_name(t, c.network.n)?.box_integral(&c.domain.lower, &c.domain.upper))

@@ -170,10 +170,6 @@ pub(crate) fn run(
     let endpoint_errors = endpoint_errors(&blob)?;
 
     let stem = job.prepare_stem()?;
-    let name = stem
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let mut files = Vec::new();
     let blob_path = with_suffix(&stem, ".postcard");
     std::fs::write(&blob_path, &blob)?;
@@ -183,15 +179,7 @@ pub(crate) fn run(
         plot_path(&png, &problem, &exact.params, None)?;
         files.push(png);
     }
-    let curve: Vec<(u64, f64)> = exact
-        .report
-        .history
-        .iter()
-        .map(|s| (s.iteration, s.loss))
-        .collect();
-    let loss_png = with_suffix(&stem, "-loss.png");
-    crate::plot::loss_curve(&loss_png, &format!("{name}: cost"), &curve)?;
-    files.push(loss_png);
+    files.push(crate::plot::loss_history(&stem, "cost", &exact.report)?);
     let outcome = TrajectoryOutcome {
         exact,
         endpoint_errors,
