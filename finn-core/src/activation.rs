@@ -74,9 +74,58 @@ impl Activation {
         }
     }
 
-    /// The activation's value (order 0), for the antiderivative's plain forward pass.
+    /// The activation's value (order 0) at x, for input dimension `n` (sigma_n; ignored by
+    /// tanh).
+    ///
+    /// Errors: `NonFiniteInput` for a NaN or infinite x, `DimensionMismatch` for n outside
+    /// 1..=[`MAX_DIM`], `Overflow` when the value is not finite in `T` (sigma_n grows like
+    /// x^(n-1)).
+    ///
+    /// ```
+    /// use finn_core::{Activation, Error};
+    /// assert_eq!(Activation::Tanh.value(1, 0.0f64), Ok(0.0));
+    /// assert_eq!(Activation::Tanh.value(1, f64::NAN), Err(Error::NonFiniteInput));
+    /// ```
+    pub fn value<T: Real>(self, n: usize, x: T) -> Result<T, Error> {
+        if !x.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        if !(1..=MAX_DIM).contains(&n) {
+            return Err(Error::DimensionMismatch {
+                expected: MAX_DIM,
+                found: n,
+            });
+        }
+        crate::error::finite(self.value_unchecked(n, x))
+    }
+
+    /// Upper bounds on |g^(k)(z)| over all z, k = 0..=3, for the activation of a one-input
+    /// (time) network: tanh (1, 1, 4/(3 sqrt 3), 2) and sigma_1 = (1 + erf)/2
+    /// (1, 1/sqrt(pi), sqrt(2/e)/sqrt(pi), 2/sqrt(pi)), each rounded up.
+    ///
+    /// ```
+    /// use finn_core::Activation;
+    /// for act in [Activation::Tanh, Activation::Sigma] {
+    ///     let b = act.time_derivative_bounds::<f64>();
+    ///     let mut d = [0.0; 4];
+    ///     for i in -600..=600 {
+    ///         act.derivatives(1, i as f64 * 0.01, &mut d).unwrap();
+    ///         assert!(d.iter().zip(&b).all(|(v, m)| v.abs() <= *m));
+    ///     }
+    /// }
+    /// ```
+    pub fn time_derivative_bounds<T: Real>(self) -> [T; 4] {
+        let b = match self {
+            Activation::Tanh => [1.0, 1.0, 0.7699, 2.0],
+            Activation::Sigma => [1.0, 0.5642, 0.4840, 1.1285],
+        };
+        b.map(T::from_f64)
+    }
+
+    /// [`Activation::value`] without its checks, for the forward pass (whose final check
+    /// reports a non-finite result).
     #[inline]
-    pub fn value<T: Real>(self, n: usize, x: T) -> T {
+    pub(crate) fn value_unchecked<T: Real>(self, n: usize, x: T) -> T {
         match self {
             Activation::Sigma => {
                 let mut g = [T::ZERO; MAX_DIM + 1];

@@ -7,8 +7,32 @@
 //!   Works for any network and any sign of eps, and never divides by an integral.
 //! * Inequalities: scale by min(1, eps/I') for `<=`, max(1, eps/I') for `>=`; shift by
 //!   min(0, eps - I')/vol for `<=`, max(0, eps - I')/vol for `>=`.
+//!
+//! # Positivity
+//!
+//! A positive network keeps f >= 0 under every constraint it accepts: a scale (s > 0), or a
+//! shift with `Bound::AtLeast`, whose shift max(0, eps - I')/vol is never negative. A shift
+//! with `Equal` or `AtMost` can be negative, so a positive network refuses it
+//! ([`Error::ShiftBreaksPositivity`]) on every route: [`Constraint::resolve`],
+//! [`Finn::with_constants`], the blob and JSON readers.
+//!
+//! # Constants that come from elsewhere
+//!
+//! [`Finn::with_constants`] (and so every blob a device loads) accepts constants only if the
+//! declared constraint could have produced them ([`check_constants`]) and if the constrained
+//! integral, recomputed from the parameters in `T`, meets the constraint within
+//!
+//! ```text
+//! tol = 2^(n+4) * u * (s * M + |gap| + |eps|),   M = sum over the 2^n corners of |F'(v)|
+//! ```
+//!
+//! (u the unit roundoff of `T`, or of f32 for a blob whose parameters are stored in f32): `Equal` needs |I - eps| <= tol, `AtMost` I <= eps + tol,
+//! `AtLeast` I >= eps - tol. M is the scale of the cancellation in the vertex sum, so the
+//! check is as tight as the precision allows; where the corner sum cancels so badly that tol
+//! exceeds eps (possible in f32 for n >= 5), it cannot tell a doubled scale apart.
 
-use crate::domain::{box_volume, vertex_sum};
+use crate::domain::{box_volume, vertex_sum, vertex_sum_and_magnitude};
+use crate::error::ConstantsProblem;
 use crate::jet::{Dim, JetDim};
 use crate::network::{Kind, Network};
 use crate::{error::finite, Antiderivative, Domain, Error, Real};
@@ -60,8 +84,9 @@ impl<T: Real> Constraint<T> {
     /// integral over the domain is `base`.
     ///
     /// Errors: `NonFiniteInput` (eps), `ScaleNeedsPositiveNetwork`, `NonPositiveEpsilon`
-    /// (scale with eps <= 0), `DegenerateIntegral` (scale with base <= 0 or not finite; shift
-    /// with base not finite).
+    /// (scale with eps <= 0), `ShiftBreaksPositivity` (a positive network with a shift other
+    /// than `AtLeast`), `DegenerateIntegral` (scale with base <= 0 or not finite; shift with
+    /// base not finite).
     pub fn resolve(&self, kind: Kind, base: T) -> Result<Resolved<T>, Error> {
         if !self.eps.is_finite() {
             return Err(Error::NonFiniteInput);
@@ -90,6 +115,9 @@ impl<T: Real> Constraint<T> {
                 Ok(Resolved::scaled(scale))
             }
             Method::Shift => {
+                if kind == Kind::Positive && self.bound != Bound::AtLeast {
+                    return Err(Error::ShiftBreaksPositivity);
+                }
                 let (gap, gap_low) = two_sum(self.eps, -base);
                 let keep = match self.bound {
                     Bound::Equal => true,
@@ -137,6 +165,124 @@ impl<T: Real> Resolved<T> {
             gap: T::ZERO,
             gap_low: T::ZERO,
         }
+    }
+}
+
+/// Checks that `constants` are ones `constraint` can produce for a network of `kind`, without
+/// evaluating the network: finite; (1, 0, 0) without a constraint; a scale > 0 with no shift
+/// (and <= 1 for `AtMost`, >= 1 for `AtLeast`); a shift with scale 1, `gap_low` no larger than
+/// the rounding error of `gap`, and its sign allowed by the bound and by positivity.
+///
+/// Errors: `NonFiniteParameter`, `NonFiniteInput` (eps), `ScaleNeedsPositiveNetwork`,
+/// `NonPositiveEpsilon`, `ShiftBreaksPositivity`, `InconsistentConstants(reason)`.
+///
+/// ```
+/// use finn_core::{constraint::check_constants, Bound, Constraint, ConstantsProblem, Error, Kind, Method, Resolved};
+/// let bad = Resolved { scale: 1.0, gap: -10.0, gap_low: 0.0 };
+/// assert_eq!(
+///     check_constants(Kind::Positive, None, &bad),
+///     Err(Error::InconsistentConstants(ConstantsProblem::NotIdentity))
+/// );
+/// let shift = Constraint::new(Bound::Equal, Method::Shift, 1.0);
+/// assert_eq!(check_constants(Kind::Positive, Some(&shift), &bad), Err(Error::ShiftBreaksPositivity));
+/// assert!(check_constants(Kind::Signed, Some(&shift), &bad).is_ok());
+/// ```
+pub fn check_constants<T: Real>(
+    kind: Kind,
+    constraint: Option<&Constraint<T>>,
+    constants: &Resolved<T>,
+) -> Result<(), Error> {
+    let Resolved {
+        scale,
+        gap,
+        gap_low,
+    } = *constants;
+    if !scale.is_finite() || !gap.is_finite() || !gap_low.is_finite() {
+        return Err(Error::NonFiniteParameter);
+    }
+    let problem = |p| Err(Error::InconsistentConstants(p));
+    let Some(c) = constraint else {
+        if scale != T::ONE || gap != T::ZERO || gap_low != T::ZERO {
+            return problem(ConstantsProblem::NotIdentity);
+        }
+        return Ok(());
+    };
+    if !c.eps.is_finite() {
+        return Err(Error::NonFiniteInput);
+    }
+    match c.method {
+        Method::Scale => {
+            if kind != Kind::Positive {
+                return Err(Error::ScaleNeedsPositiveNetwork);
+            }
+            if c.eps <= T::ZERO {
+                return Err(Error::NonPositiveEpsilon);
+            }
+            if scale <= T::ZERO {
+                return problem(ConstantsProblem::NonPositiveScale);
+            }
+            if gap != T::ZERO || gap_low != T::ZERO {
+                return problem(ConstantsProblem::ShiftInScale);
+            }
+            let wrong = match c.bound {
+                Bound::Equal => false,
+                Bound::AtMost => scale > T::ONE,
+                Bound::AtLeast => scale < T::ONE,
+            };
+            if wrong {
+                return problem(ConstantsProblem::WrongDirection);
+            }
+        }
+        Method::Shift => {
+            if kind == Kind::Positive && c.bound != Bound::AtLeast {
+                return Err(Error::ShiftBreaksPositivity);
+            }
+            if scale != T::ONE {
+                return problem(ConstantsProblem::ScaleInShift);
+            }
+            // TwoSum leaves |gap_low| <= ulp(gap) / 2; anything larger smuggles in a shift.
+            if gap_low.abs() > gap.abs() * T::EPSILON {
+                return problem(ConstantsProblem::GapNotNormalised);
+            }
+            let wrong = match c.bound {
+                Bound::Equal => false,
+                Bound::AtMost => gap > T::ZERO,
+                Bound::AtLeast => gap < T::ZERO,
+            };
+            if wrong {
+                return problem(ConstantsProblem::WrongDirection);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `integral` meets `constraint` within the tolerance of the module docs, for a vertex
+/// sum over `n` axes whose terms' magnitudes add up to `magnitude` (already multiplied by the
+/// scale), a shift integral `gap`, and unit roundoff `unit`. Host code with run-time sizes
+/// (finn-train's model files) checks loaded constants with it, as [`Finn::with_constants`]
+/// does.
+///
+/// ```
+/// use finn_core::{constraint::integral_meets, Bound, Constraint, Method};
+/// let c = Constraint::new(Bound::Equal, Method::Scale, 1.0f64);
+/// assert!(integral_meets(&c, 1.0 + 1e-15, 2, 10.0, 0.0, f64::EPSILON));
+/// assert!(!integral_meets(&c, 2.0, 2, 10.0, 0.0, f64::EPSILON));
+/// ```
+pub fn integral_meets<T: Real>(
+    constraint: &Constraint<T>,
+    integral: T,
+    n: usize,
+    magnitude: T,
+    gap: T,
+    unit: T,
+) -> bool {
+    let factor = T::from_usize(1usize << (n + 4).min(30));
+    let tol = factor * unit * (magnitude + gap.abs() + constraint.eps.abs());
+    match constraint.bound {
+        Bound::Equal => (integral - constraint.eps).abs() <= tol,
+        Bound::AtMost => integral <= constraint.eps + tol,
+        Bound::AtLeast => integral >= constraint.eps - tol,
     }
 }
 
@@ -192,33 +338,76 @@ where
         Self::with_constants(network, domain, constraint, constants)
     }
 
-    /// A model with constants resolved elsewhere (for example in f64 on the host).
+    /// A model with constants resolved elsewhere (for example in f64 on the host, or read
+    /// from a blob). The constants must be ones the constraint can produce
+    /// ([`check_constants`]), and the constrained integral recomputed here in `T` must meet
+    /// the constraint within the tolerance of the module docs.
     ///
-    /// Errors: `NonFiniteParameter` for non-finite constants, `ScaleNeedsPositiveNetwork`
-    /// for a scale other than 1 on a signed network, `DegenerateIntegral` for scale <= 0.
+    /// Errors: as [`check_constants`]; `InconsistentConstants(IntegralMismatch)` when the
+    /// recomputed integral misses; `Overflow` when the shift or the integral is not finite in
+    /// `T`; `ScaleNeedsPositiveNetwork` for a scale other than 1 on a signed network.
+    ///
+    /// ```
+    /// use finn_core::{Bound, ConstantsProblem, Constraint, Domain, Error, Finn, Method, Network, Resolved};
+    /// let net = Network::<f64, 1, 4, 1>::positive(&[2], &[1.0, -0.5, 0.2, 0.3, 1.0, 2.0]).unwrap();
+    /// let domain = Domain::new([0.0], [2.0]).unwrap();
+    /// let c = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+    /// let good = Finn::new(net.clone(), domain, Some(c)).unwrap().constants();
+    /// let doubled = Resolved { scale: 2.0 * good.scale, ..good };
+    /// assert_eq!(
+    ///     Finn::with_constants(net, domain, Some(c), doubled).unwrap_err(),
+    ///     Error::InconsistentConstants(ConstantsProblem::IntegralMismatch)
+    /// );
+    /// ```
     pub fn with_constants(
         network: Network<T, N, W, L>,
         domain: Domain<T, N>,
         constraint: Option<Constraint<T>>,
         constants: Resolved<T>,
     ) -> Result<Self, Error> {
+        Self::with_constants_to(network, domain, constraint, constants, T::EPSILON)
+    }
+
+    /// [`Finn::with_constants`] with the integral check's unit roundoff `unit` instead of
+    /// `T`'s: for parameters that were stored at a lower precision than `T` (an f32 blob
+    /// loaded into an f64 model is checked to f32's precision, `unit = f32::EPSILON`).
+    /// `unit` below `T::EPSILON` counts as `T::EPSILON`.
+    ///
+    /// Errors as for [`Finn::with_constants`].
+    pub fn with_constants_to(
+        network: Network<T, N, W, L>,
+        domain: Domain<T, N>,
+        constraint: Option<Constraint<T>>,
+        constants: Resolved<T>,
+        unit: T,
+    ) -> Result<Self, Error> {
+        check_constants(network.kind(), constraint.as_ref(), &constants)?;
         let Resolved {
             scale,
             gap,
             gap_low,
         } = constants;
-        if !scale.is_finite() || !gap.is_finite() || !gap_low.is_finite() {
-            return Err(Error::NonFiniteParameter);
-        }
-        if scale <= T::ZERO {
-            return Err(Error::DegenerateIntegral);
-        }
         if network.kind() == Kind::Signed && scale != T::ONE {
             return Err(Error::ScaleNeedsPositiveNetwork);
         }
         let volume = domain.volume();
         if !(volume > T::ZERO && volume.is_finite()) {
             return Err(Error::DegenerateIntegral);
+        }
+        // shift() must be finite for every evaluation to be.
+        finite((gap + gap_low) / volume)?;
+        if let Some(c) = &constraint {
+            let (base, magnitude) =
+                vertex_sum_and_magnitude(domain.lower(), domain.upper(), |v| {
+                    network.antiderivative(v)
+                })?;
+            let integral = finite(scale * base + gap + gap_low)?;
+            let unit = unit.max(T::EPSILON);
+            if !integral_meets(c, integral, N, scale * magnitude, gap, unit) {
+                return Err(Error::InconsistentConstants(
+                    ConstantsProblem::IntegralMismatch,
+                ));
+            }
         }
         Ok(Finn {
             network,
@@ -249,7 +438,7 @@ where
         self.constants
     }
 
-    /// The shift c of f = s f' + c (0 without a shift).
+    /// The shift c of f = s f' + c (0 without a shift); finite (checked at construction).
     pub fn shift(&self) -> T {
         (self.constants.gap + self.constants.gap_low) / self.volume
     }

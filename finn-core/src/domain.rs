@@ -17,9 +17,19 @@ pub struct Domain<T: Real, const N: usize> {
 }
 
 impl<T: Real, const N: usize> Domain<T, N> {
-    /// Errors: `NonFiniteInput`, `EmptyInterval { axis }` when lower >= upper.
+    /// Errors: `NonFiniteInput` (a corner, or a volume that is not finite and positive in
+    /// `T`, e.g. [-3e38, 3e38] in f32), `EmptyInterval { axis }` when lower >= upper.
+    ///
+    /// ```
+    /// use finn_core::{Domain, Error};
+    /// assert_eq!(Domain::new([-3e38f32], [3e38]).unwrap_err(), Error::NonFiniteInput);
+    /// ```
     pub fn new(lower: [T; N], upper: [T; N]) -> Result<Self, Error> {
         check_box(&lower, &upper)?;
+        let volume = box_volume(&lower, &upper);
+        if !(volume.is_finite() && volume > T::ZERO) {
+            return Err(Error::NonFiniteInput);
+        }
         Ok(Domain { lower, upper })
     }
 
@@ -38,7 +48,7 @@ impl<T: Real, const N: usize> Domain<T, N> {
         &self.upper
     }
 
-    /// prod_i (b_i - a_i).
+    /// prod_i (b_i - a_i): finite and > 0 (checked when the domain is made).
     pub fn volume(&self) -> T {
         box_volume(&self.lower, &self.upper)
     }
@@ -95,8 +105,24 @@ pub(crate) fn check_box<T: Real>(lower: &[T], upper: &[T]) -> Result<(), Error> 
 pub fn vertex_sum<T: Real>(
     lower: &[T],
     upper: &[T],
-    mut antiderivative: impl FnMut(&[T]) -> Result<T, Error>,
+    antiderivative: impl FnMut(&[T]) -> Result<T, Error>,
 ) -> Result<T, Error> {
+    vertex_sum_and_magnitude(lower, upper, antiderivative).map(|(sum, _)| sum)
+}
+
+/// The vertex sum of [`vertex_sum`] and the sum of the magnitudes of its terms,
+/// sum over corners of |F(v)|: the scale of the cancellation, from which rounding errors are
+/// bounded (the sum's own error is a few ulps of this magnitude, not of the result).
+///
+/// ```
+/// let (i, m) = finn_core::domain::vertex_sum_and_magnitude(&[0.0], &[2.0], |v| Ok(v[0] + 5.0)).unwrap();
+/// assert_eq!((i, m), (2.0, 12.0));
+/// ```
+pub fn vertex_sum_and_magnitude<T: Real>(
+    lower: &[T],
+    upper: &[T],
+    mut antiderivative: impl FnMut(&[T]) -> Result<T, Error>,
+) -> Result<(T, T), Error> {
     check_box(lower, upper)?;
     let n = lower.len();
     if n == 0 || n > MAX_DIM {
@@ -106,7 +132,7 @@ pub fn vertex_sum<T: Real>(
         });
     }
     let mut v = [T::ZERO; MAX_DIM];
-    let (mut sum, mut comp) = (T::ZERO, T::ZERO);
+    let (mut sum, mut comp, mut magnitude) = (T::ZERO, T::ZERO, T::ZERO);
     for mask in 0..(1usize << n) {
         for i in 0..n {
             v[i] = if mask >> i & 1 == 1 {
@@ -116,6 +142,7 @@ pub fn vertex_sum<T: Real>(
             };
         }
         let y = antiderivative(&v[..n])?;
+        magnitude += y.abs();
         let term = if (n - mask.count_ones() as usize) % 2 == 1 {
             -y
         } else {
@@ -129,5 +156,5 @@ pub fn vertex_sum<T: Real>(
         };
         sum = t;
     }
-    finite(sum + comp)
+    Ok((finite(sum + comp)?, finite(magnitude)?))
 }

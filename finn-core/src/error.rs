@@ -18,7 +18,8 @@ pub enum Error {
         /// What was given.
         found: usize,
     },
-    /// An input (point, bound, epsilon) is NaN or infinite.
+    /// An input (point, bound, epsilon) is NaN or infinite, or a box too large or too small
+    /// for its volume to be finite and positive in this precision.
     NonFiniteInput,
     /// A parameter (weight or bias) is NaN or infinite.
     NonFiniteParameter,
@@ -45,6 +46,52 @@ pub enum Error {
     OutsideInterval,
     /// Via-points must lie strictly inside (t0, T), in increasing order, at most the capacity.
     InvalidViaPoints,
+    /// A positive network takes a shift constraint only with `Bound::AtLeast`, whose shift is
+    /// never negative: any other shift could make f < 0. Use a scale constraint.
+    ShiftBreaksPositivity,
+    /// The constraint constants are not ones the declared constraint can produce: the reason
+    /// says which rule they break.
+    InconsistentConstants(ConstantsProblem),
+}
+
+/// Which rule a set of constraint constants breaks ([`Error::InconsistentConstants`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConstantsProblem {
+    /// Without a constraint the constants must be (scale 1, gap 0, gap_low 0).
+    NotIdentity,
+    /// A scale must be > 0.
+    NonPositiveScale,
+    /// A scale constraint adds no shift: gap and gap_low must be 0.
+    ShiftInScale,
+    /// A shift constraint does not scale: the scale must be 1.
+    ScaleInShift,
+    /// The constants move the integral the wrong way for the bound (a scale above 1 or a
+    /// positive shift for `AtMost`, a scale below 1 or a negative shift for `AtLeast`).
+    WrongDirection,
+    /// `gap_low` is not the rounding error of `gap` (|gap_low| > ulp-sized part of |gap|).
+    GapNotNormalised,
+    /// The constrained integral recomputed from the parameters misses eps (or breaks the
+    /// bound) by more than the documented tolerance (`constraint` module docs).
+    IntegralMismatch,
+}
+
+impl fmt::Display for ConstantsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConstantsProblem::NotIdentity => "no constraint, but the constants are not (1, 0, 0)",
+            ConstantsProblem::NonPositiveScale => "the scale is not > 0",
+            ConstantsProblem::ShiftInScale => "a scale constraint with a non-zero shift",
+            ConstantsProblem::ScaleInShift => "a shift constraint with a scale other than 1",
+            ConstantsProblem::WrongDirection => "the constants move the integral against the bound",
+            ConstantsProblem::GapNotNormalised => {
+                "gap_low is larger than the rounding error of gap"
+            }
+            ConstantsProblem::IntegralMismatch => {
+                "the integral recomputed from the parameters does not meet the declared constraint"
+            }
+        })
+    }
 }
 
 impl fmt::Display for Error {
@@ -70,6 +117,10 @@ impl fmt::Display for Error {
             Error::InvalidViaPoints => {
                 f.write_str("via-points must be inside (t0, T), increasing, within capacity")
             }
+            Error::ShiftBreaksPositivity => f.write_str(
+                "a positive network takes a shift constraint only with bound at-least; use scale",
+            ),
+            Error::InconsistentConstants(p) => write!(f, "inconsistent constraint constants: {p}"),
         }
     }
 }

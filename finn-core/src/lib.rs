@@ -42,7 +42,7 @@ pub mod trajectory;
 pub use activation::Activation;
 pub use constraint::{Bound, Constraint, Finn, Method, Resolved};
 pub use domain::Domain;
-pub use error::Error;
+pub use error::{ConstantsProblem, Error};
 pub use network::{parameter_count, Kind, Network};
 pub use real::Real;
 

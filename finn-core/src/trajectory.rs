@@ -127,6 +127,39 @@ fn correction_basis<T: Real, const V: usize>(s: T, count: usize) -> [[T; 4]; V] 
     out
 }
 
+/// Bounds on |phi_m^(k)(s)| over s in [0, 1] for k = 0..=3, m < count: phi_m = p q with
+/// p = s(1 - s) (|p| <= 1/4, |p'| <= 1, |p''| = 2) and q = (2s - 1)^m
+/// (|q^(j)| <= 2^j m!/(m-j)!), by Leibniz.
+fn basis_bounds<T: Real, const V: usize>(count: usize) -> [[T; 4]; V] {
+    const P: [f64; 4] = [0.25, 1.0, 2.0, 0.0];
+    const BINOMIAL: [[f64; 4]; 4] = [
+        [1.0, 0.0, 0.0, 0.0],
+        [1.0, 1.0, 0.0, 0.0],
+        [1.0, 2.0, 1.0, 0.0],
+        [1.0, 3.0, 3.0, 1.0],
+    ];
+    let mut out = [[T::ZERO; 4]; V];
+    for (m, o) in out.iter_mut().enumerate().take(count) {
+        let mut q = [0.0f64; 4];
+        let mut c = 1.0;
+        for (j, qj) in q.iter_mut().enumerate() {
+            if j > m {
+                break;
+            }
+            *qj = c;
+            c *= 2.0 * (m - j) as f64;
+        }
+        for k in 0..4 {
+            let mut v = 0.0;
+            for j in 0..=k {
+                v += BINOMIAL[k][j] * P[j] * q[k - j];
+            }
+            o[k] = T::from_f64(v);
+        }
+    }
+    out
+}
+
 impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
     Trajectory<T, D, W, L, V>
 {
@@ -244,7 +277,44 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
         if !via.is_empty() {
             self.solve_via(via)?;
         }
+        self.check_bounded()?;
         self.loaded = true;
+        Ok(())
+    }
+
+    /// Proves at load that every sample in [t0, T] is finite: bounds |x^(k)(t)| for k = 0..=3
+    /// over the whole interval from the networks' derivative bounds
+    /// ([`Network::time_derivative_bounds`]), the end states, the via-point correction and
+    /// 1/h^k, and requires each bound (and every intermediate) to stay below `T::MAX / 64`,
+    /// which leaves room for the rounding of the actual evaluation. `Overflow` otherwise.
+    fn check_bounded(&self) -> Result<(), Error> {
+        let h = finite(self.t1 - self.t0)?;
+        let inv = finite(T::ONE / h)?;
+        let scale = [T::ONE, inv, finite(inv * inv)?, finite(inv * inv * inv)?];
+        let basis = basis_bounds::<T, V>(self.via_count);
+        let limit = T::MAX / T::from_f64(64.0);
+        for i in 0..D {
+            let f = self.coords[i].time_derivative_bounds()?;
+            let mut corr = [T::ZERO; 4];
+            for (b, phi) in self.beta[i].iter().zip(&basis).take(self.via_count) {
+                for k in 0..4 {
+                    corr[k] += b.abs() * phi[k];
+                }
+            }
+            let (x0, x1) = (self.x0[i].abs(), self.x1[i].abs());
+            let (base, delta) = (self.base[i].abs(), self.delta[i].abs());
+            let bounds = [
+                x0 + x1 + f[0] + base + delta + corr[0],
+                (x1 + x0 + delta) * inv + f[1] + corr[1] * scale[1],
+                f[2] + corr[2] * scale[2],
+                f[3] + corr[3] * scale[3],
+            ];
+            for b in bounds {
+                if !(b.is_finite() && b <= limit) {
+                    return Err(Error::Overflow);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -389,7 +459,14 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
             }
             // The bracket is exactly 0 at s = 0 and s = 1: group it before adding the ends.
             let bracket = (f[0] - self.base[i]) - s * self.delta[i];
-            out[0][i] = finite((T::ONE - s) * self.x0[i] + s * self.x1[i] + (bracket + corr[0]))?;
+            out[0][i] = if t == self.t0 {
+                // The stored bits, -0.0 included (the formula would give +0.0).
+                self.x0[i]
+            } else if t == self.t1 {
+                self.x1[i]
+            } else {
+                finite((T::ONE - s) * self.x0[i] + s * self.x1[i] + (bracket + corr[0]))?
+            };
             out[1][i] = finite((self.x1[i] - self.x0[i] - self.delta[i]) / h + f[1] + corr[1] / h)?;
             out[2][i] = finite(f[2] + corr[2] / (h * h))?;
             if K > 3 {

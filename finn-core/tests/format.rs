@@ -7,8 +7,8 @@ use finn_core::format::{
 };
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{
-    parameter_count, Activation, Antiderivative, Bound, Constraint, Domain, Error, Finn, Kind,
-    Method, Network, Real, Resolved,
+    parameter_count, Activation, Antiderivative, Bound, ConstantsProblem, Constraint, Domain,
+    Error, Finn, Kind, Method, Network, Real, Resolved,
 };
 use proptest::prelude::*;
 use serde::Serialize;
@@ -96,7 +96,10 @@ where
         gap: T::from_f64(k.gap),
         gap_low: T::from_f64(k.gap_low),
     };
-    Finn::with_constants(net, domain, constraint, constants).unwrap()
+    // Parameters rounded to f32 meet eps to f32's precision, as the loader checks them.
+    let rounded = params.iter().all(|&v| v as f32 as f64 == v);
+    let unit = T::from_f64(if rounded { f32::EPSILON as f64 } else { 0.0 });
+    Finn::with_constants_to(net, domain, constraint, constants, unit).unwrap()
 }
 
 /// Integrand, antiderivative and integrals agree bit for bit at a grid of points.
@@ -688,12 +691,12 @@ fn core_errors_of_the_constraint() {
         decode_raw(&raw).unwrap_err(),
         FormatError::Core(Error::ScaleNeedsPositiveNetwork)
     );
-    // A signed network with a scale other than 1.
+    // A signed network with a scale other than 1 (its shift constraint does not scale).
     let mut raw = RawBody::of(&header, &params, Scalar::F64);
     raw.constants.0 = 2.0;
     assert_eq!(
         decode_raw(&raw).unwrap_err(),
-        FormatError::Core(Error::ScaleNeedsPositiveNetwork)
+        FormatError::Core(Error::InconsistentConstants(ConstantsProblem::ScaleInShift))
     );
     // Scale with eps <= 0.
     let mut raw = valid_raw();
@@ -708,9 +711,99 @@ fn core_errors_of_the_constraint() {
         raw.constants.0 = scale;
         assert_eq!(
             decode_raw(&raw).unwrap_err(),
-            FormatError::Core(Error::DegenerateIntegral)
+            FormatError::Core(Error::InconsistentConstants(
+                ConstantsProblem::NonPositiveScale
+            ))
         );
     }
+}
+
+/// Regressions of the hostile campaign (issue 8, items 1 and 2): constants that the declared
+/// constraint cannot produce, or that do not give its eps, do not load.
+#[test]
+fn constants_must_match_the_declared_constraint() {
+    let inconsistent = |p| FormatError::Core(Error::InconsistentConstants(p));
+    // A positive model with no constraint and constants (1, -10, 0) loaded and gave f < 0.
+    let mut raw = valid_raw();
+    raw.constraint = None;
+    raw.constants = (1.0, -10.0, 0.0);
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        inconsistent(ConstantsProblem::NotIdentity)
+    );
+    // A scale constraint with a shift.
+    let mut raw = valid_raw();
+    raw.constants.1 = 0.5;
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        inconsistent(ConstantsProblem::ShiftInScale)
+    );
+    // A positive network with a shift that could be negative (Equal, AtMost).
+    for bound in [0, 1] {
+        let mut raw = valid_raw();
+        raw.constraint = Some((bound, 1, 1.0));
+        raw.constants = (1.0, -0.5, 0.0);
+        assert_eq!(
+            decode_raw(&raw).unwrap_err(),
+            FormatError::Core(Error::ShiftBreaksPositivity)
+        );
+    }
+    // gap_low carrying a shift of its own.
+    let (header, params) = signed();
+    let mut raw = RawBody::of(&header, &params, Scalar::F64);
+    raw.constants.2 = 1e-3;
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        inconsistent(ConstantsProblem::GapNotNormalised)
+    );
+    // The wrong direction for a bound: AtMost with a scale above 1.
+    let mut raw = valid_raw();
+    raw.constraint = Some((1, 0, 1.5));
+    raw.constants.0 = 1.5;
+    assert_eq!(
+        decode_raw(&raw).unwrap_err(),
+        inconsistent(ConstantsProblem::WrongDirection)
+    );
+    // Doubling the scale of a valid model: decodes (the shape is right), but does not load,
+    // in either precision, because its integral is 2 eps.
+    let (header, params) = positive();
+    let mut raw = RawBody::of(&header, &params, Scalar::F64);
+    raw.constants.0 *= 2.0;
+    let bytes = raw.blob();
+    let view = decode(&bytes).unwrap();
+    let mismatch = inconsistent(ConstantsProblem::IntegralMismatch);
+    assert_eq!(view.to_finn::<f64, 2, 4, 2>().unwrap_err(), mismatch);
+    assert_eq!(view.to_finn::<f32, 2, 4, 2>().unwrap_err(), mismatch);
+    // The unchanged model loads, in f32 too.
+    let good = blob(&header, &params, Scalar::F32);
+    assert!(decode(&good).unwrap().to_finn::<f32, 2, 4, 2>().is_ok());
+}
+
+/// A positive network under a shift constraint: refused by `resolve` unless the bound is
+/// AtLeast, whose shift is never negative, so f >= 0 everywhere.
+#[test]
+fn positive_networks_keep_f_non_negative_under_every_accepted_constraint() {
+    let (header, params) = positive();
+    let net = Network::<f64, 2, 4, 2>::positive(&WIDTHS, &params).unwrap();
+    let domain = Domain::new(LOWER, UPPER).unwrap();
+    let base = net.integral_over(&LOWER, &UPPER).unwrap();
+    for bound in [Bound::Equal, Bound::AtMost] {
+        let c = Constraint::new(bound, Method::Shift, 0.5 * base);
+        assert_eq!(
+            Finn::new(net.clone(), domain, Some(c)).unwrap_err(),
+            Error::ShiftBreaksPositivity
+        );
+    }
+    for eps in [0.5 * base, 2.0 * base] {
+        let c = Constraint::new(Bound::AtLeast, Method::Shift, eps);
+        let model = Finn::new(net.clone(), domain, Some(c)).unwrap();
+        assert!(model.shift() >= 0.0);
+        for i in 0..40 {
+            let x = [-4.0 + 0.2 * i as f64, 3.0 - 0.15 * i as f64];
+            assert!(model.integrand(&x).unwrap() >= 0.0);
+        }
+    }
+    assert_eq!(header.kind, Kind::Positive);
 }
 
 #[test]
@@ -765,8 +858,13 @@ fn capacity_mismatch() {
 
 #[test]
 fn values_that_do_not_fit_the_target_type() {
-    // A finite f64 parameter beyond f32::MAX.
+    // A finite f64 parameter beyond f32::MAX (no constraint: its constants stay valid).
     let (header, mut params) = signed();
+    let header = ModelHeader {
+        constraint: None,
+        constants: Resolved::scaled(1.0),
+        ..header
+    };
     params[0] = 1e300;
     let view_bytes = blob(&header, &params, Scalar::F64);
     let view = decode(&view_bytes).unwrap();
@@ -874,7 +972,9 @@ fn encode_refuses_what_decode_would() {
     };
     assert_eq!(
         enc(&h, &params).unwrap_err(),
-        FormatError::Core(Error::DegenerateIntegral)
+        FormatError::Core(Error::InconsistentConstants(
+            ConstantsProblem::NonPositiveScale
+        ))
     );
     assert_eq!(validate(&header, &params), Ok(params.len()));
 }
@@ -1082,21 +1182,33 @@ fn valid_body(rng: &mut Lcg) -> RawBody {
     let activation = if kind == 0 { 0 } else { rng.below(2) as u32 };
     let lower: Vec<f64> = (0..n).map(|_| rng.uniform(-4.0, 4.0)).collect();
     let upper: Vec<f64> = lower.iter().map(|a| a + rng.uniform(0.1, 3.0)).collect();
+    // Constants of the shape the constraint produces (bound 0 Equal, 1 AtMost, 2 AtLeast;
+    // method 0 Scale, 1 Shift); their values need not meet eps, which only `to_finn` checks.
     let constraint = match rng.below(3) {
         0 => None,
-        _ if kind == 0 => Some((
-            rng.below(3) as u32,
-            rng.below(2) as u32,
-            rng.uniform(0.1, 2.0),
-        )),
+        _ if kind == 0 && rng.below(2) == 0 => Some((2, 1, rng.uniform(0.1, 2.0))),
+        _ if kind == 0 => Some((rng.below(3) as u32, 0, rng.uniform(0.1, 2.0))),
         _ => Some((rng.below(3) as u32, 1, rng.uniform(-2.0, 2.0))),
     };
-    let scale = if kind == 0 {
-        rng.uniform(0.1, 3.0)
-    } else {
-        1.0
+    let constants = match constraint {
+        None => (1.0, 0.0, 0.0),
+        Some((bound, 0, _)) => {
+            let scale = match bound {
+                1 => rng.uniform(0.1, 1.0),
+                2 => rng.uniform(1.0, 3.0),
+                _ => rng.uniform(0.1, 3.0),
+            };
+            (scale, 0.0, 0.0)
+        }
+        Some((bound, _, _)) => {
+            let gap = match bound {
+                1 => rng.uniform(-2.0, 0.0),
+                2 => rng.uniform(0.0, 2.0),
+                _ => rng.uniform(-2.0, 2.0),
+            };
+            (1.0, gap, gap * rng.uniform(-1e-16, 1e-16))
+        }
     };
-    let constants = (scale, rng.uniform(-2.0, 2.0), rng.uniform(-1e-16, 1e-16));
     let scalar = rng.below(2) as u32;
     let w: Vec<usize> = widths.iter().map(|&w| w as usize).collect();
     let params = (0..parameter_count(n, &w))

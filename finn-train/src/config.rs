@@ -238,7 +238,16 @@ impl Job {
 
     /// The command that runs this config, for reports.
     pub(crate) fn command(&self) -> String {
-        format!("cargo xtask train {}", self.path.display())
+        format!("cargo xtask train {}", self.shown_path().display())
+    }
+
+    /// The config's path as reports show it: relative to the working directory when it lies
+    /// below it (so reports do not depend on where the checkout is).
+    pub fn shown_path(&self) -> PathBuf {
+        std::env::current_dir()
+            .ok()
+            .and_then(|cwd| self.path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| self.path.clone())
     }
 }
 
@@ -409,6 +418,44 @@ impl SolverConfig {
             SolverMethod::Bfgs => "BFGS".to_string(),
         }
     }
+}
+
+/// Most parameters a config may ask for: far beyond what a microcontroller holds, and a
+/// guard against a typo in `network.widths` allocating gigabytes before anything runs.
+pub const MAX_PARAMETERS: usize = 1_000_000;
+
+/// Checks `network.widths` for a network with `n` inputs, before any work: 1..=8 layers,
+/// each 1..=65535 units (what a blob can store), at most [`MAX_PARAMETERS`] parameters.
+pub(crate) fn check_widths(n: usize, widths: &[usize]) -> Result<(), String> {
+    use finn_core::format::{MAX_LAYERS, MAX_WIDTH};
+    if widths.is_empty() || widths.len() > MAX_LAYERS {
+        return Err(format!(
+            "network.widths has {} layers; give 1..={MAX_LAYERS}",
+            widths.len()
+        ));
+    }
+    if let Some((layer, w)) = widths
+        .iter()
+        .enumerate()
+        .find(|(_, &w)| w == 0 || w > MAX_WIDTH)
+    {
+        return Err(format!(
+            "network.widths[{layer}] = {w}: each width must be 1..={MAX_WIDTH}"
+        ));
+    }
+    let mut count = 0usize;
+    let mut fan_in = n;
+    for &w in widths {
+        count = count.saturating_add(w.saturating_mul(fan_in).saturating_add(w));
+        fan_in = w;
+    }
+    count = count.saturating_add(fan_in);
+    if count > MAX_PARAMETERS {
+        return Err(format!(
+            "network.widths = {widths:?} gives {count} parameters; at most {MAX_PARAMETERS}"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that a config's `output` stem is not empty.

@@ -35,8 +35,11 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::eval::Evaluator;
+use finn_core::constraint::integral_meets;
+use finn_core::domain::vertex_sum_and_magnitude;
 use finn_core::format::{self, FormatError, ModelHeader, Payload, Scalar};
-use finn_core::{Activation, Constraint, Kind, Resolved};
+use finn_core::{Activation, ConstantsProblem, Constraint, Error, Kind, Resolved};
 use serde::{Deserialize, Serialize};
 
 /// The shape of a network, chosen at run time (finn-core's types fix it at compile time).
@@ -165,8 +168,52 @@ impl TrainedModel {
 
     /// The checks a blob gets when it is read ([`finn_core::format::validate`]): shape,
     /// parameter count, finite values, and the constraint against the network.
+    ///
+    /// Then, as the device's loader does ([`finn_core::Finn::with_constants`]): the
+    /// constrained integral, recomputed from the parameters in f64, must meet the declared
+    /// constraint within the documented tolerance (`finn_core::constraint`), or the model is
+    /// refused with `InconsistentConstants(IntegralMismatch)`.
     pub fn validate(&self) -> Result<(), ModelError> {
         format::validate(&self.header(), &self.params)?;
+        self.check_integral(f64::EPSILON)
+    }
+
+    /// The unconstrained integral I' of `params` over the domain and the magnitude of its
+    /// vertex sum, in f64.
+    fn base_integral(&self, params: &[f64]) -> Result<(f64, f64), ModelError> {
+        let core = |e| ModelError::Format(FormatError::Core(e));
+        let eval = Evaluator::from_parts(
+            &self.architecture,
+            params,
+            &self.domain_lower,
+            &self.domain_upper,
+            Resolved::scaled(1.0),
+        )
+        .map_err(core)?;
+        vertex_sum_and_magnitude(&self.domain_lower, &self.domain_upper, |v| {
+            eval.antiderivative(v)
+        })
+        .map_err(core)
+    }
+
+    /// The integral check of [`TrainedModel::validate`], at unit roundoff `unit` (f32's for
+    /// parameters read from an f32 blob).
+    fn check_integral(&self, unit: f64) -> Result<(), ModelError> {
+        let Some(c) = self.constraint else {
+            return Ok(());
+        };
+        let (base, magnitude) = self.base_integral(&self.params)?;
+        let k = self.constants;
+        let integral = k.scale * base + k.gap + k.gap_low;
+        let n = self.architecture.n;
+        if !integral.is_finite()
+            || !integral_meets(&c, integral, n, k.scale * magnitude, k.gap, unit)
+        {
+            return Err(FormatError::Core(Error::InconsistentConstants(
+                ConstantsProblem::IntegralMismatch,
+            ))
+            .into());
+        }
         Ok(())
     }
 
@@ -174,18 +221,43 @@ impl TrainedModel {
     /// domain and constants stay f64).
     ///
     /// Errors: `Format` for an invalid model, or a parameter that overflows f32.
+    ///
+    /// An f32 blob stores the parameters rounded to f32, and constants resolved again (in f64)
+    /// for those rounded parameters, so the stored model's integral is eps to f64 precision,
+    /// not only to f32's.
     pub fn to_blob(&self, scalar: Scalar) -> Result<Vec<u8>, ModelError> {
-        let header = self.header();
+        let mut header = self.header();
+        let params: Vec<f64> = match scalar {
+            Scalar::F64 => self.params.clone(),
+            Scalar::F32 => self.params.iter().map(|&v| v as f32 as f64).collect(),
+        };
+        if let (Scalar::F32, Some(c)) = (scalar, self.constraint) {
+            // Rounding the parameters moved I'; the constants follow it. A parameter beyond
+            // f32 is refused by `encode` below, so only finite rounded values get here.
+            if params.iter().all(|v| v.is_finite()) {
+                let (base, _) = self.base_integral(&params)?;
+                header.constants = c
+                    .resolve(self.architecture.kind, base)
+                    .map_err(|e| ModelError::Format(FormatError::Core(e)))?;
+            }
+        }
         let mut out = vec![0u8; format::encoded_len(&header, scalar)?];
-        let len = format::encode(&header, &self.params, scalar, &mut out)?;
+        let len = format::encode(&header, &params, scalar, &mut out)?;
         out.truncate(len);
         Ok(out)
     }
 
     /// Reads and checks a blob (any scalar type; f32 parameters widen exactly).
+    ///
+    /// Errors: every check of `finn_core::format::decode`, then the integral check of
+    /// [`TrainedModel::validate`] (to f32's precision for an f32 blob).
     pub fn from_blob(bytes: &[u8]) -> Result<Self, ModelError> {
         let view = format::decode(bytes)?;
-        Ok(TrainedModel {
+        let unit = match view.scalar() {
+            Scalar::F32 => f32::EPSILON as f64,
+            Scalar::F64 => f64::EPSILON,
+        };
+        let model = TrainedModel {
             architecture: Architecture {
                 n: view.n(),
                 kind: view.kind(),
@@ -197,7 +269,9 @@ impl TrainedModel {
             constraint: view.constraint(),
             constants: view.constants(),
             params: view.parameters().collect(),
-        })
+        };
+        model.check_integral(unit)?;
+        Ok(model)
     }
 
     /// The JSON form, pretty-printed (`docs/model-format.md`). Numbers are printed so that

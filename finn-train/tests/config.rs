@@ -104,6 +104,15 @@ fn bad_configs_name_the_key() {
             "unknown variant",
         ),
         (FIT.replace("widths", "widht"), "unknown field"),
+        // Refused before any work (it used to fail only after training).
+        (
+            FIT.replace("widths = [3]", "widths = [70000]"),
+            "network.widths[0] = 70000",
+        ),
+        (
+            FIT.replace("widths = [3]", "widths = [5000, 5000]"),
+            "parameters; at most",
+        ),
         (
             FIT.replace("application = \"fit\"", ""),
             "missing key `application`",
@@ -117,6 +126,10 @@ fn bad_configs_name_the_key() {
             "weight_decay",
         ),
         (FIT.to_string() + "[solver]\nmemory = 0\n", "solver.memory"),
+        (
+            FIT.replace("\"scale\"", "\"shift\""),
+            "only with bound = \"at-least\"",
+        ),
         (
             FIT.replace("output = \"out/tiny\"", "output = \"\""),
             "output",

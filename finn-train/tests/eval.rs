@@ -98,7 +98,10 @@ fn compare<const N: usize, const W: usize, const L: usize>(
 fn constraints(kind: Kind) -> Vec<Option<Constraint<f64>>> {
     let mut v = vec![None];
     for bound in [Bound::Equal, Bound::AtMost, Bound::AtLeast] {
-        v.push(Some(Constraint::new(bound, Method::Shift, 0.7)));
+        // A positive network takes a shift only with AtLeast (never a negative shift).
+        if kind == Kind::Signed || bound == Bound::AtLeast {
+            v.push(Some(Constraint::new(bound, Method::Shift, 0.7)));
+        }
         if kind == Kind::Positive {
             v.push(Some(Constraint::new(bound, Method::Scale, 2.0)));
         }

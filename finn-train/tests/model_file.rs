@@ -3,9 +3,10 @@
 
 use finn_core::format::{decode, Field, FormatError, Scalar};
 use finn_core::{
-    Activation, Antiderivative, Bound, Constraint, Domain, Error, Finn, Kind, Method, Network,
-    Resolved,
+    Activation, Antiderivative, Bound, ConstantsProblem, Constraint, Domain, Error, Finn, Kind,
+    Method, Network, Resolved,
 };
+use finn_train::eval::Evaluator;
 use finn_train::model::{Architecture, ModelError, TrainedModel, JSON_FORMAT};
 
 /// A positive network on [0,1] x [-1,2] whose integral is fixed to 1.5 by scaling, with the
@@ -95,9 +96,22 @@ fn f32_blob_keeps_f64_header_and_rounds_the_parameters() {
     assert_eq!(back.architecture, model.architecture);
     assert_eq!(back.domain_lower, model.domain_lower);
     assert_eq!(back.constraint, model.constraint);
-    assert_eq!(back.constants, model.constants);
     let rounded: Vec<f64> = model.params.iter().map(|&v| v as f32 as f64).collect();
     assert_eq!(back.params, rounded);
+    // The constants were resolved again for the rounded parameters: the stored model's
+    // integral is eps to f64 precision (with the f64 constants it was off by ~1e-8).
+    let eps = model.constraint.unwrap().eps;
+    let integral = Evaluator::new(&back).unwrap().integral().unwrap();
+    assert!((integral - eps).abs() <= 1e-14 * eps, "{integral} vs {eps}");
+    let stale = TrainedModel {
+        constants: model.constants,
+        ..back.clone()
+    };
+    let stale_integral = Evaluator::new(&stale).unwrap().integral().unwrap();
+    assert!(
+        (stale_integral - eps).abs() > 1e-12 * eps,
+        "{stale_integral}"
+    );
     // ... and its JSON reads back to the same rounded model.
     assert_eq!(TrainedModel::from_json(&back.to_json()).unwrap(), back);
 }
@@ -326,9 +340,26 @@ fn json_gets_every_blob_check() {
         (edited(|v| v["constants"]["scale"] = 0.0.into()), |e| {
             matches!(
                 e,
-                ModelError::Format(FormatError::Core(Error::DegenerateIntegral))
+                ModelError::Format(FormatError::Core(Error::InconsistentConstants(
+                    ConstantsProblem::NonPositiveScale
+                )))
             )
         }),
+        // A doubled scale: the right shape, but the integral is 2 eps (issue 8, item 2).
+        (
+            edited(|v| {
+                let s = v["constants"]["scale"].as_f64().unwrap();
+                v["constants"]["scale"] = (2.0 * s).into();
+            }),
+            |e| {
+                matches!(
+                    e,
+                    ModelError::Format(FormatError::Core(Error::InconsistentConstants(
+                        ConstantsProblem::IntegralMismatch
+                    )))
+                )
+            },
+        ),
         (
             edited(|v| v["constraint"]["bound"] = "Sometimes".into()),
             |e| matches!(e, ModelError::Json(_)),

@@ -2,11 +2,12 @@
 //! differences, its predictions against finn-core's constrained model, and an L-BFGS fit.
 
 use finn_core::{
-    Activation, Antiderivative, Bound, Constraint, Domain, Finn, Kind, Method, Network,
+    Activation, Antiderivative, Bound, Constraint, Domain, Error, Finn, Kind, Method, Network,
 };
 use finn_train::fit::loss::{Data, Fit, Objective};
 use finn_train::model::Architecture;
 use finn_train::solve::{self, Settings};
+use finn_train::TrainError;
 use ndarray::{Array1, Array2};
 
 fn data(n: usize, m: usize, seed: u64) -> Data {
@@ -40,7 +41,10 @@ fn all_constraints(kind: Kind) -> Vec<Option<Constraint<f64>>> {
     let mut v = vec![None];
     for bound in [Bound::Equal, Bound::AtMost, Bound::AtLeast] {
         for eps in [0.3, 5.0] {
-            v.push(Some(Constraint::new(bound, Method::Shift, eps)));
+            // A positive network takes a shift only with AtLeast.
+            if kind == Kind::Signed || bound == Bound::AtLeast {
+                v.push(Some(Constraint::new(bound, Method::Shift, eps)));
+            }
             if kind == Kind::Positive {
                 v.push(Some(Constraint::new(bound, Method::Scale, eps)));
             }
@@ -176,6 +180,21 @@ fn bad_inputs_are_errors() {
         .is_err());
     let nan = Data::new(Array2::from_elem((1, 2), f64::NAN), Array1::from(vec![1.0]));
     assert!(nan.is_err());
+    // A positive network refuses a shift that could be negative (f < 0), takes AtLeast.
+    let p = arch(2, Kind::Positive, &[3]);
+    let positive = Objective::new(p, data(2, 5, 1), Fit::Integrand).unwrap();
+    let err = positive
+        .clone()
+        .with_constraint(&[0.0, 0.0], &[1.0, 1.0], shift)
+        .unwrap_err();
+    assert!(
+        matches!(err, TrainError::Core(Error::ShiftBreaksPositivity)),
+        "{err}"
+    );
+    let at_least = Constraint::new(Bound::AtLeast, Method::Shift, 1.0);
+    assert!(positive
+        .with_constraint(&[0.0, 0.0], &[1.0, 1.0], at_least)
+        .is_ok());
 }
 
 /// BFGS (dense inverse Hessian) runs the same objective to a comparable fit.

@@ -117,10 +117,15 @@
 //!
 //! ```
 //! use finn_core::format::{decode, encode, ModelHeader, Payload, Scalar};
-//! use finn_core::{Activation, Antiderivative, Bound, Constraint, Kind, Method, Resolved};
+//! use finn_core::{Activation, Antiderivative, Bound, Constraint, Domain, Finn, Kind, Method, Network};
 //!
-//! // A positive network on [0, 2] with one hidden layer of 2 units: 2 + 2 + 2 parameters.
+//! // A positive network on [0, 2] with one hidden layer of 2 units: 2 + 2 + 2 parameters,
+//! // its integral fixed to 1; the constants are resolved in f64 on the host.
 //! let params = [1.0, -0.5, 0.2, 0.3, 1.0, 2.0];
+//! let constraint = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+//! let net = Network::<f64, 1, 2, 1>::positive(&[2], &params).unwrap();
+//! let domain = Domain::new([0.0], [2.0]).unwrap();
+//! let host = Finn::new(net, domain, Some(constraint)).unwrap();
 //! let header = ModelHeader {
 //!     payload: Payload::Model,
 //!     kind: Kind::Positive,
@@ -129,8 +134,8 @@
 //!     widths: &[2],
 //!     domain_lower: &[0.0],
 //!     domain_upper: &[2.0],
-//!     constraint: Some(Constraint::new(Bound::Equal, Method::Scale, 1.0)),
-//!     constants: Resolved::scaled(0.37),
+//!     constraint: Some(constraint),
+//!     constants: host.constants(),
 //! };
 //! let mut buf = [0u8; 256];
 //! let len = encode(&header, &params, Scalar::F64, &mut buf).unwrap();
@@ -140,6 +145,7 @@
 //! // Load into a model of capacity 1 input, 4 units, 2 layers, in f32 on the device.
 //! let model = view.to_finn::<f32, 1, 4, 2>().unwrap();
 //! assert!(model.integrand(&[0.5]).unwrap() > 0.0);
+//! assert!((model.integral().unwrap() - 1.0).abs() < 1e-6);
 //! // Any damage is a typed error.
 //! let mut bad = buf;
 //! bad[20] ^= 0x40;

@@ -11,7 +11,7 @@ use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::domain::check_box;
 use crate::jet::{Dim, JetDim};
-use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Method, Network, Real, Resolved};
+use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Network, Real, Resolved};
 
 /// Everything about a model except its parameters, with sizes known at run time.
 ///
@@ -102,22 +102,8 @@ impl ModelHeader<'_> {
                 });
             }
         }
-        if let Some(c) = &self.constraint {
-            if c.method == Method::Scale {
-                if self.kind != Kind::Positive {
-                    return Err(FormatError::Core(Error::ScaleNeedsPositiveNetwork));
-                }
-                if c.eps <= 0.0 {
-                    return Err(FormatError::Core(Error::NonPositiveEpsilon));
-                }
-            }
-        }
-        if scale <= 0.0 {
-            return Err(FormatError::Core(Error::DegenerateIntegral));
-        }
-        if self.kind == Kind::Signed && scale != 1.0 {
-            return Err(FormatError::Core(Error::ScaleNeedsPositiveNetwork));
-        }
+        crate::constraint::check_constants(self.kind, self.constraint.as_ref(), &self.constants)
+            .map_err(FormatError::Core)?;
         Ok(())
     }
 }
@@ -461,8 +447,17 @@ impl<'a> ModelView<'a> {
             gap: T::from_f64(self.constants.gap),
             gap_low: T::from_f64(self.constants.gap_low),
         };
-        Ok(Finn::with_constants(
-            network, domain, constraint, constants,
+        // Parameters stored in f32 are checked to f32's precision even in an f64 model.
+        let stored = match self.scalar {
+            Scalar::F32 => T::from_f64(f32::EPSILON as f64),
+            Scalar::F64 => T::from_f64(f64::EPSILON),
+        };
+        Ok(Finn::with_constants_to(
+            network,
+            domain,
+            constraint,
+            constants,
+            stored.max(T::EPSILON),
         )?)
     }
 }

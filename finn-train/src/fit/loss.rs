@@ -190,6 +190,13 @@ impl Objective {
         {
             return Err(Error::ScaleNeedsPositiveNetwork.into());
         }
+        // A shift other than AtLeast could be negative and make a positive network's f < 0.
+        if constraint.method == Method::Shift
+            && self.architecture.kind == finn_core::Kind::Positive
+            && constraint.bound != finn_core::Bound::AtLeast
+        {
+            return Err(Error::ShiftBreaksPositivity.into());
+        }
         if !constraint.eps.is_finite() {
             return Err(Error::NonFiniteInput.into());
         }

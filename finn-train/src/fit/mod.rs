@@ -14,8 +14,8 @@ mod surface;
 pub mod targets;
 
 use crate::config::{
-    check_output, with_suffix, ActivationConfig, Artefacts, Job, KindConfig, Outcome, ScalarConfig,
-    SolverConfig,
+    check_output, check_widths, with_suffix, ActivationConfig, Artefacts, Job, KindConfig, Outcome,
+    ScalarConfig, SolverConfig,
 };
 use crate::eval::Evaluator;
 use crate::model::{Architecture, TrainedModel};
@@ -180,9 +180,7 @@ impl FitConfig {
         if !(1..=max).contains(&n) {
             return Err(format!("network.n = {n}: must be between 1 and {max}"));
         }
-        if net.widths.is_empty() || net.widths.contains(&0) {
-            return Err("network.widths must be a non-empty list of positive widths".into());
-        }
+        check_widths(n, &net.widths)?;
         if net.kind == KindConfig::Positive && net.activation != ActivationConfig::Sigma {
             return Err("a positive network needs activation = \"sigma\" (sigma_n)".into());
         }
@@ -205,6 +203,16 @@ impl FitConfig {
         if let Some(c) = &self.constraint {
             if !c.eps.is_finite() {
                 return Err("constraint.eps must be finite".into());
+            }
+            if c.method == MethodConfig::Shift
+                && net.kind == KindConfig::Positive
+                && c.bound != BoundConfig::AtLeast
+            {
+                return Err(
+                    "a positive network takes constraint.method = \"shift\" only with \
+                            bound = \"at-least\" (any other shift could make f < 0); use \"scale\""
+                        .into(),
+                );
             }
             if c.method == MethodConfig::Scale {
                 if net.kind != KindConfig::Positive {
@@ -410,7 +418,7 @@ pub(crate) fn run(
     if check.contains("VIOLATED") {
         return Err(TrainError::Unmet(format!(
             "{}: {check} (report: {})",
-            job.path.display(),
+            job.shown_path().display(),
             md_path.display()
         )));
     }

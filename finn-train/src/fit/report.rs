@@ -117,7 +117,7 @@ pub(super) fn markdown(job: &Job, c: &FitConfig, o: &FitOutcome) -> String {
     let _ = writeln!(
         s,
         "## Config (`{}`)\n\n```toml\n{}\n```",
-        job.path.display(),
+        job.shown_path().display(),
         job.text.trim_end()
     );
     s

@@ -3,9 +3,9 @@
 
 use super::dynamics::{InverseDynamics, PointMass, TwoLinkArm};
 use super::problem::{Endpoints, Obstacle, TrajectoryProblem};
-use crate::config::{check_output, ActivationConfig, ScalarConfig, SolverConfig};
+use crate::config::{check_output, check_widths, ActivationConfig, ScalarConfig, SolverConfig};
 use crate::model::Architecture;
-use finn_core::format::{MAX_COORDS, MAX_LAYERS, MAX_VIA};
+use finn_core::format::{MAX_COORDS, MAX_VIA};
 use finn_core::trajectory::OutsidePolicy;
 use finn_core::Kind;
 use serde::Deserialize;
@@ -228,11 +228,7 @@ impl TrajectoryConfig {
     /// Everything that can be checked before solving; the message names the key.
     pub fn check(&self) -> Result<(), String> {
         let net = &self.network;
-        if net.widths.is_empty() || net.widths.contains(&0) || net.widths.len() > MAX_LAYERS {
-            return Err(format!(
-                "network.widths must list 1..={MAX_LAYERS} positive widths"
-            ));
-        }
+        check_widths(1, &net.widths)?;
         if !(net.initial_scale.is_finite() && net.initial_scale > 0.0) {
             return Err("network.initial_scale must be finite and > 0".into());
         }

@@ -224,7 +224,7 @@ pub fn run_with_dynamics(
         crate::config::Spec::Trajectory(c) => run(job, c, observer, Some(dynamics)),
         _ => Err(TrainError::Config(format!(
             "{}: run_with_dynamics needs application = \"trajectory\"",
-            job.path.display()
+            job.shown_path().display()
         ))),
     }
 }

@@ -23,7 +23,7 @@ pub(super) fn section(job: &Job, c: &TrajectoryConfig, o: &TrajectoryOutcome) ->
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut out = String::new();
-    let _ = writeln!(out, "## {name} (`{}`)\n", job.path.display());
+    let _ = writeln!(out, "## {name} (`{}`)\n", job.shown_path().display());
     let _ = writeln!(
         out,
         "{} coordinates on [{}, {}], each a signed FINN of time with hidden widths {:?} \
@@ -142,7 +142,7 @@ pub(super) fn markdown(job: &Job, c: &TrajectoryConfig, o: &TrajectoryOutcome) -
     let _ = writeln!(
         s,
         "\n## Config (`{}`)\n\n```toml\n{}\n```",
-        job.path.display(),
+        job.shown_path().display(),
         job.text.trim_end()
     );
     s
