@@ -345,7 +345,9 @@ where
     ///
     /// Errors: as [`check_constants`]; `InconsistentConstants(IntegralMismatch)` when the
     /// recomputed integral misses; `Overflow` when the shift or the integral is not finite in
-    /// `T`; `ScaleNeedsPositiveNetwork` for a scale other than 1 on a signed network.
+    /// `T`, or when F or f cannot be proved finite over the whole domain
+    /// ([`Network::bounds_over`]: what loads, evaluates everywhere in its domain);
+    /// `ScaleNeedsPositiveNetwork` for a scale other than 1 on a signed network.
     ///
     /// ```
     /// use finn_core::{Bound, ConstantsProblem, Constraint, Domain, Error, Finn, Method, Network, Resolved};
@@ -394,8 +396,19 @@ where
         if !(volume > T::ZERO && volume.is_finite()) {
             return Err(Error::DegenerateIntegral);
         }
-        // shift() must be finite for every evaluation to be.
-        finite((gap + gap_low) / volume)?;
+        // What loads, works: prove that F and f stay finite over the whole domain, with room
+        // for the rounding of the actual evaluation.
+        let shift = finite((gap + gap_low) / volume)?;
+        let (big_f, f) = network.bounds_over(domain.lower(), domain.upper())?;
+        let limit = T::MAX / T::from_f64(1024.0);
+        for bound in [
+            scale * big_f + shift.abs() * volume,
+            scale * f + shift.abs(),
+        ] {
+            if !(bound.is_finite() && bound <= limit) {
+                return Err(Error::Overflow);
+            }
+        }
         if let Some(c) = &constraint {
             let (base, magnitude) =
                 vertex_sum_and_magnitude(domain.lower(), domain.upper(), |v| {

@@ -30,6 +30,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod activation;
+mod bound;
 pub mod constraint;
 pub mod domain;
 mod error;

@@ -35,16 +35,16 @@ pub enum Kind {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Network<T: Real, const N: usize, const W: usize, const L: usize> {
-    kind: Kind,
-    activation: Activation,
-    depth: usize,
-    widths: [usize; L],
+    pub(crate) kind: Kind,
+    pub(crate) activation: Activation,
+    pub(crate) depth: usize,
+    pub(crate) widths: [usize; L],
     /// Effective first-layer weights, `[unit][input]`.
-    first: [[T; N]; W],
+    pub(crate) first: [[T; N]; W],
     /// `hidden[l]`: effective weights into hidden layer `l` (`l >= 1`), `[unit][input]`.
-    hidden: [[[T; W]; W]; L],
-    biases: [[T; W]; L],
-    output: [T; W],
+    pub(crate) hidden: [[[T; W]; W]; L],
+    pub(crate) biases: [[T; W]; L],
+    pub(crate) output: [T; W],
 }
 
 /// Number of parameters of a network with `n` inputs and the given hidden widths.
@@ -477,74 +477,6 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             *o = finite(v)?;
         }
         Ok(())
-    }
-}
-
-impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
-    /// Upper bounds on |F^(k)(t)| for k = 0..=3 that hold for **every** t, and on every
-    /// intermediate of [`Network::time_jet`] up to order 3: the activations' derivatives are
-    /// bounded ([`Activation::time_derivative_bounds`]), so by Faa di Bruno each layer's
-    /// derivative is bounded by sums of products of |weights| and those bounds. A trajectory
-    /// checks them once at load, so that every later sample is finite.
-    ///
-    /// Errors: `Overflow` when a bound (or the bound on a preactivation) is not finite in `T`.
-    ///
-    /// ```
-    /// use finn_core::{Activation, Network};
-    /// // F(t) = 3 tanh(2t + 1): |F| <= 3, |F'| <= 6, |F''| <= 0.77 * 12, |F'''| <= 2 * 24.
-    /// let net = Network::<f64, 1, 1, 1>::signed(Activation::Tanh, &[1], &[2.0, 1.0, 3.0]).unwrap();
-    /// let b = net.time_derivative_bounds().unwrap();
-    /// assert_eq!(b[0], 3.0);
-    /// assert!(b[1] >= 6.0 && b[3] >= 48.0);
-    /// let huge = Network::<f32, 1, 1, 1>::signed(Activation::Tanh, &[1], &[1e30, 0.0, 1.0]).unwrap();
-    /// assert!(huge.time_derivative_bounds().is_err());
-    /// ```
-    pub fn time_derivative_bounds(&self) -> Result<[T; 4], Error> {
-        let a = self.activation.time_derivative_bounds::<T>();
-        let mut bufs = [[[T::ZERO; 4]; W]; 2];
-        for j in 0..self.widths[0] {
-            let w = self.first[j][0].abs();
-            bufs[0][j] = [a[0], a[1] * w, a[2] * w * w, a[3] * w * w * w];
-        }
-        let three = T::from_f64(3.0);
-        let mut cur = 0;
-        for l in 1..self.depth {
-            let (x, y) = bufs.split_at_mut(1);
-            let (prev, next) = if cur == 0 {
-                (&x[0], &mut y[0])
-            } else {
-                (&y[0], &mut x[0])
-            };
-            for k in 0..self.widths[l] {
-                // u[0] bounds the preactivation's value, u[1..] its derivatives.
-                let mut u = [self.biases[l][k].abs(), T::ZERO, T::ZERO, T::ZERO];
-                for j in 0..self.widths[l - 1] {
-                    let w = self.hidden[l][k][j].abs();
-                    for o in 0..4 {
-                        u[o] += w * prev[j][o];
-                    }
-                }
-                finite(u[0])?;
-                next[k] = [
-                    a[0],
-                    a[1] * u[1],
-                    a[2] * u[1] * u[1] + a[1] * u[2],
-                    a[3] * u[1] * u[1] * u[1] + three * a[2] * u[1] * u[2] + a[1] * u[3],
-                ];
-            }
-            cur = 1 - cur;
-        }
-        let mut out = [T::ZERO; 4];
-        for j in 0..self.widths[self.depth - 1] {
-            let c = self.output[j].abs();
-            for o in 0..4 {
-                out[o] += c * bufs[cur][j][o];
-            }
-        }
-        for v in &out {
-            finite(*v)?;
-        }
-        Ok(out)
     }
 }
 

@@ -8,6 +8,7 @@
 //!   The device tests in `finn-tests` use its runner.
 //! * [`bench`](mod@bench): criterion benchmarks turned into `results/integrand-bench.md` and
 //!   `results/gradient-bench.md`.
+//! * [`fuzz`]: the hostile-input campaign against every blob reader and player.
 //! * [`precision`]: where f32 loses digits against f64, `results/precision.md`.
 //! * [`sigma_reference`]: the independent big-integer reference table of sigma_n,
 //!   `finn-core/tests/data/sigma_reference.csv`.
@@ -20,6 +21,7 @@
 pub mod bench;
 pub mod demo;
 pub mod device;
+pub mod fuzz;
 pub mod precision;
 pub mod setup;
 pub mod sigma_reference;

@@ -8,6 +8,7 @@
 mod demo;
 mod evaluate;
 mod figure1;
+mod fuzz;
 mod report;
 mod sigma_reference;
 mod test;
@@ -63,6 +64,19 @@ enum Command {
         #[arg(long = "box", value_name = "LO:HI", allow_hyphen_values = true)]
         boxes: Vec<String>,
     },
+    /// Mutate every shipped blob (bytes and fields, CRC recomputed) and check decode, loading
+    /// and every player: no panic, no NaN, and what loads works over its whole domain.
+    Fuzz {
+        /// Cases to run.
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: u64,
+        /// Stop after this many seconds even if cases remain.
+        #[arg(long, default_value_t = 3600)]
+        seconds: u64,
+        /// The campaign's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Reproduce the paper's Figure 1: results/figure1.md and results/figure1.png.
     Figure1,
     /// Measure where f32 loses digits against f64; write results/precision.md.
@@ -98,6 +112,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             boxes,
         } => evaluate::command(&model, points.as_deref(), &boxes),
         Command::Figure1 => figure1::run(),
+        Command::Fuzz {
+            cases,
+            seconds,
+            seed,
+        } => fuzz::run(cases, seconds, seed),
         Command::Precision => publish(precision::REPORT, &precision::measure()),
         Command::Trajectory => trajectory::run(),
     }

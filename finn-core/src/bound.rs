@@ -1,0 +1,216 @@
+//! Bounds that hold over a whole box, proved once at load so that every later evaluation is
+//! finite (what loads, works): |F| and |f| of a network over its domain
+//! ([`Network::bounds_over`]).
+//!
+//! The method is the magnitude form of the jets. A first-layer unit h = g(w . x + b) has
+//! |d_S h| <= G_|S| prod_{i in S} w*_i over the box, with w*_i the largest |weight| on input
+//! i and G_m the sup of |g^(m)| over the reachable preactivations. A later unit g(u) has, by
+//! the multivariate Faa di Bruno formula, d_S g(u) = sum over partitions P of S of
+//! g^(|P|)(u) prod_{B in P} d_B u, and |d_B u| <= r c_|B| prod_{i in B} w*_i with r the unit's
+//! sum of |weights|; so every bound keeps the form c_|S| prod_{i in S} w*_i, and the sum over
+//! partitions collapses to partial Bell polynomials of the c's. Every term of the actual
+//! evaluation is a term of these sums, so the bounds also bound every intermediate.
+
+use crate::activation::{Activation, MAX_DIM};
+use crate::network::Network;
+use crate::{error::finite, Error, Real};
+
+/// sup |tanh^(m)| over R for m = 0..=8, rounded up by 1%: tanh^(m) is a polynomial in tanh,
+/// maximised over [-1, 1].
+const TANH_SUP: [f64; MAX_DIM + 1] = [
+    1.0, 1.01, 0.7775, 2.02, 4.127, 16.16, 52.79, 274.72, 1235.96,
+];
+
+/// sup of |g^(m)(z)| over |z| <= reach, m = 0..=n, for the activation of an n-input network.
+fn activation_sup<T: Real>(activation: Activation, n: usize, reach: T) -> [T; MAX_DIM + 1] {
+    let mut out = [T::ZERO; MAX_DIM + 1];
+    match activation {
+        Activation::Tanh => {
+            for (o, s) in out.iter_mut().zip(TANH_SUP) {
+                *o = T::from_f64(s);
+            }
+        }
+        Activation::Sigma => {
+            // sigma_n^(m) = sigma_(n-m) >= 0 is increasing for m < n: its sup is at +reach.
+            // sigma_n^(n) = exp(-z^2)/sqrt(pi) <= 1/sqrt(pi).
+            let mut d = [T::ZERO; MAX_DIM + 1];
+            activation.fill_derivatives(n, reach, &mut d[..n + 1]);
+            out[..n].copy_from_slice(&d[..n]);
+            out[n] = T::from_f64(0.5642);
+        }
+    }
+    out
+}
+
+/// Partial Bell polynomials B[m][k](x_1, x_2, ...) for m, k <= n (x[0] unused):
+/// sum over the partitions of an m-set into k blocks of prod x_|block|.
+fn bell<T: Real>(x: &[T; MAX_DIM + 1], n: usize) -> [[T; MAX_DIM + 1]; MAX_DIM + 1] {
+    let mut b = [[T::ZERO; MAX_DIM + 1]; MAX_DIM + 1];
+    b[0][0] = T::ONE;
+    // C(m - 1, i - 1): the block holding a fixed element has i elements.
+    let mut choose = [[0u64; MAX_DIM + 1]; MAX_DIM + 1];
+    for m in 0..=MAX_DIM {
+        choose[m][0] = 1;
+        for i in 1..=m {
+            choose[m][i] = choose[m - 1][i - 1] + if i < m { choose[m - 1][i] } else { 0 };
+        }
+    }
+    for m in 1..=n {
+        for k in 1..=m {
+            let mut v = T::ZERO;
+            for i in 1..=m - k + 1 {
+                v += T::from_f64(choose[m - 1][i - 1] as f64) * x[i] * b[m - i][k - 1];
+            }
+            b[m][k] = v;
+        }
+    }
+    b
+}
+
+impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L> {
+    /// Upper bounds on |F(x)| and |f(x)| over every x in the box [lower, upper], valid for
+    /// every intermediate of the evaluation too (module docs). A model checks them once at
+    /// load ([`crate::Finn::with_constants`]): if they are finite with room to spare, every
+    /// evaluation inside its domain is finite.
+    ///
+    /// Errors: `DimensionMismatch`, `NonFiniteInput`, and `Overflow` when a bound (or the
+    /// reach of a preactivation) is not finite in `T`.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Network};
+    /// // F(x) = 3 tanh(2x + 1) on [-1, 1]: |F| <= 3, |f| = |F'| <= 6 (times 1.01).
+    /// let net = Network::<f64, 1, 1, 1>::signed(Activation::Tanh, &[1], &[2.0, 1.0, 3.0]).unwrap();
+    /// let (big_f, f) = net.bounds_over(&[-1.0], &[1.0]).unwrap();
+    /// assert!(big_f >= 3.0 && f >= 6.0 && f <= 6.1);
+    /// ```
+    pub fn bounds_over(&self, lower: &[T], upper: &[T]) -> Result<(T, T), Error> {
+        let lo = crate::point::<T, N>(lower)?;
+        let hi = crate::point::<T, N>(upper)?;
+        let reach: [T; N] = core::array::from_fn(|i| lo[i].abs().max(hi[i].abs()));
+        // w*_i: the largest |first-layer weight| on input i.
+        let mut w_star = [T::ZERO; N];
+        for j in 0..self.widths[0] {
+            for i in 0..N {
+                w_star[i] = w_star[i].max(self.first[j][i].abs());
+            }
+        }
+        // c[j][m]: the bound of unit j's derivatives over |S| = m, divided by prod w*.
+        let mut c = [[T::ZERO; MAX_DIM + 1]; W];
+        for j in 0..self.widths[0] {
+            let mut z = self.biases[0][j].abs();
+            for i in 0..N {
+                z += self.first[j][i].abs() * reach[i];
+            }
+            let sup = activation_sup(self.activation, N, finite(z)?);
+            c[j][..=N].copy_from_slice(&sup[..=N]);
+        }
+        for l in 1..self.depth {
+            let mut next = [[T::ZERO; MAX_DIM + 1]; W];
+            for k in 0..self.widths[l] {
+                let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
+                let mut prev = [T::ZERO; MAX_DIM + 1];
+                for j in 0..self.widths[l - 1] {
+                    let w = self.hidden[l][k][j].abs();
+                    u += w * c[j][0];
+                    r += w;
+                    for m in 0..=N {
+                        prev[m] = prev[m].max(c[j][m]);
+                    }
+                }
+                let sup = activation_sup(self.activation, N, finite(u)?);
+                let mut x = [T::ZERO; MAX_DIM + 1];
+                for m in 1..=N {
+                    x[m] = r * prev[m];
+                }
+                let b = bell(&x, N);
+                next[k][0] = sup[0];
+                for m in 1..=N {
+                    let mut v = T::ZERO;
+                    for q in 1..=m {
+                        v += sup[q] * b[m][q];
+                    }
+                    next[k][m] = finite(v)?;
+                }
+            }
+            c = next;
+        }
+        let (mut big_f, mut f) = (T::ZERO, T::ZERO);
+        for j in 0..self.widths[self.depth - 1] {
+            let a = self.output[j].abs();
+            big_f += a * c[j][0];
+            f += a * c[j][N];
+        }
+        for w in w_star {
+            f *= w;
+        }
+        Ok((finite(big_f)?, finite(f)?))
+    }
+}
+
+impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
+    /// Upper bounds on |F^(k)(t)| for k = 0..=3 that hold for **every** t, and on every
+    /// intermediate of [`Network::time_jet`] up to order 3: the activations' derivatives are
+    /// bounded ([`Activation::time_derivative_bounds`]), so by Faa di Bruno each layer's
+    /// derivative is bounded by sums of products of |weights| and those bounds. A trajectory
+    /// checks them once at load, so that every later sample is finite.
+    ///
+    /// Errors: `Overflow` when a bound (or the bound on a preactivation) is not finite in `T`.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Network};
+    /// // F(t) = 3 tanh(2t + 1): |F| <= 3, |F'| <= 6, |F''| <= 0.77 * 12, |F'''| <= 2 * 24.
+    /// let net = Network::<f64, 1, 1, 1>::signed(Activation::Tanh, &[1], &[2.0, 1.0, 3.0]).unwrap();
+    /// let b = net.time_derivative_bounds().unwrap();
+    /// assert_eq!(b[0], 3.0);
+    /// assert!(b[1] >= 6.0 && b[3] >= 48.0);
+    /// let huge = Network::<f32, 1, 1, 1>::signed(Activation::Tanh, &[1], &[1e30, 0.0, 1.0]).unwrap();
+    /// assert!(huge.time_derivative_bounds().is_err());
+    /// ```
+    pub fn time_derivative_bounds(&self) -> Result<[T; 4], Error> {
+        let a = self.activation.time_derivative_bounds::<T>();
+        let mut bufs = [[[T::ZERO; 4]; W]; 2];
+        for j in 0..self.widths[0] {
+            let w = self.first[j][0].abs();
+            bufs[0][j] = [a[0], a[1] * w, a[2] * w * w, a[3] * w * w * w];
+        }
+        let three = T::from_f64(3.0);
+        let mut cur = 0;
+        for l in 1..self.depth {
+            let (x, y) = bufs.split_at_mut(1);
+            let (prev, next) = if cur == 0 {
+                (&x[0], &mut y[0])
+            } else {
+                (&y[0], &mut x[0])
+            };
+            for k in 0..self.widths[l] {
+                // u[0] bounds the preactivation's value, u[1..] its derivatives.
+                let mut u = [self.biases[l][k].abs(), T::ZERO, T::ZERO, T::ZERO];
+                for j in 0..self.widths[l - 1] {
+                    let w = self.hidden[l][k][j].abs();
+                    for o in 0..4 {
+                        u[o] += w * prev[j][o];
+                    }
+                }
+                finite(u[0])?;
+                next[k] = [
+                    a[0],
+                    a[1] * u[1],
+                    a[2] * u[1] * u[1] + a[1] * u[2],
+                    a[3] * u[1] * u[1] * u[1] + three * a[2] * u[1] * u[2] + a[1] * u[3],
+                ];
+            }
+            cur = 1 - cur;
+        }
+        let mut out = [T::ZERO; 4];
+        for j in 0..self.widths[self.depth - 1] {
+            let c = self.output[j].abs();
+            for o in 0..4 {
+                out[o] += c * bufs[cur][j][o];
+            }
+        }
+        for v in &out {
+            finite(*v)?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,245 @@
+//! The verdict on one blob: rejected with a typed error (fine), accepted and working over its
+//! whole domain (fine), or a failure: a panic, a NaN or infinity returned as a value, a
+//! decoder and a player that disagree, a positive model with f < 0, or an accepted blob that
+//! fails somewhere in its domain (the promise is: what loads, works).
+
+use finn_core::format::{decode_any, Blob, ModelView, TrajectoryView, MAX_VIA};
+use finn_core::jet::{Dim, JetDim};
+use finn_core::{Antiderivative, Kind, Real};
+use finn_embedded::{FitPlayer, TrajectoryPlayer};
+
+/// Capacity of the models and players the campaign loads into (the shipped blobs fit).
+const W: usize = 16;
+const L: usize = 3;
+
+/// What one blob did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Refused with a typed error (its kind, for the histogram).
+    Rejected(String),
+    /// Loaded, and every evaluation over its domain succeeded.
+    Accepted,
+    /// A broken promise.
+    Failure(String),
+}
+
+/// The verdict on `bytes`; a panic anywhere is a failure.
+pub fn verdict(bytes: &[u8]) -> Verdict {
+    match std::panic::catch_unwind(|| judge(bytes)) {
+        Ok(v) => v,
+        Err(_) => Verdict::Failure("panic".into()),
+    }
+}
+
+fn kind_of(e: &impl std::fmt::Debug) -> String {
+    let text = format!("{e:?}");
+    text.split([' ', '(', '{']).next().unwrap_or("").to_string()
+}
+
+fn judge(bytes: &[u8]) -> Verdict {
+    let fit_player = || fit_player_verdict(bytes);
+    let trajectory_player = || trajectory_player_verdict(bytes);
+    match decode_any(bytes) {
+        Err(e) => {
+            // The players read through the same decoder: they must refuse too.
+            for player in [fit_player(), trajectory_player()] {
+                match player {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Verdict::Failure(format!(
+                            "decode refused ({e}) but a player loaded"
+                        ))
+                    }
+                    Err(what) => return Verdict::Failure(what),
+                }
+            }
+            Verdict::Rejected(kind_of(&e))
+        }
+        Ok(Blob::Model(view)) => model(&view, fit_player()),
+        Ok(Blob::Trajectory(view)) => trajectory(&view, trajectory_player()),
+        Ok(_) => Verdict::Rejected("payload this campaign does not know".into()),
+    }
+}
+
+/// Ok(true) when a fit player loaded and evaluated fine, Ok(false) when it refused.
+fn fit_player_verdict(bytes: &[u8]) -> Result<bool, String> {
+    macro_rules! by_n {
+        ($($n:literal)*) => {
+            match finn_core::format::decode(bytes).map(|v| v.n()) {
+                $(Ok($n) => match FitPlayer::<$n, W, L>::from_bytes(bytes) {
+                    Ok(p) => {
+                        let (lo, hi) = p.domain();
+                        let (lo, hi) = (*lo, *hi);
+                        for x in grid::<f32, $n>(&lo, &hi) {
+                            finite(p.integrand(&x), "player f")?;
+                            finite(p.antiderivative(&x), "player F")?;
+                        }
+                        finite(p.integral(), "player integral")?;
+                        Ok(true)
+                    }
+                    Err(_) => Ok(false),
+                },)*
+                _ => match FitPlayer::<1, W, L>::from_bytes(bytes) {
+                    Ok(_) => Err("a fit player loaded what decode refuses".into()),
+                    Err(_) => Ok(false),
+                },
+            }
+        };
+    }
+    by_n!(1 2 3 4 5 6 7 8)
+}
+
+/// Ok(true) when a trajectory player loaded and sampled fine, Ok(false) when it refused.
+fn trajectory_player_verdict(bytes: &[u8]) -> Result<bool, String> {
+    macro_rules! by_d {
+        ($($d:literal)*) => {
+            match finn_core::format::decode_trajectory(bytes).map(|v| v.coordinates()) {
+                $(Ok($d) => match TrajectoryPlayer::<$d, W, L, MAX_VIA>::from_bytes(bytes) {
+                    Ok(p) => {
+                        let (t0, t1) = p.interval();
+                        for k in 0..=64 {
+                            let t = t0 + (t1 - t0) * (k as f32 / 64.0);
+                            let t = t.clamp(t0, t1);
+                            let s = p.sample(t).map_err(|e| format!("player sample at {t:e}: {e}"))?;
+                            for v in [s.position, s.velocity, s.acceleration, s.jerk] {
+                                if v.iter().any(|x| !x.is_finite()) {
+                                    return Err(format!("player sample at {t:e} not finite"));
+                                }
+                            }
+                        }
+                        let (x0, x1) = p.endpoints();
+                        let (a, b) = (p.sample(t0).map_err(|e| e.to_string())?, p.sample(t1).map_err(|e| e.to_string())?);
+                        let bits = |v: &[f32; $d]| v.map(f32::to_bits);
+                        if bits(&a.position) != bits(x0) || bits(&b.position) != bits(x1) {
+                            return Err("player end states not bit for bit".into());
+                        }
+                        Ok(true)
+                    }
+                    Err(_) => Ok(false),
+                },)*
+                _ => match TrajectoryPlayer::<1, W, L, MAX_VIA>::from_bytes(bytes) {
+                    Ok(_) => Err("a trajectory player loaded what decode refuses".into()),
+                    Err(_) => Ok(false),
+                },
+            }
+        };
+    }
+    by_d!(1 2 3 4 5 6)
+}
+
+fn finite<T: Real, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, String> {
+    match r {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{what} returned {v} as a value")),
+        Err(e) => Err(format!("{what} failed inside the domain: {e}")),
+    }
+}
+
+/// A regular grid over [lo, hi] (corners included), at most 256 points.
+fn grid<T: Real, const N: usize>(lo: &[T; N], hi: &[T; N]) -> Vec<[T; N]> {
+    let per_axis = (2..=5)
+        .rev()
+        .find(|k: &usize| k.pow(N as u32) <= 256)
+        .unwrap_or(2);
+    let count = per_axis.pow(N as u32);
+    (0..count)
+        .map(|row| {
+            core::array::from_fn(|axis| {
+                let i = row / per_axis.pow(axis as u32) % per_axis;
+                let s = T::from_f64(i as f64 / (per_axis - 1) as f64);
+                // Clamped: lo + s (hi - lo) can round past hi.
+                (lo[axis] + s * (hi[axis] - lo[axis]))
+                    .min(hi[axis])
+                    .max(lo[axis])
+            })
+        })
+        .collect()
+}
+
+fn model(view: &ModelView<'_>, player: Result<bool, String>) -> Verdict {
+    fn load<T: Real, const N: usize>(view: &ModelView<'_>) -> Result<bool, String>
+    where
+        Dim<N>: JetDim,
+    {
+        let Ok(model) = view.to_finn::<T, N, W, L>() else {
+            return Ok(false);
+        };
+        let (lo, hi) = (*model.domain().lower(), *model.domain().upper());
+        for x in grid::<T, N>(&lo, &hi) {
+            let f = finite(model.integrand(&x), "f")?;
+            finite(model.antiderivative(&x), "F")?;
+            if view.kind() == Kind::Positive && f < T::ZERO {
+                return Err(format!("a positive model gave f = {f} < 0"));
+            }
+        }
+        finite(model.integral(), "the domain integral")?;
+        Ok(true)
+    }
+    macro_rules! by_n {
+        ($($n:literal)*) => {
+            match view.n() {
+                $($n => (load::<f64, $n>(view), load::<f32, $n>(view)),)*
+                n => return Verdict::Failure(format!("decode accepted n = {n}")),
+            }
+        };
+    }
+    let (wide, narrow) = by_n!(1 2 3 4 5 6 7 8);
+    settle(wide, narrow, player, "model")
+}
+
+fn trajectory(view: &TrajectoryView<'_>, player: Result<bool, String>) -> Verdict {
+    fn load<T: Real, const D: usize>(view: &TrajectoryView<'_>) -> Result<bool, String> {
+        let Ok(traj) = view.to_trajectory::<T, D, W, L, MAX_VIA>() else {
+            return Ok(false);
+        };
+        let (t0, t1) = traj.interval();
+        for k in 0..=64 {
+            let t = (t0 + (t1 - t0) * T::from_f64(k as f64 / 64.0))
+                .min(t1)
+                .max(t0);
+            let s = traj.sample(t).map_err(|e| format!("sample at {t}: {e}"))?;
+            for v in [s.position, s.velocity, s.acceleration, s.jerk] {
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Err(format!("sample at {t} not finite"));
+                }
+            }
+        }
+        Ok(true)
+    }
+    macro_rules! by_d {
+        ($($d:literal)*) => {
+            match view.coordinates() {
+                $($d => (load::<f64, $d>(view), load::<f32, $d>(view)),)*
+                d => return Verdict::Failure(format!("decode accepted D = {d}")),
+            }
+        };
+    }
+    let (wide, narrow) = by_d!(1 2 3 4 5 6);
+    settle(wide, narrow, player, "trajectory")
+}
+
+/// Combines the f64 load, the f32 load and the f32 player: any error is a failure; the f32
+/// player must agree with the f32 load; the blob counts as accepted if anything loaded.
+fn settle(
+    wide: Result<bool, String>,
+    narrow: Result<bool, String>,
+    player: Result<bool, String>,
+    what: &str,
+) -> Verdict {
+    let (wide, narrow, player) = match (wide, narrow, player) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) => return Verdict::Failure(format!("{what} in f64: {e}")),
+        (_, Err(e), _) => return Verdict::Failure(format!("{what} in f32: {e}")),
+        (_, _, Err(e)) => return Verdict::Failure(format!("{what} player: {e}")),
+    };
+    if narrow != player {
+        return Verdict::Failure(format!(
+            "{what}: the f32 load ({narrow}) and the player ({player}) disagree"
+        ));
+    }
+    if wide || narrow {
+        Verdict::Accepted
+    } else {
+        Verdict::Rejected(format!("{what} does not load"))
+    }
+}
