@@ -4,7 +4,14 @@ use anyhow::Result;
 use finn_lab::setup::{self, run as run_cmd, DEVICE_TARGET};
 use std::process::Command;
 
-/// Installs missing tools, proves finn-core builds for the device, runs host tests.
+/// Seconds of the hostile-input campaign in every test run (`cargo xtask fuzz` for more).
+const FUZZ_SECONDS: u64 = 60;
+/// A fixed seed: the slice is the same sequence of cases on every run, so a finding
+/// reproduces.
+const FUZZ_SEED: u64 = 2026;
+
+/// Installs missing tools, proves finn-core builds for the device, runs a bounded slice of
+/// the fuzz campaign, then every host and device test.
 pub fn run() -> Result<()> {
     setup::ensure_all()?;
     let cargo = finn_lab::cargo();
@@ -17,6 +24,8 @@ pub fn run() -> Result<()> {
         "--target",
         DEVICE_TARGET,
     ]))?;
+    // Before the tests, so their summary lines close the output.
+    crate::fuzz::run(u64::MAX, FUZZ_SECONDS, FUZZ_SEED)?;
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--all-targets"]))?;
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--doc"]))?;
     Ok(())

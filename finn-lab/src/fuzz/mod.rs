@@ -160,7 +160,15 @@ pub fn run(
                     let Some((source, blob)) = blobs.get(which) else {
                         break;
                     };
-                    let bytes = mutate::apply(blob, &mutation);
+                    let Ok(bytes) = std::panic::catch_unwind(|| mutate::apply(blob, &mutation))
+                    else {
+                        local.failures.push(Failure {
+                            source: source.clone(),
+                            what: format!("the campaign's own mutator panicked on {mutation:?}"),
+                            bytes: blob.clone(),
+                        });
+                        continue;
+                    };
                     local.cases += 1;
                     match check::verdict(&bytes) {
                         Verdict::Accepted => local.accepted += 1,

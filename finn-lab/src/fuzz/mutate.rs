@@ -208,10 +208,10 @@ fn edit_field(bytes: &[u8], field: Field) -> Option<Vec<u8>> {
         return None;
     }
     let body = &bytes[PREFIX..bytes.len() - CRC];
-    let encoded = if let Ok(mut raw) = postcard::from_bytes::<RawModel>(body) {
-        if raw.payload != 0 {
-            return None;
-        }
+    let model = postcard::from_bytes::<RawModel>(body)
+        .ok()
+        .filter(|r| r.payload == 0);
+    let encoded = if let Some(mut raw) = model {
         edit_model(&mut raw, field);
         postcard::to_allocvec(&raw).ok()?
     } else {
@@ -273,11 +273,17 @@ fn edit_model(raw: &mut RawModel, field: Field) {
             let n = raw.lower.len();
             let slots = 2 * n + 4;
             let k = which as usize % slots.max(1);
-            if k < n {
-                raw.lower[k] = s.apply(raw.lower[k]);
+            // Mutated bodies can have corners of different lengths: never index blindly.
+            let slot = if k < n {
+                raw.lower.get_mut(k)
             } else if k < 2 * n {
-                raw.upper[k - n] = s.apply(raw.upper[k - n]);
+                raw.upper.get_mut(k - n)
             } else {
+                None
+            };
+            if let Some(v) = slot {
+                *v = s.apply(*v);
+            } else if k >= 2 * n {
                 match k - 2 * n {
                     0 => raw.constants.0 = s.apply(raw.constants.0),
                     1 => raw.constants.1 = s.apply(raw.constants.1),
@@ -321,16 +327,16 @@ fn edit_trajectory(raw: &mut RawTrajectory, field: Field) {
             let d = raw.x0.len();
             let slots = 2 + 2 * d + raw.via.len();
             let k = which as usize % slots;
-            if k == 0 {
-                raw.t0 = s.apply(raw.t0);
-            } else if k == 1 {
-                raw.t1 = s.apply(raw.t1);
-            } else if k < 2 + d {
-                raw.x0[k - 2] = s.apply(raw.x0[k - 2]);
-            } else if k < 2 + 2 * d {
-                raw.x1[k - 2 - d] = s.apply(raw.x1[k - 2 - d]);
-            } else {
-                let v = &mut raw.via[k - 2 - 2 * d];
+            let slot = match k {
+                0 => Some(&mut raw.t0),
+                1 => Some(&mut raw.t1),
+                _ if k < 2 + d => raw.x0.get_mut(k - 2),
+                _ if k < 2 + 2 * d => raw.x1.get_mut(k - 2 - d),
+                _ => None,
+            };
+            if let Some(v) = slot {
+                *v = s.apply(*v);
+            } else if let Some(v) = raw.via.get_mut(k - 2 - 2 * d) {
                 v.0 = s.apply(v.0);
                 if let Some(p) = v.1.first_mut() {
                     *p = s.apply(*p);
@@ -371,8 +377,8 @@ mod tests {
         let blob = finn_train::trajectory::blob::reference_blob().unwrap();
         let same = edit_field(&blob, Field::Constraint(1, 0)).unwrap();
         assert_eq!(same, blob);
-        let mutated = edit_field(&blob, Field::Float(0, Special::Times(1))).unwrap();
-        assert_ne!(mutated, blob);
+        let mutated = edit_field(&blob, Field::Float(1, Special::Times(1))).unwrap();
+        assert!(mutated != blob, "the edit changed nothing");
         assert!(finn_core::format::decode_any(&mutated).is_ok());
     }
 
