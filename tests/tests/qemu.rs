@@ -448,7 +448,7 @@ fn assert_fit_device_matches_host(run: &Run, blob: &[u8]) {
 
 /// The paper's Figure 1 model for eps = 2 (`results/figure1/eps2.postcard`, written by
 /// `cargo xtask figure1`: a positive 2 x 16 sigma_2 network on [-3, 3]^2 whose integral is
-/// fixed to 2, parameters stored as `f32`).
+/// fixed to 2, parameters stored as `f64`, converted to `f32` on load).
 fn figure1_eps2_blob() -> Vec<u8> {
     let path = finn_lab::workspace_root().join("results/figure1/eps2.postcard");
     std::fs::read(&path).unwrap_or_else(|e| {
