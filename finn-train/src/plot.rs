@@ -97,8 +97,8 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[(u64, f64)]) -> Result<(),
     draw().map_err(|e| TrainError::Plot(format!("drawing {}: {e}", path.display())))
 }
 
-/// Writes `<stem>-loss.png`, the solver's cost per iteration titled "<name>: `what`";
-/// returns its path.
+/// Writes `<stem>-loss.png`, the solver's cost per iteration, titled with the stem's file
+/// name and `what` (`"{name}: {what}"`); returns its path.
 pub fn loss_history(stem: &Path, what: &str, report: &Report) -> Result<PathBuf, TrainError> {
     let name = stem
         .file_name()
