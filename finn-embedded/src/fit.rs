@@ -23,6 +23,8 @@
 //! assert!(half > 0.0 && half < 1.0);
 //! ```
 
+use core::num::NonZeroU32;
+
 use finn_core::format::decode;
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{Antiderivative, Error, Finn};
@@ -200,6 +202,39 @@ where
         (domain.lower(), domain.upper())
     }
 
+    /// The k-th point of the Halton sequence over the domain: a deterministic, evenly spread
+    /// set of test points (low discrepancy: every prefix covers the box well), the same bits
+    /// on every IEEE `f32` machine, so a device and its host can evaluate the same points.
+    ///
+    /// Coordinate i is lo_i + (hi_i - lo_i) * r_i(k), with r_i(k) the radical inverse of k in
+    /// the i-th prime base (2, 3, 5, 7, 11, 13, 17, 19): k's base-p digits mirrored behind
+    /// the point, an exact fraction num / p^digits of integers, rounded as
+    /// `num as f32 / den as f32`. k = 0 is the lower corner; no point reaches the upper
+    /// corner except by rounding. (A domain whose width overflows `f32` gives points that
+    /// are not finite, which the evaluations then refuse.)
+    ///
+    /// ```
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/fit.postcard");
+    /// let model = finn_embedded::FitPlayer::<2, 8, 2>::load(blob).unwrap();
+    /// // The domain is [0, 1] x [0, 2]; bases 2 and 3.
+    /// assert_eq!(model.halton_point(0), [0.0, 0.0]);
+    /// assert_eq!(model.halton_point(1), [0.5, 2.0 / 3.0]);
+    /// assert_eq!(model.halton_point(2), [0.25, 4.0 / 3.0]);
+    /// assert_eq!(model.halton_point(3), [0.75, 2.0 / 9.0]);
+    /// ```
+    pub fn halton_point(&self, k: u32) -> [f32; N] {
+        let (lower, upper) = self.domain();
+        let mut x = *lower;
+        for ((x, (&lo, &hi)), &base) in x
+            .iter_mut()
+            .zip(lower.iter().zip(upper))
+            .zip(HALTON_BASES.iter().cycle())
+        {
+            *x = lo + (hi - lo) * radical_inverse(k, base);
+        }
+        x
+    }
+
     /// The underlying `finn-core` model: its network, constraint and resolved constants.
     ///
     /// ```
@@ -210,4 +245,41 @@ where
     pub fn model(&self) -> &Finn<f32, N, W, L> {
         &self.model
     }
+}
+
+/// The bases of [`FitPlayer::halton_point`], one per input (finn-core's networks take at most
+/// 8 inputs): the first primes.
+///
+/// `NonZeroU32`, so that the divisions by a base have no division-by-zero path.
+const HALTON_BASES: [NonZeroU32; 8] = [
+    base(2),
+    base(3),
+    base(5),
+    base(7),
+    base(11),
+    base(13),
+    base(17),
+    base(19),
+];
+
+/// `p` as a base (evaluated at compile time; every prime above is non-zero).
+const fn base(p: u32) -> NonZeroU32 {
+    match NonZeroU32::new(p) {
+        Some(p) => p,
+        None => NonZeroU32::MIN,
+    }
+}
+
+/// The radical inverse of `k` in `base` (one of [`HALTON_BASES`]): its digits mirrored behind
+/// the point. The fraction is exact in integers (k < 2^32 has at most 32 digits in base 2 and
+/// 8 in base 19, so the denominator stays below 2^36) and is rounded to `f32` by one division.
+fn radical_inverse(mut k: u32, base: NonZeroU32) -> f32 {
+    let (mut numerator, mut denominator) = (0u64, 1u64);
+    let wide = u64::from(base.get());
+    while k > 0 {
+        numerator = numerator * wide + u64::from(k % base);
+        denominator *= wide;
+        k /= base;
+    }
+    numerator as f32 / denominator as f32
 }

@@ -236,6 +236,57 @@ fn capacity_errors_are_typed() {
     assert_eq!(exact.integrand(&[0.3, 0.4]), big.integrand(&[0.3, 0.4]));
 }
 
+/// The Halton points: the lower corner first, inside the domain, distinct, evenly spread (every
+/// quarter of the domain gets its share of a prefix), the radical inverse of every base.
+#[test]
+fn halton_points_spread_over_the_domain() {
+    let player = Doc::from_bytes(&doc_blob()).unwrap();
+    let (lower, upper) = (*player.domain().0, *player.domain().1);
+    assert_eq!(player.halton_point(0), lower);
+    let points: Vec<[f32; 2]> = (0..256).map(|k| player.halton_point(k)).collect();
+    for (k, x) in points.iter().enumerate() {
+        for i in 0..2 {
+            assert!(lower[i] <= x[i] && x[i] < upper[i], "point {k}: {x:?}");
+        }
+    }
+    let mut bits: Vec<_> = points
+        .iter()
+        .map(|x| (x[0].to_bits(), x[1].to_bits()))
+        .collect();
+    bits.sort_unstable();
+    bits.dedup();
+    assert_eq!(bits.len(), points.len(), "distinct points");
+    // 256 points, 64 per quarter of the domain up to the sequence's small discrepancy.
+    let mut quarters = [0usize; 4];
+    for x in &points {
+        quarters[usize::from(x[0] >= 0.5) + 2 * usize::from(x[1] >= 1.0)] += 1;
+    }
+    assert!(
+        quarters.iter().all(|&q| (60..=68).contains(&q)),
+        "{quarters:?}"
+    );
+    // The last index: 32 binary digits, exact in u64, and (2^32 - 1) / 2^32 rounds to 1 in f32,
+    // so the first coordinate reaches the upper corner, by rounding only.
+    let last = player.halton_point(u32::MAX);
+    assert!(last[0] <= upper[0] && last[1] < upper[1], "{last:?}");
+
+    // All eight bases, on the unit box of an 8-input model: point 1 is 1/p on axis p.
+    let wide = Model {
+        widths: vec![2],
+        lower: vec![0.0; 8],
+        upper: vec![1.0; 8],
+        params: (0..parameter_count(8, &[2]))
+            .map(|i| 0.1 * i as f64)
+            .collect(),
+        ..doc_model()
+    };
+    let player = FitPlayer::<8, 2, 1>::from_bytes(&wide.blob::<8>(Scalar::F32).unwrap()).unwrap();
+    let expected = [2.0f32, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0].map(|p| 1.0 / p);
+    assert_eq!(player.halton_point(1), expected);
+    // 2 * 19 + 3 = 41 in base 19 is "23": 3/19 + 2/361 = 59/361.
+    assert_eq!(player.halton_point(41)[7], 59.0 / 361.0);
+}
+
 #[test]
 fn values_beyond_f32_are_core_errors() {
     // A parameter beyond f32::MAX in an f64 blob (unconstrained: its f64 integral would be

@@ -1,7 +1,7 @@
 //! The workload of the `baseline` feature: the same interface, output shape and measurement
-//! as the trajectory workload (`trajectory.rs`, whose module name this file takes), without
-//! finn-core or finn-embedded. The difference in `.text` between the normal build and this one
-//! is the code the player adds.
+//! as the trajectory workload (`trajectory.rs`; every workload takes the module name
+//! `workload`), without finn-core or finn-embedded. The difference in `.text` between the
+//! normal build and this one is the code the player adds.
 
 use crate::host::Out;
 use core::convert::Infallible;

@@ -1,12 +1,18 @@
-//! Firmware for the emulated Cortex-M4F (QEMU `mps2-an386`): plays back the embedded trajectory
-//! blob with `finn-embedded` and reports its samples and its cost.
+//! Firmware for the emulated Cortex-M4F (QEMU `mps2-an386`): plays back the embedded blob with
+//! `finn-embedded` and reports what it computed and what that cost.
+//!
+//! The blob's payload selects the workload at build time (`build.rs`, the cfg `finn_workload`):
+//! a trajectory blob is played by the trajectory workload (`src/trajectory.rs`), a model blob
+//! by the fit workload (`src/fit.rs`). Either is compiled as the module [`workload`], so that
+//! `main` is the same for both.
 //!
 //! It loads the blob (see `build.rs` for which one), then runs the workload and reports through
 //! semihosting, one record per line (`<key> <field>...`, parsed on the host by `finn_lab::device`):
 //!
 //! - `load error: <message>` if the blob does not load: the typed error's text, after which
 //!   the firmware exits QEMU with a failure status (no fault, no panic);
-//! - the workload's own lines (see [`trajectory`]): the samples' bit patterns;
+//! - the workload's own lines (see `src/trajectory.rs` and `src/fit.rs`): the bit patterns of
+//!   what it computed;
 //! - `workload <name>`, `calls_per_run <n>`, `runs <n>`: what was measured;
 //! - `load_ticks <n>`: SysTick ticks for checking and loading the blob;
 //! - `ticks <n>`: SysTick ticks (core clock) for all `runs` runs together;
@@ -19,21 +25,25 @@
 //! Any panic or fault exits QEMU with a failure status instead.
 //!
 //! The workload, the measurement ([`cost`]) and the output ([`host`]) are separate modules, so
-//! a different workload only replaces [`trajectory`], the workload of the trajectory
-//! application (the `baseline` feature swaps in a stand-in without the player under the same
-//! module name, to measure the code the player adds).
+//! a different workload only replaces `workload` (the `baseline` feature swaps in a stand-in
+//! without the player, `src/baseline.rs`, to measure the code the player adds).
 
 #![no_std]
 #![no_main]
 
 mod cost;
 mod host;
-#[cfg(not(feature = "baseline"))]
-mod trajectory;
-// The stand-in takes the workload's module name, so that `main` is the same in both builds.
+// The workload the blob selects (build.rs), or the stand-in, under one module name, so that
+// `main` is the same in every build.
+#[cfg(all(not(feature = "baseline"), finn_workload = "trajectory"))]
+#[path = "trajectory.rs"]
+mod workload;
+#[cfg(all(not(feature = "baseline"), finn_workload = "fit"))]
+#[path = "fit.rs"]
+mod workload;
 #[cfg(feature = "baseline")]
 #[path = "baseline.rs"]
-mod trajectory;
+mod workload;
 
 use cortex_m_rt::entry;
 
@@ -46,7 +56,7 @@ fn main() -> ! {
     let clock = cost::Clock::start(peripherals.SYST);
 
     let load_start = clock.now();
-    let loaded = trajectory::Workload::load();
+    let loaded = workload::Workload::load();
     let load_ticks = clock.now() - load_start;
     // Start-up plus loading, scanned before any output.
     let stack_load_bytes = cost::stack_high_water_bytes();
@@ -69,8 +79,8 @@ fn main() -> ! {
     let stack_bytes = cost::stack_high_water_bytes();
 
     work.report(&mut out);
-    out.line(format_args!("workload {}", trajectory::NAME));
-    out.line(format_args!("calls_per_run {}", trajectory::CALLS_PER_RUN));
+    out.line(format_args!("workload {}", workload::NAME));
+    out.line(format_args!("calls_per_run {}", workload::CALLS_PER_RUN));
     out.line(format_args!("runs {RUNS}"));
     out.line(format_args!("load_ticks {load_ticks}"));
     out.line(format_args!("ticks {ticks}"));

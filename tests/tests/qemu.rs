@@ -1,4 +1,5 @@
-//! The firmware on the emulated device (QEMU `mps2-an386`, Cortex-M4F): trajectory playback.
+//! The firmware on the emulated device (QEMU `mps2-an386`, Cortex-M4F): trajectory playback, and
+//! the fit workload (f, F and exact integrals of a model blob).
 //!
 //! Each test builds the firmware with a blob, runs it under QEMU and compares what the device
 //! printed with `finn-embedded`'s player on the host, bit for bit: the same blob, the same
@@ -8,24 +9,30 @@
 //! installs both first, and without them the tests fail with a message naming
 //! `cargo xtask setup`.
 
-use finn_core::format::{decode_trajectory, Scalar};
+use finn_core::format::{decode, decode_trajectory, Field, FormatError, Scalar};
+use finn_core::jet::{Dim, JetDim};
 use finn_core::trajectory::OutsidePolicy;
-use finn_core::{Activation, Kind};
-use finn_embedded::{LoadError, TrajectoryPlayer};
+use finn_core::{Activation, Bound, Constraint, Domain, Finn, Kind, Method, Network, Resolved};
+use finn_embedded::{FitPlayer, LoadError, TrajectoryPlayer};
 use finn_lab::device::{self as qemu, FirmwareOptions, Run};
-use finn_train::model::Architecture;
+use finn_train::model::{Architecture, TrainedModel};
 use finn_train::trajectory::blob::{fixed_parameters, reference_blob, trajectory_blob};
 use std::path::{Path, PathBuf};
 
 /// Builds the firmware with `blob` (written to a file of its own) under `label`.
 fn firmware_with_blob(label: &str, blob: &[u8]) -> PathBuf {
+    firmware_with_options(label, blob, FirmwareOptions::default())
+}
+
+/// As [`firmware_with_blob`], with other options (their `blob` is replaced).
+fn firmware_with_options(label: &str, blob: &[u8], options: FirmwareOptions) -> PathBuf {
     let dir = qemu::firmware_target_dir().join("test-blobs");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{label}.postcard"));
     std::fs::write(&path, blob).unwrap();
     let options = FirmwareOptions {
         blob: Some(path),
-        ..FirmwareOptions::default()
+        ..options
     };
     qemu::build_firmware_with(&options, label).unwrap_or_else(|e| panic!("{e:#}"))
 }
@@ -302,6 +309,341 @@ fn unseen_configuration_matches_host_bit_for_bit() {
     eprintln!("unseen configuration, {description} (FINN_DEVICE_SEED={seed} repeats it)");
     let run = run(&firmware_with_blob("unseen", &blob));
     assert_device_matches_host(&run, &blob);
+    assert!(
+        run.load_error().is_none(),
+        "{description}: {:?}",
+        run.load_error()
+    );
+}
+
+/// The fit player's capacity on the host: every input count and depth a blob may have, widths up
+/// to 64 (the device player is sized from the blob).
+const FIT_HOST_W: usize = 64;
+const FIT_HOST_L: usize = finn_core::format::MAX_LAYERS;
+
+/// Sub-box j of the domain [lower, upper], as `firmware/src/fit.rs` documents and computes it
+/// in `f32`: j < n the lower half along axis j, j = n the centre box.
+fn fit_sub_box<const N: usize>(
+    lower: &[f32; N],
+    upper: &[f32; N],
+    j: usize,
+) -> ([f32; N], [f32; N]) {
+    let (mut lo, mut hi) = (*lower, *upper);
+    for i in 0..N {
+        let width = upper[i] - lower[i];
+        if j == N {
+            lo[i] = lower[i] + width * 0.25;
+            hi[i] = lower[i] + width * 0.75;
+        } else if i == j {
+            hi[i] = lower[i] + width * 0.5;
+        }
+    }
+    (lo, hi)
+}
+
+/// What the device printed for a model blob, against the host's fit player on the same blob:
+/// the same load error, or the same domain, points, F and f at every point, integral over the
+/// domain and over every sub-box (or the same errors), bit for bit.
+fn assert_fit_device_matches_host(run: &Run, blob: &[u8]) {
+    fn with_n<const N: usize>(run: &Run, blob: &[u8])
+    where
+        Dim<N>: JetDim,
+    {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // Capacity does not change the arithmetic (loops run over the actual widths), so a
+        // roomy host player computes exactly what the exactly-sized device player does.
+        let player = match FitPlayer::<N, FIT_HOST_W, FIT_HOST_L>::from_bytes(blob) {
+            Ok(player) => player,
+            Err(e) => {
+                let message = run.check_load_error().unwrap_or_else(|e| panic!("{e:#}"));
+                assert_eq!(message, e.to_string());
+                return;
+            }
+        };
+        run.check_success().unwrap_or_else(|e| panic!("{e:#}"));
+        let cost = run.cost().unwrap();
+        assert_eq!(cost.workload, "fit");
+        let view = decode(blob).unwrap();
+        let widest = view.widths().iter().copied().max().unwrap();
+        assert_eq!(
+            run.fit_capacity().unwrap(),
+            [N, widest, view.widths().len()],
+            "the device player is sized from the blob"
+        );
+        let (lower, upper) = player.domain();
+        assert_eq!(run.domain(N).unwrap(), (bits(lower), bits(upper)));
+
+        let samples = run.fit_samples(N).unwrap();
+        assert_eq!(
+            samples.len() as u64,
+            cost.calls_per_run,
+            "one line per point"
+        );
+        for (k, device) in samples.iter().enumerate() {
+            assert_eq!(device.index, k);
+            let x = player.halton_point(k as u32);
+            assert_eq!(device.point, bits(&x), "point {k}");
+            let host = player
+                .antiderivative(&x)
+                .and_then(|big_f| Ok((big_f, player.integrand(&x)?)));
+            match (&device.outcome, host) {
+                (Ok(values), Ok((big_f, f))) => {
+                    assert_eq!(
+                        values.antiderivative,
+                        big_f.to_bits(),
+                        "F at point {k} {x:?}"
+                    );
+                    assert_eq!(values.integrand, f.to_bits(), "f at point {k} {x:?}");
+                }
+                (Err(text), Err(e)) => assert_eq!(text, &e.to_string(), "point {k}"),
+                (device, host) => panic!("point {k}: device {device:?}, host {host:?}"),
+            }
+        }
+
+        match (run.fit_integral().unwrap(), player.integral()) {
+            (Ok(device), Ok(host)) => assert_eq!(device, host.to_bits(), "integral"),
+            (Err(text), Err(e)) => assert_eq!(text, e.to_string()),
+            (device, host) => panic!("integral: device {device:?}, host {host:?}"),
+        }
+
+        let boxes = run.fit_boxes(N).unwrap();
+        assert_eq!(boxes.len(), N + 1, "n halves and the centre box");
+        for (j, device) in boxes.iter().enumerate() {
+            assert_eq!(device.index, j);
+            let (lo, hi) = fit_sub_box(lower, upper, j);
+            assert_eq!(
+                (&device.lower, &device.upper),
+                (&bits(&lo), &bits(&hi)),
+                "box {j}"
+            );
+            match (&device.outcome, player.integral_over(&lo, &hi)) {
+                (Ok(device), Ok(host)) => assert_eq!(*device, host.to_bits(), "box {j}"),
+                (Err(text), Err(e)) => assert_eq!(text, &e.to_string(), "box {j}"),
+                (device, host) => panic!("box {j}: device {device:?}, host {host:?}"),
+            }
+        }
+    }
+    // The host player holds its weights by value, and an unoptimised test build copies them
+    // around: compare on a thread with a roomy stack.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(scope, || match decode(blob).map(|v| v.n()) {
+                Ok(1) => with_n::<1>(run, blob),
+                Ok(2) => with_n::<2>(run, blob),
+                Ok(3) => with_n::<3>(run, blob),
+                Ok(4) => with_n::<4>(run, blob),
+                Ok(5) => with_n::<5>(run, blob),
+                Ok(6) => with_n::<6>(run, blob),
+                Ok(7) => with_n::<7>(run, blob),
+                Ok(8) => with_n::<8>(run, blob),
+                // Not a model blob that decodes: the device says what the host loader says.
+                _ => with_n::<2>(run, blob),
+            })
+            .expect("spawning the comparison thread")
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    });
+}
+
+/// The paper's Figure 1 model for eps = 2 (`results/figure1/eps2.postcard`, written by
+/// `cargo xtask figure1`: a positive 2 x 16 sigma_2 network on [-3, 3]^2 whose integral is
+/// fixed to 2, parameters stored as `f64`, converted to `f32` on load).
+fn figure1_eps2_blob() -> Vec<u8> {
+    let path = finn_lab::workspace_root().join("results/figure1/eps2.postcard");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading {} ({e}); `cargo xtask figure1` writes it",
+            path.display()
+        )
+    })
+}
+
+/// The Figure 1 model on the device: f, F and every integral equal to the host's bit for bit,
+/// the integral over the domain 2 up to the rounding of `f32`, and the cost the same in two
+/// runs.
+#[test]
+fn device_evaluates_the_figure1_fit_bit_for_bit() {
+    let blob = figure1_eps2_blob();
+    let elf = firmware_with_blob("fit-eps2", &blob);
+    let first = run(&elf);
+    assert_fit_device_matches_host(&first, &blob);
+    assert_eq!(first.fit_capacity().unwrap(), [2, 16, 2]);
+    let total = f32::from_bits(first.fit_integral().unwrap().unwrap());
+    assert!(
+        (total - 2.0).abs() < 1e-3,
+        "integral over the domain {total}"
+    );
+    // A positive network: f >= 0 at every point.
+    for sample in first.fit_samples(2).unwrap() {
+        let f = f32::from_bits(sample.outcome.unwrap().integrand);
+        assert!(f >= 0.0, "f = {f} at point {}", sample.index);
+    }
+
+    let cost = first.cost().unwrap();
+    assert!(cost.ticks > 0, "no ticks measured: {cost:?}");
+    assert_eq!(
+        run(&elf).cost().unwrap(),
+        cost,
+        "two runs of the same firmware cost differently"
+    );
+    eprintln!(
+        "device: {:.0} instructions per evaluation of f, playback stack {} bytes, load stack {} \
+         bytes, player {} bytes",
+        cost.instructions_per_call(),
+        cost.stack_bytes,
+        cost.stack_load_bytes,
+        first.number("player_bytes").unwrap()
+    );
+}
+
+/// A corrupt fit blob (one flipped bit) makes the firmware print the fit player's typed error
+/// and exit with a failure status through semihosting: no panic, no fault. So does a fit
+/// player too narrow for the blob (`FINN_FIT_CAPACITY`), an error only the fit player gives.
+#[test]
+fn corrupt_fit_blob_reports_the_typed_error() {
+    let mut blob = figure1_eps2_blob();
+    let at = blob.len() / 2;
+    blob[at] ^= 0x04;
+    let run_corrupt = run(&firmware_with_blob("fit-corrupt", &blob));
+    let message = run_corrupt
+        .check_load_error()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let host = FitPlayer::<2, 16, 2>::from_bytes(&blob).unwrap_err();
+    assert!(matches!(
+        host,
+        LoadError::Corrupt(FormatError::CrcMismatch { .. })
+    ));
+    assert_eq!(message, host.to_string());
+    assert!(run_corrupt.fit_samples(2).unwrap().is_empty());
+    assert_fit_device_matches_host(&run_corrupt, &blob);
+
+    let intact = figure1_eps2_blob();
+    let narrow = FirmwareOptions {
+        fit_capacity: Some([2, 8, 2]),
+        ..FirmwareOptions::default()
+    };
+    let run_narrow = run(&firmware_with_options("fit-narrow", &intact, narrow));
+    let message = run_narrow
+        .check_load_error()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let host = FitPlayer::<2, 8, 2>::from_bytes(&intact).unwrap_err();
+    assert_eq!(
+        host,
+        LoadError::Capacity(FormatError::CapacityMismatch {
+            field: Field::Width,
+            capacity: 8,
+            found: 16
+        })
+    );
+    assert_eq!(message, host.to_string());
+}
+
+/// The constants that impose `constraint` on this network over [lower, upper], resolved in
+/// `f64` by finn-core, as training leaves them.
+fn resolve<const N: usize>(model: &TrainedModel) -> Result<Resolved<f64>, finn_core::Error>
+where
+    Dim<N>: JetDim,
+{
+    let a = &model.architecture;
+    let net = Network::<f64, N, 32, 3>::new(a.kind, a.activation, &a.widths, &model.params)?;
+    let domain = Domain::from_slices(&model.domain_lower, &model.domain_upper)?;
+    Ok(Finn::new(net, domain, model.constraint)?.constants())
+}
+
+/// A random fit model unlike the Figure 1 one: n in 1..=4 inputs, one or two hidden layers of
+/// 2..=12 units, positive (sigma_n) or signed (tanh or sigma_n), no constraint or any bound by
+/// scale (positive only) or shift, a random box, either scalar.
+fn unseen_fit_blob(seed: u64) -> (Vec<u8>, String) {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let n = 1 + rng.below(4) as usize;
+    let widths: Vec<usize> = (0..1 + rng.below(2))
+        .map(|_| 2 + rng.below(11) as usize)
+        .collect();
+    let (kind, activation) = match rng.below(3) {
+        0 => (Kind::Positive, Activation::Sigma),
+        1 => (Kind::Signed, Activation::Tanh),
+        _ => (Kind::Signed, Activation::Sigma),
+    };
+    let architecture = Architecture {
+        n,
+        kind,
+        activation,
+        widths,
+    };
+    let bound = [Bound::Equal, Bound::AtMost, Bound::AtLeast][rng.below(3) as usize];
+    let method = if kind == Kind::Positive && rng.below(2) == 0 {
+        Method::Scale
+    } else {
+        Method::Shift
+    };
+    let constraint = match rng.below(4) {
+        0 => None,
+        _ => Some(Constraint::new(bound, method, rng.uniform(0.5, 3.0))),
+    };
+    let domain_lower: Vec<f64> = (0..n).map(|_| rng.uniform(-2.0, 1.0)).collect();
+    let domain_upper: Vec<f64> = domain_lower
+        .iter()
+        .map(|lo| lo + rng.uniform(0.5, 2.5))
+        .collect();
+    let params = fixed_parameters(&architecture, 1, rng.next()).remove(0);
+    let scalar = if rng.below(2) == 0 {
+        Scalar::F32
+    } else {
+        Scalar::F64
+    };
+    let mut model = TrainedModel {
+        architecture,
+        domain_lower,
+        domain_upper,
+        constraint,
+        constants: Resolved::scaled(1.0),
+        params,
+    };
+    model.constants = match n {
+        1 => resolve::<1>(&model),
+        2 => resolve::<2>(&model),
+        3 => resolve::<3>(&model),
+        _ => resolve::<4>(&model),
+    }
+    .expect("a valid random fit model");
+    let blob = model.to_blob(scalar).expect("a valid random fit model");
+    let description = format!(
+        "seed {seed}: n = {n}, widths {:?}, {kind:?} {activation:?}, constraint {constraint:?}, \
+         {scalar:?}, box {:.3?} .. {:.3?}",
+        model.architecture.widths, model.domain_lower, model.domain_upper
+    );
+    (blob, description)
+}
+
+/// A fit configuration the firmware was not written for, chosen at random on every run
+/// (`FINN_DEVICE_SEED` fixes the seed), or the model blob file named by
+/// `FINN_DEVICE_FIT_BLOB`: device == host bit for bit.
+#[test]
+fn unseen_fit_configuration_matches_host_bit_for_bit() {
+    if let Some(path) = std::env::var_os("FINN_DEVICE_FIT_BLOB") {
+        let blob = std::fs::read(&path).unwrap();
+        eprintln!(
+            "unseen fit configuration from {}",
+            Path::new(&path).display()
+        );
+        let run = run(&firmware_with_blob("fit-given", &blob));
+        assert_fit_device_matches_host(&run, &blob);
+        return;
+    }
+    let seed = std::env::var("FINN_DEVICE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    let (blob, description) = unseen_fit_blob(seed);
+    eprintln!("unseen fit configuration, {description} (FINN_DEVICE_SEED={seed} repeats it)");
+    let run = run(&firmware_with_blob("fit-unseen", &blob));
+    assert_fit_device_matches_host(&run, &blob);
     assert!(
         run.load_error().is_none(),
         "{description}: {:?}",

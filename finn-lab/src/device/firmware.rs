@@ -1,5 +1,6 @@
-//! Building the firmware for the device: the blob it embeds, its capacity and sample count, and
-//! the `baseline` variant without the player ([`FirmwareOptions`]).
+//! Building the firmware for the device: the blob it embeds (a trajectory or a fit model: its
+//! payload selects the workload), its capacity and sample count, and the `baseline` variant
+//! without the player ([`FirmwareOptions`]).
 //!
 //! Every variant is built in release in [`firmware_target_dir`] and copied out under a label
 //! of its own (`firmware/target/variants/<label>.elf`), so builds of other variants do not
@@ -36,13 +37,22 @@ pub fn check_device_target() -> Result<()> {
 }
 
 /// What to build into the firmware (see `firmware/build.rs`).
+///
+/// The blob's payload selects the workload: a trajectory blob is played by the trajectory
+/// workload, a model blob (the fit application, for example `results/figure1/eps2.postcard`)
+/// by the fit workload. A blob that does not decode is played by the trajectory workload, or by
+/// the fit workload when it still opens like a model blob, which then reports the load error.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FirmwareOptions {
-    /// The blob to embed; `None` for [`default_blob_path`].
+    /// The blob to embed, a trajectory or a model blob; `None` for [`default_blob_path`].
     pub blob: Option<PathBuf>,
-    /// The player's capacity `[D, W, L, V]`; `None` to size it from the blob.
+    /// The trajectory player's capacity `[D, W, L, V]`; `None` to size it from the blob.
+    /// Refused by the build for a model blob.
     pub capacity: Option<[usize; 4]>,
-    /// Samples played (N); `None` for the firmware's default, 64.
+    /// The fit player's capacity `[N, W, L]`; `None` to size it from the blob. Refused by the
+    /// build for a trajectory blob.
+    pub fit_capacity: Option<[usize; 3]>,
+    /// Samples played, or points evaluated, N; `None` for the firmware's default, 64.
     pub samples: Option<usize>,
     /// Build the `baseline` variant: the same firmware without the player.
     pub baseline: bool,
@@ -106,6 +116,10 @@ pub fn build_firmware_with(options: &FirmwareOptions, label: &str) -> Result<Pat
     match options.capacity {
         Some([d, w, l, v]) => cmd.env("FINN_CAPACITY", format!("{d},{w},{l},{v}")),
         None => cmd.env_remove("FINN_CAPACITY"),
+    };
+    match options.fit_capacity {
+        Some([n, w, l]) => cmd.env("FINN_FIT_CAPACITY", format!("{n},{w},{l}")),
+        None => cmd.env_remove("FINN_FIT_CAPACITY"),
     };
     match options.samples {
         Some(n) => cmd.env("FINN_SAMPLES", n.to_string()),

@@ -4,9 +4,16 @@
 //! This is the one runner for the device. `cargo xtask device` uses it through [`measure`],
 //! and the device tests in `finn-tests` call [`build_firmware_with`] and [`run()`] directly.
 //!
-//! The firmware plays back a trajectory blob embedded at build time ([`FirmwareOptions::blob`],
-//! by default `firmware/blobs/default.postcard`) and prints every sample's `f32` bit patterns
-//! ([`Run::samples`]), or the typed load error ([`Run::load_error`]) when the blob does not load.
+//! The firmware plays back a blob embedded at build time ([`FirmwareOptions::blob`], by default
+//! the trajectory `firmware/blobs/default.postcard`), with the workload its payload selects,
+//! and prints the `f32` bit patterns of what it computed, or the typed load error
+//! ([`Run::load_error`]) when the blob does not load:
+//!
+//! * a trajectory blob: every sample's position, velocity and acceleration
+//!   ([`Run::samples`]), the cost per sample;
+//! * a model blob (the fit application): f and F at Halton points of the domain
+//!   ([`Run::fit_samples`]), the exact integral over the domain and over sub-boxes
+//!   ([`Run::fit_integral`], [`Run::fit_boxes`]), the cost per evaluation of f.
 //!
 //! The firmware (`firmware/`, a workspace of its own) is built in release for
 //! [`DEVICE_TARGET`] and run on QEMU's `mps2-an386` machine with a Cortex-M4 and
@@ -17,17 +24,20 @@
 //!
 //! * [`firmware`]: building the firmware with a blob and options;
 //! * [`run`](mod@run): running QEMU and parsing the firmware's records, samples and cost;
+//! * [`fit`]: the fit workload's records;
 //! * [`elf`]: section sizes and `.text` by crate;
 //! * [`report`]: the `results/device.md` report, with its goals and verdicts.
 
 pub mod elf;
 pub mod firmware;
+pub mod fit;
 pub mod report;
 pub mod run;
 
 pub use crate::setup::DEVICE_TARGET;
 pub use elf::{section_sizes, text_by_crate, text_by_source_crate, SectionSizes};
 pub use firmware::{build_firmware, build_firmware_with, check_device_target, FirmwareOptions};
+pub use fit::{FitBits, FitBox, FitSample};
 pub use report::{measure, REPORT};
 pub use run::{
     check_qemu, parse_hex_u32, qemu_args, qemu_command_line, run, Cost, DeviceSample, Record, Run,

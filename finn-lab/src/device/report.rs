@@ -1,13 +1,16 @@
 //! The `cargo xtask device` report (`results/device.md`): builds the firmware and its baseline
 //! without the player, runs it twice, checks that both runs cost the same and that the device
-//! meets the trajectory's end states exactly, and sets the figures against the goals.
+//! meets the trajectory's end states exactly, and sets the figures against the goals; then the
+//! fit workload on the Figure 1 model ([`FIT_BLOB`]): its cost per evaluation of f, with every
+//! value the device printed checked against the host's player bit for bit.
 
 use super::elf::{section_sizes, text_by_crate, text_by_source_crate, SectionSizes};
 use super::firmware::{build_firmware, build_firmware_with, FirmwareOptions};
 use super::run::{qemu_command_line, run, Cost, DeviceSample, Run};
 use super::{default_blob_path, DEFAULT_TIMEOUT, DEVICE_TARGET, INSTRUCTIONS_PER_TICK, QEMU};
 use crate::{setup, workspace_root};
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
+use finn_embedded::FitPlayer;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,6 +18,10 @@ use std::process::Command;
 
 /// The report, relative to the workspace root.
 pub const REPORT: &str = "results/device.md";
+
+/// The model blob of the report's fit section, relative to the workspace root: the paper's
+/// Figure 1 model for eps = 2 (`cargo xtask figure1`).
+pub const FIT_BLOB: &str = "results/figure1/eps2.postcard";
 
 /// What the device run showed about the embedded trajectory.
 struct Playback {
@@ -100,7 +107,8 @@ pub fn measure() -> Result<String> {
         playback.ends_exact,
         "the device's first and last samples are not x0 and xT bit for bit"
     );
-    device_report(
+    let fit = measure_fit()?;
+    let mut md = device_report(
         &elf,
         &sizes,
         &baseline_sizes,
@@ -108,7 +116,232 @@ pub fn measure() -> Result<String> {
         by_source.as_ref(),
         &costs[0],
         &playback,
-    )
+    )?;
+    fit_report(&mut md, &fit)?;
+    Ok(md)
+}
+
+/// What the device run of the fit workload showed.
+struct FitEvaluation {
+    /// n, the widths, the kind, the activation, the constraint and the stored scalar.
+    description: String,
+    /// The blob's length in bytes.
+    blob_bytes: usize,
+    /// The player's type, as the firmware sized it.
+    player: String,
+    /// `size_of` the player on the device.
+    player_bytes: u64,
+    /// The constraint's target, if the model has one.
+    eps: Option<f64>,
+    /// The exact integral over the domain, as the device computed it.
+    integral: f32,
+    /// Points evaluated and sub-boxes integrated.
+    points: usize,
+    boxes: usize,
+    /// What the evaluations cost.
+    cost: Cost,
+    /// The firmware's total `.text`.
+    text: u64,
+}
+
+/// Builds the firmware around [`FIT_BLOB`], runs it twice (both runs must cost the same), and
+/// checks every point, F, f and integral the device printed against the host's `FitPlayer`
+/// bit for bit.
+fn measure_fit() -> Result<FitEvaluation> {
+    let path = workspace_root().join(FIT_BLOB);
+    let blob = std::fs::read(&path).with_context(|| {
+        format!(
+            "reading {} (`cargo xtask figure1` writes it)",
+            path.display()
+        )
+    })?;
+    let view = finn_core::format::decode(&blob)
+        .map_err(|e| anyhow::anyhow!("{FIT_BLOB} is not a model blob: {e}"))?;
+    ensure!(view.n() == 2, "{FIT_BLOB} has {} inputs, not 2", view.n());
+    eprintln!("xtask: building the firmware around {FIT_BLOB} (fit workload)");
+    let elf = build_firmware_with(
+        &FirmwareOptions {
+            blob: Some(path),
+            ..FirmwareOptions::default()
+        },
+        "fit-eps2",
+    )?;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let run = run(&elf, DEFAULT_TIMEOUT)?;
+        run.check_success()?;
+        runs.push(run);
+    }
+    let (cost, again) = (runs[0].cost()?, runs[1].cost()?);
+    ensure!(
+        cost == again,
+        "two runs of the fit firmware reported different costs: {cost:?} and {again:?}"
+    );
+    ensure!(
+        cost.workload == "fit",
+        "the firmware ran the {} workload",
+        cost.workload
+    );
+    let run = &runs[0];
+    let host = FitPlayer::<2, 32, 4>::from_bytes(&blob)
+        .map_err(|e| anyhow::anyhow!("the host player refuses {FIT_BLOB}: {e}"))?;
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let (lower, upper) = host.domain();
+    ensure!(
+        run.domain(2)? == (bits(lower), bits(upper)),
+        "the device's domain differs from the host's"
+    );
+    let samples = run.fit_samples(2)?;
+    ensure!(
+        samples.len() as u64 == cost.calls_per_run,
+        "{} points printed, {} evaluated",
+        samples.len(),
+        cost.calls_per_run
+    );
+    for (k, device) in samples.iter().enumerate() {
+        let x = host.halton_point(u32::try_from(k)?);
+        let f = host
+            .integrand(&x)
+            .map_err(|e| anyhow::anyhow!("host f at {x:?}: {e}"))?;
+        let big_f = host
+            .antiderivative(&x)
+            .map_err(|e| anyhow::anyhow!("host F at {x:?}: {e}"))?;
+        let same = device.index == k
+            && device.point == bits(&x)
+            && device
+                .outcome
+                .as_ref()
+                .is_ok_and(|v| v.integrand == f.to_bits() && v.antiderivative == big_f.to_bits());
+        ensure!(
+            same,
+            "point {k}: the device printed {device:?}, the host computes x = {x:?}, \
+             F = {big_f}, f = {f}"
+        );
+    }
+    let integral = host
+        .integral()
+        .map_err(|e| anyhow::anyhow!("host integral: {e}"))?;
+    ensure!(
+        run.fit_integral()? == Ok(integral.to_bits()),
+        "the device's integral over the domain differs from the host's {integral}"
+    );
+    // The sub-boxes' corners are checked against their definition by the device tests
+    // (`tests/tests/qemu.rs`); here their integrals are checked against the host's.
+    let boxes = run.fit_boxes(2)?;
+    ensure!(boxes.len() == 3, "{} sub-boxes printed, not 3", boxes.len());
+    let corner = |words: &[u32]| -> Result<[f32; 2]> {
+        match words {
+            [a, b] => Ok([f32::from_bits(*a), f32::from_bits(*b)]),
+            _ => anyhow::bail!("a corner of {} words", words.len()),
+        }
+    };
+    for device in &boxes {
+        let (lo, hi) = (corner(&device.lower)?, corner(&device.upper)?);
+        let host_value = host.integral_over(&lo, &hi).map(f32::to_bits);
+        ensure!(
+            device.outcome.as_ref().ok() == host_value.as_ref().ok(),
+            "box {}: the device printed {:?}, the host computes {host_value:?}",
+            device.index,
+            device.outcome
+        );
+    }
+    let [n, w, l] = run.fit_capacity()?;
+    Ok(FitEvaluation {
+        description: format!(
+            "n = {} inputs, hidden widths {:?}, {:?} {:?}, constraint {}, parameters stored as {:?}",
+            view.n(),
+            view.widths(),
+            view.kind(),
+            view.activation(),
+            match view.constraint() {
+                Some(c) => format!("{:?} by {:?} to eps = {}", c.bound, c.method, c.eps),
+                None => "none".into(),
+            },
+            view.scalar()
+        ),
+        blob_bytes: blob.len(),
+        player: format!("FitPlayer<{n}, {w}, {l}>"),
+        player_bytes: run.number("player_bytes")?,
+        eps: view.constraint().map(|c| c.eps),
+        integral,
+        points: samples.len(),
+        boxes: boxes.len(),
+        cost,
+        text: section_sizes(&elf)?.get(".text"),
+    })
+}
+
+/// The report's fit section.
+fn fit_report(md: &mut String, fit: &FitEvaluation) -> Result<()> {
+    writeln!(
+        md,
+        "## Workload: fit evaluation
+"
+    )?;
+    writeln!(
+        md,
+        "The same firmware built around `{FIT_BLOB}` ({} bytes; the paper's Figure 1 model for \
+         eps = 2): {}. The blob's payload selects the fit workload: `finn_embedded::{}` \
+         ({} bytes, in a static) checks it and converts it to `f32` once, then evaluates f at \
+         {} Halton points of the domain (`FitPlayer::halton_point`, computed before the measured \
+         region). Two runs reported the same figures. Every point, F, f and exact integral \
+         the device printed (over the domain and over {} sub-boxes) equals the host's \
+         `FitPlayer` bit for bit; the integral over the domain is {} on the device{}.\n",
+        fit.blob_bytes,
+        fit.description,
+        fit.player,
+        fit.player_bytes,
+        fit.points,
+        fit.boxes,
+        fit.integral,
+        match fit.eps {
+            Some(eps) => format!(" (eps = {eps}, up to the rounding of F's vertex sum in `f32`)"),
+            None => String::new(),
+        }
+    )?;
+    let cost = &fit.cost;
+    writeln!(md, "| figure | value |\n| --- | --- |")?;
+    writeln!(
+        md,
+        "| instructions per evaluation of f | {:.0} |",
+        cost.instructions_per_call()
+    )?;
+    writeln!(
+        md,
+        "| stack high-water mark, evaluation | {} bytes |",
+        cost.stack_bytes
+    )?;
+    writeln!(
+        md,
+        "| stack high-water mark, reset through loading | {} bytes |",
+        cost.stack_load_bytes
+    )?;
+    writeln!(
+        md,
+        "| the player, `{}` | {} bytes |",
+        fit.player, fit.player_bytes
+    )?;
+    writeln!(
+        md,
+        "| loading the blob (check + f32 conversion + points) | {} instructions |",
+        cost.load_ticks * INSTRUCTIONS_PER_TICK
+    )?;
+    writeln!(md, "| total `.text` | {} bytes |", fit.text)?;
+    writeln!(
+        md,
+        "| evaluations measured | {} ({} runs of {}), {} ticks, {} instructions |\n",
+        cost.calls(),
+        cost.runs,
+        cost.calls_per_run,
+        cost.ticks,
+        cost.instructions
+    )?;
+    writeln!(
+        md,
+        "`FitPlayer::load` returns the player by value, so loading builds it on the stack and \
+         moves it into its static: the loading figure includes the player's size once."
+    )?;
+    Ok(())
 }
 
 /// Instructions per sample: at most this is the goal ...
