@@ -116,7 +116,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             cases,
             seconds,
             seed,
-        } => fuzz::run(cases, seconds, seed),
+        } => fuzz::run(cases, seconds, seed, true),
         Command::Precision => publish(precision::REPORT, &precision::measure()),
         Command::Trajectory => trajectory::run(),
     }

@@ -25,7 +25,7 @@ pub fn run() -> Result<()> {
         DEVICE_TARGET,
     ]))?;
     // Before the tests, so their summary lines close the output.
-    crate::fuzz::run(u64::MAX, FUZZ_SECONDS, FUZZ_SEED)?;
+    crate::fuzz::run(u64::MAX, FUZZ_SECONDS, FUZZ_SEED, false)?;
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--all-targets"]))?;
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--doc"]))?;
     Ok(())
