@@ -41,7 +41,7 @@ mod real;
 pub mod trajectory;
 
 pub use activation::Activation;
-pub use constraint::{Bound, Constraint, Finn, Method, Resolved};
+pub use constraint::{Bound, Bounded, Constraint, Finn, Method, Resolved};
 pub use domain::Domain;
 pub use error::{ConstantsProblem, Error};
 pub use network::{parameter_count, Kind, Network};

@@ -276,7 +276,7 @@ where
 
     /// Pre-activation of first-layer unit `j`.
     #[inline(always)]
-    fn first_preactivation(&self, j: usize, x: &[T; N]) -> T {
+    pub(crate) fn first_preactivation(&self, j: usize, x: &[T; N]) -> T {
         let mut z = self.biases[0][j];
         for (w, xi) in self.first[j].iter().zip(x) {
             z += *w * *xi;
