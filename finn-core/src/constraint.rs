@@ -88,20 +88,12 @@ impl<T: Real> Constraint<T> {
     /// than `AtLeast`), `DegenerateIntegral` (scale with base <= 0 or not finite; shift with
     /// base not finite).
     pub fn resolve(&self, kind: Kind, base: T) -> Result<Resolved<T>, Error> {
-        if !self.eps.is_finite() {
-            return Err(Error::NonFiniteInput);
-        }
+        self.check_for(kind)?;
         if !base.is_finite() {
             return Err(Error::DegenerateIntegral);
         }
         match self.method {
             Method::Scale => {
-                if kind != Kind::Positive {
-                    return Err(Error::ScaleNeedsPositiveNetwork);
-                }
-                if self.eps <= T::ZERO {
-                    return Err(Error::NonPositiveEpsilon);
-                }
                 if base <= T::ZERO {
                     return Err(Error::DegenerateIntegral);
                 }
@@ -115,9 +107,6 @@ impl<T: Real> Constraint<T> {
                 Ok(Resolved::scaled(scale))
             }
             Method::Shift => {
-                if kind == Kind::Positive && self.bound != Bound::AtLeast {
-                    return Err(Error::ShiftBreaksPositivity);
-                }
                 let (gap, gap_low) = two_sum(self.eps, -base);
                 let keep = match self.bound {
                     Bound::Equal => true,
@@ -137,6 +126,25 @@ impl<T: Real> Constraint<T> {
                     Resolved::scaled(T::ONE)
                 })
             }
+        }
+    }
+}
+
+impl<T: Real> Constraint<T> {
+    /// The rules a constraint obeys for a network of `kind`, whatever its constants: eps
+    /// finite; a scale needs a positive network and eps > 0; a positive network takes a shift
+    /// only with `AtLeast`.
+    fn check_for(&self, kind: Kind) -> Result<(), Error> {
+        if !self.eps.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        match self.method {
+            Method::Scale if kind != Kind::Positive => Err(Error::ScaleNeedsPositiveNetwork),
+            Method::Scale if self.eps <= T::ZERO => Err(Error::NonPositiveEpsilon),
+            Method::Shift if kind == Kind::Positive && self.bound != Bound::AtLeast => {
+                Err(Error::ShiftBreaksPositivity)
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -217,17 +225,9 @@ pub fn check_constants<T: Real>(
         }
         return Ok(());
     };
-    if !c.eps.is_finite() {
-        return Err(Error::NonFiniteInput);
-    }
+    c.check_for(kind)?;
     match c.method {
         Method::Scale => {
-            if kind != Kind::Positive {
-                return Err(Error::ScaleNeedsPositiveNetwork);
-            }
-            if c.eps <= T::ZERO {
-                return Err(Error::NonPositiveEpsilon);
-            }
             if scale <= T::ZERO {
                 return problem(ConstantsProblem::NonPositiveScale);
             }
@@ -244,9 +244,6 @@ pub fn check_constants<T: Real>(
             }
         }
         Method::Shift => {
-            if kind == Kind::Positive && c.bound != Bound::AtLeast {
-                return Err(Error::ShiftBreaksPositivity);
-            }
             if scale != T::ONE {
                 return problem(ConstantsProblem::ScaleInShift);
             }

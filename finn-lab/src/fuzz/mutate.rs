@@ -245,6 +245,19 @@ fn edit_parameter(params: &mut [u8], scalar: u32, index: u16, f: impl Fn(f64) ->
     }
 }
 
+/// One parameter set to a hostile value, or all of them scaled by a power of two.
+fn edit_parameters(params: &mut [u8], scalar: u32, field: Field) {
+    match field {
+        Field::Parameter(i, s) => edit_parameter(params, scalar, i, |v| s.apply(v)),
+        Field::AllParameters(k) => {
+            for i in 0..params.len() as u16 {
+                edit_parameter(params, scalar, i, |v| v * 2f64.powi(i32::from(k)));
+            }
+        }
+        _ => {}
+    }
+}
+
 fn edit_widths(widths: &mut Vec<u16>, field: Field) {
     match field {
         Field::Width(i, w) if !widths.is_empty() => {
@@ -304,13 +317,8 @@ fn edit_model(raw: &mut RawModel, field: Field) {
             }
         }
         Field::Scalar(v) => raw.scalar = u32::from(v % 3),
-        Field::Parameter(i, s) => edit_parameter(&mut raw.params, raw.scalar, i, |v| s.apply(v)),
-        Field::AllParameters(k) => {
-            for i in 0..raw.params.len() as u16 {
-                edit_parameter(&mut raw.params, raw.scalar, i, |v| {
-                    v * 2f64.powi(i32::from(k))
-                });
-            }
+        Field::Parameter(..) | Field::AllParameters(_) => {
+            edit_parameters(&mut raw.params, raw.scalar, field)
         }
         Field::Coordinates(_) | Field::Via(_) | Field::Policy(_) => {}
     }
@@ -344,13 +352,8 @@ fn edit_trajectory(raw: &mut RawTrajectory, field: Field) {
             }
         }
         Field::Scalar(v) => raw.scalar = u32::from(v % 3),
-        Field::Parameter(i, s) => edit_parameter(&mut raw.params, raw.scalar, i, |v| s.apply(v)),
-        Field::AllParameters(k) => {
-            for i in 0..raw.params.len() as u16 {
-                edit_parameter(&mut raw.params, raw.scalar, i, |v| {
-                    v * 2f64.powi(i32::from(k))
-                });
-            }
+        Field::Parameter(..) | Field::AllParameters(_) => {
+            edit_parameters(&mut raw.params, raw.scalar, field)
         }
         Field::Coordinates(v) => raw.coordinates = v % 8,
         Field::Via(add) => {
