@@ -15,47 +15,80 @@ use crate::activation::{Activation, MAX_DIM};
 use crate::network::Network;
 use crate::{error::finite, Error, Real};
 
-/// sup |tanh^(m)| over R for m = 0..=8, rounded up by 1%: tanh^(m) is a polynomial in tanh,
-/// maximised over [-1, 1].
-const TANH_SUP: [f64; MAX_DIM + 1] = [
-    1.0, 1.01, 0.7775, 2.02, 4.127, 16.16, 52.79, 274.72, 1235.96,
+/// Highest derivative order these bounds reach: f (order n <= 8) and its sixth derivative
+/// along one axis, for the remainder of 3-point Gauss-Legendre quadrature.
+pub(crate) const MAX_BOUND_ORDER: usize = MAX_DIM + 6;
+
+/// sup |tanh^(m)| over R, m = 0..=14: tanh^(m) is a polynomial in tanh, maximised over
+/// [-1, 1] on a grid of step 1e-5, plus 1%.
+const TANH_SUP: [f64; MAX_BOUND_ORDER + 1] = [
+    1.01,
+    1.01,
+    0.777498,
+    2.02,
+    4.12674,
+    16.16,
+    52.7886,
+    274.72,
+    1235.96,
+    8015.36,
+    46027.8,
+    357330.0,
+    2499070.0,
+    22591900.0,
+    186389000.0,
 ];
 
-/// sup of |g^(m)(z)| over |z| <= reach, m = 0..=n, for the activation of an n-input network.
-fn activation_sup<T: Real>(activation: Activation, n: usize, reach: T) -> [T; MAX_DIM + 1] {
-    let mut out = [T::ZERO; MAX_DIM + 1];
+/// sup |H_k(z) exp(-z^2)| / sqrt(pi) over R, k = 0..=14 (sigma_n^(n+k) up to sign),
+/// maximised on a grid of step 5e-5 over [-10, 10], plus 1%.
+const HERMITE_SUP: [f64; MAX_BOUND_ORDER + 1] = [
+    0.569831, 0.488781, 1.13966, 2.22437, 6.83798, 18.6414, 68.3798, 229.116, 957.317, 3719.75,
+    17231.7, 75129.7, 379097.0, 1815900.0, 9856530.0,
+];
+
+type Orders<T> = [T; MAX_BOUND_ORDER + 1];
+
+/// sup of |g^(m)(z)| over |z| <= reach, m = 0..=orders, for the activation of an n-input
+/// network.
+fn activation_sup<T: Real>(activation: Activation, n: usize, reach: T, orders: usize) -> Orders<T> {
+    let mut out = [T::ZERO; MAX_BOUND_ORDER + 1];
     match activation {
         Activation::Tanh => {
-            for (o, s) in out.iter_mut().zip(TANH_SUP) {
+            for (o, s) in out.iter_mut().zip(TANH_SUP).take(orders + 1) {
                 *o = T::from_f64(s);
             }
         }
         Activation::Sigma => {
             // sigma_n^(m) = sigma_(n-m) >= 0 is increasing for m < n: its sup is at +reach.
-            // sigma_n^(n) = exp(-z^2)/sqrt(pi) <= 1/sqrt(pi).
+            // sigma_n^(n+k) = (-1)^k H_k(z) exp(-z^2) / sqrt(pi).
             let mut d = [T::ZERO; MAX_DIM + 1];
             activation.fill_derivatives(n, reach, &mut d[..n + 1]);
-            out[..n].copy_from_slice(&d[..n]);
-            out[n] = T::from_f64(0.5642);
+            for m in 0..=orders {
+                out[m] = if m < n {
+                    d[m]
+                } else {
+                    T::from_f64(HERMITE_SUP[m - n])
+                };
+            }
         }
     }
     out
 }
 
-/// Partial Bell polynomials B[m][k](x_1, x_2, ...) for m, k <= n (x[0] unused):
+/// Partial Bell polynomials B[m][k](x_1, x_2, ...) for m, k <= orders (x[0] unused):
 /// sum over the partitions of an m-set into k blocks of prod x_|block|.
-fn bell<T: Real>(x: &[T; MAX_DIM + 1], n: usize) -> [[T; MAX_DIM + 1]; MAX_DIM + 1] {
-    let mut b = [[T::ZERO; MAX_DIM + 1]; MAX_DIM + 1];
+fn bell<T: Real>(x: &Orders<T>, orders: usize) -> [Orders<T>; MAX_BOUND_ORDER + 1] {
+    let mut b = [[T::ZERO; MAX_BOUND_ORDER + 1]; MAX_BOUND_ORDER + 1];
     b[0][0] = T::ONE;
     // C(m - 1, i - 1): the block holding a fixed element has i elements.
-    let mut choose = [[0u64; MAX_DIM + 1]; MAX_DIM + 1];
-    for m in 0..=MAX_DIM {
+    let mut choose = [[0u64; MAX_BOUND_ORDER + 1]; MAX_BOUND_ORDER + 1];
+    for m in 0..=MAX_BOUND_ORDER {
         choose[m][0] = 1;
         for i in 1..=m {
             choose[m][i] = choose[m - 1][i - 1] + if i < m { choose[m - 1][i] } else { 0 };
         }
     }
-    for m in 1..=n {
+    for m in 1..=orders {
         for k in 1..=m {
             let mut v = T::ZERO;
             for i in 1..=m - k + 1 {
@@ -67,7 +100,83 @@ fn bell<T: Real>(x: &[T; MAX_DIM + 1], n: usize) -> [[T; MAX_DIM + 1]; MAX_DIM +
     b
 }
 
+/// Magnitude bounds of F's derivatives over a box: any derivative of F of total order m, in
+/// the axes of the multiset S (|S| = m, repeats allowed), is at most
+/// `c[m] * prod_{i in S} w_star[i]` everywhere in the box.
+pub(crate) struct DerivativeBounds<T: Real, const N: usize> {
+    pub(crate) c: Orders<T>,
+    pub(crate) w_star: [T; N],
+}
+
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L> {
+    /// [`DerivativeBounds`] up to total order `orders` (<= [`MAX_BOUND_ORDER`]) over the box.
+    pub(crate) fn derivative_bounds(
+        &self,
+        lower: &[T; N],
+        upper: &[T; N],
+        orders: usize,
+    ) -> Result<DerivativeBounds<T, N>, Error> {
+        let orders = orders.min(MAX_BOUND_ORDER);
+        let reach: [T; N] = core::array::from_fn(|i| lower[i].abs().max(upper[i].abs()));
+        // w*_i: the largest |first-layer weight| on input i.
+        let mut w_star = [T::ZERO; N];
+        for j in 0..self.widths[0] {
+            for i in 0..N {
+                w_star[i] = w_star[i].max(self.first[j][i].abs());
+            }
+        }
+        // c[j][m]: the bound of unit j's derivatives of order m, divided by prod w*.
+        let mut c = [[T::ZERO; MAX_BOUND_ORDER + 1]; W];
+        for j in 0..self.widths[0] {
+            let mut z = self.biases[0][j].abs();
+            for i in 0..N {
+                z += self.first[j][i].abs() * reach[i];
+            }
+            c[j] = activation_sup(self.activation, N, finite(z)?, orders);
+        }
+        for l in 1..self.depth {
+            let mut next = [[T::ZERO; MAX_BOUND_ORDER + 1]; W];
+            for k in 0..self.widths[l] {
+                let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
+                let mut prev = [T::ZERO; MAX_BOUND_ORDER + 1];
+                for j in 0..self.widths[l - 1] {
+                    let w = self.hidden[l][k][j].abs();
+                    u += w * c[j][0];
+                    r += w;
+                    for m in 0..=orders {
+                        prev[m] = prev[m].max(c[j][m]);
+                    }
+                }
+                let sup = activation_sup(self.activation, N, finite(u)?, orders);
+                let mut x = [T::ZERO; MAX_BOUND_ORDER + 1];
+                for m in 1..=orders {
+                    x[m] = r * prev[m];
+                }
+                let b = bell(&x, orders);
+                next[k][0] = sup[0];
+                for m in 1..=orders {
+                    let mut v = T::ZERO;
+                    for q in 1..=m {
+                        v += sup[q] * b[m][q];
+                    }
+                    next[k][m] = finite(v)?;
+                }
+            }
+            c = next;
+        }
+        let mut out = [T::ZERO; MAX_BOUND_ORDER + 1];
+        for j in 0..self.widths[self.depth - 1] {
+            let a = self.output[j].abs();
+            for m in 0..=orders {
+                out[m] += a * c[j][m];
+            }
+        }
+        for v in &out {
+            finite(*v)?;
+        }
+        Ok(DerivativeBounds { c: out, w_star })
+    }
+
     /// Upper bounds on |F(x)| and |f(x)| over every x in the box [lower, upper], valid for
     /// every intermediate of the evaluation too (module docs). A model checks them once at
     /// load ([`crate::Finn::with_constants`]): if they are finite with room to spare, every
@@ -86,64 +195,12 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
     pub fn bounds_over(&self, lower: &[T], upper: &[T]) -> Result<(T, T), Error> {
         let lo = crate::point::<T, N>(lower)?;
         let hi = crate::point::<T, N>(upper)?;
-        let reach: [T; N] = core::array::from_fn(|i| lo[i].abs().max(hi[i].abs()));
-        // w*_i: the largest |first-layer weight| on input i.
-        let mut w_star = [T::ZERO; N];
-        for j in 0..self.widths[0] {
-            for i in 0..N {
-                w_star[i] = w_star[i].max(self.first[j][i].abs());
-            }
-        }
-        // c[j][m]: the bound of unit j's derivatives over |S| = m, divided by prod w*.
-        let mut c = [[T::ZERO; MAX_DIM + 1]; W];
-        for j in 0..self.widths[0] {
-            let mut z = self.biases[0][j].abs();
-            for i in 0..N {
-                z += self.first[j][i].abs() * reach[i];
-            }
-            let sup = activation_sup(self.activation, N, finite(z)?);
-            c[j][..=N].copy_from_slice(&sup[..=N]);
-        }
-        for l in 1..self.depth {
-            let mut next = [[T::ZERO; MAX_DIM + 1]; W];
-            for k in 0..self.widths[l] {
-                let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
-                let mut prev = [T::ZERO; MAX_DIM + 1];
-                for j in 0..self.widths[l - 1] {
-                    let w = self.hidden[l][k][j].abs();
-                    u += w * c[j][0];
-                    r += w;
-                    for m in 0..=N {
-                        prev[m] = prev[m].max(c[j][m]);
-                    }
-                }
-                let sup = activation_sup(self.activation, N, finite(u)?);
-                let mut x = [T::ZERO; MAX_DIM + 1];
-                for m in 1..=N {
-                    x[m] = r * prev[m];
-                }
-                let b = bell(&x, N);
-                next[k][0] = sup[0];
-                for m in 1..=N {
-                    let mut v = T::ZERO;
-                    for q in 1..=m {
-                        v += sup[q] * b[m][q];
-                    }
-                    next[k][m] = finite(v)?;
-                }
-            }
-            c = next;
-        }
-        let (mut big_f, mut f) = (T::ZERO, T::ZERO);
-        for j in 0..self.widths[self.depth - 1] {
-            let a = self.output[j].abs();
-            big_f += a * c[j][0];
-            f += a * c[j][N];
-        }
-        for w in w_star {
+        let b = self.derivative_bounds(&lo, &hi, N)?;
+        let mut f = b.c[N];
+        for w in b.w_star {
             f *= w;
         }
-        Ok((finite(big_f)?, finite(f)?))
+        Ok((b.c[0], finite(f)?))
     }
 }
 
@@ -220,7 +277,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
 /// 1e-12 in f64 and 1e-5 in f32 over n = 1..8 and x in [-30, 30]); tanh from one `expm1`
 /// (< 1 ulp in libm) and three operations, taken as 16 ulps. Measured, not proved: the error
 /// bounds below are as rigorous as these constants.
-fn activation_error<T: Real>(activation: Activation) -> T {
+pub(crate) fn activation_error<T: Real>(activation: Activation) -> T {
     let f64_precision = T::EPSILON.to_f64() < 1e-10;
     match (activation, f64_precision) {
         (Activation::Sigma, true) => T::from_f64(1e-12),
