@@ -38,7 +38,8 @@ use crate::network::{Kind, Network};
 use crate::{error::finite, Antiderivative, Domain, Error, Real};
 
 /// Which relation the integral over the domain must satisfy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Bound {
     /// integral = eps.
     Equal,
@@ -49,7 +50,8 @@ pub enum Bound {
 }
 
 /// How the constraint is imposed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Method {
     /// Multiply f by a constant (positive networks only).
     Scale,
@@ -64,7 +66,8 @@ pub enum Method {
 /// let c = Constraint::new(Bound::Equal, Method::Scale, 1.0f64);
 /// assert_eq!(c.eps, 1.0);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Constraint<T: Real> {
     /// The relation.
     pub bound: Bound,
@@ -147,7 +150,8 @@ impl<T: Real> Constraint<T> {
 /// unevaluated sum `gap + gap_low` (Knuth's TwoSum), so that it cancels I' exactly: the
 /// constrained integral over the domain is eps to about one ulp of eps in f32 as in f64, however
 /// large I' is.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Resolved<T: Real> {
     /// Factor on F' (1 for a shift).
     pub scale: T,

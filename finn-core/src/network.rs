@@ -6,7 +6,8 @@ use crate::jet::{chain_rule, compose, weight_products, Dim, JetDim};
 use crate::{error::finite, Antiderivative, Error, Real};
 
 /// Which family of networks: it decides how weights are mapped and what f can do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Kind {
     /// Non-negative weights (|w| of the given ones), sigma_n activation, non-negative linear
     /// output layer, free biases: f >= 0 everywhere (paper §3.3; math.md §2 for the proof).
