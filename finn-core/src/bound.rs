@@ -104,7 +104,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
             let sup = activation_sup(self.activation, N, finite(z)?);
             c[j][..=N].copy_from_slice(&sup[..=N]);
         }
-        for l in 1..self.depth {
+        for l in 1..self.depth() {
             let mut next = [[T::ZERO; MAX_DIM + 1]; W];
             for k in 0..self.widths[l] {
                 let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
@@ -135,7 +135,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
             c = next;
         }
         let (mut big_f, mut f) = (T::ZERO, T::ZERO);
-        for j in 0..self.widths[self.depth - 1] {
+        for j in 0..self.widths[self.last] {
             let a = self.output[j].abs();
             big_f += a * c[j][0];
             f += a * c[j][N];
@@ -175,7 +175,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
         }
         let three = T::from_f64(3.0);
         let mut cur = 0;
-        for l in 1..self.depth {
+        for l in 1..self.depth() {
             let (x, y) = bufs.split_at_mut(1);
             let (prev, next) = if cur == 0 {
                 (&x[0], &mut y[0])
@@ -202,7 +202,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             cur = 1 - cur;
         }
         let mut out = [T::ZERO; 4];
-        for j in 0..self.widths[self.depth - 1] {
+        for j in 0..self.widths[self.last] {
             let c = self.output[j].abs();
             for o in 0..4 {
                 out[o] += c * bufs[cur][j][o];

@@ -10,7 +10,7 @@ use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::domain::check_box;
 use crate::jet::{Dim, JetDim};
-use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Network, Real, Resolved};
+use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Real, Resolved};
 
 /// Everything about a model except its parameters, with sizes known at run time.
 ///
@@ -407,6 +407,45 @@ impl<'a> ModelView<'a> {
     where
         Dim<N>: JetDim,
     {
+        let mut model = Finn::unloaded();
+        self.load_finn_into(&mut model)?;
+        Ok(model)
+    }
+
+    /// As [`ModelView::to_finn`], loading into an existing model in place (for example one in
+    /// a `static`, from [`Finn::unloaded`]), so that no copy of it is built on the stack. On
+    /// an error the target is left unloaded (evaluating it is an error).
+    ///
+    /// Errors as for [`ModelView::to_finn`].
+    ///
+    /// ```
+    /// # use finn_core::format::{decode, encode, ModelHeader, Payload, Scalar};
+    /// # use finn_core::{Activation, Kind, Resolved};
+    /// # let header = ModelHeader { payload: Payload::Model, kind: Kind::Signed,
+    /// #     activation: Activation::Tanh, n: 1, widths: &[1], domain_lower: &[0.0],
+    /// #     domain_upper: &[1.0], constraint: None, constants: Resolved::scaled(1.0) };
+    /// # let mut buf = [0u8; 128];
+    /// # let len = encode(&header, &[2.0, 0.5, -1.0], Scalar::F32, &mut buf).unwrap();
+    /// use finn_core::{Antiderivative, Finn};
+    /// // In firmware: static mut MODEL: Finn<f32, 1, 4, 2> = Finn::unloaded();
+    /// let mut model = Finn::<f32, 1, 4, 2>::unloaded();
+    /// let view = decode(&buf[..len]).unwrap();
+    /// view.load_finn_into(&mut model).unwrap();
+    /// assert!(model.integrand(&[0.5]).is_ok());
+    /// // A blob of 1 input does not fit a model of 2: the target is left unloaded.
+    /// let mut wide = Finn::<f32, 2, 4, 2>::unloaded();
+    /// assert!(view.load_finn_into(&mut wide).is_err());
+    /// assert!(wide.integrand(&[0.5, 0.5]).is_err());
+    /// ```
+    #[inline(never)]
+    pub fn load_finn_into<T: Real, const N: usize, const W: usize, const L: usize>(
+        &self,
+        target: &mut Finn<T, N, W, L>,
+    ) -> Result<(), FormatError>
+    where
+        Dim<N>: JetDim,
+    {
+        target.unload();
         if N != self.n {
             return Err(FormatError::CapacityMismatch {
                 field: Field::Dimension,
@@ -429,7 +468,7 @@ impl<'a> ModelView<'a> {
                 found: width,
             });
         }
-        let network = Network::<T, N, W, L>::from_parameters(
+        target.network_mut().load_parameters(
             self.kind,
             self.activation,
             widths,
@@ -458,12 +497,6 @@ impl<'a> ModelView<'a> {
             Scalar::F32 => T::from_f64(f32::EPSILON as f64),
             Scalar::F64 => T::from_f64(f64::EPSILON),
         };
-        Ok(Finn::with_constants_to(
-            network,
-            domain,
-            constraint,
-            constants,
-            stored.max(T::EPSILON),
-        )?)
+        Ok(target.reload(domain, constraint, constants, stored.max(T::EPSILON))?)
     }
 }

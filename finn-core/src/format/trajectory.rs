@@ -568,6 +568,7 @@ impl<'a> TrajectoryView<'a> {
         &self,
         target: &mut Trajectory<T, D, W, L, V>,
     ) -> Result<(), FormatError> {
+        target.unload();
         self.check_capacity::<D, W, L, V>()?;
         for (i, net) in target.coordinates_mut().iter_mut().enumerate() {
             self.load_network(i, net)?;
