@@ -157,15 +157,18 @@ where
     // calls, gone once it returns, rather than in the caller's.
     #[inline(never)]
     pub fn reload(&mut self, blob: &[u8]) -> Result<(), LoadError> {
-        let view = match decode(blob) {
-            Ok(view) => view,
+        // The view is used where it lies in the decoder's result: moving it out first would
+        // keep a second copy of it (some hundred bytes) in this frame.
+        match &decode(blob) {
+            Ok(view) => view
+                .load_finn_into(&mut self.model)
+                .map_err(LoadError::from_build),
             Err(e) => {
+                // In place: a fresh unloaded value would reserve its size on this frame.
                 self.model.unload();
-                return Err(LoadError::from_decode(e));
+                Err(LoadError::from_decode(*e))
             }
-        };
-        view.load_finn_into(&mut self.model)
-            .map_err(LoadError::from_build)
+        }
     }
 
     /// f(x): the learned function, the exact mixed partial d_1...d_n F, with the constraint

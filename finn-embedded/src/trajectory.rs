@@ -102,16 +102,18 @@ impl<const D: usize, const W: usize, const L: usize, const V: usize> TrajectoryP
     // calls, gone once it returns, rather than in the caller's.
     #[inline(never)]
     pub fn reload(&mut self, blob: &[u8]) -> Result<(), LoadError> {
-        let view = match decode_trajectory(blob) {
-            Ok(view) => view,
+        // The view is used where it lies in the decoder's result: moving it out first would
+        // keep a second copy of it (some hundred bytes) in this frame.
+        match &decode_trajectory(blob) {
+            Ok(view) => view
+                .load_trajectory_into(&mut self.trajectory)
+                .map_err(LoadError::from_build),
             Err(e) => {
                 // In place: a fresh unloaded value would reserve its size on this frame.
                 self.trajectory.unload();
-                return Err(LoadError::from_decode(e));
+                Err(LoadError::from_decode(*e))
             }
-        };
-        view.load_trajectory_into(&mut self.trajectory)
-            .map_err(LoadError::from_build)
+        }
     }
 
     /// Position, velocity, acceleration and jerk at time `t`.
