@@ -179,8 +179,8 @@ pub fn encoded_len(header: &ModelHeader<'_>, scalar: Scalar) -> Result<usize, Fo
 
 /// Writes the blob of a model into `out` and returns its length; never allocates.
 ///
-/// `params` are in the flat layout of [`Network::new`] (raw, before |w| for a positive
-/// network). With [`Scalar::F32`] they are rounded to `f32`.
+/// `params` are in the flat layout of [`Network::new`](crate::Network::new) (raw, before |w|
+/// for a positive network). With [`Scalar::F32`] they are rounded to `f32`.
 ///
 /// Errors: every check of [`validate`]; `NonFinite` if a parameter overflows `f32`;
 /// `BufferTooSmall` (see [`encoded_len`]).
