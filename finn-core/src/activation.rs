@@ -38,7 +38,8 @@ const TWO_OVER_SQRT_PI: f64 = core::f64::consts::FRAC_2_SQRT_PI;
 /// assert!((d[0] - 0.5).abs() < 1e-15);
 /// assert!((d[1] - 1.0 / core::f64::consts::PI.sqrt()).abs() < 1e-15);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Activation {
     /// sigma_n (paper Eq. 16): its first n derivatives are positive, which makes positive
     /// networks non-negative.

@@ -134,7 +134,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
             }
             c[j] = activation_sup(self.activation, N, finite(z)?, orders);
         }
-        for l in 1..self.depth {
+        for l in 1..self.depth() {
             let mut next = [[T::ZERO; MAX_BOUND_ORDER + 1]; W];
             for k in 0..self.widths[l] {
                 let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
@@ -165,7 +165,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
             c = next;
         }
         let mut out = [T::ZERO; MAX_BOUND_ORDER + 1];
-        for j in 0..self.widths[self.depth - 1] {
+        for j in 0..self.widths[self.last] {
             let a = self.output[j].abs();
             for m in 0..=orders {
                 out[m] += a * c[j][m];
@@ -232,7 +232,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
         }
         let three = T::from_f64(3.0);
         let mut cur = 0;
-        for l in 1..self.depth {
+        for l in 1..self.depth() {
             let (x, y) = bufs.split_at_mut(1);
             let (prev, next) = if cur == 0 {
                 (&x[0], &mut y[0])
@@ -259,7 +259,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             cur = 1 - cur;
         }
         let mut out = [T::ZERO; 4];
-        for j in 0..self.widths[self.depth - 1] {
+        for j in 0..self.widths[self.last] {
             let c = self.output[j].abs();
             for o in 0..4 {
                 out[o] += c * bufs[cur][j][o];
@@ -327,7 +327,7 @@ where
             h[j] = self.activation.value_unchecked(N, z);
             dh[j] = e_act * h[j].abs() + slope(z, dz) * dz;
         }
-        for l in 1..self.depth {
+        for l in 1..self.depth() {
             let (mut next, mut dnext) = ([T::ZERO; W], [T::ZERO; W]);
             for k in 0..self.widths[l] {
                 let mut z = self.biases[l][k];
@@ -346,13 +346,13 @@ where
             dh = dnext;
         }
         let (mut y, mut mag, mut carried) = (T::ZERO, T::ZERO, T::ZERO);
-        for j in 0..self.widths[self.depth - 1] {
+        for j in 0..self.widths[self.last] {
             let a = self.output[j];
             y += a * h[j];
             mag += (a * h[j]).abs();
             carried += a.abs() * dh[j];
         }
-        let error = carried + gamma::<T>(self.widths[self.depth - 1]) * mag;
+        let error = carried + gamma::<T>(self.widths[self.last]) * mag;
         Ok((finite(y)?, finite(error * T::from_f64(1.01))?))
     }
 }

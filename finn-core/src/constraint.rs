@@ -38,7 +38,8 @@ use crate::network::{Kind, Network};
 use crate::{error::finite, Antiderivative, Domain, Error, Real};
 
 /// Which relation the integral over the domain must satisfy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Bound {
     /// integral = eps.
     Equal,
@@ -49,7 +50,8 @@ pub enum Bound {
 }
 
 /// How the constraint is imposed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Method {
     /// Multiply f by a constant (positive networks only).
     Scale,
@@ -64,7 +66,8 @@ pub enum Method {
 /// let c = Constraint::new(Bound::Equal, Method::Scale, 1.0f64);
 /// assert_eq!(c.eps, 1.0);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Constraint<T: Real> {
     /// The relation.
     pub bound: Bound,
@@ -155,7 +158,8 @@ impl<T: Real> Constraint<T> {
 /// unevaluated sum `gap + gap_low` (Knuth's TwoSum), so that it cancels I' exactly: the
 /// constrained integral over the domain is eps to about one ulp of eps in f32 as in f64, however
 /// large I' is.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Resolved<T: Real> {
     /// Factor on F' (1 for a shift).
     pub scale: T,
@@ -320,9 +324,15 @@ fn two_sum<T: Real>(a: T, b: T) -> (T, T) {
 pub struct Finn<T: Real, const N: usize, const W: usize, const L: usize> {
     network: Network<T, N, W, L>,
     domain: Domain<T, N>,
-    constraint: Option<Constraint<T>>,
+    /// The constraint, meaningful when `constrained` (kept apart from its flag rather than as
+    /// an `Option`, whose `None` is not all zeros: see [`Finn::unloaded`]).
+    constraint: Constraint<T>,
+    constrained: bool,
     constants: Resolved<T>,
     volume: T,
+    /// False until a successful construction or [`Finn::reload`]: evaluating refuses an
+    /// unloaded model.
+    loaded: bool,
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Finn<T, N, W, L>
@@ -394,6 +404,79 @@ where
         constants: Resolved<T>,
         unit: T,
     ) -> Result<Self, Error> {
+        let mut model = Finn {
+            network,
+            ..Self::unloaded()
+        };
+        model.reload(domain, constraint, constants, unit)?;
+        Ok(model)
+    }
+
+    /// A model with an unloaded network and no domain, for a `static` to load into in place
+    /// (see [`Finn::network_mut`] and [`Finn::reload`], or
+    /// [`ModelView::load_finn_into`](crate::format::ModelView::load_finn_into) for a blob).
+    /// Evaluating it is an error (`InvalidShape`).
+    ///
+    /// Every field is zero, so a `static` initialised with it is placed in `.bss`: zeroed at
+    /// start-up, with no initial value stored in flash and nothing built on the stack.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Antiderivative, Domain, Error, Finn, Kind, Resolved};
+    /// let mut model = Finn::<f32, 1, 4, 1>::unloaded();
+    /// assert_eq!(model.integrand(&[0.5]).unwrap_err(), Error::InvalidShape);
+    /// model
+    ///     .network_mut()
+    ///     .load_parameters(Kind::Signed, Activation::Tanh, &[1], [1.0, 0.0, 1.0])
+    ///     .unwrap();
+    /// let domain = Domain::new([0.0], [1.0]).unwrap();
+    /// model.reload(domain, None, Resolved::scaled(1.0), f32::EPSILON).unwrap();
+    /// assert!((model.integral().unwrap() - 1.0f32.tanh()).abs() < 1e-6);
+    /// ```
+    pub const fn unloaded() -> Self {
+        Finn {
+            network: Network::unloaded(),
+            domain: Domain::unloaded(),
+            constraint: Constraint {
+                bound: Bound::Equal,
+                method: Method::Scale,
+                eps: T::ZERO,
+            },
+            constrained: false,
+            constants: Resolved {
+                scale: T::ZERO,
+                gap: T::ZERO,
+                gap_low: T::ZERO,
+            },
+            volume: T::ZERO,
+            loaded: false,
+        }
+    }
+
+    /// Marks the model unloaded (evaluating it is then an error), without touching the
+    /// weights.
+    pub fn unload(&mut self) {
+        self.loaded = false;
+    }
+
+    /// The network F', to load in place with [`Network::load_parameters`]; call
+    /// [`Finn::reload`] afterwards. Marks the model unloaded until then.
+    pub fn network_mut(&mut self) -> &mut Network<T, N, W, L> {
+        self.loaded = false;
+        &mut self.network
+    }
+
+    /// [`Finn::with_constants_to`] for the current network, in place: sets the domain, the
+    /// constraint and its constants, and runs the same checks. On an error the model is left
+    /// unloaded. Errors as for [`Finn::with_constants`].
+    pub fn reload(
+        &mut self,
+        domain: Domain<T, N>,
+        constraint: Option<Constraint<T>>,
+        constants: Resolved<T>,
+        unit: T,
+    ) -> Result<(), Error> {
+        self.loaded = false;
+        let network = &self.network;
         check_constants(network.kind(), constraint.as_ref(), &constants)?;
         let Resolved {
             scale,
@@ -433,13 +516,15 @@ where
                 ));
             }
         }
-        Ok(Finn {
-            network,
-            domain,
-            constraint,
-            constants,
-            volume,
-        })
+        self.domain = domain;
+        if let Some(c) = constraint {
+            self.constraint = c;
+        }
+        self.constrained = constraint.is_some();
+        self.constants = constants;
+        self.volume = volume;
+        self.loaded = true;
+        Ok(())
     }
 
     /// The unconstrained network F'.
@@ -454,7 +539,7 @@ where
 
     /// The constraint, if any.
     pub fn constraint(&self) -> Option<&Constraint<T>> {
-        self.constraint.as_ref()
+        self.constrained.then_some(&self.constraint)
     }
 
     /// The resolved constants.
@@ -463,8 +548,27 @@ where
     }
 
     /// The shift c of f = s f' + c (0 without a shift); finite (checked at construction).
+    /// 0 for an unloaded model.
     pub fn shift(&self) -> T {
+        if self.loaded {
+            self.loaded_shift()
+        } else {
+            T::ZERO
+        }
+    }
+
+    /// The shift of a loaded model.
+    fn loaded_shift(&self) -> T {
         (self.constants.gap + self.constants.gap_low) / self.volume
+    }
+
+    /// `Ok` for a loaded model, `InvalidShape` for an unloaded one.
+    fn check_loaded(&self) -> Result<(), Error> {
+        if self.loaded {
+            Ok(())
+        } else {
+            Err(Error::InvalidShape)
+        }
     }
 
     /// The exact integral of f over the whole domain.
@@ -618,8 +722,9 @@ where
     }
 
     fn antiderivative(&self, x: &[T]) -> Result<T, Error> {
+        self.check_loaded()?;
         let base = self.network.antiderivative(x)?;
-        let mut poly = self.shift();
+        let mut poly = self.loaded_shift();
         for (xi, ai) in x.iter().zip(self.domain.lower()) {
             poly *= *xi - *ai;
         }
@@ -627,10 +732,12 @@ where
     }
 
     fn integrand(&self, x: &[T]) -> Result<T, Error> {
-        finite(self.constants.scale * self.network.integrand(x)? + self.shift())
+        self.check_loaded()?;
+        finite(self.constants.scale * self.network.integrand(x)? + self.loaded_shift())
     }
 
     fn integral_over(&self, lower: &[T], upper: &[T]) -> Result<T, Error> {
+        self.check_loaded()?;
         if lower.len() != N || upper.len() != N {
             return Err(Error::DimensionMismatch {
                 expected: N,

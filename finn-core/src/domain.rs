@@ -33,6 +33,15 @@ impl<T: Real, const N: usize> Domain<T, N> {
         Ok(Domain { lower, upper })
     }
 
+    /// The empty box at the origin (all zeros), the domain of an unloaded model
+    /// ([`Finn::unloaded`](crate::Finn::unloaded)); not a domain [`Domain::new`] accepts.
+    pub(crate) const fn unloaded() -> Self {
+        Domain {
+            lower: [T::ZERO; N],
+            upper: [T::ZERO; N],
+        }
+    }
+
     /// A domain from slices, with `DimensionMismatch` when a length is not N.
     pub fn from_slices(lower: &[T], upper: &[T]) -> Result<Self, Error> {
         Self::new(crate::point::<T, N>(lower)?, crate::point::<T, N>(upper)?)

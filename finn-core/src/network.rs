@@ -6,7 +6,8 @@ use crate::jet::{chain_rule, compose, weight_products, Dim, JetDim};
 use crate::{error::finite, Antiderivative, Error, Real};
 
 /// Which family of networks: it decides how weights are mapped and what f can do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Kind {
     /// Non-negative weights (|w| of the given ones), sigma_n activation, non-negative linear
     /// output layer, free biases: f >= 0 everywhere (paper §3.3; math.md §2 for the proof).
@@ -37,7 +38,9 @@ pub enum Kind {
 pub struct Network<T: Real, const N: usize, const W: usize, const L: usize> {
     pub(crate) kind: Kind,
     pub(crate) activation: Activation,
-    pub(crate) depth: usize,
+    /// The index of the last hidden layer (the depth minus 1). Stored rather than the depth
+    /// so that [`Network::unloaded`] is all zeros (a static of it lives in `.bss`).
+    pub(crate) last: usize,
     pub(crate) widths: [usize; L],
     /// Effective first-layer weights, `[unit][input]`.
     pub(crate) first: [[T; N]; W],
@@ -45,6 +48,14 @@ pub struct Network<T: Real, const N: usize, const W: usize, const L: usize> {
     pub(crate) hidden: [[[T; W]; W]; L],
     pub(crate) biases: [[T; W]; L],
     pub(crate) output: [T; W],
+}
+
+impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L> {
+    /// The number of hidden layers (at least 1).
+    #[inline(always)]
+    pub(crate) fn depth(&self) -> usize {
+        self.last + 1
+    }
 }
 
 /// Number of parameters of a network with `n` inputs and the given hidden widths.
@@ -111,13 +122,17 @@ where
         Ok(net)
     }
 
-    /// A network with no layers yet, for a static to load into with
+    /// A network with no units yet, for a static to load into with
     /// [`Network::load_parameters`]. Evaluating it gives 0 (it has no units).
+    ///
+    /// Every field is zero (one hidden layer of width 0, the first [`Kind`] and
+    /// [`Activation`]), so a `static` initialised with it is placed in `.bss`: zeroed at
+    /// start-up, with no initial value stored in flash.
     pub const fn unloaded() -> Self {
         Network {
-            kind: Kind::Signed,
-            activation: Activation::Tanh,
-            depth: 1,
+            kind: Kind::Positive,
+            activation: Activation::Sigma,
+            last: 0,
             widths: [0; L],
             first: [[T::ZERO; N]; W],
             hidden: [[[T::ZERO; W]; W]; L],
@@ -147,7 +162,7 @@ where
     ) -> Result<(), Error> {
         let result = self.load_parameters_inner(kind, activation, widths, params);
         if result.is_err() {
-            self.depth = 1;
+            self.last = 0;
             self.widths = [0; L];
         }
         result
@@ -177,7 +192,7 @@ where
         let net = self;
         net.kind = kind;
         net.activation = activation;
-        net.depth = widths.len();
+        net.last = widths.len() - 1;
         net.widths = [0; L];
         net.widths[..widths.len()].copy_from_slice(widths);
         let mut p = params.into_iter();
@@ -238,7 +253,7 @@ where
 
     /// The hidden widths, first layer first.
     pub fn widths(&self) -> &[usize] {
-        &self.widths[..self.depth]
+        &self.widths[..self.depth()]
     }
 
     /// Writes the effective parameters (after the positive map |w|) in the flat layout that
@@ -292,7 +307,7 @@ where
                 .activation
                 .value_unchecked(N, self.first_preactivation(j, x));
         }
-        for l in 1..self.depth {
+        for l in 1..self.depth() {
             let mut next = [T::ZERO; W];
             for (k, nk) in next.iter_mut().enumerate().take(self.widths[l]) {
                 let mut z = self.biases[l][k];
@@ -304,7 +319,7 @@ where
             h = next;
         }
         let mut y = T::ZERO;
-        for (a, hj) in self.output.iter().zip(&h).take(self.widths[self.depth - 1]) {
+        for (a, hj) in self.output.iter().zip(&h).take(self.widths[self.last]) {
             y += *a * *hj;
         }
         finite(y)
@@ -313,7 +328,7 @@ where
     /// f = d_1...d_N F at a checked point.
     fn integrand_at(&self, x: &[T; N]) -> Result<T, Error> {
         let w0 = self.widths[0];
-        if self.depth == 1 {
+        if self.last == 0 {
             // One hidden layer: only the top coefficient of each unit's jet is needed,
             // sigma^(n)(z_j) prod_i w_ji: O(n H), no jets at all.
             let mut f = T::ZERO;
@@ -352,8 +367,8 @@ where
         }
         let mut f = T::ZERO;
         let mut next = [zero; W];
-        for l in 1..self.depth {
-            let last = l + 1 == self.depth;
+        for l in 1..self.depth() {
+            let last = l == self.last;
             let fan_in = self.widths[l - 1];
             for k in 0..self.widths[l] {
                 let mut u = zero;
@@ -444,7 +459,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             }
         }
         let mut cur = 0;
-        for l in 1..self.depth {
+        for l in 1..self.depth() {
             let (a, b) = bufs.split_at_mut(1);
             let (prev, next) = if cur == 0 {
                 (&a[0], &mut b[0])
@@ -467,7 +482,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             cur = 1 - cur;
         }
         let mut acc = [T::ZERO; K];
-        for j in 0..self.widths[self.depth - 1] {
+        for j in 0..self.widths[self.last] {
             let a = self.output[j];
             for o in 0..K {
                 acc[o] += a * bufs[cur][j][o];

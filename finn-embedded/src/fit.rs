@@ -35,8 +35,9 @@ use crate::LoadError;
 ///
 /// `N` is the input dimension (exactly the blob's), `W` and `L` the largest width and depth of
 /// the network it accepts. The player holds the network's weights in fixed arrays, about
-/// `4 * (L * W * W + (N + L + 1) * W)` bytes, and [`FitPlayer::load`] returns it by value:
-/// size the stack of the loading code for it.
+/// `4 * (L * W * W + (N + L + 1) * W)` bytes: in firmware, put it in a `static` from
+/// [`FitPlayer::unloaded`] and load it in place with [`FitPlayer::reload`] (see the crate
+/// documentation), rather than building it on a small stack with [`FitPlayer::load`].
 ///
 /// Every evaluation is a `Result`: a point or box with a NaN or infinite coordinate is
 /// `Error::NonFiniteInput`, an empty box `Error::EmptyInterval`, a value that is not finite in
@@ -112,11 +113,62 @@ where
     /// );
     /// ```
     pub fn from_bytes(blob: &[u8]) -> Result<Self, LoadError> {
-        let view = decode(blob).map_err(LoadError::from_decode)?;
-        let model = view
-            .to_finn::<f32, N, W, L>()
-            .map_err(LoadError::from_build)?;
-        Ok(FitPlayer { model })
+        let mut player = Self::unloaded();
+        player.reload(blob)?;
+        Ok(player)
+    }
+
+    /// A player with nothing loaded, for a `static`: every field is zero, so it lives in
+    /// `.bss` (nothing stored in flash, nothing built on the stack), and
+    /// [`FitPlayer::reload`] loads into it in place. Evaluating it before a successful load
+    /// is an error.
+    ///
+    /// ```
+    /// use finn_embedded::{Error, FitPlayer};
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/fit.postcard");
+    /// // In firmware: static mut PLAYER: FitPlayer<2, 8, 2> = FitPlayer::unloaded();
+    /// let mut player = FitPlayer::<2, 8, 2>::unloaded();
+    /// assert_eq!(player.integrand(&[0.5, 1.0]).unwrap_err(), Error::InvalidShape);
+    /// player.reload(blob).unwrap();
+    /// assert!(player.integrand(&[0.5, 1.0]).is_ok());
+    /// ```
+    pub const fn unloaded() -> Self {
+        FitPlayer {
+            model: Finn::unloaded(),
+        }
+    }
+
+    /// Checks `blob` and loads it into this player in place. On an error the player is left
+    /// unloaded (evaluating it returns an error) and the error says why, as for
+    /// [`FitPlayer::load`].
+    ///
+    /// ```
+    /// use finn_embedded::{FitPlayer, FormatError, LoadError};
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/fit.postcard");
+    /// let mut player = FitPlayer::<2, 8, 2>::unloaded();
+    /// player.reload(blob).unwrap();
+    /// assert!(matches!(
+    ///     player.reload(&blob[..blob.len() - 1]),
+    ///     Err(LoadError::Corrupt(FormatError::CrcMismatch { .. }))
+    /// ));
+    /// assert!(player.integral().is_err()); // unloaded by the failed reload
+    /// ```
+    // Not inlined: decoding's and loading's temporaries live in this frame and the ones it
+    // calls, gone once it returns, rather than in the caller's.
+    #[inline(never)]
+    pub fn reload(&mut self, blob: &[u8]) -> Result<(), LoadError> {
+        // The view is used where it lies in the decoder's result: moving it out first would
+        // keep a second copy of it (some hundred bytes) in this frame.
+        match &decode(blob) {
+            Ok(view) => view
+                .load_finn_into(&mut self.model)
+                .map_err(LoadError::from_build),
+            Err(e) => {
+                // In place: a fresh unloaded value would reserve its size on this frame.
+                self.model.unload();
+                Err(LoadError::from_decode(*e))
+            }
+        }
     }
 
     /// f(x): the learned function, the exact mixed partial d_1...d_n F, with the constraint

@@ -49,6 +49,56 @@
 //! let mass = model.integral_over(&[0.0, 0.0], &[0.5, 0.5]).unwrap();
 //! assert!(mass > 0.0 && mass < 1.0);
 //! ```
+//!
+//! # In firmware: the player in a static, in `.bss`, loaded in place
+//!
+//! A player holds its weights in fixed arrays: a few KiB (7 KiB for a 3-D trajectory of two
+//! layers of 16), which belong in static memory, not on a small stack. Two ways of getting it
+//! there cost what the player weighs, and more:
+//!
+//! * `let player = TrajectoryPlayer::load(BLOB)?` (or `FitPlayer::load`) returns the player by
+//!   value: it is built in the caller's frame, and moving it into a `static` afterwards keeps
+//!   that frame's size;
+//! * `cortex_m::singleton!(: Player = Player::load(BLOB).unwrap())` evaluates the value in the
+//!   calling function's frame before moving it into its hidden `static` (a user who followed
+//!   that advice got a 5.4 KB `main` frame), and that static is an `Option<Player>` whose
+//!   `None` is not all zeros, so the whole player goes to `.data`: its initial image is kept in
+//!   flash and copied to RAM at start-up.
+//!
+//! Instead, initialise a `static` with the player's `const fn unloaded()` and load it in place
+//! with `reload`. Every byte of an unloaded player is zero, so the static lands in `.bss` (RAM
+//! zeroed at start-up, nothing in flash), and `reload` checks the blob and writes the weights
+//! straight into the static: no copy of the player ever passes through the stack. Hand out
+//! the one `&'static mut` once, for example behind a flag:
+//!
+//! ```
+//! use core::sync::atomic::{AtomicBool, Ordering};
+//! use finn_embedded::{LoadError, TrajectoryPlayer};
+//! # static BLOB: &[u8] = include_bytes!("../tests/data/doc.postcard");
+//! // In firmware: static BLOB: &[u8] = include_bytes!("trajectory.postcard");
+//! type Player = TrajectoryPlayer<2, 8, 2, 1>;
+//!
+//! /// The player, loaded in place from `BLOB`; `None` on a second call.
+//! fn take_player() -> Option<Result<&'static Player, LoadError>> {
+//!     // Const-initialised and all zeros: in .bss, nothing built on the stack.
+//!     static mut PLAYER: Player = Player::unloaded();
+//!     static TAKEN: AtomicBool = AtomicBool::new(false);
+//!     if TAKEN.swap(true, Ordering::AcqRel) {
+//!         return None;
+//!     }
+//!     // SAFETY: the flag hands out this one reference at most once.
+//!     let player: &'static mut Player = unsafe { &mut *core::ptr::addr_of_mut!(PLAYER) };
+//!     Some(player.reload(BLOB).map(|()| &*player))
+//! }
+//!
+//! let player = take_player().unwrap().unwrap();
+//! assert!(player.sample(0.5).is_ok());
+//! assert!(take_player().is_none()); // handed out once
+//! ```
+//!
+//! [`FitPlayer::unloaded`] and [`FitPlayer::reload`] work the same way. The firmware in this
+//! repository does exactly this (`firmware/src/trajectory.rs`, `firmware/src/fit.rs`), and
+//! `cargo xtask device` reports which section its player landed in (`results/device.md`).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -19,8 +19,10 @@ use crate::LoadError;
 ///
 /// `D` is the number of coordinates (exactly the blob's), `W` and `L` the largest width and
 /// depth of the coordinate networks it accepts, `V` the most via-points. The player holds the
-/// networks' weights in fixed arrays, about `D * 4 * (L * W * W + 4 * W)` bytes: put it in a
-/// `static` (for instance with `cortex_m::singleton!`) rather than on a small stack.
+/// networks' weights in fixed arrays, about `D * 4 * (L * W * W + 4 * W)` bytes: in firmware,
+/// put it in a `static` from [`TrajectoryPlayer::unloaded`] and load it in place with
+/// [`TrajectoryPlayer::reload`] (see the crate documentation), rather than building it on a
+/// small stack with [`TrajectoryPlayer::load`].
 ///
 /// ```
 /// use finn_embedded::{Error, TrajectoryPlayer};
@@ -73,7 +75,8 @@ impl<const D: usize, const W: usize, const L: usize, const V: usize> TrajectoryP
         Ok(player)
     }
 
-    /// A player with nothing loaded, for a `static`: it lives in `.bss`, and
+    /// A player with nothing loaded, for a `static`: every field is zero, so it lives in
+    /// `.bss` (nothing stored in flash, nothing built on the stack), and
     /// [`TrajectoryPlayer::reload`] loads into it in place, so the weights (a few KiB) never
     /// pass through the stack. Sampling it before a successful load is an error.
     ///
@@ -95,17 +98,22 @@ impl<const D: usize, const W: usize, const L: usize, const V: usize> TrajectoryP
     /// Checks `blob` and loads it into this player in place. On an error the player is left
     /// unloaded (sampling returns an error) and the error says why, as for
     /// [`TrajectoryPlayer::load`].
+    // Not inlined: decoding's and loading's temporaries live in this frame and the ones it
+    // calls, gone once it returns, rather than in the caller's.
+    #[inline(never)]
     pub fn reload(&mut self, blob: &[u8]) -> Result<(), LoadError> {
-        let view = match decode_trajectory(blob) {
-            Ok(view) => view,
+        // The view is used where it lies in the decoder's result: moving it out first would
+        // keep a second copy of it (some hundred bytes) in this frame.
+        match &decode_trajectory(blob) {
+            Ok(view) => view
+                .load_trajectory_into(&mut self.trajectory)
+                .map_err(LoadError::from_build),
             Err(e) => {
                 // In place: a fresh unloaded value would reserve its size on this frame.
                 self.trajectory.unload();
-                return Err(LoadError::from_decode(e));
+                Err(LoadError::from_decode(*e))
             }
-        };
-        view.load_trajectory_into(&mut self.trajectory)
-            .map_err(LoadError::from_build)
+        }
     }
 
     /// Position, velocity, acceleration and jerk at time `t`.

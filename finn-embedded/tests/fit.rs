@@ -160,6 +160,65 @@ fn assert_same_as_finn_core<const N: usize, const W: usize, const L: usize>(
     assert_eq!(player.integral(), reference.integral());
 }
 
+/// Every evaluation of an unloaded player is `InvalidShape` (its accessors keep what it held).
+fn assert_unloaded(player: &Doc) {
+    let x = [0.5, 1.0];
+    assert_eq!(player.integrand(&x), Err(Error::InvalidShape));
+    assert_eq!(player.antiderivative(&x), Err(Error::InvalidShape));
+    assert_eq!(player.integral(), Err(Error::InvalidShape));
+    assert_eq!(
+        player.integral_over(&[0.0, 0.0], &x),
+        Err(Error::InvalidShape)
+    );
+    assert_eq!(player.model().shift(), 0.0);
+}
+
+/// The in-place load (issue 8, item 9): an unloaded player refuses to evaluate, `reload`
+/// gives exactly what `load` gives, and a failed reload leaves the player unloaded whatever
+/// it held before.
+#[test]
+fn reload_loads_in_place_and_a_failed_reload_unloads() {
+    let blob = doc_blob();
+    let loaded = Doc::from_bytes(&blob).unwrap();
+    let reference = decode(&blob).unwrap().to_finn::<f32, 2, 8, 2>().unwrap();
+    let points: Vec<[f32; 2]> = (0..12).map(|k| loaded.halton_point(k)).collect();
+    let mut player = Doc::unloaded();
+    assert_unloaded(&player);
+    assert_eq!(player.model().constraint(), None);
+    player.reload(&blob).unwrap();
+    assert_same_as_finn_core(&player, &reference, &points);
+    assert_eq!(player.domain(), loaded.domain());
+    let trajectory = std::fs::read(data("doc.postcard")).unwrap();
+    let mut corrupt = blob.clone();
+    corrupt[20] ^= 1;
+    let failures = [
+        (
+            trajectory.as_slice(),
+            LoadError::Invalid(FormatError::WrongPayload {
+                expected: Payload::Model,
+                found: Payload::Trajectory,
+            }),
+        ),
+        (
+            &blob[..blob.len() - 1],
+            Doc::from_bytes(&blob[..blob.len() - 1]).unwrap_err(),
+        ),
+        (&corrupt, Doc::from_bytes(&corrupt).unwrap_err()),
+    ];
+    for (bad, want) in failures {
+        player.reload(&blob).unwrap();
+        assert_eq!(player.reload(bad), Err(want));
+        assert_unloaded(&player);
+    }
+    // A capacity error unloads too: one layer of 4 units does not fit a width of 2.
+    let mut narrow = FitPlayer::<2, 2, 2>::unloaded();
+    assert!(matches!(narrow.reload(&blob), Err(LoadError::Capacity(_))));
+    assert_eq!(narrow.integral(), Err(Error::InvalidShape));
+    // And loading again after a failure is a full load.
+    player.reload(&blob).unwrap();
+    assert_same_as_finn_core(&player, &reference, &points);
+}
+
 #[test]
 fn trajectory_blob_is_refused_by_the_fit_player() {
     let trajectory = std::fs::read(data("doc.postcard")).unwrap();

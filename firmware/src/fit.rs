@@ -26,7 +26,6 @@
 use crate::host::Out;
 use core::fmt::Write;
 use core::hint::black_box;
-use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 use finn_embedded::{FitPlayer, LoadError};
 
@@ -57,32 +56,30 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Checks the blob, builds the player into a static and computes the points into another.
-    /// `FitPlayer::load` returns the player by value, so it is built in this frame and then
-    /// moved into its static: loading needs about the player's size of stack once
-    /// (`player_bytes`), playback none. Can be called once; a second call fails the run.
-    /// Never inlined, so that loading's temporaries live in this frame, gone once it returns,
-    /// and not in `main`'s.
+    /// Checks the blob and loads the player in place into a static, and computes the points
+    /// into another: nothing the size of the player passes through the stack. Can be called
+    /// once; a second call fails the run. Never inlined, so that loading's temporaries live in
+    /// this frame, gone once it returns, and not in `main`'s.
     #[inline(never)]
     pub fn load() -> Result<Self, LoadError> {
-        // The player has no const "unloaded" state: it starts uninitialised, written once
-        // below. The points start zeroed in .bss, whatever their number (nothing on the
-        // stack). Both are taken once, guarded by the flag: a second call fails.
-        static mut PLAYER: MaybeUninit<Player> = MaybeUninit::uninit();
+        // The player starts unloaded in .bss (a const initialiser whose bytes are all zero:
+        // nothing in flash, nothing built on the stack) and loads in place; the points start
+        // zeroed in .bss, whatever their number. Both are taken once, guarded by the flag: a
+        // second call fails.
+        static mut PLAYER: Player = Player::unloaded();
         static mut POINTS: [Point; CALLS_PER_RUN] = [[0.0; capacity::N]; CALLS_PER_RUN];
         static TAKEN: AtomicBool = AtomicBool::new(false);
         if TAKEN.swap(true, Ordering::AcqRel) {
             crate::host::exit_failure();
         }
-        let loaded = Player::load(BLOB)?;
-        // SAFETY: the flag above hands out these references at most once, and PLAYER is
-        // written before it is read.
+        // SAFETY: the flag above hands out these references at most once.
         let (player, points) = unsafe {
-            let slot = &mut *core::ptr::addr_of_mut!(PLAYER);
-            let player: &'static Player = slot.write(loaded);
+            let player: &'static mut Player = &mut *core::ptr::addr_of_mut!(PLAYER);
             let points: &'static mut [Point; CALLS_PER_RUN] = &mut *core::ptr::addr_of_mut!(POINTS);
             (player, points)
         };
+        player.reload(BLOB)?;
+        let player: &'static Player = player;
         for (k, x) in points.iter_mut().enumerate() {
             // k < N <= usize::MAX = u32::MAX on this target.
             *x = player.halton_point(u32::try_from(k).unwrap_or(u32::MAX));

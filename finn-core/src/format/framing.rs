@@ -1,8 +1,7 @@
 //! The envelope around every body: magic, format version and the CRC-32 trailer (the first and
 //! last rows of the byte layout in the module documentation), written and checked.
 
-use serde::Serialize;
-
+use super::wire::{Counter, SliceSink};
 use super::{FormatError, CRC_LEN, MAGIC, MIN_LEN, PREFIX_LEN, VERSION};
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -16,41 +15,48 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     CRC32.checksum(bytes)
 }
 
-/// Writes magic, version, `body` and the CRC into `out[..needed]`; `needed` is the exact
-/// length of the blob (from the matching `*encoded_len`).
-pub(super) fn write_blob<B: Serialize>(
-    body: &B,
+/// Writes magic, version, the body that `body` writes, and the CRC into `out[..needed]`;
+/// `needed` is the exact length of the blob (from the matching `*encoded_len`). Nothing is
+/// written when `out` is shorter than that.
+pub(super) fn write_blob(
     needed: usize,
     out: &mut [u8],
+    body: impl FnOnce(&mut SliceSink<'_>),
 ) -> Result<usize, FormatError> {
     let capacity = out.len();
     let too_small = FormatError::BufferTooSmall { needed, capacity };
+    let blob = out.get_mut(..needed).ok_or(too_small)?;
     let body_end = needed.checked_sub(CRC_LEN).ok_or(too_small)?;
-    let framed = out.get_mut(..body_end).ok_or(too_small)?;
-    if framed.len() < PREFIX_LEN {
-        return Err(too_small);
-    }
-    let (prefix, body_out) = framed.split_at_mut(PREFIX_LEN);
+    let (framed, trailer) = blob.split_at_mut_checked(body_end).ok_or(too_small)?;
+    let (prefix, body_out) = framed.split_at_mut_checked(PREFIX_LEN).ok_or(too_small)?;
     let [m0, m1, m2, m3] = MAGIC;
     let [v0, v1] = VERSION.to_le_bytes();
-    for (o, b) in prefix.iter_mut().zip([m0, m1, m2, m3, v0, v1]) {
-        *o = b;
+    prefix.copy_from_slice(&[m0, m1, m2, m3, v0, v1]);
+    let mut sink = SliceSink::new(body_out);
+    body(&mut sink);
+    // `needed` was measured from the same fields, so the body fills its part exactly.
+    if sink.overflow || sink.len != body_out_len(needed) {
+        return Err(too_small);
     }
-    postcard::to_slice(body, body_out).map_err(|_| too_small)?;
-    let crc = crc32(out.get(..body_end).ok_or(too_small)?);
-    let trailer = out.get_mut(body_end..needed).ok_or(too_small)?;
-    for (o, b) in trailer.iter_mut().zip(crc.to_le_bytes()) {
-        *o = b;
-    }
+    trailer.copy_from_slice(&crc32(framed).to_le_bytes());
     Ok(needed)
 }
 
-/// The length of a blob whose body, without the parameter values, is `fields` (measured) and
-/// whose parameters take `param_bytes` bytes.
-pub(super) fn blob_len<B: Serialize>(fields: &B, param_bytes: usize) -> Result<usize, FormatError> {
-    let fields = postcard::serialize_with_flavor(fields, postcard::ser_flavors::Size::default())
-        .map_err(|_| FormatError::TooLarge)?;
-    fields
+/// The body's part of a blob of `needed` bytes.
+fn body_out_len(needed: usize) -> usize {
+    needed.saturating_sub(MIN_LEN)
+}
+
+/// The length of a blob whose body, without the parameter values, is what `fields` writes
+/// (measured) and whose parameters take `param_bytes` bytes.
+pub(super) fn blob_len(
+    fields: impl FnOnce(&mut Counter),
+    param_bytes: usize,
+) -> Result<usize, FormatError> {
+    let mut counter = Counter::default();
+    fields(&mut counter);
+    counter
+        .len
         .checked_add(param_bytes)
         .and_then(|len| len.checked_add(MIN_LEN))
         .ok_or(FormatError::TooLarge)

@@ -30,6 +30,11 @@
 //! byte but the last), a `u8` as one byte, an `f64` as its 8 bytes little-endian, an enum as
 //! the varint of its variant index, an `Option` as one byte 0 (none) or 1 (some) followed by
 //! the value, and a sequence or byte string as the varint of its length followed by the items.
+//! This crate reads and writes that encoding by hand, without serde or postcard (so a device
+//! build links neither): the reader checks each primitive as it goes, keeps the sequences and
+//! the parameters as slices of the blob, and accepts exactly what postcard 1 accepts (a varint
+//! of a `B`-bit type has at most ceil(B / 7) bytes, and a length is a `usize` of the target's
+//! width); anything else is [`FormatError::Malformed`].
 //!
 //! ## Model body (payload 0)
 //!
@@ -166,8 +171,9 @@
 // One file per concern, every public item re-exported here, so that its path is
 // `finn_core::format::Item` whichever file defines it:
 // - `framing`: magic, version and CRC; writing and checking the envelope;
-// - `payload`: the payload tag, parsing a body by it, `decode_any`;
-// - `wire`: the serde bodies in wire order, and building them from checked headers;
+// - `payload`: the payload tag and `decode_any`;
+// - `wire`: the bodies in wire order, read (checked, borrowing from the blob) and written by
+//   hand: the postcard encoding, without serde;
 // - `scalar`: the scalar type and the parameter byte string;
 // - `shape`: the layer, width and parameter-count checks common to both payloads;
 // - `model`, `trajectory`: the two payloads (header, checks, encode, decode, view, load);

@@ -3,15 +3,14 @@
 //! [`ModelView`], and [`ModelView::to_finn`] builds the [`Finn`].
 
 use super::framing::{blob_len, unframe, write_blob};
-use super::payload::{parse_body, ParsedBody};
-use super::scalar::{read_float, Parameters, ParamsIn};
+use super::scalar::{read_float, Parameters};
 use super::shape::{check_widths, checked_parameter_count};
-use super::wire::{body, Body};
+use super::wire::{parse_body, write_model_body, Body, ModelBody};
 use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::domain::check_box;
 use crate::jet::{Dim, JetDim};
-use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Network, Real, Resolved};
+use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Real, Resolved};
 
 /// Everything about a model except its parameters, with sizes known at run time.
 ///
@@ -172,13 +171,16 @@ pub fn encoded_len(header: &ModelHeader<'_>, scalar: Scalar) -> Result<usize, Fo
         .checked_mul(scalar.size())
         .ok_or(FormatError::TooLarge)?;
     // Everything but the parameter bytes themselves (a few dozen bytes to measure).
-    blob_len(&body(header, &[], count, scalar), param_bytes)
+    blob_len(
+        |s| write_model_body(s, header, &[], count, scalar),
+        param_bytes,
+    )
 }
 
 /// Writes the blob of a model into `out` and returns its length; never allocates.
 ///
-/// `params` are in the flat layout of [`Network::new`] (raw, before |w| for a positive
-/// network). With [`Scalar::F32`] they are rounded to `f32`.
+/// `params` are in the flat layout of [`Network::new`](crate::Network::new) (raw, before |w|
+/// for a positive network). With [`Scalar::F32`] they are rounded to `f32`.
 ///
 /// Errors: every check of [`validate`]; `NonFinite` if a parameter overflows `f32`;
 /// `BufferTooSmall` (see [`encoded_len`]).
@@ -193,16 +195,20 @@ pub fn encode(
         header.check_values(params.iter().map(|&v| f64::from(v as f32)))?;
     }
     let needed = encoded_len(header, scalar)?;
-    write_blob(&body(header, params, count, scalar), needed, out)
+    write_blob(needed, out, |s| {
+        write_model_body(s, header, params, count, scalar)
+    })
 }
 
 /// Checks a model blob completely (see the module documentation for the order of the checks)
 /// and returns a view of it that borrows the parameter bytes. A trajectory blob is
 /// `WrongPayload` ([`decode_trajectory`](super::decode_trajectory) reads it). Never allocates, never panics.
+// Not inlined: its parsing temporaries then live in a frame that is gone before loading starts.
+#[inline(never)]
 pub fn decode(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
     match parse_body(unframe(bytes)?)? {
-        ParsedBody::Model(body) => ModelView::from_body(body),
-        ParsedBody::Trajectory(_) => Err(FormatError::WrongPayload {
+        Body::Model(body) => ModelView::from_body(body),
+        Body::Trajectory(_) => Err(FormatError::WrongPayload {
             expected: Payload::Model,
             found: Payload::Trajectory,
         }),
@@ -243,47 +249,47 @@ pub struct ModelView<'a> {
 }
 
 impl<'a> ModelView<'a> {
-    /// Runs the shape and value checks on a decoded body.
-    pub(super) fn from_body(body: Body<ParamsIn<'a>>) -> Result<Self, FormatError> {
+    /// Runs the shape and value checks on a parsed body, copying its fields out of the blob
+    /// (the parameters stay borrowed).
+    pub(super) fn from_body(body: ModelBody<'a>) -> Result<Self, FormatError> {
         let n = usize::from(body.n);
         if n == 0 || n > MAX_DIM {
             return Err(FormatError::BadDimension { n });
         }
-        if body.widths.len == 0 || body.widths.len > MAX_LAYERS {
-            return Err(FormatError::BadLayers {
-                layers: body.widths.len,
-            });
+        let layers = body.widths.len();
+        if layers == 0 || layers > MAX_LAYERS {
+            return Err(FormatError::BadLayers { layers });
         }
         for (field, corner) in [
             (Field::DomainLower, &body.domain_lower),
             (Field::DomainUpper, &body.domain_upper),
         ] {
-            if corner.len != n {
+            if corner.len() != n {
                 return Err(FormatError::ShapeMismatch {
                     field,
                     expected: n,
-                    found: corner.len,
+                    found: corner.len(),
                 });
             }
         }
         let mut view = ModelView {
-            payload: body.payload,
+            payload: Payload::Model,
             kind: body.kind,
             activation: body.activation,
             n,
-            depth: body.widths.len,
+            depth: layers,
             widths: [0; MAX_LAYERS],
-            domain_lower: body.domain_lower.items,
-            domain_upper: body.domain_upper.items,
+            domain_lower: [0.0; MAX_DIM],
+            domain_upper: [0.0; MAX_DIM],
             constraint: body.constraint,
             constants: body.constants,
             scalar: body.scalar,
             count: 0,
-            params: body.params.0,
+            params: body.params,
         };
-        for (o, w) in view.widths.iter_mut().zip(body.widths.as_slice()) {
-            *o = usize::from(*w);
-        }
+        body.widths.copy_to(&mut view.widths);
+        body.domain_lower.copy_to(&mut view.domain_lower);
+        body.domain_upper.copy_to(&mut view.domain_upper);
         let count = view.header().parameter_count()?;
         let expected = count
             .checked_mul(view.scalar.size())
@@ -401,6 +407,45 @@ impl<'a> ModelView<'a> {
     where
         Dim<N>: JetDim,
     {
+        let mut model = Finn::unloaded();
+        self.load_finn_into(&mut model)?;
+        Ok(model)
+    }
+
+    /// As [`ModelView::to_finn`], loading into an existing model in place (for example one in
+    /// a `static`, from [`Finn::unloaded`]), so that no copy of it is built on the stack. On
+    /// an error the target is left unloaded (evaluating it is an error).
+    ///
+    /// Errors as for [`ModelView::to_finn`].
+    ///
+    /// ```
+    /// # use finn_core::format::{decode, encode, ModelHeader, Payload, Scalar};
+    /// # use finn_core::{Activation, Kind, Resolved};
+    /// # let header = ModelHeader { payload: Payload::Model, kind: Kind::Signed,
+    /// #     activation: Activation::Tanh, n: 1, widths: &[1], domain_lower: &[0.0],
+    /// #     domain_upper: &[1.0], constraint: None, constants: Resolved::scaled(1.0) };
+    /// # let mut buf = [0u8; 128];
+    /// # let len = encode(&header, &[2.0, 0.5, -1.0], Scalar::F32, &mut buf).unwrap();
+    /// use finn_core::{Antiderivative, Finn};
+    /// // In firmware: static mut MODEL: Finn<f32, 1, 4, 2> = Finn::unloaded();
+    /// let mut model = Finn::<f32, 1, 4, 2>::unloaded();
+    /// let view = decode(&buf[..len]).unwrap();
+    /// view.load_finn_into(&mut model).unwrap();
+    /// assert!(model.integrand(&[0.5]).is_ok());
+    /// // A blob of 1 input does not fit a model of 2: the target is left unloaded.
+    /// let mut wide = Finn::<f32, 2, 4, 2>::unloaded();
+    /// assert!(view.load_finn_into(&mut wide).is_err());
+    /// assert!(wide.integrand(&[0.5, 0.5]).is_err());
+    /// ```
+    #[inline(never)]
+    pub fn load_finn_into<T: Real, const N: usize, const W: usize, const L: usize>(
+        &self,
+        target: &mut Finn<T, N, W, L>,
+    ) -> Result<(), FormatError>
+    where
+        Dim<N>: JetDim,
+    {
+        target.unload();
         if N != self.n {
             return Err(FormatError::CapacityMismatch {
                 field: Field::Dimension,
@@ -423,7 +468,7 @@ impl<'a> ModelView<'a> {
                 found: width,
             });
         }
-        let network = Network::<T, N, W, L>::from_parameters(
+        target.network_mut().load_parameters(
             self.kind,
             self.activation,
             widths,
@@ -452,12 +497,6 @@ impl<'a> ModelView<'a> {
             Scalar::F32 => T::from_f64(f32::EPSILON as f64),
             Scalar::F64 => T::from_f64(f64::EPSILON),
         };
-        Ok(Finn::with_constants_to(
-            network,
-            domain,
-            constraint,
-            constants,
-            stored.max(T::EPSILON),
-        )?)
+        Ok(target.reload(domain, constraint, constants, stored.max(T::EPSILON))?)
     }
 }

@@ -1,17 +1,14 @@
-//! What a blob holds: the payload tag that opens every body, the parsing of a body by its tag,
-//! and the reader of a blob of either payload.
+//! What a blob holds: the payload tag that opens every body, and the reader of a blob of either
+//! payload.
 
 use core::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use super::framing::unframe;
-use super::scalar::ParamsIn;
-use super::wire::{Body, TrajectoryBody};
+use super::wire::{parse_body, Body};
 use super::{FormatError, ModelView, TrajectoryView};
 
 /// What a blob contains: the first field of every body, which decides the fields after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Payload {
     /// One network over a domain, with its constraint: a [`Finn`](crate::Finn) ([`decode`](super::decode)).
@@ -28,33 +25,6 @@ impl fmt::Display for Payload {
             Payload::Trajectory => "trajectory",
         })
     }
-}
-
-/// A body parsed by its payload tag, before the content checks. (Without an allocator there
-/// is no boxing the larger variant; it lives on the stack for the length of a decode.)
-#[allow(clippy::large_enum_variant)]
-pub(super) enum ParsedBody<'a> {
-    Model(Body<ParamsIn<'a>>),
-    Trajectory(TrajectoryBody<ParamsIn<'a>>),
-}
-
-/// Parses the whole body by its payload: `Malformed` if it is not a valid encoding of that
-/// payload's fields, `TrailingBytes` if bytes follow it.
-pub(super) fn parse_body(body_bytes: &[u8]) -> Result<ParsedBody<'_>, FormatError> {
-    fn whole<'a, B: Deserialize<'a>>(bytes: &'a [u8]) -> Result<B, FormatError> {
-        let (body, rest) =
-            postcard::take_from_bytes::<B>(bytes).map_err(|_| FormatError::Malformed)?;
-        if !rest.is_empty() {
-            return Err(FormatError::TrailingBytes { count: rest.len() });
-        }
-        Ok(body)
-    }
-    let (payload, _) =
-        postcard::take_from_bytes::<Payload>(body_bytes).map_err(|_| FormatError::Malformed)?;
-    Ok(match payload {
-        Payload::Model => ParsedBody::Model(whole(body_bytes)?),
-        Payload::Trajectory => ParsedBody::Trajectory(whole(body_bytes)?),
-    })
 }
 
 /// A checked blob of either payload. (The views hold their fixed-size headers by value, and
@@ -78,7 +48,7 @@ pub enum Blob<'a> {
 /// ```
 pub fn decode_any(bytes: &[u8]) -> Result<Blob<'_>, FormatError> {
     Ok(match parse_body(unframe(bytes)?)? {
-        ParsedBody::Model(body) => Blob::Model(ModelView::from_body(body)?),
-        ParsedBody::Trajectory(body) => Blob::Trajectory(TrajectoryView::from_body(body)?),
+        Body::Model(body) => Blob::Model(ModelView::from_body(body)?),
+        Body::Trajectory(body) => Blob::Trajectory(TrajectoryView::from_body(body)?),
     })
 }

@@ -5,10 +5,9 @@
 //! [`TrajectoryView::load_trajectory_into`] builds the [`Trajectory`].
 
 use super::framing::{blob_len, unframe, write_blob};
-use super::payload::{parse_body, ParsedBody};
-use super::scalar::{Parameters, ParamsIn};
+use super::scalar::Parameters;
 use super::shape::{check_widths, checked_parameter_count};
-use super::wire::{trajectory_body, TrajectoryBody};
+use super::wire::{parse_body, write_trajectory_body, Body, TrajectoryBody};
 use super::{Field, FormatError, Payload, Scalar, MAX_COORDS, MAX_LAYERS, MAX_VIA};
 use crate::domain::check_box;
 use crate::trajectory::{OutsidePolicy, Trajectory, Via};
@@ -167,7 +166,10 @@ pub fn trajectory_encoded_len(
     let param_bytes = total
         .checked_mul(scalar.size())
         .ok_or(FormatError::TooLarge)?;
-    blob_len(&trajectory_body(header, &[], total, scalar), param_bytes)
+    blob_len(
+        |s| write_trajectory_body(s, header, &[], total, scalar),
+        param_bytes,
+    )
 }
 
 /// Writes the blob of a trajectory into `out` and returns its length; never allocates.
@@ -218,19 +220,21 @@ pub fn encode_trajectory(
         });
     }
     let needed = trajectory_encoded_len(header, scalar)?;
-    write_blob(&trajectory_body(header, params, total, scalar), needed, out)
+    write_blob(needed, out, |s| {
+        write_trajectory_body(s, header, params, total, scalar)
+    })
 }
 
 /// Checks a trajectory blob completely (see the module documentation for the order of the
 /// checks) and returns a view of it that borrows the parameter bytes. A model blob is
 /// `WrongPayload`. Never allocates, never panics.
-// Not inlined: its postcard temporaries then live in a frame that is gone before loading
+// Not inlined: its parsing temporaries then live in a frame that is gone before loading
 // starts, instead of adding to the loader's frame (the device's stack high-water mark).
 #[inline(never)]
 pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError> {
     match parse_body(unframe(bytes)?)? {
-        ParsedBody::Trajectory(body) => TrajectoryView::from_body(body),
-        ParsedBody::Model(_) => Err(FormatError::WrongPayload {
+        Body::Trajectory(body) => TrajectoryView::from_body(body),
+        Body::Model(_) => Err(FormatError::WrongPayload {
             expected: Payload::Trajectory,
             found: Payload::Model,
         }),
@@ -277,75 +281,70 @@ pub struct TrajectoryView<'a> {
 }
 
 impl<'a> TrajectoryView<'a> {
-    /// Runs the shape and value checks on a decoded body.
-    pub(super) fn from_body(body: TrajectoryBody<ParamsIn<'a>>) -> Result<Self, FormatError> {
+    /// Runs the shape and value checks on a parsed body, copying its fields out of the blob
+    /// (the parameters stay borrowed).
+    pub(super) fn from_body(body: TrajectoryBody<'a>) -> Result<Self, FormatError> {
         let n = usize::from(body.n);
         if body.kind != Kind::Signed || n != 1 {
             return Err(FormatError::BadCoordinateNetwork { kind: body.kind, n });
         }
-        if body.widths.len == 0 || body.widths.len > MAX_LAYERS {
-            return Err(FormatError::BadLayers {
-                layers: body.widths.len,
-            });
+        let layers = body.widths.len();
+        if layers == 0 || layers > MAX_LAYERS {
+            return Err(FormatError::BadLayers { layers });
         }
         let mut widths = [0; MAX_LAYERS];
-        for (o, w) in widths.iter_mut().zip(body.widths.as_slice()) {
-            *o = usize::from(*w);
-        }
-        check_widths(widths.get(..body.widths.len).unwrap_or(&[]))?;
+        body.widths.copy_to(&mut widths);
+        check_widths(widths.get(..layers).unwrap_or(&[]))?;
         let d = usize::from(body.coordinates);
         if d == 0 || d > MAX_COORDS {
             return Err(FormatError::BadCoordinates { d });
         }
         for (field, state) in [(Field::Start, &body.x0), (Field::End, &body.x1)] {
-            if state.len != d {
+            if state.len() != d {
                 return Err(FormatError::ShapeMismatch {
                     field,
                     expected: d,
-                    found: state.len,
+                    found: state.len(),
                 });
             }
         }
-        if body.via.len > MAX_VIA {
-            return Err(FormatError::TooManyViaPoints {
-                count: body.via.len,
-            });
+        let via_count = body.via.count();
+        if via_count > MAX_VIA {
+            return Err(FormatError::TooManyViaPoints { count: via_count });
         }
         let mut view = TrajectoryView {
             activation: body.activation,
-            depth: body.widths.len,
+            depth: layers,
             widths,
             d,
             t0: body.t0,
             t1: body.t1,
-            x0: body.x0.items,
-            x1: body.x1.items,
-            via_count: body.via.len,
+            x0: [0.0; MAX_COORDS],
+            x1: [0.0; MAX_COORDS],
+            via_count,
             via_times: [0.0; MAX_VIA],
             via_positions: [0.0; MAX_VIA * MAX_COORDS],
-            policy: body.policy.into(),
+            policy: body.policy,
             scalar: body.scalar,
             count: 0,
-            params: body.params.0,
+            params: body.params,
         };
-        for (k, via) in body.via.as_slice().iter().enumerate() {
-            if via.position.len != d {
+        body.x0.copy_to(&mut view.x0);
+        body.x1.copy_to(&mut view.x1);
+        for (k, (time, position)) in body.via.iter().enumerate() {
+            if position.len() != d {
                 return Err(FormatError::ShapeMismatch {
                     field: Field::ViaPoints,
                     expected: d,
-                    found: via.position.len,
+                    found: position.len(),
                 });
             }
             if let Some(t) = view.via_times.get_mut(k) {
-                *t = via.time;
+                *t = time;
             }
-            let row = view
-                .via_positions
-                .iter_mut()
-                .skip(k.saturating_mul(d))
-                .take(d);
-            for (o, p) in row.zip(via.position.as_slice()) {
-                *o = *p;
+            let start = k.saturating_mul(d);
+            if let Some(row) = view.via_positions.get_mut(start..start.saturating_add(d)) {
+                position.copy_to(row);
             }
         }
         let count = view.header().coordinate_parameter_count()?;
@@ -569,6 +568,7 @@ impl<'a> TrajectoryView<'a> {
         &self,
         target: &mut Trajectory<T, D, W, L, V>,
     ) -> Result<(), FormatError> {
+        target.unload();
         self.check_capacity::<D, W, L, V>()?;
         for (i, net) in target.coordinates_mut().iter_mut().enumerate() {
             self.load_network(i, net)?;

@@ -61,6 +61,56 @@ pub fn section_sizes(elf: &Path) -> Result<SectionSizes> {
     Ok(sizes)
 }
 
+/// A statically allocated object of an ELF file: where the linker put it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticObject {
+    /// Its demangled path, without the hash (`finn_firmware::workload::Workload::load::PLAYER`).
+    pub path: String,
+    /// The section that holds it (`.bss`, `.data`, ...).
+    pub section: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The data symbols of the ELF file at `elf` whose demangled path ends in `::{name}` (a
+/// `static` named `name` anywhere in the program), with their sections: for instance whether a
+/// player's static landed in `.bss` (zeroed at start-up) or in `.data` (its initial image kept
+/// in flash and copied at start-up).
+pub fn statics_named(elf: &Path, name: &str) -> Result<Vec<StaticObject>> {
+    use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
+    let bytes = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
+    let file =
+        object::File::parse(&*bytes).with_context(|| format!("parsing {}", elf.display()))?;
+    let suffix = format!("::{name}");
+    let mut found = Vec::new();
+    for symbol in file.symbols() {
+        if symbol.kind() != SymbolKind::Data {
+            continue;
+        }
+        let SymbolSection::Section(index) = symbol.section() else {
+            continue;
+        };
+        let raw = symbol.name().unwrap_or("");
+        let path = match rustc_demangle::try_demangle(raw) {
+            Ok(demangled) => format!("{demangled:#}"),
+            Err(_) => raw.to_string(),
+        };
+        if !path.ends_with(&suffix) {
+            continue;
+        }
+        let section = file
+            .section_by_index(index)
+            .and_then(|s| s.name().map(str::to_string))
+            .with_context(|| format!("the section of {path} in {}", elf.display()))?;
+        found.push(StaticObject {
+            path,
+            section,
+            size: symbol.size(),
+        });
+    }
+    Ok(found)
+}
+
 /// The crate a (mangled) symbol belongs to: the first crate its demangled name mentions, so a
 /// trait impl `<finn_core::X as core::fmt::Display>::fmt` counts for `finn_core`. Unmangled
 /// symbols (runtime entry points, compiler-builtins' `__aeabi_*`, `memcpy`) are `None`.

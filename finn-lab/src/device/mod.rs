@@ -35,7 +35,9 @@ pub mod report;
 pub mod run;
 
 pub use crate::setup::DEVICE_TARGET;
-pub use elf::{section_sizes, text_by_crate, text_by_source_crate, SectionSizes};
+pub use elf::{
+    section_sizes, statics_named, text_by_crate, text_by_source_crate, SectionSizes, StaticObject,
+};
 pub use firmware::{build_firmware, build_firmware_with, check_device_target, FirmwareOptions};
 pub use fit::{FitBits, FitBox, FitSample};
 pub use report::{measure, REPORT};

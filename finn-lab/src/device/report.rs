@@ -4,12 +4,14 @@
 //! fit workload on the Figure 1 model ([`FIT_BLOB`]): its cost per evaluation of f, with every
 //! value the device printed checked against the host's player bit for bit.
 
-use super::elf::{section_sizes, text_by_crate, text_by_source_crate, SectionSizes};
+use super::elf::{
+    section_sizes, statics_named, text_by_crate, text_by_source_crate, SectionSizes, StaticObject,
+};
 use super::firmware::{build_firmware, build_firmware_with, FirmwareOptions};
 use super::run::{qemu_command_line, run, Cost, DeviceSample, Run};
 use super::{default_blob_path, DEFAULT_TIMEOUT, DEVICE_TARGET, INSTRUCTIONS_PER_TICK, QEMU};
 use crate::{setup, workspace_root};
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use finn_embedded::FitPlayer;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -85,6 +87,7 @@ pub fn measure() -> Result<String> {
     )?;
     let sizes = section_sizes(&elf)?;
     let baseline_sizes = section_sizes(&baseline)?;
+    let player = player_static(&elf)?;
     let by_crate = text_by_crate(&elf)?;
     let by_source = text_by_source_crate(&elf)?;
     let mut costs = Vec::new();
@@ -116,9 +119,33 @@ pub fn measure() -> Result<String> {
         by_source.as_ref(),
         &costs[0],
         &playback,
+        &player,
     )?;
     fit_report(&mut md, &fit)?;
     Ok(md)
+}
+
+/// The firmware's player static (the workload's `PLAYER`), which must be in `.bss`: an
+/// unloaded player is all zero bytes, so its static takes no flash and is not copied at
+/// start-up. Fails when it is anywhere else (say `.data`, after a field's unloaded value
+/// stopped being zero).
+fn player_static(elf: &Path) -> Result<StaticObject> {
+    let found = statics_named(elf, "PLAYER")?;
+    let [player] = found.as_slice() else {
+        bail!(
+            "expected one static named PLAYER in {}, found {found:?}",
+            elf.display()
+        );
+    };
+    ensure!(
+        player.section == ".bss",
+        "the player's static {} ({} bytes) is in {}, not .bss: its unloaded value is no longer \
+         all zero bytes, so its initial image is kept in flash and copied at start-up",
+        player.path,
+        player.size,
+        player.section
+    );
+    Ok(player.clone())
 }
 
 /// What the device run of the fit workload showed.
@@ -131,6 +158,8 @@ struct FitEvaluation {
     player: String,
     /// `size_of` the player on the device.
     player_bytes: u64,
+    /// The player's static in the firmware image.
+    player_static: StaticObject,
     /// The constraint's target, if the model has one.
     eps: Option<f64>,
     /// The exact integral over the domain, as the device computed it.
@@ -262,6 +291,7 @@ fn measure_fit() -> Result<FitEvaluation> {
         blob_bytes: blob.len(),
         player: format!("FitPlayer<{n}, {w}, {l}>"),
         player_bytes: run.number("player_bytes")?,
+        player_static: player_static(&elf)?,
         eps: view.constraint().map(|c| c.eps),
         integral,
         points: samples.len(),
@@ -282,7 +312,8 @@ fn fit_report(md: &mut String, fit: &FitEvaluation) -> Result<()> {
         md,
         "The same firmware built around `{FIT_BLOB}` ({} bytes; the paper's Figure 1 model for \
          eps = 2): {}. The blob's payload selects the fit workload: `finn_embedded::{}` \
-         ({} bytes, in a static) checks it and converts it to `f32` once, then evaluates f at \
+         ({} bytes, in a static in `{}`) checks it and converts it to `f32` once, in place, \
+         then evaluates f at \
          {} Halton points of the domain (`FitPlayer::halton_point`, computed before the measured \
          region). Two runs reported the same figures. Every point, F, f and exact integral \
          the device printed (over the domain and over {} sub-boxes) equals the host's \
@@ -291,6 +322,7 @@ fn fit_report(md: &mut String, fit: &FitEvaluation) -> Result<()> {
         fit.description,
         fit.player,
         fit.player_bytes,
+        fit.player_static.section,
         fit.points,
         fit.boxes,
         fit.integral,
@@ -313,13 +345,17 @@ fn fit_report(md: &mut String, fit: &FitEvaluation) -> Result<()> {
     )?;
     writeln!(
         md,
-        "| stack high-water mark, reset through loading | {} bytes |",
-        cost.stack_load_bytes
+        "| stack high-water mark, reset through loading | {} bytes (goal <= 4 KiB: {}) |",
+        cost.stack_load_bytes,
+        verdict(cost.stack_load_bytes <= GOAL_STACK)
     )?;
     writeln!(
         md,
-        "| the player, `{}` | {} bytes |",
-        fit.player, fit.player_bytes
+        "| the player, `{}` | {} bytes, static `{}` in `{}` |",
+        fit.player,
+        fit.player_bytes,
+        short_path(&fit.player_static.path),
+        fit.player_static.section
     )?;
     writeln!(
         md,
@@ -338,10 +374,23 @@ fn fit_report(md: &mut String, fit: &FitEvaluation) -> Result<()> {
     )?;
     writeln!(
         md,
-        "`FitPlayer::load` returns the player by value, so loading builds it on the stack and \
-         moves it into its static: the loading figure includes the player's size once."
+        "The player is a const-initialised static (`FitPlayer::unloaded`, every byte zero, so \
+         the linker puts it in `.bss`: no initial image in flash, nothing built on the stack) \
+         that `FitPlayer::reload` loads in place; the loading figure includes no copy of it. \
+         When this text was written, a write watchpoint on the deepest stack word of \
+         loading (QEMU's gdbstub, after the paint) stopped in `libm`'s `expf` under sigma_n's \
+         `erfc` in `Network::antiderivative`: F at the domain's corners, recomputing the \
+         constrained integral in `Finn::reload`, which is inlined into \
+         `ModelView::load_finn_into`, the largest frame on the path (about 2 KB, mostly the \
+         magnitude jets of the load-time finiteness proof, `Network::bounds_over`)."
     )?;
     Ok(())
+}
+
+/// `a::b::Workload::load::PLAYER` as `Workload::load::PLAYER`: the last three segments.
+fn short_path(path: &str) -> String {
+    let parts: Vec<&str> = path.split("::").collect();
+    parts[parts.len().saturating_sub(3)..].join("::")
 }
 
 /// Instructions per sample: at most this is the goal ...
@@ -362,6 +411,7 @@ fn verdict(met: bool) -> &'static str {
 }
 
 /// The Markdown report of `cargo xtask device`.
+#[allow(clippy::too_many_arguments)]
 fn device_report(
     elf: &Path,
     sizes: &SectionSizes,
@@ -370,6 +420,7 @@ fn device_report(
     by_source: Option<&BTreeMap<String, u64>>,
     cost: &Cost,
     playback: &Playback,
+    player: &StaticObject,
 ) -> Result<String> {
     let root = workspace_root();
     let shown_elf = elf.strip_prefix(&root).unwrap_or(elf);
@@ -457,6 +508,13 @@ fn device_report(
     writeln!(md, "| total `.text` | {} bytes | |", sizes.get(".text"))?;
     writeln!(
         md,
+        "| the player, static `{}` | {} bytes in `{}` | in `.bss` (met) |",
+        short_path(&player.path),
+        player.size,
+        player.section
+    )?;
+    writeln!(
+        md,
         "| static RAM (`.data` + `.bss` + `.uninit`) | {} bytes | |",
         sizes.static_ram()
     )?;
@@ -478,11 +536,22 @@ fn device_report(
         md,
         "The playback stack is measured after painting the stack again below `main`'s frame \
          once the player is loaded; it is counted from the top of the stack. The player loads \
-         in place into a const-initialised static (`TrajectoryPlayer::unloaded` + `reload`); \
-         the deepest point of loading is in decoding the blob's body: a hardware watchpoint \
-         on the deepest stack word (QEMU gdbstub) stops in postcard/serde's visitor chain \
-         moving the body's fixed-size `f64` arrays (`Seq<f64, N>`) through `Result`s. \
-         Decoding the body into borrowed slices, without serde's by-value arrays, is the fix.\n"
+         in place into a const-initialised static (`TrajectoryPlayer::unloaded` + `reload`). \
+         Every byte of an unloaded player is zero, so the linker puts that static in `.bss` \
+         (zeroed at start-up: no initial image in flash, no copy at start-up; checked here \
+         from the ELF symbol table), where a `cortex_m::singleton!` of a loaded player would \
+         build it in `main`'s frame first. The blob's body is decoded by finn-core's own \
+         parser over the borrowed bytes (no serde or postcard in the image): it keeps slices \
+         of the blob, not by-value arrays, which took the load stack from 7564 bytes (serde's \
+         visitor chain moving `Seq<f64, N>` arrays through `Result`s) to the figure above. \
+         When this text was written, a write watchpoint on the deepest stack word of \
+         loading (QEMU's gdbstub, after the paint) still stopped in decoding, now well inside \
+         the goal: `TrajectoryPlayer::reload` holds the decoded `TrajectoryView` (about 620 \
+         bytes, most of it the fixed via-point array) while `decode_trajectory`, whose frame \
+         (about 830 bytes) builds the view before returning it, checks that every parameter \
+         is finite (`TrajectoryHeader::check_values`). Loading into the player \
+         (`load_trajectory_into`: the via-point solve and the load-time bounds) goes less \
+         deep.\n"
     )?;
     writeln!(md, "## `.text` by crate\n")?;
     writeln!(
@@ -493,9 +562,10 @@ fn device_report(
          firmware function still counts for finn-core, and `core`'s generic helpers count for \
          the crate that used them. *Symbols*: each function counts for the first crate its \
          mangled name mentions, wherever its body came from; with LTO the firmware's \
-         `Workload::load` and `main` hold most of the inlined loader and sampler. `libm`, \
-         `postcard`, `serde` and `crc` are finn-core's own dependencies; `compiler_builtins` \
-         holds the soft-float `f64` helpers the blob checks use.\n"
+         `Workload::load` and `main` hold most of the inlined loader and sampler. `libm` and \
+         `crc` are finn-core's own dependencies (it reads and writes the blob body itself, \
+         without serde or postcard); `compiler_builtins` holds the soft-float `f64` helpers \
+         the blob checks use.\n"
     )?;
     let mut names: Vec<&String> = by_crate
         .keys()
