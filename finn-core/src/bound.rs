@@ -46,12 +46,15 @@ const HERMITE_SUP: [f64; MAX_BOUND_ORDER + 1] = [
     17231.7, 75129.7, 379097.0, 1815900.0, 9856530.0,
 ];
 
-type Orders<T> = [T; MAX_BOUND_ORDER + 1];
-
 /// sup of |g^(m)(z)| over |z| <= reach, m = 0..=orders, for the activation of an n-input
 /// network.
-fn activation_sup<T: Real>(activation: Activation, n: usize, reach: T, orders: usize) -> Orders<T> {
-    let mut out = [T::ZERO; MAX_BOUND_ORDER + 1];
+fn activation_sup<T: Real, const K: usize>(
+    activation: Activation,
+    n: usize,
+    reach: T,
+    orders: usize,
+) -> [T; K] {
+    let mut out = [T::ZERO; K];
     match activation {
         Activation::Tanh => {
             for (o, s) in out.iter_mut().zip(TANH_SUP).take(orders + 1) {
@@ -77,12 +80,12 @@ fn activation_sup<T: Real>(activation: Activation, n: usize, reach: T, orders: u
 
 /// Partial Bell polynomials B[m][k](x_1, x_2, ...) for m, k <= orders (x[0] unused):
 /// sum over the partitions of an m-set into k blocks of prod x_|block|.
-fn bell<T: Real>(x: &Orders<T>, orders: usize) -> [Orders<T>; MAX_BOUND_ORDER + 1] {
-    let mut b = [[T::ZERO; MAX_BOUND_ORDER + 1]; MAX_BOUND_ORDER + 1];
+fn bell<T: Real, const K: usize>(x: &[T; K], orders: usize) -> [[T; K]; K] {
+    let mut b = [[T::ZERO; K]; K];
     b[0][0] = T::ONE;
     // C(m - 1, i - 1): the block holding a fixed element has i elements.
-    let mut choose = [[0u64; MAX_BOUND_ORDER + 1]; MAX_BOUND_ORDER + 1];
-    for m in 0..=MAX_BOUND_ORDER {
+    let mut choose = [[0u32; K]; K];
+    for m in 0..K {
         choose[m][0] = 1;
         for i in 1..=m {
             choose[m][i] = choose[m - 1][i - 1] + if i < m { choose[m - 1][i] } else { 0 };
@@ -100,23 +103,29 @@ fn bell<T: Real>(x: &Orders<T>, orders: usize) -> [Orders<T>; MAX_BOUND_ORDER + 
     b
 }
 
+/// Arrays of orders 0..K: K = MAX_DIM + 1 for f at load (a small frame on the device), and
+/// MAX_BOUND_ORDER + 1 for the quadrature remainder.
+pub(crate) const LOAD_ORDERS: usize = MAX_DIM + 1;
+/// See [`LOAD_ORDERS`].
+pub(crate) const QUADRATURE_ORDERS: usize = MAX_BOUND_ORDER + 1;
+
 /// Magnitude bounds of F's derivatives over a box: any derivative of F of total order m, in
 /// the axes of the multiset S (|S| = m, repeats allowed), is at most
 /// `c[m] * prod_{i in S} w_star[i]` everywhere in the box.
-pub(crate) struct DerivativeBounds<T: Real, const N: usize> {
-    pub(crate) c: Orders<T>,
+pub(crate) struct DerivativeBounds<T: Real, const N: usize, const K: usize> {
+    pub(crate) c: [T; K],
     pub(crate) w_star: [T; N],
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L> {
-    /// [`DerivativeBounds`] up to total order `orders` (<= [`MAX_BOUND_ORDER`]) over the box.
-    pub(crate) fn derivative_bounds(
+    /// [`DerivativeBounds`] up to total order `orders` (< K <= MAX_BOUND_ORDER + 1) over the box.
+    pub(crate) fn derivative_bounds<const K: usize>(
         &self,
         lower: &[T; N],
         upper: &[T; N],
         orders: usize,
-    ) -> Result<DerivativeBounds<T, N>, Error> {
-        let orders = orders.min(MAX_BOUND_ORDER);
+    ) -> Result<DerivativeBounds<T, N, K>, Error> {
+        let orders = orders.min(K - 1).min(MAX_BOUND_ORDER);
         let reach: [T; N] = core::array::from_fn(|i| lower[i].abs().max(upper[i].abs()));
         // w*_i: the largest |first-layer weight| on input i.
         let mut w_star = [T::ZERO; N];
@@ -126,19 +135,19 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
             }
         }
         // c[j][m]: the bound of unit j's derivatives of order m, divided by prod w*.
-        let mut c = [[T::ZERO; MAX_BOUND_ORDER + 1]; W];
+        let mut c = [[T::ZERO; K]; W];
         for j in 0..self.widths[0] {
             let mut z = self.biases[0][j].abs();
             for i in 0..N {
                 z += self.first[j][i].abs() * reach[i];
             }
-            c[j] = activation_sup(self.activation, N, finite(z)?, orders);
+            c[j] = activation_sup::<T, K>(self.activation, N, finite(z)?, orders);
         }
         for l in 1..self.depth() {
-            let mut next = [[T::ZERO; MAX_BOUND_ORDER + 1]; W];
+            let mut next = [[T::ZERO; K]; W];
             for k in 0..self.widths[l] {
                 let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
-                let mut prev = [T::ZERO; MAX_BOUND_ORDER + 1];
+                let mut prev = [T::ZERO; K];
                 for j in 0..self.widths[l - 1] {
                     let w = self.hidden[l][k][j].abs();
                     u += w * c[j][0];
@@ -147,8 +156,8 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
                         prev[m] = prev[m].max(c[j][m]);
                     }
                 }
-                let sup = activation_sup(self.activation, N, finite(u)?, orders);
-                let mut x = [T::ZERO; MAX_BOUND_ORDER + 1];
+                let sup = activation_sup::<T, K>(self.activation, N, finite(u)?, orders);
+                let mut x = [T::ZERO; K];
                 for m in 1..=orders {
                     x[m] = r * prev[m];
                 }
@@ -164,7 +173,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
             }
             c = next;
         }
-        let mut out = [T::ZERO; MAX_BOUND_ORDER + 1];
+        let mut out = [T::ZERO; K];
         for j in 0..self.widths[self.last] {
             let a = self.output[j].abs();
             for m in 0..=orders {
@@ -195,7 +204,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
     pub fn bounds_over(&self, lower: &[T], upper: &[T]) -> Result<(T, T), Error> {
         let lo = crate::point::<T, N>(lower)?;
         let hi = crate::point::<T, N>(upper)?;
-        let b = self.derivative_bounds(&lo, &hi, N)?;
+        let b = self.derivative_bounds::<LOAD_ORDERS>(&lo, &hi, N)?;
         let mut f = b.c[N];
         for w in b.w_star {
             f *= w;

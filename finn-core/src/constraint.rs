@@ -679,7 +679,9 @@ where
         let value = finite(sum + comp)?;
         let volume = box_volume(lo, hi);
         // The sixth derivative of f along axis i: order n + 6 of F, the shift drops out.
-        let b = self.network.derivative_bounds(lo, hi, N + 6)?;
+        let b = self
+            .network
+            .derivative_bounds::<{ crate::bound::QUADRATURE_ORDERS }>(lo, hi, N + 6)?;
         let mut common = self.constants.scale * b.c[N + 6];
         for w in b.w_star {
             common *= w;
