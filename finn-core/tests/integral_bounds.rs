@@ -272,3 +272,37 @@ fn small_boxes_are_accurate_in_f64() {
     small_boxes::<4>();
     small_boxes::<6>();
 }
+
+/// The new entry points refuse bad input with typed errors, never a panic or NaN.
+#[test]
+fn bad_input_is_typed() {
+    use finn_core::Error;
+    let net = Network::<f64, 2, 4, 2>::positive(&[3], &[0.5; 13][..12]).unwrap();
+    let model = Finn::new(net.clone(), Domain::new([0.0; 2], [1.0; 2]).unwrap(), None).unwrap();
+    assert!(matches!(
+        model.integral_over_with_bound(&[0.0], &[1.0, 1.0]),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert_eq!(
+        model.integral_over_with_bound(&[0.0, f64::NAN], &[1.0, 1.0]),
+        Err(Error::NonFiniteInput)
+    );
+    assert_eq!(
+        model.integral_over_with_bound(&[0.0, 1.0], &[1.0, 0.5]),
+        Err(Error::EmptyInterval { axis: 1 })
+    );
+    assert_eq!(
+        net.bounds_over(&[0.0, f64::INFINITY], &[1.0, 1.0]),
+        Err(Error::NonFiniteInput)
+    );
+    assert!(matches!(
+        net.bounds_over(&[0.0], &[1.0]),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    // A box so far out that the bounds overflow: a typed error, not an infinite bound.
+    let net32 = Network::<f32, 2, 4, 2>::positive(&[3], &[0.5; 12]).unwrap();
+    assert_eq!(
+        net32.bounds_over(&[0.0, 0.0], &[3e38, 3e38]),
+        Err(Error::Overflow)
+    );
+}

@@ -17,7 +17,7 @@ const L: usize = 3;
 pub enum Verdict {
     /// Refused with a typed error (its kind, for the histogram).
     Rejected(String),
-    /// Loaded, and every evaluation over its domain succeeded.
+    /// Loaded, and every evaluation at the grid points of its domain succeeded.
     Accepted,
     /// A broken promise.
     Failure(String),

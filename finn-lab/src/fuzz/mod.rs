@@ -2,7 +2,8 @@
 //! is mutated, structure-unaware (bytes) and structure-aware (decoded fields set to hostile
 //! values), mostly with the CRC recomputed so the semantic checks are reached, then decoded,
 //! loaded into models and trajectories in f64 and f32 and into the device players, and, when
-//! it loads, evaluated over its whole domain ([`check`]).
+//! it loads, evaluated on a grid over its domain ([`check`]): a test of the load-time
+//! proofs, not a proof itself.
 //!
 //! Mutations are described by [`mutate::Mutation`], which `arbitrary` derives from random
 //! bytes of a SplitMix64 stream: a campaign is reproducible from its seed, and a failing
@@ -210,7 +211,7 @@ impl Summary {
         let _ = writeln!(
             s,
             "{} cases in {:.1} s (seed {}, {} threads) over {} shipped blobs: {} accepted and \
-             working over their whole domain, {} refused with a typed error, {} failures.\n",
+             evaluating without error at every grid point of their domain, {} refused with a typed error, {} failures.\n",
             self.cases,
             self.seconds,
             campaign.seed,
