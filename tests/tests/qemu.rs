@@ -571,12 +571,16 @@ fn unseen_fit_blob(seed: u64) -> (Vec<u8>, String) {
         activation,
         widths,
     };
-    let bound = [Bound::Equal, Bound::AtMost, Bound::AtLeast][rng.below(3) as usize];
+    let mut bound = [Bound::Equal, Bound::AtMost, Bound::AtLeast][rng.below(3) as usize];
     let method = if kind == Kind::Positive && rng.below(2) == 0 {
         Method::Scale
     } else {
         Method::Shift
     };
+    // A positive network takes a shift only with AtLeast (any other shift could make f < 0).
+    if kind == Kind::Positive && method == Method::Shift {
+        bound = Bound::AtLeast;
+    }
     let constraint = match rng.below(4) {
         0 => None,
         _ => Some(Constraint::new(bound, method, rng.uniform(0.5, 3.0))),
