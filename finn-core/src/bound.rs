@@ -279,6 +279,36 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
         }
         Ok(out)
     }
+
+    /// An upper bound on |F^(order)(t)| for every t in [lower, upper], order <= 14: the
+    /// magnitude jets of the module docs. Host tools use it as the remainder of a Taylor
+    /// expansion, to prove a property of a trajectory between the times they evaluate.
+    ///
+    /// Errors: `OrderTooHigh` (order > 14), `NonFiniteInput`, `Overflow` when the bound is
+    /// not finite in `T`.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Network};
+    /// // F(t) = 3 tanh(2t + 1): |F^(5)| <= 3 * 2^5 * sup|tanh^(5)| = 96 * 16 (about).
+    /// let net = Network::<f64, 1, 1, 1>::signed(Activation::Tanh, &[1], &[2.0, 1.0, 3.0]).unwrap();
+    /// let b = net.derivative_bound_over(5, -1.0, 1.0).unwrap();
+    /// assert!(b >= 96.0 * 16.0 && b <= 96.0 * 16.2);
+    /// assert!(net.derivative_bound_over(15, -1.0, 1.0).is_err());
+    /// ```
+    pub fn derivative_bound_over(&self, order: usize, lower: T, upper: T) -> Result<T, Error> {
+        if order > MAX_BOUND_ORDER {
+            return Err(Error::OrderTooHigh);
+        }
+        if !(lower.is_finite() && upper.is_finite()) {
+            return Err(Error::NonFiniteInput);
+        }
+        let b = self.derivative_bounds::<QUADRATURE_ORDERS>(&[lower], &[upper], order)?;
+        let mut out = b.c[order];
+        for _ in 0..order {
+            out *= b.w_star[0];
+        }
+        finite(out)
+    }
 }
 
 /// Relative error of the activation's value as implemented, per precision: sigma_n as

@@ -9,7 +9,9 @@ use anyhow::{bail, Context, Result};
 use finn_embedded::TrajectoryPlayer;
 use finn_train::config::{Job, Outcome, Spec};
 use finn_train::observer::Observer;
-use finn_train::trajectory::{plot_path, Endpoints};
+use finn_train::trajectory::certify::Status;
+use finn_train::trajectory::path::NetworkPath;
+use finn_train::trajectory::{plot_trajectory, Endpoints, Enforcement};
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -53,7 +55,7 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
     let Outcome::Trajectory(trained) = &artefacts.outcome else {
         bail!("the demo's run did not produce a trajectory");
     };
-    let problem = config.problem(Endpoints::Exact);
+    let problem = config.problem(Endpoints::Exact, Enforcement::Penalty { weight: 0.0 });
     let blob = &trained.blob;
     let blob_path = finn_train::config::with_suffix(&artefacts.stem, ".postcard");
 
@@ -88,6 +90,9 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
     let player = TrajectoryPlayer::<2, 16, 2, 1>::from_bytes(blob)
         .map_err(|e| anyhow::anyhow!("host player: {e}"))?;
     let mut positions = Vec::with_capacity(device.len());
+    // Each constraint's smallest slack over the device samples (position, velocity and
+    // acceleration are played; a jerk limit is not checked here).
+    let mut device_slack = vec![f64::INFINITY; problem.constraints.len()];
     let mut mismatches = 0;
     for (k, d) in device.iter().enumerate() {
         let t = player.grid_time(k, device.len());
@@ -106,6 +111,13 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
         {
             mismatches += 1;
         }
+        let state = [&bits.position, &bits.velocity, &bits.acceleration]
+            .map(|w| w.iter().map(|b| f32::from_bits(*b) as f64).collect::<Vec<f64>>());
+        for (c, slack) in problem.constraints.iter().zip(&mut device_slack) {
+            if let Some(q) = state.get(c.order()) {
+                *slack = slack.min(c.slack(q));
+            }
+        }
         positions.push(
             bits.position
                 .iter()
@@ -118,22 +130,14 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
     let endpoint_error = (0..2)
         .map(|i| ((first[i] - x0[i] as f32).abs()).max((last[i] - x1[i] as f32).abs()) as f64)
         .fold(0.0, f64::max);
-    let device_clearance = positions
-        .iter()
-        .flat_map(|p| {
-            problem.obstacles.iter().map(move |o| {
-                let (dx, dy) = (p[0] as f64 - o.center[0], p[1] as f64 - o.center[1]);
-                (dx * dx + dy * dy).sqrt() - o.radius
-            })
-        })
-        .fold(f64::INFINITY, f64::min);
-
     step(6, "plotting and writing results/demo.md");
     let dots: Vec<[f32; 2]> = positions.iter().map(|p| [p[0], p[1]]).collect();
-    plot_path(
+    let host_path = NetworkPath::from_blob(blob)?;
+    plot_trajectory(
         &root.join("results/demo.png"),
+        &host_path,
         &problem,
-        &trained.exact.params,
+        None,
         Some(&dots),
     )?;
     let seconds = start.elapsed().as_secs_f64();
@@ -148,15 +152,17 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
             format!("{endpoint_error:e}"),
         ),
         (
+            "constraints proven over the whole interval (certificate of the blob)".into(),
             format!(
-                "minimum clearance to an obstacle surface, device samples (required {})",
-                problem.clearance
+                "{} of {}",
+                trained
+                    .certificate
+                    .verdicts
+                    .iter()
+                    .filter(|v| v.status == Status::Proven)
+                    .count(),
+                trained.certificate.verdicts.len()
             ),
-            format!("{device_clearance:.4}"),
-        ),
-        (
-            "minimum clearance over the training nodes, f64".into(),
-            format!("{:.4}", terms.min_clearance),
         ),
         (
             "energy, integral of abs(xdot)^2".into(),
@@ -178,14 +184,36 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
             format!("{seconds:.0} s"),
         ),
     ];
+    let mut rows = rows.to_vec();
+    for ((c, v), slack) in problem
+        .constraints
+        .iter()
+        .zip(&trained.certificate.verdicts)
+        .zip(&device_slack)
+    {
+        rows.push((
+            format!("{}: proved min slack (f64 model) / min slack over the device samples (f32)", c.describe()),
+            format!("{:.4} / {slack:.4}", v.lower),
+        ));
+    }
     let mut out = String::from("# cargo xtask demo\n\n");
-    writeln!(out, "Trained `configs/demo-trajectory.toml`: a 2-D trajectory around {} circular obstacles (two hidden layers of 16 tanh units per coordinate, exact endpoints); wrote `results/demo/trajectory.postcard` ({} bytes, f32), built the firmware around it and played {SAMPLES} samples on QEMU mps2-an386 (Cortex-M4). The clearances are measured at samples and nodes, not certified between them.\n", problem.obstacles.len(), blob.len())?;
+    writeln!(out, "Trained `configs/demo-trajectory.toml`: a 2-D trajectory with {} constraints (clearances from circular obstacles and a speed limit; two hidden layers of 16 tanh units per coordinate, exact endpoints), enforced by the augmented Lagrangian until the certificate proves them over the whole interval; wrote `results/demo/trajectory.postcard` ({} bytes, f32), built the firmware around it and played {SAMPLES} samples on QEMU mps2-an386 (Cortex-M4). A slack is distance minus clearance, or limit minus speed: >= 0 means met.\n", problem.constraints.len(), blob.len())?;
     writeln!(out, "| figure | value |\n|---|---|")?;
     for (k, v) in rows {
         writeln!(out, "| {k} | {v} |")?;
     }
     writeln!(out, "\nPlot: results/demo.png (path, obstacles with their clearance margins, device samples as dots, speed profile). Training report: results/demo/trajectory-report.md.")?;
     write_result("results/demo.md", &out)?;
+    if !artefacts.unproven.is_empty() {
+        bail!("the demo's constraints are not proven: {}", artefacts.unproven.join("; "));
+    }
+    if let Some(k) = device_slack.iter().position(|s| *s < 0.0) {
+        bail!(
+            "the device samples violate {} (slack {:.4})",
+            problem.constraints[k].describe(),
+            device_slack[k]
+        );
+    }
     Ok(Demo {
         markdown: out,
         mismatches,

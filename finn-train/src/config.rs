@@ -80,6 +80,29 @@ pub struct Artefacts {
     pub summary: String,
     /// The measurements, by application.
     pub outcome: Outcome,
+    /// The promises the run could not prove (a trajectory's constraints the certificate did
+    /// not prove over the whole interval), one line each with the worst violation and where;
+    /// empty when everything reported holds. `cargo xtask train` exits non-zero when not
+    /// empty; see [`Artefacts::ensure_proven`].
+    pub unproven: Vec<String>,
+}
+
+impl Artefacts {
+    /// `Err(TrainError::Unmet)` listing [`Artefacts::unproven`] when it is not empty.
+    ///
+    /// ```
+    /// # use finn_train::config::{Artefacts, Outcome};
+    /// # fn check(a: &Artefacts) -> Result<(), finn_train::TrainError> {
+    /// a.ensure_proven()?; // after writing everything, refuse to call the result good
+    /// # Ok(()) }
+    /// ```
+    pub fn ensure_proven(&self) -> Result<(), TrainError> {
+        if self.unproven.is_empty() {
+            Ok(())
+        } else {
+            Err(TrainError::Unmet(self.unproven.join("; ")))
+        }
+    }
 }
 
 /// The measurements of a run, by application.

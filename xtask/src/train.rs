@@ -71,5 +71,7 @@ pub fn command(config: &Path) -> Result<()> {
     for file in &artefacts.files {
         println!("wrote {}", file.display());
     }
+    // Everything is written first: the report says where a constraint fails.
+    artefacts.ensure_proven()?;
     Ok(())
 }

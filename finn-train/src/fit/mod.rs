@@ -427,5 +427,6 @@ pub(crate) fn run(
         files: vec![blob, json, loss_png, md_path],
         summary,
         outcome: Outcome::Fit(Box::new(outcome)),
+        unproven: Vec::new(),
     })
 }

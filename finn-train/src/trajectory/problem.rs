@@ -1,30 +1,26 @@
-//! The trajectory problem and its cost with exact gradients (paper §4.2): obstacles with a clearance
-//! margin, energy, velocity and acceleration limits, and control effort through a user's
-//! inverse-dynamics model. Endpoints are met by construction (the shift-constrained form of
-//! `finn_core::trajectory`) or, as a baseline, by a soft penalty.
+//! The trajectory problem and its cost with exact gradients (paper §4.2): energy, control
+//! effort through a user's inverse-dynamics model, and the [`Constraint`]s (obstacles,
+//! velocity, acceleration and jerk limits), either as soft penalties at the quadrature nodes or
+//! as augmented-Lagrangian terms at the enforcement's times ([`super::enforce`]). Endpoints are
+//! met by construction (the shift-constrained form of `finn_core::trajectory`) or, as a
+//! baseline, by a soft penalty.
 //!
 //! Gradients: position and velocity come from F and f = F' of each coordinate's one-input
-//! network; acceleration F'' is the full mixed partial of F(t_1 + t_2), i.e. of a "lifted"
-//! network with two inputs whose first-layer weights are copies, so [`crate::grad::Net`]
-//! differentiates it exactly and the copies' gradients add up. Everything else (the endpoint
-//! terms, the via-point correction) is linear in F at a few anchor times, whose adjoints are
-//! gathered over all samples and sent back through the network once.
+//! network; the k-th derivative F^(k) (k = 2, 3) is the full mixed partial of
+//! F(t_1 + ... + t_k), i.e. of a "lifted" network with k inputs whose first-layer weights are
+//! copies, so [`crate::grad::Net`] differentiates it exactly and the copies' gradients add up.
+//! Everything else (the endpoint terms, the via-point correction) is linear in F at a few
+//! anchor times, whose adjoints are gathered over all samples and sent back through the
+//! network once.
 
+use super::constraints::Constraint;
 use super::dynamics::InverseDynamics;
+use super::via;
 use crate::grad::{Net, Trace};
 use crate::model::Architecture;
 use crate::TrainError;
 use argmin::core::{CostFunction, Gradient};
 use finn_core::{Error, Kind};
-
-/// A circular (2-D) or spherical obstacle.
-#[derive(Clone, Debug)]
-pub struct Obstacle {
-    /// Centre.
-    pub center: Vec<f64>,
-    /// Radius.
-    pub radius: f64,
-}
 
 /// How the endpoints are imposed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,6 +29,33 @@ pub enum Endpoints {
     Exact,
     /// Baseline: the plain network x0 + F(t) - F(t0), with weight * |x(T) - xT|^2 in the cost.
     Penalty(f64),
+}
+
+/// How the solver sees the constraints.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Enforcement {
+    /// `weight` times the quadrature-weighted squared negative residuals at the nodes: the
+    /// soft-penalty formulation (nothing holds between nodes, nor exactly at them).
+    Penalty {
+        /// The penalty weight.
+        weight: f64,
+    },
+    /// Augmented-Lagrangian terms at chosen times ([`super::enforce`] updates them).
+    Lagrangian(Lagrangian),
+}
+
+/// The augmented-Lagrangian terms (Powell-Hestenes-Rockafellar form for g >= margin):
+/// sum over times and residuals of (max(0, lambda - rho (g - margin))^2 - lambda^2) / (2 rho).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lagrangian {
+    /// The times at which every residual is enforced.
+    pub times: Vec<f64>,
+    /// One multiplier per (time, residual), time-major; residuals in constraint order.
+    pub multipliers: Vec<f64>,
+    /// The penalty parameter rho > 0.
+    pub rho: f64,
+    /// The residual each constraint is pushed to (> 0 leaves room for the certificate).
+    pub margin: f64,
 }
 
 /// A trajectory optimisation problem over [t0, t1] in D coordinates.
@@ -47,23 +70,17 @@ pub struct TrajectoryProblem {
     pub end: Vec<f64>,
     /// Via-points (time strictly inside, position).
     pub via: Vec<(f64, Vec<f64>)>,
-    /// Obstacles to keep `clearance` away from.
-    pub obstacles: Vec<Obstacle>,
-    /// Required distance from every obstacle's surface.
-    pub clearance: f64,
-    /// Weight of the squared obstacle violation.
-    pub obstacle_weight: f64,
+    /// What must hold at every time.
+    pub constraints: Vec<Constraint>,
+    /// How the solver sees them.
+    pub enforcement: Enforcement,
     /// Weight of the energy, the integral of |xdot|^2.
     pub energy_weight: f64,
-    /// Per-axis |xdot| limit and its weight.
-    pub velocity_limit: Option<(f64, f64)>,
-    /// Per-axis |xddot| limit and its weight.
-    pub acceleration_limit: Option<(f64, f64)>,
     /// Inverse dynamics and the weight of the integral of |u|^2.
     pub dynamics: Option<(Box<dyn InverseDynamics>, f64)>,
     /// Exact endpoints or the penalty baseline.
     pub endpoints: Endpoints,
-    /// Number of Gauss-Legendre nodes for the integrals and the constraint checks.
+    /// Number of Gauss-Legendre nodes of the cost integrals (and of the soft penalties).
     pub nodes: usize,
 }
 
@@ -76,6 +93,20 @@ pub struct State {
     pub velocity: Vec<f64>,
     /// Acceleration.
     pub acceleration: Vec<f64>,
+    /// Jerk (zeros unless a constraint reads it).
+    pub jerk: Vec<f64>,
+}
+
+impl State {
+    /// The derivative of order k (0 position .. 3 jerk).
+    pub fn derivative(&self, k: usize) -> &[f64] {
+        match k {
+            0 => &self.position,
+            1 => &self.velocity,
+            2 => &self.acceleration,
+            _ => &self.jerk,
+        }
+    }
 }
 
 /// Cost terms at a parameter vector.
@@ -83,18 +114,20 @@ pub struct State {
 pub struct Terms {
     /// Total cost.
     pub total: f64,
-    /// Obstacle penalty.
-    pub obstacles: f64,
     /// Integral of |xdot|^2.
     pub energy: f64,
-    /// Limit penalties.
-    pub limits: f64,
     /// Integral of |u|^2.
     pub effort: f64,
+    /// The constraints' penalty or augmented-Lagrangian terms.
+    pub constraints: f64,
     /// Endpoint penalty (baseline only).
     pub endpoint_penalty: f64,
-    /// Smallest distance to an obstacle surface over the nodes (inf without obstacles).
-    pub min_clearance: f64,
+    /// Per constraint, the smallest slack at the times evaluated (nodes and enforcement
+    /// times): a measurement, not a proof.
+    pub slack: Vec<f64>,
+    /// The smallest residual minus the margin over the enforcement times (Lagrangian only;
+    /// < 0 where a constraint is not yet met there).
+    pub worst_residual: f64,
 }
 
 fn lift(arch: &Architecture, p: &[f64], k: usize) -> Vec<f64> {
@@ -119,65 +152,6 @@ fn unlift(arch: &Architecture, g: &[f64], k: usize, out: &mut [f64]) {
     }
 }
 
-/// phi_m(s) = s(1-s)(2s-1)^m and its first two derivatives in s (finn-core's basis).
-fn basis(s: f64, count: usize) -> Vec<[f64; 3]> {
-    let p = [s * (1.0 - s), 1.0 - 2.0 * s, -2.0];
-    let r = 2.0 * s - 1.0;
-    (0..count)
-        .map(|m| {
-            let q0 = r.powi(m as i32);
-            let q1 = if m >= 1 {
-                2.0 * m as f64 * r.powi(m as i32 - 1)
-            } else {
-                0.0
-            };
-            let q2 = if m >= 2 {
-                4.0 * (m * (m - 1)) as f64 * r.powi(m as i32 - 2)
-            } else {
-                0.0
-            };
-            [
-                p[0] * q0,
-                p[1] * q0 + p[0] * q1,
-                p[2] * q0 + 2.0 * p[1] * q1 + p[0] * q2,
-            ]
-        })
-        .collect()
-}
-
-/// Inverse of a small dense matrix (Gauss-Jordan, partial pivoting).
-fn invert(a: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, Error> {
-    let k = a.len();
-    let mut m: Vec<Vec<f64>> = a
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let mut r = row.clone();
-            r.extend((0..k).map(|j| if i == j { 1.0 } else { 0.0 }));
-            r
-        })
-        .collect();
-    for c in 0..k {
-        let piv = (c..k)
-            .max_by(|&x, &y| m[x][c].abs().total_cmp(&m[y][c].abs()))
-            .unwrap_or(c);
-        if m[piv][c].abs() < 1e-14 {
-            return Err(Error::InvalidViaPoints);
-        }
-        m.swap(c, piv);
-        let d = m[c][c];
-        m[c].iter_mut().for_each(|v| *v /= d);
-        for r in 0..k {
-            if r != c {
-                let f = m[r][c];
-                let row_c = m[c].clone();
-                m[r].iter_mut().zip(&row_c).for_each(|(v, cv)| *v -= f * cv);
-            }
-        }
-    }
-    Ok(m.into_iter().map(|r| r[k..].to_vec()).collect())
-}
-
 impl TrajectoryProblem {
     /// Number of coordinates D.
     pub fn dims(&self) -> usize {
@@ -187,6 +161,22 @@ impl TrajectoryProblem {
     /// Length of the parameter vector (D networks back to back).
     pub fn parameter_count(&self) -> usize {
         self.dims() * self.architecture.parameter_count()
+    }
+
+    /// Number of residuals at one time (the Lagrangian's multipliers per time).
+    pub fn residuals_per_time(&self) -> usize {
+        let d = self.dims();
+        self.constraints.iter().map(|c| c.residual_count(d)).sum()
+    }
+
+    /// Highest derivative order any constraint or the dynamics reads (2 at least).
+    fn orders(&self) -> usize {
+        self.constraints
+            .iter()
+            .map(|c| c.order())
+            .max()
+            .unwrap_or(0)
+            .max(2)
     }
 
     /// Checks the problem's shape.
@@ -215,18 +205,19 @@ impl TrajectoryProblem {
             }
             last = *t;
         }
-        if self.obstacles.iter().any(|o| {
-            o.center.len() != d
-                || o.radius.is_nan()
-                || o.radius < 0.0
-                || o.center.iter().any(|c| !c.is_finite())
-        }) {
-            return Err(TrainError::Data(
-                "obstacle centres need D coordinates and radius >= 0".into(),
-            ));
-        }
         if self.nodes < 2 {
             return Err(TrainError::Data("at least 2 quadrature nodes".into()));
+        }
+        if let Enforcement::Lagrangian(l) = &self.enforcement {
+            if l.multipliers.len() != l.times.len() * self.residuals_per_time()
+                || !(l.rho > 0.0)
+                || l.times.iter().any(|t| !(*t >= t0 && *t <= t1))
+            {
+                return Err(TrainError::Data(
+                    "Lagrangian terms: one multiplier per time and residual, rho > 0, times in [t0, T]"
+                        .into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -252,13 +243,14 @@ impl TrajectoryProblem {
     }
 
     /// Core loop: evaluates the states at `times`; `visit` returns optional adjoint seeds
-    /// (position, velocity, acceleration) for each state, which are propagated into `grad`.
+    /// (position, velocity, acceleration, jerk) for each state, which are propagated into
+    /// `grad`.
     #[allow(clippy::type_complexity)]
     fn run(
         &self,
         params: &[f64],
         times: &[f64],
-        visit: &mut dyn FnMut(usize, &State) -> Option<[Vec<f64>; 3]>,
+        visit: &mut dyn FnMut(usize, &State) -> Option<[Vec<f64>; 4]>,
         grad: Option<&mut [f64]>,
     ) -> Result<(), TrainError> {
         self.validate()?;
@@ -274,32 +266,31 @@ impl TrajectoryProblem {
         let (t0, t1) = self.interval;
         let h = t1 - t0;
         let exact = self.endpoints == Endpoints::Exact;
-        let arch2 = Architecture {
-            n: 2,
-            ..self.architecture.clone()
-        };
+        let orders = self.orders();
+        let lifted_arch: Vec<Architecture> = (2..=orders)
+            .map(|k| Architecture {
+                n: k,
+                ..self.architecture.clone()
+            })
+            .collect();
         let k = self.via.len();
-        // Via-point system (depends only on the times).
-        let a_inv = if k > 0 {
-            let rows: Vec<Vec<f64>> = self
-                .via
-                .iter()
-                .map(|(t, _)| basis((t - t0) / h, k).iter().map(|b| b[0]).collect())
-                .collect();
-            invert(&rows)?
-        } else {
-            Vec::new()
-        };
+        let via_times: Vec<f64> = self.via.iter().map(|(t, _)| *t).collect();
+        let a_inv = via::system_inverse(&via_times, self.interval)?;
         let mut tr = Trace::default();
-        let mut lifted_grad = vec![0.0; pc + self.architecture.widths[0]];
         let mut states: Vec<State> = vec![State::default(); times.len()];
-        let mut seeds: Vec<Option<[Vec<f64>; 3]>> = Vec::with_capacity(times.len());
-        // Per coordinate: F at the anchors, then the states.
+        let mut seeds: Vec<Option<[Vec<f64>; 4]>> = Vec::with_capacity(times.len());
         let mut per_coord = Vec::with_capacity(d);
         for i in 0..d {
             let p = &params[i * pc..(i + 1) * pc];
             let net = Net::new(&self.architecture, p)?;
-            let lifted = lift(&self.architecture, p, 2);
+            let lifted: Vec<Vec<f64>> = (2..=orders)
+                .map(|o| lift(&self.architecture, p, o))
+                .collect();
+            let lifted_nets = lifted_arch
+                .iter()
+                .zip(&lifted)
+                .map(|(a, l)| Net::new(a, l))
+                .collect::<Result<Vec<_>, _>>()?;
             let f_t0 = net.antiderivative_forward(&[t0], &mut tr)?;
             let f_t1 = net.antiderivative_forward(&[t1], &mut tr)?;
             let delta = f_t1 - f_t0;
@@ -318,38 +309,39 @@ impl TrajectoryProblem {
             let beta: Vec<f64> = (0..k)
                 .map(|m| (0..k).map(|j| a_inv[m][j] * r[j]).sum())
                 .collect();
-            let mut vals = Vec::with_capacity(times.len());
             for (j, &t) in times.iter().enumerate() {
                 let s = (t - t0) / h;
                 let ft = net.antiderivative_forward(&[t], &mut tr)?;
                 let fp = net.integrand_forward(&[t], &mut tr)?;
-                let l2 = Net::new(&arch2, &lifted)?;
-                // F(t1 + t2) at t1 = t2 = t/2 (exact halving): its mixed partial is F''(t).
-                let fpp = l2.integrand_forward(&[0.5 * t, 0.5 * t], &mut tr)?;
-                let b = basis(s, k);
-                let corr: [f64; 3] = (0..3)
-                    .map(|o| (0..k).map(|m| beta[m] * b[m][o]).sum())
-                    .collect::<Vec<f64>>()
-                    .try_into()
-                    .unwrap_or([0.0; 3]);
+                let b = via::basis(s, k);
+                let corr = |o: usize| -> f64 {
+                    (0..k).map(|m| beta[m] * b[m][o]).sum::<f64>() / h.powi(o as i32)
+                };
                 let (x, v) = if exact {
                     (
                         (1.0 - s) * self.start[i]
                             + s * self.end[i]
                             + ((ft - f_t0) - s * delta)
-                            + corr[0],
-                        (self.end[i] - self.start[i] - delta) / h + fp + corr[1] / h,
+                            + corr(0),
+                        (self.end[i] - self.start[i] - delta) / h + fp + corr(1),
                     )
                 } else {
-                    (self.start[i] + (ft - f_t0) + corr[0], fp + corr[1] / h)
+                    (self.start[i] + (ft - f_t0) + corr(0), fp + corr(1))
                 };
-                let a = fpp + corr[2] / (h * h);
-                states[j].position.push(x);
-                states[j].velocity.push(v);
-                states[j].acceleration.push(a);
-                vals.push(s);
+                let st = &mut states[j];
+                st.position.push(x);
+                st.velocity.push(v);
+                // F(t_1 + .. + t_o) at t_1 = .. = t_o = t/o: its mixed partial is F^(o)(t).
+                let mut higher = [0.0; 2];
+                for (o, l) in lifted_nets.iter().enumerate() {
+                    let order = o + 2;
+                    let at = vec![t / order as f64; order];
+                    higher[o] = l.integrand_forward(&at, &mut tr)? + corr(order);
+                }
+                st.acceleration.push(higher[0]);
+                st.jerk.push(higher[1]);
             }
-            per_coord.push((f_t0, f_t1, beta, lifted));
+            per_coord.push((beta, lifted));
         }
         for (j, st) in states.iter().enumerate() {
             seeds.push(visit(j, st));
@@ -360,44 +352,52 @@ impl TrajectoryProblem {
         for i in 0..d {
             let p = &params[i * pc..(i + 1) * pc];
             let net = Net::new(&self.architecture, p)?;
-            let (_, _, _, lifted) = &per_coord[i];
-            let l2 = Net::new(&arch2, lifted)?;
+            let (_, lifted) = &per_coord[i];
+            let lifted_nets = lifted_arch
+                .iter()
+                .zip(lifted)
+                .map(|(a, l)| Net::new(a, l))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut lifted_grads: Vec<Vec<f64>> = lifted.iter().map(|l| vec![0.0; l.len()]).collect();
             let mut g_eff = vec![0.0; pc];
-            lifted_grad.iter_mut().for_each(|v| *v = 0.0);
             // Adjoints of the anchors F(t0), F(T) and of the via-point residual vector.
             let (mut bar_t0, mut bar_t1) = (0.0, 0.0);
             let mut bar_corr_r = vec![0.0; k]; // adjoint of r (through beta)
             for (j, &t) in times.iter().enumerate() {
                 let Some(seed) = &seeds[j] else { continue };
-                let (sx, sv, sa) = (seed[0][i], seed[1][i], seed[2][i]);
-                if sx == 0.0 && sv == 0.0 && sa == 0.0 {
+                let sd = [seed[0][i], seed[1][i], seed[2][i], seed[3][i]];
+                if sd.iter().all(|v| *v == 0.0) {
                     continue;
                 }
                 let s = (t - t0) / h;
-                if sx != 0.0 {
+                if sd[0] != 0.0 {
                     net.antiderivative_forward(&[t], &mut tr)?;
-                    net.antiderivative_backward(&[t], &mut tr, sx, &mut g_eff);
+                    net.antiderivative_backward(&[t], &mut tr, sd[0], &mut g_eff);
                 }
-                if sv != 0.0 {
+                if sd[1] != 0.0 {
                     net.integrand_forward(&[t], &mut tr)?;
-                    net.integrand_backward(&[t], &mut tr, sv, &mut g_eff);
+                    net.integrand_backward(&[t], &mut tr, sd[1], &mut g_eff);
                 }
-                if sa != 0.0 {
-                    l2.integrand_forward(&[0.5 * t, 0.5 * t], &mut tr)?;
-                    l2.integrand_backward(&[0.5 * t, 0.5 * t], &mut tr, sa, &mut lifted_grad);
+                for (o, (l, lg)) in lifted_nets.iter().zip(&mut lifted_grads).enumerate() {
+                    let order = o + 2;
+                    if sd[order] != 0.0 {
+                        let at = vec![t / order as f64; order];
+                        l.integrand_forward(&at, &mut tr)?;
+                        l.integrand_backward(&at, &mut tr, sd[order], lg);
+                    }
                 }
                 if exact {
                     // x: -(1 - s) F(t0) - s F(T); v: -(F(T) - F(t0))/h.
-                    bar_t0 += -sx * (1.0 - s) + sv / h;
-                    bar_t1 += -sx * s - sv / h;
+                    bar_t0 += -sd[0] * (1.0 - s) + sd[1] / h;
+                    bar_t1 += -sd[0] * s - sd[1] / h;
                 } else {
-                    bar_t0 -= sx;
+                    bar_t0 -= sd[0];
                 }
                 if k > 0 {
-                    let b = basis(s, k);
-                    // corr_o = sum_m beta_m b_m[o] and beta = A^-1 r.
+                    let b = via::basis(s, k);
+                    // corr_o = sum_m beta_m b_m[o] / h^o and beta = A^-1 r.
                     for m in 0..k {
-                        let w = sx * b[m][0] + sv * b[m][1] / h + sa * b[m][2] / (h * h);
+                        let w: f64 = (0..4).map(|o| sd[o] * b[m][o] / h.powi(o as i32)).sum();
                         for jj in 0..k {
                             bar_corr_r[jj] += w * a_inv[m][jj];
                         }
@@ -428,7 +428,9 @@ impl TrajectoryProblem {
             }
             let gi = &mut grad[i * pc..(i + 1) * pc];
             net.raw_gradient(&g_eff, gi);
-            unlift(&self.architecture, &lifted_grad, 2, gi);
+            for (o, lg) in lifted_grads.iter().enumerate() {
+                unlift(&self.architecture, lg, o + 2, gi);
+            }
         }
         Ok(())
     }
@@ -447,60 +449,79 @@ impl TrajectoryProblem {
         let weights: Vec<f64> = rule.iter().map(|(_, w)| 0.5 * h * w).collect();
         let end_index = times.len();
         times.push(t1);
+        if let Enforcement::Lagrangian(l) = &self.enforcement {
+            times.extend_from_slice(&l.times);
+        }
         let mut terms = Terms {
-            min_clearance: f64::INFINITY,
+            slack: vec![f64::INFINITY; self.constraints.len()],
+            worst_residual: f64::INFINITY,
             ..Terms::default()
         };
         let want_grad = grad.is_some();
         let dynamics = self.dynamics.as_ref();
         let nu = dynamics.map(|(m, _)| m.controls()).unwrap_or(0);
-        let mut visit = |j: usize, st: &State| -> Option<[Vec<f64>; 3]> {
-            let mut sx = vec![0.0; d];
-            let mut sv = vec![0.0; d];
-            let mut sa = vec![0.0; d];
+        let per_time = self.residuals_per_time();
+        let mut scratch = vec![0.0; d];
+        let mut visit = |j: usize, st: &State| -> Option<[Vec<f64>; 4]> {
+            let mut seed = [vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d]];
+            if j != end_index {
+                for (c, slack) in self.constraints.iter().zip(&mut terms.slack) {
+                    *slack = slack.min(c.slack(st.derivative(c.order())));
+                }
+            }
+            // The weight of each residual's term at this time, and its derivative in g.
+            // Returns the smallest residual.
+            let mut residual_terms = |weight: &dyn Fn(usize, f64) -> (f64, f64)| -> f64 {
+                let (mut r, mut smallest) = (0, f64::INFINITY);
+                for c in &self.constraints {
+                    let order = c.order();
+                    for jj in 0..c.residual_count(d) {
+                        scratch.fill(0.0);
+                        let g = c.residual(jj, st.derivative(order), 1.0, &mut scratch);
+                        smallest = smallest.min(g);
+                        let (value, slope) = weight(r, g);
+                        terms.constraints += value;
+                        if slope != 0.0 {
+                            for (s, v) in seed[order].iter_mut().zip(&scratch) {
+                                *s += slope * v;
+                            }
+                        }
+                        r += 1;
+                    }
+                }
+                smallest
+            };
             if j == end_index {
                 if let Endpoints::Penalty(w) = self.endpoints {
                     for i in 0..d {
                         let e = st.position[i] - self.end[i];
                         terms.endpoint_penalty += w * e * e;
-                        sx[i] += 2.0 * w * e;
+                        seed[0][i] += 2.0 * w * e;
                     }
+                }
+            } else if j > end_index {
+                if let Enforcement::Lagrangian(l) = &self.enforcement {
+                    let p = j - end_index - 1;
+                    let smallest = residual_terms(&|r, g| {
+                        let lambda = l.multipliers[p * per_time + r];
+                        let shifted = (lambda - l.rho * (g - l.margin)).max(0.0);
+                        let value = (shifted * shifted - lambda * lambda) / (2.0 * l.rho);
+                        (value, -shifted)
+                    });
+                    terms.worst_residual = terms.worst_residual.min(smallest - l.margin);
                 }
             } else {
                 let wq = weights[j];
-                for o in &self.obstacles {
-                    let diff: Vec<f64> = (0..d).map(|i| st.position[i] - o.center[i]).collect();
-                    let dist = diff.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    terms.min_clearance = terms.min_clearance.min(dist - o.radius);
-                    let gap = o.radius + self.clearance - dist;
-                    if gap > 0.0 {
-                        terms.obstacles += self.obstacle_weight * wq * gap * gap;
-                        if dist > 0.0 {
-                            for i in 0..d {
-                                sx[i] -= self.obstacle_weight * wq * 2.0 * gap * diff[i] / dist;
-                            }
-                        }
-                    }
+                if let Enforcement::Penalty { weight } = self.enforcement {
+                    residual_terms(&|_, g| {
+                        let under = g.min(0.0);
+                        (weight * wq * under * under, 2.0 * weight * wq * under)
+                    });
                 }
                 for i in 0..d {
                     let v = st.velocity[i];
                     terms.energy += wq * v * v;
-                    sv[i] += self.energy_weight * wq * 2.0 * v;
-                    if let Some((lim, w)) = self.velocity_limit {
-                        let over = v.abs() - lim;
-                        if over > 0.0 {
-                            terms.limits += w * wq * over * over;
-                            sv[i] += w * wq * 2.0 * over * v.signum();
-                        }
-                    }
-                    if let Some((lim, w)) = self.acceleration_limit {
-                        let a = st.acceleration[i];
-                        let over = a.abs() - lim;
-                        if over > 0.0 {
-                            terms.limits += w * wq * over * over;
-                            sa[i] += w * wq * 2.0 * over * a.signum();
-                        }
-                    }
+                    seed[1][i] += self.energy_weight * wq * 2.0 * v;
                 }
                 if let Some((model, w)) = dynamics {
                     let mut u = vec![0.0; nu];
@@ -517,25 +538,24 @@ impl TrajectoryProblem {
                         terms.effort += wq * u[c] * u[c];
                         let s = w * wq * 2.0 * u[c];
                         for i in 0..d {
-                            sx[i] += s * jx[c * d + i];
-                            sv[i] += s * jv[c * d + i];
-                            sa[i] += s * ja[c * d + i];
+                            seed[0][i] += s * jx[c * d + i];
+                            seed[1][i] += s * jv[c * d + i];
+                            seed[2][i] += s * ja[c * d + i];
                         }
                     }
                 }
             }
             if want_grad {
-                Some([sx, sv, sa])
+                Some(seed)
             } else {
                 None
             }
         };
         self.run(params, &times, &mut visit, grad)?;
         let effort_w = dynamics.map(|(_, w)| *w).unwrap_or(0.0);
-        terms.total = terms.obstacles
-            + self.energy_weight * terms.energy
-            + terms.limits
+        terms.total = self.energy_weight * terms.energy
             + effort_w * terms.effort
+            + terms.constraints
             + terms.endpoint_penalty;
         if !terms.total.is_finite() {
             return Err(Error::Overflow.into());
