@@ -53,12 +53,19 @@ const TRAJECTORY: &str = r#"
     end = [1.0, 2.0]
     via = [{ time = 0.5, position = [0.2, 1.5] }]
     clearance = 0.05
-    velocity_limit = { max = 5.0, weight = 1.0 }
     dynamics = { model = "point-mass", weight = 1e-3 }
     nodes = 12
     [[trajectory.obstacles]]
     center = [0.8, 0.5]
     radius = 0.2
+    [[trajectory.obstacles]]
+    lower = [0.6, 1.6]
+    upper = [0.9, 1.9]
+    [trajectory.limits]
+    speed = 20.0
+    acceleration_axis = [300.0, 200.0]
+    [trajectory.enforce]
+    rounds = 3
     [baseline]
     endpoint_penalty = 50.0
     [solver]
@@ -82,8 +89,12 @@ fn parses_and_defaults() {
     };
     assert_eq!(c.network.initial_scale, 0.3);
     assert_eq!(c.trajectory.energy_weight, 1.0);
-    let p = c.problem(finn_train::trajectory::Endpoints::Exact);
-    assert_eq!((p.dims(), p.via.len(), p.obstacles.len()), (2, 1, 1));
+    let p = c.problem(
+        finn_train::trajectory::Endpoints::Exact,
+        finn_train::trajectory::Enforcement::Penalty { weight: 0.0 },
+    );
+    // Two clearances, the speed and the per-axis acceleration.
+    assert_eq!((p.dims(), p.via.len(), p.constraints.len()), (2, 1, 4));
 }
 
 /// Every bad config is an error that names the key (and never a panic).
@@ -153,8 +164,28 @@ fn bad_configs_name_the_key() {
             "obstacles[0].radius",
         ),
         (
-            TRAJECTORY.replace("max = 5.0", "max = 0.0"),
-            "trajectory.velocity_limit",
+            TRAJECTORY.replace("speed = 20.0", "speed = 0.0"),
+            "trajectory.limits.speed",
+        ),
+        (
+            TRAJECTORY.replace("[300.0, 200.0]", "[300.0]"),
+            "trajectory.limits.acceleration_axis",
+        ),
+        (
+            TRAJECTORY.replace("upper = [0.9, 1.9]", "upper = [0.5, 1.9]"),
+            "trajectory.obstacles[1]: lower[0]",
+        ),
+        (
+            TRAJECTORY.replace("upper = [0.9, 1.9]", "radius = 1.0"),
+            "either center and radius",
+        ),
+        (
+            TRAJECTORY.replace("rounds = 3", "margin = 0.0"),
+            "trajectory.enforce.margin",
+        ),
+        (
+            TRAJECTORY.replace("widths = [4]", "widths = [65]"),
+            "at most 3 layers of 64",
         ),
         (
             TRAJECTORY.replace("\"point-mass\"", "\"two-link-arm\", length = [1.0]"),
@@ -323,8 +354,9 @@ fn fit_from_csv_of_antiderivative_values() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The trajectory path end to end: both solves reported, exact ends in the blob (f64 and
-/// f32), the baseline misses its end, the via-point is met, files written.
+/// The trajectory path end to end: the rounds and the baselines reported, exact ends in the
+/// blob (f64 and f32), every constraint proven, the endpoint-penalty baseline misses its end,
+/// the via-point is met, files written.
 #[test]
 fn trajectory_runs_and_writes_its_files() {
     let dir = scratch("trajectory");
@@ -335,19 +367,30 @@ fn trajectory_runs_and_writes_its_files() {
         panic!("not a trajectory")
     };
     let labels: Vec<&str> = counter.starts.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(labels, ["exact endpoints", "penalty baseline"]);
-    assert_eq!(counter.finishes, 2);
+    assert!(labels[0].starts_with("round 1"), "{labels:?}");
+    assert_eq!(
+        &labels[labels.len() - 2..],
+        ["baseline: soft penalties", "baseline: endpoint penalty"]
+    );
+    assert_eq!(counter.finishes, labels.len());
     assert_eq!(o.endpoint_errors.f64, 0.0);
     assert_eq!(o.endpoint_errors.f32, 0.0);
-    let baseline = o.baseline.as_ref().unwrap();
-    assert!(baseline.endpoint_error > 0.0);
+    assert!(o.certificate.proven(), "{:?}", o.certificate);
+    assert!(artefacts.unproven.is_empty() && artefacts.ensure_proven().is_ok());
+    // Result, soft penalties, endpoint penalty, quintic.
+    assert_eq!(o.comparison.len(), 4);
+    assert!(o.comparison[2].endpoint_error > 0.0);
+    assert!(o.comparison[3].via_error > 0.1);
     let view = decode_trajectory(&o.blob).unwrap();
     assert_eq!(view.coordinates(), 2);
     assert_eq!(view.via_point(0), Some((0.5, &[0.2, 1.5][..])));
     let Spec::Trajectory(c) = &job.spec else {
         panic!()
     };
-    let p = c.problem(finn_train::trajectory::Endpoints::Exact);
+    let p = c.problem(
+        finn_train::trajectory::Endpoints::Exact,
+        finn_train::trajectory::Enforcement::Penalty { weight: 0.0 },
+    );
     let mid = p.states(&o.exact.params, &[0.5]).unwrap();
     assert!((mid[0].position[0] - 0.2).abs() < 1e-12 && (mid[0].position[1] - 1.5).abs() < 1e-12);
     for suffix in [".postcard", ".png", "-loss.png", "-report.md"] {
@@ -355,11 +398,27 @@ fn trajectory_runs_and_writes_its_files() {
         assert!(p.is_file(), "missing {}", p.display());
     }
     let report = std::fs::read_to_string(dir.join("out/path-report.md")).unwrap();
-    assert!(
-        report.contains("baseline: endpoint penalty, weight 50"),
-        "{report}"
-    );
-    assert!(report.contains("not certified"), "{report}");
+    assert!(report.contains("endpoint penalty 50"), "{report}");
+    assert!(report.contains("Every constraint is proven"), "{report}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A problem that cannot be met (the start lies inside an obstacle) is not reported as met:
+/// the run writes its files, lists the violation with its worst slack and time, and
+/// `ensure_proven` (what `cargo xtask train` calls) is an error.
+#[test]
+fn an_unsatisfiable_trajectory_is_reported_as_not_met() {
+    let dir = scratch("unsatisfiable");
+    let text = TRAJECTORY.replace("center = [0.8, 0.5]", "center = [0.1, 0.0]");
+    let job = Job::from_toml_str(text, dir.join("t.toml")).unwrap();
+    let artefacts = job.run(&mut finn_train::observer::Silent).unwrap();
+    assert_eq!(artefacts.unproven.len(), 1, "{:?}", artefacts.unproven);
+    let line = &artefacts.unproven[0];
+    assert!(line.contains("violated") && line.contains("at t = 0.0"), "{line}");
+    let err = artefacts.ensure_proven().unwrap_err().to_string();
+    assert!(err.contains("ball at [0.1, 0.0]"), "{err}");
+    let report = std::fs::read_to_string(dir.join("out/path-report.md")).unwrap();
+    assert!(report.contains("NOT MET"), "{report}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
