@@ -111,8 +111,11 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
         {
             mismatches += 1;
         }
-        let state = [&bits.position, &bits.velocity, &bits.acceleration]
-            .map(|w| w.iter().map(|b| f32::from_bits(*b) as f64).collect::<Vec<f64>>());
+        let state = [&bits.position, &bits.velocity, &bits.acceleration].map(|w| {
+            w.iter()
+                .map(|b| f32::from_bits(*b) as f64)
+                .collect::<Vec<f64>>()
+        });
         for (c, slack) in problem.constraints.iter().zip(&mut device_slack) {
             if let Some(q) = state.get(c.order()) {
                 *slack = slack.min(c.slack(q));
@@ -192,7 +195,10 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
         .zip(&device_slack)
     {
         rows.push((
-            format!("{}: proved min slack (f64 model) / min slack over the device samples (f32)", c.describe()),
+            format!(
+                "{}: proved min slack (f64 model) / min slack over the device samples (f32)",
+                c.describe()
+            ),
             format!("{:.4} / {slack:.4}", v.lower),
         ));
     }
@@ -205,7 +211,10 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
     writeln!(out, "\nPlot: results/demo.png (path, obstacles with their clearance margins, device samples as dots, speed profile). Training report: results/demo/trajectory-report.md.")?;
     write_result("results/demo.md", &out)?;
     if !artefacts.unproven.is_empty() {
-        bail!("the demo's constraints are not proven: {}", artefacts.unproven.join("; "));
+        bail!(
+            "the demo's constraints are not proven: {}",
+            artefacts.unproven.join("; ")
+        );
     }
     if let Some(k) = device_slack.iter().position(|s| *s < 0.0) {
         bail!(

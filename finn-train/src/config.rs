@@ -49,6 +49,8 @@ pub const APPLICATIONS: &[&str] = &["fit", "trajectory"];
 
 /// What a config file describes, by application.
 #[derive(Clone, Debug)]
+// One per run: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Spec {
     /// `application = "fit"`.
     Fit(FitConfig),

@@ -414,7 +414,10 @@ fn an_unsatisfiable_trajectory_is_reported_as_not_met() {
     let artefacts = job.run(&mut finn_train::observer::Silent).unwrap();
     assert_eq!(artefacts.unproven.len(), 1, "{:?}", artefacts.unproven);
     let line = &artefacts.unproven[0];
-    assert!(line.contains("violated") && line.contains("at t = 0.0"), "{line}");
+    assert!(
+        line.contains("violated") && line.contains("at t = 0.0"),
+        "{line}"
+    );
     let err = artefacts.ensure_proven().unwrap_err().to_string();
     assert!(err.contains("ball at [0.1, 0.0]"), "{err}");
     let report = std::fs::read_to_string(dir.join("out/path-report.md")).unwrap();

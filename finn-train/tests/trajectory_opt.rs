@@ -252,7 +252,11 @@ fn enforced_constraints_are_proven_and_hold_between_nodes() {
             .iter()
             .map(|st| c.slack(st.derivative(c.order())))
             .fold(f64::INFINITY, f64::min);
-        assert!(v.lower <= dense + 1e-12 && dense - v.lower < 1e-3, "{} {dense}", v.lower);
+        assert!(
+            v.lower <= dense + 1e-12 && dense - v.lower < 1e-3,
+            "{} {dense}",
+            v.lower
+        );
     }
     assert_eq!(states[0].position, vec![0.0, 0.0]);
     assert_eq!(states[20_000].position, vec![2.0, 1.0]);

@@ -126,12 +126,7 @@ impl Ord for Piece {
 
 /// The enclosure of one sub-interval: (lower bound of the slack on it, an upper bound of the
 /// slack at its centre, the centre).
-fn enclose(
-    path: &dyn Path,
-    c: &Constraint,
-    a: f64,
-    b: f64,
-) -> Result<(f64, f64, f64), TrainError> {
+fn enclose(path: &dyn Path, c: &Constraint, a: f64, b: f64) -> Result<(f64, f64, f64), TrainError> {
     let m = 0.5 * (a + b);
     let r = 0.5 * (b - a);
     let k = c.order();
@@ -192,7 +187,11 @@ pub fn certify_one(
     if at_centre < 0.0 {
         violating.push((at_centre, m));
     }
-    heap.push(Piece { lower, a: t0, b: t1 });
+    heap.push(Piece {
+        lower,
+        a: t0,
+        b: t1,
+    });
     let mut intervals = 1;
     let mut proven_lower = f64::INFINITY;
     let mut exhausted = false;

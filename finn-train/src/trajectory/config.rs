@@ -361,7 +361,9 @@ impl ProblemConfig {
                 }
                 (None, None, Some(lo), Some(hi)) => {
                     if lo.len() != d || hi.len() != d || !finite(lo) || !finite(hi) {
-                        return Err(format!("{key}: lower and upper need {d} finite values each"));
+                        return Err(format!(
+                            "{key}: lower and upper need {d} finite values each"
+                        ));
                     }
                     if let Some(i) = (0..d).find(|&i| lo[i] >= hi[i]) {
                         return Err(format!(
@@ -394,7 +396,9 @@ impl ProblemConfig {
         ] {
             if let Some(v) = v {
                 if !positive(v) {
-                    return Err(format!("trajectory.limits.{key} must be finite and > 0, have {v}"));
+                    return Err(format!(
+                        "trajectory.limits.{key} must be finite and > 0, have {v}"
+                    ));
                 }
             }
         }
@@ -414,12 +418,27 @@ impl ProblemConfig {
         }
         let e = &self.enforce;
         let checks = [
-            (e.margin > 0.0 && e.margin <= 0.5, "margin must be in (0, 0.5]"),
-            (e.points >= 2 && e.points <= 100_000, "points must be in 2..=100000"),
-            (e.rounds >= 1 && e.rounds <= 1000, "rounds must be in 1..=1000"),
+            (
+                e.margin > 0.0 && e.margin <= 0.5,
+                "margin must be in (0, 0.5]",
+            ),
+            (
+                e.points >= 2 && e.points <= 100_000,
+                "points must be in 2..=100000",
+            ),
+            (
+                e.rounds >= 1 && e.rounds <= 1000,
+                "rounds must be in 1..=1000",
+            ),
             (positive(e.rho), "rho must be finite and > 0"),
-            (e.growth.is_finite() && e.growth > 1.0, "growth must be finite and > 1"),
-            (positive(e.penalty_weight), "penalty_weight must be finite and > 0"),
+            (
+                e.growth.is_finite() && e.growth > 1.0,
+                "growth must be finite and > 1",
+            ),
+            (
+                positive(e.penalty_weight),
+                "penalty_weight must be finite and > 0",
+            ),
             (e.certificate_budget >= 1, "certificate_budget must be >= 1"),
             (
                 positive(e.certificate_tolerance),

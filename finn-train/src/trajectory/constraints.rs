@@ -89,7 +89,11 @@ impl Obstacle {
             }
             Obstacle::Box { lower, upper } => {
                 let gap: Vec<f64> = (0..c.len())
-                    .map(|i| (lower[i] - (c[i] + r[i])).max((c[i] - r[i]) - upper[i]).max(0.0))
+                    .map(|i| {
+                        (lower[i] - (c[i] + r[i]))
+                            .max((c[i] - r[i]) - upper[i])
+                            .max(0.0)
+                    })
                     .collect();
                 let apart = gap.iter().map(|v| v * v).sum::<f64>().sqrt();
                 if apart > 0.0 {
@@ -407,7 +411,13 @@ mod tests {
         for c in all() {
             for q in grid() {
                 let lower = c.slack_lower(&q, &r);
-                for (a, b) in [(-1.0, -1.0), (1.0, -1.0), (0.3, 0.9), (-0.7, 0.2), (0.0, 0.0)] {
+                for (a, b) in [
+                    (-1.0, -1.0),
+                    (1.0, -1.0),
+                    (0.3, 0.9),
+                    (-0.7, 0.2),
+                    (0.0, 0.0),
+                ] {
                     let p = [q[0] + a * r[0], q[1] + b * r[1]];
                     assert!(lower <= c.slack(&p) + 1e-15, "{}", c.describe());
                 }

@@ -94,6 +94,9 @@ fn residuals(
     Ok(out)
 }
 
+/// Gives the model that is certified for a parameter vector.
+pub type PathOf<'a> = &'a dyn Fn(&[f64]) -> Result<Box<dyn Path>, TrainError>;
+
 /// Runs the loop. `problem` builds the problem with a given enforcement (once per round);
 /// `path` gives the model that is certified for a parameter vector (the written blob's, so
 /// that what is proven is what ships).
@@ -106,7 +109,7 @@ pub fn enforce(
     init: Vec<f64>,
     solver: &Settings,
     settings: &EnforceSettings,
-    path: &dyn Fn(&[f64]) -> Result<Box<dyn Path>, TrainError>,
+    path: PathOf<'_>,
     observer: &mut dyn Observer,
 ) -> Result<Enforced, TrainError> {
     let probe = problem(Enforcement::Penalty { weight: 0.0 });
@@ -208,11 +211,7 @@ pub fn enforce(
     let report = last.ok_or_else(|| TrainError::Data("no round ran".into()))?;
     let certificate = match certified {
         Some(c) => c,
-        None => certify::certify(
-            &*path(&params)?,
-            &probe.constraints,
-            &settings.certificate,
-        )?,
+        None => certify::certify(&*path(&params)?, &probe.constraints, &settings.certificate)?,
     };
     Ok(Enforced {
         report,

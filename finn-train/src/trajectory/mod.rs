@@ -146,7 +146,13 @@ pub(crate) fn run(
             },
             dynamics,
         );
-        crate::observer::solve(problem, initial_parameters(config), &solver, label, observer)
+        crate::observer::solve(
+            problem,
+            initial_parameters(config),
+            &solver,
+            label,
+            observer,
+        )
     };
     let enforced = match config.trajectory.enforce.method {
         EnforceMethod::AugmentedLagrangian => enforce::enforce(
@@ -159,8 +165,11 @@ pub(crate) fn run(
         )?,
         EnforceMethod::Penalty => {
             let report = soft(Endpoints::Exact, "penalties at the nodes", observer)?;
-            let certificate =
-                certify::certify(&*path_of(&report.params)?, &plain.constraints, &settings.certificate)?;
+            let certificate = certify::certify(
+                &*path_of(&report.params)?,
+                &plain.constraints,
+                &settings.certificate,
+            )?;
             Enforced {
                 report,
                 rounds: Vec::new(),
@@ -172,7 +181,12 @@ pub(crate) fn run(
     let blob = blob_of(&params)?;
     let endpoint_errors = endpoint_errors(&blob)?;
     let result_path = NetworkPath::from_blob(&blob)?;
-    let iterations: u64 = enforced.rounds.iter().map(|r| r.iterations).sum::<u64>().max(enforced.report.iterations);
+    let iterations: u64 = enforced
+        .rounds
+        .iter()
+        .map(|r| r.iterations)
+        .sum::<u64>()
+        .max(enforced.report.iterations);
     let mut comparison = vec![compare::measure(
         match config.trajectory.enforce.method {
             EnforceMethod::AugmentedLagrangian => {
@@ -201,10 +215,15 @@ pub(crate) fn run(
         }
         if let Some(w) = b.endpoint_penalty {
             let t = Instant::now();
-            let report = soft(Endpoints::Penalty(w), "baseline: endpoint penalty", observer)?;
+            let report = soft(
+                Endpoints::Penalty(w),
+                "baseline: endpoint penalty",
+                observer,
+            )?;
             let arch = config.architecture();
             let count = arch.parameter_count();
-            let per_coord: Vec<Vec<f64>> = report.params.chunks(count).map(<[f64]>::to_vec).collect();
+            let per_coord: Vec<Vec<f64>> =
+                report.params.chunks(count).map(<[f64]>::to_vec).collect();
             let path = NetworkPath::new(
                 arch.activation,
                 &arch.widths,

@@ -37,9 +37,10 @@ pub trait Path {
     fn rounding(&self) -> &[[f64; 4]];
 }
 
-/// A FINN trajectory on the host: x_i(t) = (1 - s) x0_i + s xT_i + F_i(t) - F_i(t0) - s dF_i
-/// + sum_m beta_im phi_m(s) (exact endpoints), or x0_i + F_i(t) - F_i(t0) + the correction
-/// (the endpoint-penalty baseline); s = (t - t0)/(T - t0).
+/// A FINN trajectory on the host, s = (t - t0)/(T - t0):
+/// x_i(t) = (1 - s) x0_i + s xT_i + F_i(t) - F_i(t0) - s dF_i plus the via-point correction
+/// sum_m beta_im phi_m(s) (exact endpoints), or x0_i + F_i(t) - F_i(t0) plus the correction
+/// (the endpoint-penalty baseline).
 pub struct NetworkPath {
     networks: Vec<Box<Network<f64, 1, PATH_WIDTH, PATH_LAYERS>>>,
     interval: (f64, f64),
@@ -329,7 +330,11 @@ mod tests {
         }
         let h = 1e-6;
         for &t in &[1.3, 2.0, 2.7] {
-            let (up, down, mid) = (q.jet(t + h).unwrap(), q.jet(t - h).unwrap(), q.jet(t).unwrap());
+            let (up, down, mid) = (
+                q.jet(t + h).unwrap(),
+                q.jet(t - h).unwrap(),
+                q.jet(t).unwrap(),
+            );
             for i in 0..2 {
                 for k in 1..JET {
                     let fd = (up[i][k - 1] - down[i][k - 1]) / (2.0 * h);
@@ -344,7 +349,11 @@ mod tests {
         let widths = [5, 4];
         let count = finn_core::parameter_count(1, &widths);
         let params: Vec<Vec<f64>> = (0..2)
-            .map(|c| (0..count).map(|j| ((j * 7 + c * 3) as f64 * 0.61).sin()).collect())
+            .map(|c| {
+                (0..count)
+                    .map(|j| ((j * 7 + c * 3) as f64 * 0.61).sin())
+                    .collect()
+            })
             .collect();
         let via = [(0.8, vec![1.5, -0.5])];
         let path = NetworkPath::new(

@@ -88,7 +88,11 @@ fn draw(
             points.extend(outline(obstacle, 0.0));
         }
     }
-    let lo = points.iter().flat_map(|p| [p.0, p.1]).fold(f64::INFINITY, f64::min) - 0.3;
+    let lo = points
+        .iter()
+        .flat_map(|p| [p.0, p.1])
+        .fold(f64::INFINITY, f64::min)
+        - 0.3;
     let hi = points
         .iter()
         .flat_map(|p| [p.0, p.1])
@@ -125,7 +129,10 @@ fn draw(
         }
     }
     if let Some(base) = base {
-        chart.draw_series(LineSeries::new(xy(base), RGBColor(150, 150, 150).stroke_width(1)))?;
+        chart.draw_series(LineSeries::new(
+            xy(base),
+            RGBColor(150, 150, 150).stroke_width(1),
+        ))?;
     }
     chart.draw_series(LineSeries::new(path, BLUE.stroke_width(2)))?;
     if let Some(samples) = device {
@@ -143,18 +150,24 @@ fn draw(
             MAGENTA.filled(),
         )))?;
     }
-    chart.draw_series(
-        [&problem.start, &problem.end]
-            .iter()
-            .map(|p| Cross::new((p[0], p.get(1).copied().unwrap_or(0.0)), 7, GREEN.stroke_width(3))),
-    )?;
+    chart.draw_series([&problem.start, &problem.end].iter().map(|p| {
+        Cross::new(
+            (p[0], p.get(1).copied().unwrap_or(0.0)),
+            7,
+            GREEN.stroke_width(3),
+        )
+    }))?;
     // Profiles: speed and acceleration norms with their norm limits.
     let (top, bottom) = right.split_vertically(280);
     for (area, k, quantity, label) in [
         (&top, 1, Quantity::Velocity, "speed"),
         (&bottom, 2, Quantity::Acceleration, "acceleration norm"),
     ] {
-        let series: Vec<(f64, f64)> = times.iter().zip(main).map(|(t, j)| (*t, norm(j, k))).collect();
+        let series: Vec<(f64, f64)> = times
+            .iter()
+            .zip(main)
+            .map(|(t, j)| (*t, norm(j, k)))
+            .collect();
         let limit = problem.constraints.iter().find_map(|c| match c {
             Constraint::Limit {
                 quantity: q,

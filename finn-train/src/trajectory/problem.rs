@@ -210,7 +210,8 @@ impl TrajectoryProblem {
         }
         if let Enforcement::Lagrangian(l) = &self.enforcement {
             if l.multipliers.len() != l.times.len() * self.residuals_per_time()
-                || !(l.rho > 0.0)
+                || l.rho.is_nan()
+                || l.rho <= 0.0
                 || l.times.iter().any(|t| !(*t >= t0 && *t <= t1))
             {
                 return Err(TrainError::Data(
@@ -358,7 +359,8 @@ impl TrajectoryProblem {
                 .zip(lifted)
                 .map(|(a, l)| Net::new(a, l))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut lifted_grads: Vec<Vec<f64>> = lifted.iter().map(|l| vec![0.0; l.len()]).collect();
+            let mut lifted_grads: Vec<Vec<f64>> =
+                lifted.iter().map(|l| vec![0.0; l.len()]).collect();
             let mut g_eff = vec![0.0; pc];
             // Adjoints of the anchors F(t0), F(T) and of the via-point residual vector.
             let (mut bar_t0, mut bar_t1) = (0.0, 0.0);

@@ -90,12 +90,20 @@ pub(super) fn section(job: &Job, c: &TrajectoryConfig, o: &TrajectoryOutcome) ->
         }
         let _ = writeln!(out);
     };
-    row("cost (energy and effort terms)", &|x| format!("{:.5}", x.cost));
-    row("energy, integral of abs(xdot)^2", &|x| format!("{:.4}", x.energy));
+    row("cost (energy and effort terms)", &|x| {
+        format!("{:.5}", x.cost)
+    });
+    row("energy, integral of abs(xdot)^2", &|x| {
+        format!("{:.4}", x.energy)
+    });
     if p.dynamics.is_some() {
-        row("control effort, integral of abs(u)^2", &|x| format!("{:.4}", x.effort));
+        row("control effort, integral of abs(u)^2", &|x| {
+            format!("{:.4}", x.effort)
+        });
     }
-    row("end-state error (f64)", &|x| format!("{:.1e}", x.endpoint_error));
+    row("end-state error (f64)", &|x| {
+        format!("{:.1e}", x.endpoint_error)
+    });
     if !p.via.is_empty() {
         row("via-point error (f64)", &|x| format!("{:.1e}", x.via_error));
     }

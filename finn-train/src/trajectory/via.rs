@@ -29,7 +29,13 @@ pub(super) fn basis(s: f64, count: usize) -> Vec<[f64; ORDERS]> {
             let mut out = [0.0; ORDERS];
             for (k, o) in out.iter_mut().enumerate() {
                 let scale = f64::from(1u32 << k) / 4.0;
-                let term = |p: usize| if k <= p { falling(p, k) * pow(p - k) } else { 0.0 };
+                let term = |p: usize| {
+                    if k <= p {
+                        falling(p, k) * pow(p - k)
+                    } else {
+                        0.0
+                    }
+                };
                 *o = scale * (term(m) - term(m + 2));
             }
             out
@@ -88,7 +94,12 @@ pub(super) fn system_inverse(times: &[f64], interval: (f64, f64)) -> Result<Vec<
     }
     let rows: Vec<Vec<f64>> = times
         .iter()
-        .map(|t| basis((t - t0) / (t1 - t0), k).iter().map(|b| b[0]).collect())
+        .map(|t| {
+            basis((t - t0) / (t1 - t0), k)
+                .iter()
+                .map(|b| b[0])
+                .collect()
+        })
         .collect();
     invert(&rows)
 }
