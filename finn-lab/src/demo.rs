@@ -176,10 +176,12 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
             format!("{:.0}", cost.instructions_per_call()),
         ),
         (
-            "training: iterations / wall time".into(),
+            "training: rounds / iterations / wall time (solves and certificates)".into(),
             format!(
-                "{} / {:.1} s",
-                trained.exact.report.iterations, trained.exact.report.seconds
+                "{} / {} / {:.1} s",
+                trained.rounds.len(),
+                trained.rounds.iter().map(|r| r.iterations).sum::<u64>(),
+                trained.seconds
             ),
         ),
         (
