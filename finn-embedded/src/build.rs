@@ -237,7 +237,7 @@ impl Capacity {
     /// declares them.
     fn consts(&self) -> String {
         let line = |doc: &str, name: &str, value: usize| {
-            format!("/// {doc}\npub const {name}: usize = {value};\n")
+            format!("/// {doc}\n#[allow(dead_code)]\npub const {name}: usize = {value};\n")
         };
         match *self {
             Capacity::Trajectory { d, w, l, v } => [
@@ -503,14 +503,19 @@ impl Embedded {
         format!(
             "// Written by finn_embedded::build from {source} ({len} bytes, a {kind} blob): \
              {origin}. Do not edit.\n\
+             // Every item allows dead code: a firmware uses what it needs.\n\
              /// The blob, embedded in flash.\n\
+             #[allow(dead_code)]\n\
              pub static BLOB: &[u8] = include_bytes!({blob_file:?});\n\
              /// The application: \"trajectory\" or \"fit\".\n\
+             #[allow(dead_code)]\n\
              pub const KIND: &str = {kind:?};\n\
              {consts}\
              /// The player for [`BLOB`]: `{player}`.\n\
+             #[allow(dead_code)]\n\
              pub type Player = ::finn_embedded::{generics};\n\
              /// Bytes of RAM the player takes on a 32-bit target.\n\
+             #[allow(dead_code)]\n\
              pub const PLAYER_BYTES: usize = {bytes};\n",
             source = self.source.display(),
             len = self.bytes.len(),
