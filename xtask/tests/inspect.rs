@@ -107,3 +107,12 @@ fn a_corrupt_blob_is_a_clear_error() {
     );
     assert!(err.contains("CRC mismatch"), "{err}");
 }
+
+/// The example firmware ships a copy of the firmware's default blob (its README says so).
+#[test]
+fn the_examples_blob_is_the_default_blob() {
+    let example =
+        std::fs::read(root().join("examples/cortex-m4f-player/blobs/trajectory.postcard"));
+    let default = std::fs::read(root().join("firmware/blobs/default.postcard")).unwrap();
+    assert_eq!(example.unwrap(), default);
+}
