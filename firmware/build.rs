@@ -2,8 +2,10 @@
 //! workload that plays it.
 //!
 //! The blob comes from the file named by the environment variable `FINN_BLOB` (a path relative
-//! to this directory, or absolute), by default `blobs/default.postcard`. It is copied to
-//! `$OUT_DIR/blob.postcard`, which the workload embeds with `include_bytes!`.
+//! to this directory, or absolute), by default `blobs/default.postcard`. `finn_embedded::build`
+//! checks it and writes `$OUT_DIR/finn_player.rs`: the embedded `BLOB` and the `Player` type
+//! sized exactly for it (a firmware of your own does the same with `finn_embedded::build::embed`;
+//! see `examples/cortex-m4f-player`).
 //!
 //! The blob's payload selects the workload, as the cfg `finn_workload`:
 //!
@@ -11,8 +13,9 @@
 //! - a model blob (payload 0, the fit application): `finn_workload = "fit"`, `src/fit.rs`.
 //!
 //! The player's compile-time capacity is taken from the blob itself, so any valid blob fits
-//! exactly, and written to `$OUT_DIR/capacity.rs`: for a trajectory D, the widest layer, the
-//! depth and the via-point count; for a model N (inputs), the widest layer and the depth.
+//! exactly: for a trajectory D, the widest layer, the depth and the via-point count; for a
+//! model N (inputs), the widest layer and the depth. `$OUT_DIR/samples.rs` holds the sample
+//! count.
 //!
 //! A blob that does not decode here (a deliberately corrupt one, for the error path) gets the
 //! trajectory workload with the default capacity of the default blob, and the firmware reports
@@ -24,27 +27,25 @@
 //! a fit player's (to exercise a capacity mismatch); each is refused for a blob of the other
 //! workload. `FINN_SAMPLES` sets the number of samples played (default 64).
 
-use finn_core::format::{decode_any, Blob, MAGIC, MIN_LEN, PREFIX_LEN};
+use finn_embedded::build::{BuildError, Capacity, Embedded};
+use finn_embedded::finn_core::format::{MAGIC, MIN_LEN, PREFIX_LEN};
 use std::{env, fs, path::PathBuf};
 
 /// The capacity of the default blob: 3 coordinates, 2 hidden layers of 16, 1 via-point.
-const DEFAULT_CAPACITY: [usize; 4] = [3, 16, 2, 1];
+const DEFAULT_CAPACITY: Capacity = Capacity::Trajectory {
+    d: 3,
+    w: 16,
+    l: 2,
+    v: 1,
+};
 /// The fit player's capacity for a model blob that does not decode: 2 inputs, 2 hidden
 /// layers of 16 (the shape of `results/figure1/eps2.postcard`).
-const DEFAULT_FIT_CAPACITY: [usize; 3] = [2, 16, 2];
+const DEFAULT_FIT_CAPACITY: Capacity = Capacity::Fit { n: 2, w: 16, l: 2 };
 /// Samples played when `FINN_SAMPLES` is not set.
 const DEFAULT_SAMPLES: usize = 64;
 /// The byte that opens the body of a model blob: the payload field, postcard's varint of
 /// enum index 0 (`Model`; see `docs/model-format.md`).
 const MODEL_PAYLOAD_BYTE: u8 = 0;
-
-/// The workload the blob selects, and its player's capacity.
-enum Workload {
-    /// `[D, W, L, V]`.
-    Trajectory([usize; 4]),
-    /// `[N, W, L]`.
-    Fit([usize; 3]),
-}
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -67,54 +68,28 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("blobs/default.postcard"));
     println!("cargo:rerun-if-changed={}", blob_path.display());
-    let blob = fs::read(&blob_path)
-        .unwrap_or_else(|e| panic!("reading the blob {}: {e}", blob_path.display()));
-    fs::write(out.join("blob.postcard"), &blob).expect("writing the blob to OUT_DIR");
-
-    let workload = match decode_any(&blob) {
-        Ok(Blob::Trajectory(view)) => Workload::Trajectory([
-            view.coordinates(),
-            view.widths().iter().copied().max().unwrap_or(1),
-            view.widths().len(),
-            view.via_times().len(),
-        ]),
-        Ok(Blob::Model(view)) => Workload::Fit([
-            view.n(),
-            view.widths().iter().copied().max().unwrap_or(1),
-            view.widths().len(),
-        ]),
-        // A payload this firmware has no workload for: the trajectory player refuses it.
-        Ok(_) => Workload::Trajectory(DEFAULT_CAPACITY),
-        Err(e) => {
+    let embedded = match Embedded::read(&blob_path) {
+        Ok(embedded) => embedded,
+        Err(BuildError::Invalid { error, .. }) => {
             println!(
-                "cargo:warning=the blob {} does not decode ({e}); the firmware will report it \
-                 at run time",
+                "cargo:warning=the blob {} does not decode ({error}); the firmware will report \
+                 it at run time",
                 blob_path.display()
             );
-            if names_model_payload(&blob) {
-                Workload::Fit(DEFAULT_FIT_CAPACITY)
+            let blob = fs::read(&blob_path).expect("the blob was read once already");
+            let capacity = if names_model_payload(&blob) {
+                DEFAULT_FIT_CAPACITY
             } else {
-                Workload::Trajectory(DEFAULT_CAPACITY)
-            }
+                DEFAULT_CAPACITY
+            };
+            Embedded::unchecked(&blob_path, blob, capacity)
         }
+        Err(e) => panic!("{e}"),
     };
     let trajectory_capacity = env::var("FINN_CAPACITY").ok();
     let fit_capacity = env::var("FINN_FIT_CAPACITY").ok();
-    let workload = match workload {
-        Workload::Trajectory(capacity) => {
-            if let Some(text) = fit_capacity {
-                panic!(
-                    "FINN_FIT_CAPACITY={text:?} sizes a fit player, but {} is played by the \
-                     trajectory workload (use FINN_CAPACITY=D,W,L,V)",
-                    blob_path.display()
-                );
-            }
-            Workload::Trajectory(match trajectory_capacity {
-                Some(text) => parse_counts(&text, "FINN_CAPACITY", "D,W,L,V"),
-                None => capacity,
-            })
-        }
-        Workload::Fit(capacity) => {
+    let capacity = match embedded.capacity() {
+        Capacity::Fit { .. } => {
             if let Some(text) = trajectory_capacity {
                 panic!(
                     "FINN_CAPACITY={text:?} sizes a trajectory player, but {} is a model blob, \
@@ -122,12 +97,37 @@ fn main() {
                     blob_path.display()
                 );
             }
-            Workload::Fit(match fit_capacity {
-                Some(text) => parse_counts(&text, "FINN_FIT_CAPACITY", "N,W,L"),
+            match fit_capacity {
+                Some(text) => {
+                    let [n, w, l] = parse_counts(&text, "FINN_FIT_CAPACITY", "N,W,L");
+                    Capacity::Fit { n, w, l }
+                }
+                None => embedded.capacity(),
+            }
+        }
+        // A trajectory blob, or a payload this firmware has no workload for (which cannot
+        // decode here, so it is played, and refused, by the trajectory player).
+        capacity => {
+            if let Some(text) = fit_capacity {
+                panic!(
+                    "FINN_FIT_CAPACITY={text:?} sizes a fit player, but {} is played by the \
+                     trajectory workload (use FINN_CAPACITY=D,W,L,V)",
+                    blob_path.display()
+                );
+            }
+            match trajectory_capacity {
+                Some(text) => {
+                    let [d, w, l, v] = parse_counts(&text, "FINN_CAPACITY", "D,W,L,V");
+                    Capacity::Trajectory { d, w, l, v }
+                }
                 None => capacity,
-            })
+            }
         }
     };
+    embedded
+        .with_capacity(capacity)
+        .write(&out)
+        .unwrap_or_else(|e| panic!("{e}"));
     let samples = match env::var("FINN_SAMPLES") {
         Ok(text) => text
             .trim()
@@ -137,30 +137,15 @@ fn main() {
             .unwrap_or_else(|| panic!("FINN_SAMPLES={text:?} is not a count >= 1")),
         Err(_) => DEFAULT_SAMPLES,
     };
-    let capacity = match workload {
-        Workload::Trajectory([d, w, l, v]) => {
-            println!("cargo:rustc-cfg=finn_workload=\"trajectory\"");
-            format!(
-                "/// Coordinates D.\npub const D: usize = {d};\n\
-                 /// Widest hidden layer W.\npub const W: usize = {w};\n\
-                 /// Most hidden layers L.\npub const L: usize = {l};\n\
-                 /// Most via-points V.\npub const V: usize = {v};\n\
-                 /// Samples played, N.\npub const SAMPLES: usize = {samples};\n"
-            )
-        }
-        Workload::Fit([n, w, l]) => {
-            println!("cargo:rustc-cfg=finn_workload=\"fit\"");
-            format!(
-                "/// Inputs N.\npub const N: usize = {n};\n\
-                 /// Widest hidden layer W.\npub const W: usize = {w};\n\
-                 /// Most hidden layers L.\npub const L: usize = {l};\n\
-                 /// Points evaluated.\npub const SAMPLES: usize = {samples};\n"
-            )
-        }
-    };
-    fs::write(out.join("capacity.rs"), capacity).expect("writing capacity.rs");
+    println!("cargo:rustc-cfg=finn_workload=\"{}\"", capacity.kind());
+    fs::write(
+        out.join("samples.rs"),
+        format!(
+            "/// Samples played, or points evaluated, N.\npub const SAMPLES: usize = {samples};\n"
+        ),
+    )
+    .expect("writing samples.rs");
 }
-
 /// Whether a blob that does not decode still opens like a model blob: the magic, the length of
 /// a framed blob, and the model payload byte right after the prefix. (The version is left to
 /// the player to refuse.)

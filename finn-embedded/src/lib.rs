@@ -99,10 +99,25 @@
 //! [`FitPlayer::unloaded`] and [`FitPlayer::reload`] work the same way. The firmware in this
 //! repository does exactly this (`firmware/src/trajectory.rs`, `firmware/src/fit.rs`), and
 //! `cargo xtask device` reports which section its player landed in (`results/device.md`).
+//!
+//! # In firmware: the capacity from the blob
+//!
+//! Rather than choosing the const generics by hand, let the firmware's `build.rs` read them
+//! from the blob: `finn_embedded::build::embed` (feature `build`, in `[build-dependencies]`)
+//! checks the blob at compile time and writes the exactly sized `Player` type and the
+//! embedded `BLOB`, so the capacity cannot be wrong. `examples/cortex-m4f-player` in the
+//! repository is a complete firmware built that way.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The build-script helper and the blob inspection use `std`; only with the host-side feature
+// `build`, never in a device build.
+#[cfg(feature = "build")]
+extern crate std;
+
+#[cfg(feature = "build")]
+pub mod build;
 // One module per application, named as on every other layer of the project.
 mod error;
 pub mod fit;

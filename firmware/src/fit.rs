@@ -24,14 +24,17 @@
 //!   box n is the centre box [lo_i + w_i * 0.25, lo_i + w_i * 0.75] on every axis.
 
 use crate::host::Out;
+use capacity::{Player, BLOB};
 use core::fmt::Write;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, Ordering};
-use finn_embedded::{FitPlayer, LoadError};
+use finn_embedded::LoadError;
 
-/// The player's capacity and the point count, written by `build.rs` from the blob.
+/// The blob, the player sized exactly for it and its capacity (`finn_embedded::build`, called
+/// by `build.rs`: `BLOB`, `Player`, the consts of the capacity), and the sample count.
 mod capacity {
-    include!(concat!(env!("OUT_DIR"), "/capacity.rs"));
+    include!(concat!(env!("OUT_DIR"), "/finn_player.rs"));
+    include!(concat!(env!("OUT_DIR"), "/samples.rs"));
 }
 
 /// The name reported in the `workload` line.
@@ -39,12 +42,6 @@ pub const NAME: &str = "fit";
 
 /// How many evaluations of f one [`Workload::run`] makes (N).
 pub const CALLS_PER_RUN: usize = capacity::SAMPLES;
-
-/// The blob, embedded at build time (see `build.rs`).
-static BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/blob.postcard"));
-
-/// The player, sized for the embedded blob.
-type Player = FitPlayer<{ capacity::N }, { capacity::W }, { capacity::L }>;
 
 /// A point of the model's domain.
 type Point = [f32; capacity::N];

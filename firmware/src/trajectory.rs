@@ -15,14 +15,17 @@
 //! `interval <t0> <T>` (bit patterns).
 
 use crate::host::Out;
+use capacity::{Player, BLOB};
 use core::fmt::Write;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, Ordering};
-use finn_embedded::{LoadError, TrajectoryPlayer};
+use finn_embedded::LoadError;
 
-/// The player's capacity and the sample count, written by `build.rs` from the blob.
+/// The blob, the player sized exactly for it and its capacity (`finn_embedded::build`, called
+/// by `build.rs`: `BLOB`, `Player`, the consts of the capacity), and the sample count.
 mod capacity {
-    include!(concat!(env!("OUT_DIR"), "/capacity.rs"));
+    include!(concat!(env!("OUT_DIR"), "/finn_player.rs"));
+    include!(concat!(env!("OUT_DIR"), "/samples.rs"));
 }
 
 /// The name reported in the `workload` line.
@@ -30,12 +33,6 @@ pub const NAME: &str = "trajectory";
 
 /// How many samples one [`Workload::run`] evaluates (N).
 pub const CALLS_PER_RUN: usize = capacity::SAMPLES;
-
-/// The blob, embedded at build time (see `build.rs`).
-static BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/blob.postcard"));
-
-/// The player, sized for the embedded blob.
-type Player = TrajectoryPlayer<{ capacity::D }, { capacity::W }, { capacity::L }, { capacity::V }>;
 
 /// The loaded player, in static memory.
 pub struct Workload {

@@ -9,6 +9,7 @@ mod demo;
 mod evaluate;
 mod figure1;
 mod fuzz;
+mod inspect;
 mod report;
 mod sigma_reference;
 mod test;
@@ -64,6 +65,12 @@ enum Command {
         #[arg(long = "box", value_name = "LO:HI", allow_hyphen_values = true)]
         boxes: Vec<String>,
     },
+    /// Describe a blob: its kind, shape, interval, endpoints, via-points or domain and
+    /// constraint, scalar type, CRC, and the player (exact capacity, RAM, type line) it needs.
+    Inspect {
+        /// The blob, e.g. firmware/blobs/default.postcard or results/figure1/eps2.postcard.
+        file: PathBuf,
+    },
     /// Mutate every shipped blob (bytes and fields, CRC recomputed) and check decode, loading
     /// and every player: no panic, no NaN, and what loads works over its whole domain.
     Fuzz {
@@ -111,6 +118,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             points,
             boxes,
         } => evaluate::command(&model, points.as_deref(), &boxes),
+        Command::Inspect { file } => inspect::command(&file),
         Command::Figure1 => figure1::run(),
         Command::Fuzz {
             cases,

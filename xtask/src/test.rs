@@ -10,8 +10,8 @@ const FUZZ_SECONDS: u64 = 60;
 /// reproduces.
 const FUZZ_SEED: u64 = 2026;
 
-/// Installs missing tools, proves finn-core builds for the device, runs a bounded slice of
-/// the fuzz campaign, then every host and device test.
+/// Installs missing tools, proves finn-core builds for the device, builds the example
+/// firmware, runs a bounded slice of the fuzz campaign, then every host and device test.
 pub fn run() -> Result<()> {
     setup::ensure_all()?;
     let cargo = finn_lab::cargo();
@@ -24,6 +24,14 @@ pub fn run() -> Result<()> {
         "--target",
         DEVICE_TARGET,
     ]))?;
+    // The example firmware a user copies to a board builds from this checkout, as its README
+    // says.
+    let example = finn_lab::device::build_example()?;
+    println!(
+        "xtask: examples/cortex-m4f-player builds for {DEVICE_TARGET}: .text {} bytes, .bss {} bytes",
+        example.sizes.get(".text"),
+        example.sizes.get(".bss")
+    );
     // Before the tests, so their summary lines close the output.
     crate::fuzz::run(u64::MAX, FUZZ_SECONDS, FUZZ_SEED, false)?;
     run_cmd(Command::new(&cargo).args(["test", "--workspace", "--all-targets"]))?;

@@ -23,12 +23,14 @@
 //! status (or a failure status on a panic or fault).
 //!
 //! * [`firmware`]: building the firmware with a blob and options;
+//! * [`example`]: building the example firmware a user copies (`examples/cortex-m4f-player`);
 //! * [`run`](mod@run): running QEMU and parsing the firmware's records, samples and cost;
 //! * [`fit`]: the fit workload's records;
 //! * [`elf`]: section sizes and `.text` by crate;
 //! * [`report`]: the `results/device.md` report, with its goals and verdicts.
 
 pub mod elf;
+pub mod example;
 pub mod firmware;
 pub mod fit;
 pub mod report;
@@ -38,6 +40,7 @@ pub use crate::setup::DEVICE_TARGET;
 pub use elf::{
     section_sizes, statics_named, text_by_crate, text_by_source_crate, SectionSizes, StaticObject,
 };
+pub use example::{build_example, example_dir, ExampleBuild};
 pub use firmware::{build_firmware, build_firmware_with, check_device_target, FirmwareOptions};
 pub use fit::{FitBits, FitBox, FitSample};
 pub use report::{measure, REPORT};
