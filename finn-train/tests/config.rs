@@ -393,10 +393,17 @@ fn trajectory_runs_and_writes_its_files() {
     );
     let mid = p.states(&o.exact.params, &[0.5]).unwrap();
     assert!((mid[0].position[0] - 0.2).abs() < 1e-12 && (mid[0].position[1] - 1.5).abs() < 1e-12);
-    for suffix in [".postcard", ".png", "-loss.png", "-report.md"] {
+    for suffix in [".postcard", ".json", ".png", "-loss.png", "-report.md"] {
         let p = with_suffix(&dir.join("out/path"), suffix);
         assert!(p.is_file(), "missing {}", p.display());
     }
+    // The JSON holds the same trajectory: it turns back into the blob byte for byte.
+    let text = std::fs::read_to_string(dir.join("out/path.json")).unwrap();
+    assert_eq!(
+        finn_train::trajectory::json::to_blob(&text).unwrap(),
+        o.blob
+    );
+    assert_eq!(text.matches("\"proven\"").count(), 4, "{text}");
     let report = std::fs::read_to_string(dir.join("out/path-report.md")).unwrap();
     assert!(report.contains("endpoint penalty 50"), "{report}");
     assert!(report.contains("Every constraint is proven"), "{report}");

@@ -21,6 +21,7 @@ mod config;
 pub mod constraints;
 pub mod dynamics;
 pub mod enforce;
+pub mod json;
 pub mod path;
 mod plot;
 mod problem;
@@ -259,6 +260,12 @@ pub(crate) fn run(
     let blob_path = with_suffix(&stem, ".postcard");
     std::fs::write(&blob_path, &blob)?;
     files.push(blob_path);
+    let json_path = with_suffix(&stem, ".json");
+    std::fs::write(
+        &json_path,
+        json::from_blob(&blob, Some(&enforced.certificate))?,
+    )?;
+    files.push(json_path);
     let png = with_suffix(&stem, ".png");
     plot_trajectory(&png, &result_path, &plain, Some(&quintic), None)?;
     files.push(png);
