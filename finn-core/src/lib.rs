@@ -32,6 +32,7 @@
 pub mod activation;
 mod bound;
 pub mod constraint;
+pub mod dd;
 pub mod domain;
 mod error;
 pub mod format;
