@@ -207,6 +207,13 @@ impl DoubleDouble {
     }
 }
 
+impl From<f64> for DoubleDouble {
+    /// Exact: `hi = v`, `lo = 0`.
+    fn from(v: f64) -> Self {
+        DoubleDouble { hi: v, lo: 0.0 }
+    }
+}
+
 impl fmt::Display for DoubleDouble {
     /// `hi`, followed by ` + lo` when `lo` is not 0, both in scientific notation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
