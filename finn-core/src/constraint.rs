@@ -96,7 +96,7 @@ impl<T: Real> Constraint<T> {
     }
 
     /// [`Constraint::resolve`] with the unconstrained integral `base` given, and the constants
-    /// computed, in a wider type `U` (a [`DoubleDouble`](crate::dd::DoubleDouble) corner sum
+    /// computed, in a wider type `U` (a [`DoubleDouble`] corner sum
     /// on the host), each constant then rounded once to `T`: a scale is the nearest `T` to
     /// eps / base, a shift's `gap + gap_low` the nearest pair to eps - base. So the stored
     /// model's integral is eps to the accuracy of `base` and one rounding of the scale,

@@ -275,7 +275,9 @@ fn constants_rows(out: &mut String) {
             continue;
         };
         let row = || -> anyhow::Result<String> {
-            let c = model.constraint.ok_or_else(|| anyhow::anyhow!("no constraint"))?;
+            let c = model
+                .constraint
+                .ok_or_else(|| anyhow::anyhow!("no constraint"))?;
             let eval = Evaluator::from_parts(
                 &model.architecture,
                 &model.params,
@@ -283,11 +285,10 @@ fn constants_rows(out: &mut String) {
                 &model.domain_upper,
                 Resolved::scaled(1.0),
             )?;
-            let (base, magnitude) = vertex_sum_and_magnitude(
-                &model.domain_lower,
-                &model.domain_upper,
-                |v| eval.antiderivative(v),
-            )?;
+            let (base, magnitude) =
+                vertex_sum_and_magnitude(&model.domain_lower, &model.domain_upper, |v| {
+                    eval.antiderivative(v)
+                })?;
             let old = TrainedModel {
                 constants: c.resolve(model.architecture.kind, base)?,
                 ..model.clone()
