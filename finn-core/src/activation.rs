@@ -25,8 +25,12 @@ pub const MAX_DIM: usize = 8;
 /// plus headroom for trajectory jerk).
 pub const MAX_ORDER: usize = MAX_DIM + 4;
 
-/// 2 / sqrt(pi).
-const TWO_OVER_SQRT_PI: f64 = core::f64::consts::FRAC_2_SQRT_PI;
+/// 2 / sqrt(pi) in `T` (to double-double precision where `T` has it): f64's nearest value
+/// plus the rest.
+#[inline(always)]
+pub(crate) fn two_over_sqrt_pi<T: Real>() -> T {
+    T::from_f64_sum(core::f64::consts::FRAC_2_SQRT_PI, 1.533_545_961_316_588e-17)
+}
 
 /// The nonlinearity of a network's hidden units.
 ///
@@ -188,10 +192,16 @@ pub(crate) fn gaussian<T: Real>(x: T) -> T {
     (-(hi * hi)).exp() * (-((hi + hi + lo) * lo)).exp()
 }
 
+/// The backward recurrence's start in double-double: `C_WIDE / z + LEAST_WIDE` orders above
+/// the top.
+const C_WIDE: f64 = 300.0;
+/// See [`C_WIDE`].
+const LEAST_WIDE: usize = 12;
+
 /// Fills g[k + 1] = i^k erfc(-x) for k = -1..=g.len()-2 (the repeated integrals of erfc).
 fn repeated_erfc<T: Real>(x: T, g: &mut [T]) {
     let kmax = g.len() - 1; // highest k
-    let gauss = T::from_f64(TWO_OVER_SQRT_PI) * gaussian(x);
+    let gauss = two_over_sqrt_pi::<T>() * gaussian(x);
     g[0] = gauss;
     if kmax == 0 {
         return;
@@ -219,10 +229,20 @@ fn repeated_erfc<T: Real>(x: T, g: &mut [T]) {
     }
     // Backward recurrence for the ratios, started `extra` orders above the top. The start
     // error shrinks geometrically, faster for larger z (tuned against the 400-digit
-    // reference: <= 2e-15 in f64 for k <= 7, z >= 1.5).
-    let c = if f64_like { 110.0 } else { 30.0 };
+    // reference: <= 2e-15 in f64 for k <= 7, z >= 1.5; double-double, whose unit roundoff
+    // is below 1e-20, needs about twice the orders: <= 1e-24 against the 25-digit table).
+    let wide = T::EPSILON.to_f64() < 1e-20;
+    let (c, least) = match (wide, f64_like) {
+        (true, _) => (C_WIDE, LEAST_WIDE),
+        (false, true) => (110.0, 6),
+        (false, false) => (30.0, 6),
+    };
     let zf = z.to_f64();
-    let extra = if zf > c { 6 } else { (c / zf) as usize + 6 };
+    let extra = if zf > c {
+        least
+    } else {
+        (c / zf) as usize + least
+    };
     let top = kmax - 1 + extra;
     let two_z = z + z;
     let mut r = T::ONE / (z + (z * z + T::from_usize(2 * (top + 1))).sqrt());

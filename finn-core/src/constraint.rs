@@ -31,7 +31,8 @@
 //! check is as tight as the precision allows; where the corner sum cancels so badly that tol
 //! exceeds eps (possible in f32 for n >= 5), it cannot tell a doubled scale apart.
 
-use crate::domain::{box_volume, vertex_sum_and_magnitude};
+use crate::dd::DoubleDouble;
+use crate::domain::{box_volume, vertex_sum, vertex_sum_and_magnitude};
 use crate::error::ConstantsProblem;
 use crate::jet::{Dim, JetDim};
 use crate::network::{Kind, Network};
@@ -91,34 +92,61 @@ impl<T: Real> Constraint<T> {
     /// than `AtLeast`), `DegenerateIntegral` (scale with base <= 0 or not finite; shift with
     /// base not finite).
     pub fn resolve(&self, kind: Kind, base: T) -> Result<Resolved<T>, Error> {
+        self.resolve_from(kind, base)
+    }
+
+    /// [`Constraint::resolve`] with the unconstrained integral `base` given, and the constants
+    /// computed, in a wider type `U` (a [`DoubleDouble`] corner sum
+    /// on the host), each constant then rounded once to `T`: a scale is the nearest `T` to
+    /// eps / base, a shift's `gap + gap_low` the nearest pair to eps - base. So the stored
+    /// model's integral is eps to the accuracy of `base` and one rounding of the scale,
+    /// not to that of a corner sum in `T`. With `U = T` this is exactly
+    /// [`Constraint::resolve`].
+    ///
+    /// Errors as for [`Constraint::resolve`].
+    ///
+    /// ```
+    /// use finn_core::{dd::DoubleDouble, Bound, Constraint, Kind, Method, Real};
+    /// // An integral known to 32 digits: 1 + 1e-20, shifted to eps = 3.
+    /// let base = DoubleDouble::from_f64(1.0) + DoubleDouble::from_f64(1e-20);
+    /// let c = Constraint::new(Bound::Equal, Method::Shift, 3.0f64);
+    /// let k = c.resolve_from(Kind::Signed, base).unwrap();
+    /// assert_eq!((k.gap, k.gap_low), (2.0, -1e-20));
+    /// ```
+    pub fn resolve_from<U: Real>(&self, kind: Kind, base: U) -> Result<Resolved<T>, Error> {
         self.check_for(kind)?;
         if !base.is_finite() {
             return Err(Error::DegenerateIntegral);
         }
+        let eps = U::from_f64(self.eps.to_f64());
+        let round = |v: U| T::from_f64(v.to_f64());
         match self.method {
             Method::Scale => {
-                if base <= T::ZERO {
+                if base <= U::ZERO {
                     return Err(Error::DegenerateIntegral);
                 }
-                let s = self.eps / base;
+                let s = eps / base;
                 let s = match self.bound {
                     Bound::Equal => s,
-                    Bound::AtMost => s.min(T::ONE),
-                    Bound::AtLeast => s.max(T::ONE),
+                    Bound::AtMost => s.min(U::ONE),
+                    Bound::AtLeast => s.max(U::ONE),
                 };
-                let scale = finite(s).map_err(|_| Error::DegenerateIntegral)?;
+                let scale = finite(round(s)).map_err(|_| Error::DegenerateIntegral)?;
                 Ok(Resolved::scaled(scale))
             }
             Method::Shift => {
-                let (gap, gap_low) = two_sum(self.eps, -base);
+                let (sum, err) = two_sum(eps, -base);
                 let keep = match self.bound {
                     Bound::Equal => true,
-                    Bound::AtMost => gap <= T::ZERO,
-                    Bound::AtLeast => gap >= T::ZERO,
+                    Bound::AtMost => sum <= U::ZERO,
+                    Bound::AtLeast => sum >= U::ZERO,
                 };
+                let gap = round(sum);
                 if !gap.is_finite() {
                     return Err(Error::DegenerateIntegral);
                 }
+                // What rounding gap to T left over, plus TwoSum's error (exact for U = T).
+                let gap_low = round((sum - U::from_f64(gap.to_f64())) + err);
                 Ok(if keep {
                     Resolved {
                         scale: T::ONE,
@@ -339,9 +367,27 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Finn<T, N, W, L>
 where
     Dim<N>: JetDim,
 {
-    /// Resolves `constraint` (if any) against the network's integral over `domain`,
-    /// computed in `T`. For an f32 model, prefer computing the constants in f64 on the host
-    /// and passing them to [`Finn::with_constants`]: the vertex sum cancels (math.md §3).
+    /// Resolves `constraint` (if any) against the network's integral over `domain`, and
+    /// checks the result as [`Finn::with_constants`] does.
+    ///
+    /// The integral is the corner sum of F (Eq. 4) evaluated in double-double
+    /// ([`Network::antiderivative_wide`], [`crate::dd`]) and the constants are computed from
+    /// it in double-double ([`Constraint::resolve_from`]), then rounded once to `T`. The corner
+    /// sum cancels (its terms are up to thousands of times the integral on trained models),
+    /// so in f64 it would miss eps by up to about 1e-13 relative; in double-double the true
+    /// integral of the model with its stored parameters and constants is eps to the rounding
+    /// of the constants to `T` (a scale: one rounding, 1.1e-16 relative in f64; a shift:
+    /// `gap + gap_low` carries about 106 bits). A double-double evaluation costs tens of f64
+    /// ones: on a device, resolve on the host and load with [`Finn::with_constants`].
+    ///
+    /// ```
+    /// use finn_core::{Antiderivative, Bound, Constraint, Domain, Finn, Method, Network};
+    /// let net = Network::<f64, 1, 4, 1>::signed(finn_core::Activation::Tanh, &[2], &[3.0, -2.0, 0.5, 0.1, 1.0, 2.0]).unwrap();
+    /// let domain = Domain::new([-1.0], [4.0]).unwrap();
+    /// let c = Constraint::new(Bound::Equal, Method::Shift, 0.25);
+    /// let model = Finn::new(net, domain, Some(c)).unwrap();
+    /// assert!((model.integral().unwrap() - 0.25).abs() < 1e-15);
+    /// ```
     pub fn new(
         network: Network<T, N, W, L>,
         domain: Domain<T, N>,
@@ -350,10 +396,12 @@ where
         let constants = match &constraint {
             None => Resolved::scaled(T::ONE),
             Some(c) => {
-                let base = network
-                    .integral_over(domain.lower(), domain.upper())
-                    .map_err(|_| Error::DegenerateIntegral)?;
-                c.resolve(network.kind(), base)?
+                let wide = |v: &[T; N]| v.map(|x| DoubleDouble::from_f64(x.to_f64()));
+                let base = vertex_sum(&wide(domain.lower()), &wide(domain.upper()), |v| {
+                    network.antiderivative_wide(v)
+                })
+                .map_err(|_| Error::DegenerateIntegral)?;
+                c.resolve_from(network.kind(), base)?
             }
         };
         Self::with_constants(network, domain, constraint, constants)
@@ -766,8 +814,8 @@ where
         // model's value came out < 0, let the bounded computation choose the formulation.
         let cancel = T::from_usize(1usize << (N + 4)) * T::EPSILON * scale * magnitude;
         let positive_below_zero = value < T::ZERO && self.network.kind() == Kind::Positive;
-        // On the domain itself the corner sum is what the constraint resolved against, and it
-        // meets eps by construction: it stays.
+        // On the domain itself the corner sum stays: its error is bounded by the load check's
+        // tolerance (the constants make the true integral eps, `Finn::new`).
         let whole = lower == self.domain.lower() && upper == self.domain.upper();
         if positive_below_zero || (!whole && cancel > T::EPSILON.sqrt() * value.abs()) {
             return self.integral_over_with_bound(lower, upper).map(|b| b.value);

@@ -8,7 +8,8 @@
 //! The crate is `#![no_std]`, never allocates, and reports every bad input as an [`Error`].
 //! It is generic over [`Real`] (`f32` and `f64`).
 //!
-//! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`], the
+//! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`],
+//! double-double scalars for the host-side constants in [`dd`], the
 //! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`], trajectories in
 //! [`trajectory`].
 //!
@@ -32,6 +33,7 @@
 pub mod activation;
 mod bound;
 pub mod constraint;
+pub mod dd;
 pub mod domain;
 mod error;
 pub mod format;

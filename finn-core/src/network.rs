@@ -301,28 +301,59 @@ where
 
     /// F at a checked point.
     fn antiderivative_at(&self, x: &[T; N]) -> Result<T, Error> {
-        let mut h = [T::ZERO; W];
+        finite(self.forward(x, |v| v))
+    }
+
+    /// F at `x` evaluated in another precision `U`, the parameters widened exactly: for the
+    /// host computations that f64 cannot do accurately enough, with `U` =
+    /// [`DoubleDouble`](crate::dd::DoubleDouble) (the constraint constants of
+    /// [`Finn::new`](crate::Finn::new)). The same code as [`Antiderivative::antiderivative`],
+    /// whose value it refines.
+    ///
+    /// Errors: `DimensionMismatch`, `NonFiniteInput`, `Overflow`.
+    ///
+    /// ```
+    /// use finn_core::{dd::DoubleDouble, Activation, Antiderivative, Network, Real};
+    /// let net = Network::<f64, 1, 2, 1>::signed(Activation::Tanh, &[1], &[1.0, 0.0, 1.0]).unwrap();
+    /// let x = [DoubleDouble::from_f64(0.5)];
+    /// let wide = net.antiderivative_wide(&x).unwrap();
+    /// // tanh(1/2) = 0.46211715726000974 + 2.1916603238260928e-17 (to 32 digits).
+    /// assert_eq!(wide.hi(), 0.46211715726000974);
+    /// assert!((wide.lo() - 2.1916603238260928e-17).abs() < 1e-31);
+    /// ```
+    pub fn antiderivative_wide<U: Real>(&self, x: &[U]) -> Result<U, Error> {
+        let p = crate::point::<U, N>(x)?;
+        finite(self.forward(&p, |v| U::from_f64(v.to_f64())))
+    }
+
+    /// F at a checked point in `U`, each parameter converted by `widen` (the identity for
+    /// `U = T`, which compiles to the plain forward pass).
+    #[inline(always)]
+    fn forward<U: Real>(&self, x: &[U; N], widen: impl Fn(T) -> U) -> U {
+        let mut h = [U::ZERO; W];
         for (j, hj) in h.iter_mut().enumerate().take(self.widths[0]) {
-            *hj = self
-                .activation
-                .value_unchecked(N, self.first_preactivation(j, x));
+            let mut z = widen(self.biases[0][j]);
+            for (w, xi) in self.first[j].iter().zip(x) {
+                z += widen(*w) * *xi;
+            }
+            *hj = self.activation.value_unchecked(N, z);
         }
         for l in 1..self.depth() {
-            let mut next = [T::ZERO; W];
+            let mut next = [U::ZERO; W];
             for (k, nk) in next.iter_mut().enumerate().take(self.widths[l]) {
-                let mut z = self.biases[l][k];
+                let mut z = widen(self.biases[l][k]);
                 for (w, hj) in self.hidden[l][k].iter().zip(&h).take(self.widths[l - 1]) {
-                    z += *w * *hj;
+                    z += widen(*w) * *hj;
                 }
                 *nk = self.activation.value_unchecked(N, z);
             }
             h = next;
         }
-        let mut y = T::ZERO;
+        let mut y = U::ZERO;
         for (a, hj) in self.output.iter().zip(&h).take(self.widths[self.last]) {
-            y += *a * *hj;
+            y += widen(*a) * *hj;
         }
-        finite(y)
+        y
     }
 
     /// f = d_1...d_N F at a checked point.
@@ -498,7 +529,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
 /// sigma_n^(n)(z) = exp(-z^2)/sqrt(pi), for any n.
 #[inline(always)]
 fn gaussian<T: Real>(z: T) -> T {
-    T::from_f64(core::f64::consts::FRAC_2_SQRT_PI * 0.5) * crate::activation::gaussian(z)
+    crate::activation::two_over_sqrt_pi::<T>() * T::from_f64(0.5) * crate::activation::gaussian(z)
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Antiderivative<T>

@@ -43,7 +43,19 @@ pub trait Real:
     const MAX: Self;
     /// The nearest value of this type to `v` (constants are written once, in f64).
     fn from_f64(v: f64) -> Self;
-    /// Widening conversion, exact for both types.
+    /// The nearest value of this type to the exact sum `hi + lo` (|lo| <= ulp(hi) / 2): for a
+    /// constant that a type wider than f64 needs to more than f64's digits
+    /// ([`DoubleDouble`](crate::dd::DoubleDouble)). f32 and f64 take `hi`.
+    ///
+    /// ```
+    /// use finn_core::{dd::DoubleDouble, Real};
+    /// assert_eq!(f64::from_f64_sum(1.0, 1e-20), 1.0);
+    /// assert_eq!(DoubleDouble::from_f64_sum(1.0, 1e-20).lo(), 1e-20);
+    /// ```
+    fn from_f64_sum(hi: f64, lo: f64) -> Self {
+        Self::from_f64(hi + lo)
+    }
+    /// The nearest f64 (exact for f32 and f64).
     fn to_f64(self) -> f64;
     /// Exact conversion of a small count (`n`, a factor `k` in a recurrence).
     fn from_usize(n: usize) -> Self {

@@ -4,7 +4,7 @@
 //! in f32 for n = 1..8, orders 0..n+1, x in [-30, 30]. Where the exact value lies below a
 //! type's normal range the result must be 0 or subnormal (underflow), never negative or NaN.
 
-use finn_core::{Activation, Real};
+use finn_core::{dd::DoubleDouble, Activation, Real};
 
 const TABLE: &str = include_str!("data/sigma_reference.csv");
 
@@ -117,4 +117,64 @@ fn zero_only_by_underflow() {
     assert!(Activation::Sigma
         .derivatives(3, f64::NAN, &mut d[..5])
         .is_err());
+}
+
+/// A decimal `d.ddd...e±k` with up to 38 digits, to double-double: the digits as an integer
+/// (exact in two f64), times or divided by 10^|k| (relative error about |k| 2^-104).
+fn parse_dd(s: &str) -> DoubleDouble {
+    let (mantissa, exp) = s.split_once(['e', 'E']).unwrap_or((s, "0"));
+    let negative = mantissa.starts_with('-');
+    let mantissa = mantissa.trim_start_matches(['-', '+']);
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: u128 = format!("{int}{frac}").parse().unwrap();
+    let exp: i32 = exp.parse::<i32>().unwrap() - frac.len() as i32;
+    let hi = digits as f64;
+    let rest = digits as i128 - hi as i128;
+    let mut v = DoubleDouble::new(hi, rest as f64);
+    let ten = DoubleDouble::from_f64(10.0);
+    for _ in 0..exp.unsigned_abs() {
+        v = if exp > 0 { v * ten } else { v / ten };
+    }
+    if negative {
+        -v
+    } else {
+        v
+    }
+}
+
+#[test]
+fn double_double_within_1e_23() {
+    // The table has 25 significant digits (rounding 5e-25); double-double sigma_n is checked
+    // to 1e-23 wherever the value lies in [1e-290, 1e300] (below, its trailing part would be
+    // subnormal).
+    let mut worst: f64 = 0.0;
+    let mut compared = 0;
+    for line in TABLE
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("n,"))
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        let (n, order): (usize, usize) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+        let x: f64 = f[2].parse().unwrap();
+        let approx: f64 = f[3].parse().unwrap();
+        if !(1e-290..=1e300).contains(&approx.abs()) {
+            continue;
+        }
+        let reference = parse_dd(f[3]);
+        let mut d = [DoubleDouble::ZERO; 10];
+        Activation::Sigma
+            .derivatives(n, DoubleDouble::from_f64(x), &mut d[..order + 1])
+            .unwrap();
+        let err = ((d[order] - reference) / reference).abs().to_f64();
+        worst = worst.max(err);
+        compared += 1;
+        assert!(
+            err <= 1e-23,
+            "sigma_{n}^({order})({x}) = {}, reference {}, rel. error {err:.1e}",
+            d[order],
+            f[3]
+        );
+    }
+    assert!(compared > 10_000, "compared {compared}");
+    eprintln!("double-double worst relative error against the reference: {worst:.1e}");
 }

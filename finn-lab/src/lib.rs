@@ -9,7 +9,10 @@
 //! * [`bench`](mod@bench): criterion benchmarks turned into `results/integrand-bench.md` and
 //!   `results/gradient-bench.md`.
 //! * [`fuzz`]: the hostile-input campaign against every blob reader and player.
-//! * [`precision`]: where f32 loses digits against f64, `results/precision.md`.
+//! * [`precision`]: where f32 loses digits against f64, and how exactly a stored model's
+//!   integral meets its eps, `results/precision.md`.
+//! * [`integral_reference`]: an independent big-integer integral of a stored model (the
+//!   yardstick for its constants).
 //! * [`sigma_reference`]: the independent big-integer reference table of sigma_n,
 //!   `finn-core/tests/data/sigma_reference.csv`.
 //!
@@ -22,6 +25,7 @@ pub mod bench;
 pub mod demo;
 pub mod device;
 pub mod fuzz;
+pub mod integral_reference;
 pub mod precision;
 pub mod setup;
 pub mod sigma_reference;

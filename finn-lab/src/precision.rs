@@ -1,5 +1,5 @@
-//! `cargo xtask precision`: where f32 loses digits against f64, measured, for
-//! `results/precision.md`.
+//! `cargo xtask precision`: where f32 loses digits against f64, and how exactly the shipped
+//! models' stored integrals meet their eps, measured, for `results/precision.md`.
 //!
 //! f64 is the yardstick (it matches the 25-digit sigma reference to <= 1e-12 and independent
 //! nested-dual evaluations to ~1e-13). Every quantity is computed from the same parameters in
@@ -254,6 +254,78 @@ fn trajectory_rows(rng: &mut Rng, out: &mut String) {
     .ok();
 }
 
+/// The shipped Figure 1 models: how exactly the stored model's integral meets eps, against
+/// the independent big-integer integral ([`crate::integral_reference`]), for the constants
+/// from an f64 corner sum (the former route) and from a double-double one (the current), and
+/// what an f32 model attains.
+fn constants_rows(out: &mut String) {
+    use crate::integral_reference::Reference;
+    use finn_core::domain::vertex_sum_and_magnitude;
+    use finn_core::format::{decode, Scalar};
+    use finn_core::Resolved;
+    use finn_train::eval::Evaluator;
+    use finn_train::model::TrainedModel;
+    let r = Reference::default();
+    writeln!(out, "| model | sum of abs(F) over corners / abs(I) | f64 corner-sum constants | double-double constants (stored) | f32 blob (f32 parameters, f64 constants) | f32 parameters and f32 constants (as a device holds them) | integral computed in f32 (device) | integral computed in f64 |").ok();
+    writeln!(out, "|---|---|---|---|---|---|---|---|").ok();
+    for eps in [1, 2, 3] {
+        let path = crate::workspace_root().join(format!("results/figure1/eps{eps}.json"));
+        let Ok(model) = TrainedModel::load(&path) else {
+            writeln!(out, "| eps{eps}.json | (not readable) |").ok();
+            continue;
+        };
+        let row = || -> anyhow::Result<String> {
+            let c = model
+                .constraint
+                .ok_or_else(|| anyhow::anyhow!("no constraint"))?;
+            let eval = Evaluator::from_parts(
+                &model.architecture,
+                &model.params,
+                &model.domain_lower,
+                &model.domain_upper,
+                Resolved::scaled(1.0),
+            )?;
+            let (base, magnitude) =
+                vertex_sum_and_magnitude(&model.domain_lower, &model.domain_upper, |v| {
+                    eval.antiderivative(v)
+                })?;
+            let old = TrainedModel {
+                constants: c.resolve(model.architecture.kind, base)?,
+                ..model.clone()
+            };
+            let blob = model.to_blob(Scalar::F32)?;
+            let f32_model = TrainedModel::from_blob(&blob)?;
+            let k = f32_model.constants;
+            let narrow = |v: f64| v as f32 as f64;
+            let f32_constants = TrainedModel {
+                constants: Resolved {
+                    scale: narrow(k.scale),
+                    gap: narrow(k.gap),
+                    gap_low: narrow(k.gap_low),
+                },
+                ..f32_model.clone()
+            };
+            let view = decode(&blob)?;
+            let device = view.to_finn::<f32, 2, 16, 2>()?;
+            let computed32 = (device.integral()? as f64 - c.eps) / c.eps;
+            let host = decode(&model.to_blob(Scalar::F64)?)?.to_finn::<f64, 2, 16, 2>()?;
+            let computed64 = (host.integral()? - c.eps) / c.eps;
+            Ok(format!(
+                "| eps{eps} | {:.0} | {:.1e} | {:.1e} | {:.1e} | {:.1e} | {computed32:.1e} | {computed64:.1e} |",
+                magnitude / base.abs(),
+                r.relative_error(&old)?,
+                r.relative_error(&model)?,
+                r.relative_error(&f32_model)?,
+                r.relative_error(&f32_constants)?,
+            ))
+        };
+        match row() {
+            Ok(line) => writeln!(out, "{line}").ok(),
+            Err(e) => writeln!(out, "| eps{eps} | error: {e} |").ok(),
+        };
+    }
+}
+
 /// The report, relative to the workspace root.
 pub const REPORT: &str = "results/precision.md";
 
@@ -287,5 +359,8 @@ pub fn measure() -> String {
     writeln!(out, "\n## Trajectories (3-D, two hidden layers of 16 tanh units per coordinate, one via-point, 50 random)\n").ok();
     writeln!(out, "| quantity | value |\n|---|---|").ok();
     trajectory_rows(&mut rng, &mut out);
+    writeln!(out, "\n## Constraint constants: the stored model's true integral against eps (shipped Figure 1 models)\n").ok();
+    writeln!(out, "Signed relative error (integral - eps)/eps of the *true* integral of the model as stored (its parameters and constants taken as exact), computed by an independent big-integer evaluation (`finn_lab::integral_reference`, 320 fractional bits; no floating point, libm or finn-core code). The constants are resolved from the corner sum of F; in f64 that sum cancels (second column), so constants from it inherit about ulp times that ratio; from a double-double corner sum (what `Finn::new`, training and `TrainedModel::resolve_constants` do now) only the rounding of the constant to f64 remains (at most 1.1e-16 for a scale). An f32 blob stores f32 parameters and f64 constants resolved for those parameters; a device that converts the constants to f32 holds a model whose integral is eps only to the rounding of the scale to f32 (up to 6e-8). The last two columns are the integral as the model computes it in f32 and f64 (its own corner sum), whose errors are bounded by `Finn::integral_over_with_bound`.\n").ok();
+    constants_rows(&mut out);
     out
 }

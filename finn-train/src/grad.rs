@@ -10,7 +10,7 @@
 use crate::model::Architecture;
 use finn_core::activation::MAX_DIM;
 use finn_core::jet::{compose, compose_adjoint, weight_products};
-use finn_core::{Error, Kind};
+use finn_core::{Error, Kind, Real};
 
 /// Offsets of one hidden layer's parameters in the flat vector.
 #[derive(Clone, Copy, Debug)]
@@ -143,6 +143,60 @@ impl<'a> Net<'a> {
 
     fn derivatives(&self, z: f64, out: &mut [f64]) -> Result<(), Error> {
         self.arch.activation.derivatives(self.arch.n, z, out)
+    }
+
+    /// F(x) evaluated in another precision `U` (the parameters widen exactly), with
+    /// finn-core's activation code: `U` = [`finn_core::dd::DoubleDouble`] gives F to about 32
+    /// digits, which is how the host resolves constraint constants
+    /// ([`crate::model::wide_base_integral`]). The sums run in finn-core's order (bias first,
+    /// then the weighted inputs), so for a network of fixed size the value equals
+    /// [`finn_core::Network::antiderivative_wide`]'s.
+    ///
+    /// Errors: `DimensionMismatch`, `NonFiniteInput`, `Overflow`.
+    ///
+    /// ```
+    /// use finn_core::{dd::DoubleDouble, Activation, Kind, Real};
+    /// use finn_train::{grad::Net, model::Architecture};
+    /// let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![1] };
+    /// let params = [1.0, 0.0, 1.0];
+    /// let net = Net::new(&arch, &params).unwrap();
+    /// let f = net.antiderivative_wide(&[DoubleDouble::from_f64(0.5)]).unwrap();
+    /// // tanh(1/2) = 0.46211715726000974 + 2.1916603238260928e-17.
+    /// assert!((f.lo() - 2.1916603238260928e-17).abs() < 1e-31);
+    /// ```
+    pub fn antiderivative_wide<U: Real>(&self, x: &[U]) -> Result<U, Error> {
+        if x.len() != self.arch.n {
+            return Err(Error::DimensionMismatch {
+                expected: self.arch.n,
+                found: x.len(),
+            });
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInput);
+        }
+        let wide = |v: f64| U::from_f64(v);
+        let mut input: Vec<U> = x.to_vec();
+        for layer in &self.layers {
+            let mut out = Vec::with_capacity(layer.width);
+            for k in 0..layer.width {
+                let row = &self.eff[layer.weights + k * layer.fan_in..][..layer.fan_in];
+                let mut z = wide(self.eff[layer.biases + k]);
+                for (w, h) in row.iter().zip(&input) {
+                    z += wide(*w) * *h;
+                }
+                out.push(self.arch.activation.value(self.arch.n, z)?);
+            }
+            input = out;
+        }
+        let mut y = U::ZERO;
+        for (a, h) in self.eff[self.output..].iter().zip(&input) {
+            y += wide(*a) * *h;
+        }
+        if y.is_finite() {
+            Ok(y)
+        } else {
+            Err(Error::Overflow)
+        }
     }
 
     /// F(x), recording what [`Net::antiderivative_backward`] needs.

@@ -280,11 +280,18 @@ impl Objective {
         })
     }
 
-    /// The constrained model's constants at these parameters.
+    /// The constrained model's constants at these parameters, for the model training
+    /// writes: resolved from the corner sum of F in double-double
+    /// ([`crate::model::wide_base_integral`]), so the stored model's true integral is eps to
+    /// the rounding of the constants (the loss itself uses the f64 corner sum, whose error
+    /// only perturbs the fit, not the constraint).
     pub fn constants(&self, params: &[f64]) -> Result<Resolved<f64>, TrainError> {
-        let net = Net::new(&self.architecture, params)?;
-        let base = self.base_integral(&net, &mut Trace::default(), None)?;
-        Ok(self.resolve(base)?.constants)
+        let Some(c) = self.constraint else {
+            return Ok(Resolved::scaled(1.0));
+        };
+        let (lo, hi) = self.domain_bounds();
+        let base = crate::model::wide_base_integral(&self.architecture, params, lo, hi)?;
+        Ok(c.resolve_from(self.architecture.kind, base)?)
     }
 
     /// The loss value.
