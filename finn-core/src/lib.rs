@@ -32,7 +32,9 @@
 pub mod activation;
 mod bound;
 pub mod constraint;
+pub mod density;
 pub mod domain;
+pub mod domain_map;
 mod error;
 pub mod format;
 pub mod jet;
@@ -42,7 +44,11 @@ pub mod trajectory;
 
 pub use activation::Activation;
 pub use constraint::{Bound, Bounded, Constraint, Finn, Method, Resolved};
+pub use density::{Density, SampleStats};
 pub use domain::Domain;
+pub use domain_map::{
+    AffineBox, Ball, DomainMap, MapReal, MappedDensity, Polar, RealSpace, Simplex,
+};
 pub use error::{ConstantsProblem, Error};
 pub use network::{parameter_count, Kind, Network};
 pub use real::Real;
