@@ -302,6 +302,10 @@ impl<T: MapReal> DomainMap<T, 2> for Polar<T> {
             (rho_sq - self.r0_sq) / (self.r1_sq - self.r0_sq),
             eps8 * self.r1_sq / (self.r1_sq - self.r0_sq),
         )?;
+        if rho_sq == T::ZERO {
+            // The centre of a disk or sector: every angle maps here; the inverse picks 0.
+            return Some([u0, T::ZERO]);
+        }
         let tau = T::from_f64(TAU);
         let mut rel = dy.atan2(dx) - self.start;
         rel -= tau * (rel / tau).floor();
