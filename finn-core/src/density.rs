@@ -665,7 +665,8 @@ where
         let magnitude = low.magnitude + high.magnitude;
         let terms = T::from_usize(1usize << (N - k));
         // Mass within the rounding of its own corner sum is indistinguishable from 0.
-        let degenerate = !(mass > T::from_f64(8.0) * terms * T::EPSILON * magnitude);
+        let degenerate =
+            !(mass.is_finite() && mass > T::from_f64(8.0) * terms * T::EPSILON * magnitude);
         Ok(Axis {
             at_lower: low.value,
             mass,

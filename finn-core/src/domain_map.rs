@@ -246,7 +246,7 @@ impl<T: MapReal> Polar<T> {
         {
             return Err(Error::NonFiniteInput);
         }
-        if !(inner >= T::ZERO && inner < outer) || !(outer * outer).is_finite() {
+        if !(inner >= T::ZERO && inner < outer && (outer * outer).is_finite()) {
             return Err(Error::EmptyInterval { axis: 0 });
         }
         let tau = T::from_f64(TAU);
@@ -362,7 +362,7 @@ impl<T: MapReal> Ball<T> {
         if centre.iter().chain([&radius]).any(|v| !v.is_finite()) {
             return Err(Error::NonFiniteInput);
         }
-        if !(radius > T::ZERO) || !(radius * radius * radius).is_finite() {
+        if !(radius > T::ZERO && (radius * radius * radius).is_finite()) {
             return Err(Error::EmptyInterval { axis: 0 });
         }
         Ok(Ball { centre, radius })
@@ -546,7 +546,7 @@ impl<T: MapReal, const N: usize> RealSpace<T, N> {
             if !centre[i].is_finite() || !scale[i].is_finite() {
                 return Err(Error::NonFiniteInput);
             }
-            if !(scale[i] > T::ZERO) {
+            if !(scale[i] > T::ZERO && scale[i].is_finite()) {
                 return Err(Error::EmptyInterval { axis: i });
             }
         }
@@ -699,7 +699,7 @@ where
         if p == T::ZERO || j.is_nan() {
             return Ok(T::ZERO);
         }
-        if !(j > T::ZERO) {
+        if j <= T::ZERO {
             return Err(Error::Overflow);
         }
         let v = p / j;

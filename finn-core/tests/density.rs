@@ -1,6 +1,8 @@
 //! Densities: positivity, normalisation, additivity, marginals and conditionals against
 //! quadrature and nested duals, log_pdf where f underflows, and the sampler (tolerance,
 //! support, chi-square against the model's own box probabilities), f64 and f32.
+// Index loops mirror the formulas (axes, subsets, grid cells).
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 

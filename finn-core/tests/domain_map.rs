@@ -11,6 +11,7 @@ use finn_core::{
 };
 use proptest::prelude::*;
 
+#[allow(clippy::needless_range_loop)]
 /// |det dr/du| by central differences of `forward` (step h, u kept inside the box).
 fn fd_jacobian<M: DomainMap<f64, N>, const N: usize>(m: &M, u: &[f64; N]) -> f64 {
     let h = 1e-6;
