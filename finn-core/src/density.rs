@@ -22,15 +22,30 @@
 //! # Accuracy (measured; `cargo test -p finn-core --test density`)
 //!
 //! The corner sums cancel: their rounding is a few ulps of the sum of the corner magnitudes,
-//! not of the result (math.md §8). On the test models (positive networks, 1 or 2 hidden layers
-//! of width <= 4, weights in [-2, 2], supports of side 0.5 to 2.5, n = 1..3) in f64:
-//! total probability 1 within 1e-13; marginal pdfs against 64-point Gauss-Legendre quadrature of
-//! the pdf within 1e-10 relative (the quadrature's own error dominates); box probabilities
-//! additive within 1e-12; `log_pdf` equal to ln(pdf) within 1e-12 wherever pdf is normal, and
-//! an f32 `log_pdf` (one hidden layer) within 2e-4 absolute of the f64 one where the f32 pdf
-//! has already underflowed to 0.
-//! The sampler meets |C_k(x_k) - u_k| <= 1e-10 (f64) and 1e-3 (f32) on every axis, in at
-//! most 12 (f64) evaluations per axis (mean about 5); see [`Density::sample`].
+//! not of the result (math.md §8), and it is large where F is large and f' nearly constant
+//! along the summed axes (small weights give a large scale s). Every quantity that is a corner
+//! sum therefore comes with its error: [`Density::box_probability_with_bound`] (rigorous),
+//! [`Density::marginal_pdf_with_bound`] and [`Density::conditional_cdf_with_bound`]
+//! (estimates from the measured activation error). The tests check every figure against
+//! these errors, on random positive networks (1 or 2 hidden layers of width <= 4, weight
+//! magnitudes 0.2 to 2, supports of side 0.5 to 2.5, n = 1..3):
+//!
+//! * subset partials d_S F against nested dual numbers: 1e-12 relative (f64);
+//! * marginal pdfs against Gauss-Legendre quadrature of the pdf over the other axes, and
+//!   conditional CDFs against ratios of quadratures: within their error plus 1e-10 (1e-9);
+//! * total probability 1 and box additivity within the bounds; the marginal densities
+//!   integrate to 1 within the normalisation's own bound (a scale resolved in f64 from a
+//!   cancelling corner sum can be 2.5e-9 off on such models: math.md §8);
+//! * `log_pdf` = ln(pdf) within 1e-12 relative wherever pdf is normal; an f32 one-layer
+//!   model's `log_pdf` within 2e-6 relative of the f64 one where its f32 pdf is already 0.
+//!
+//! Sampler (10,000 samples on each of 200 random n = 2 models, release build): |C_k(x_k) -
+//! u_k| at most 3.7e-12 (one hidden layer) and 1.3e-10 (two) in f64, always within the
+//! conditional CDF's error; in f32 within that error too, which reaches 2.6e-3 (one layer)
+//! and 0.17 (two layers, badly conditioned models: resolve the constants in f64). Mean 9.6
+//! CDF evaluations per 2-D sample, at most 11 on one axis, never the cap. 100,000 samples
+//! of a two-layer model pass a chi-square test against its own box probabilities on an 8 x 8
+//! grid (chi^2 = 69.8 at 63 degrees of freedom) in 2.7 s.
 
 use crate::activation::MAX_DIM;
 use crate::constraint::{Bound, Bounded, Method};
