@@ -52,6 +52,10 @@ pub enum Error {
     /// The constraint constants are not ones the declared constraint can produce: the reason
     /// says which rule they break.
     InconsistentConstants(ConstantsProblem),
+    /// The model is not a probability density (a positive network with the scale constraint
+    /// "integral over the support = 1"), or its support does not lie in the domain of the map
+    /// it is placed on (the unit box of [`DomainMap`](crate::DomainMap)).
+    NotADensity,
 }
 
 /// Which rule a set of constraint constants breaks ([`Error::InconsistentConstants`]).
@@ -121,6 +125,9 @@ impl fmt::Display for Error {
                 "a positive network takes a shift constraint only with bound at-least; use scale",
             ),
             Error::InconsistentConstants(p) => write!(f, "inconsistent constraint constants: {p}"),
+            Error::NotADensity => f.write_str(
+                "not a density: needs a positive network scaled to integral 1 over its support",
+            ),
         }
     }
 }

@@ -34,7 +34,9 @@ pub mod activation;
 mod bound;
 pub mod constraint;
 pub mod dd;
+pub mod density;
 pub mod domain;
+pub mod domain_map;
 mod error;
 pub mod format;
 pub mod jet;
@@ -44,7 +46,11 @@ pub mod trajectory;
 
 pub use activation::Activation;
 pub use constraint::{Bound, Bounded, Constraint, Finn, Method, Resolved};
+pub use density::{Density, SampleStats};
 pub use domain::Domain;
+pub use domain_map::{
+    AffineBox, Ball, DomainMap, MapReal, MappedDensity, Polar, RealSpace, Simplex,
+};
 pub use error::{ConstantsProblem, Error};
 pub use network::{parameter_count, Kind, Network};
 pub use real::Real;
