@@ -134,9 +134,11 @@ proptest! {
             prop_assert_eq!(p.log_pdf(&x).unwrap(), f64::NEG_INFINITY);
         }
         let inf = [f64::INFINITY; 2];
-        let total = p.box_probability(&[f64::NEG_INFINITY; 2], &inf).unwrap();
-        prop_assert!((total - 1.0).abs() < 1e-13, "total {total}");
-        prop_assert!((p.cdf(&inf).unwrap() - 1.0).abs() < 1e-13);
+        // The constants make the true integral 1 (to 1e-15); the f64 corner sum that computes
+        // it differs by its rounding, which the bound covers.
+        let total = p.box_probability_with_bound(&[f64::NEG_INFINITY; 2], &inf).unwrap();
+        prop_assert!((total.value - 1.0).abs() <= total.error + 1e-15, "total {total:?}");
+        prop_assert!((p.cdf(&inf).unwrap() - 1.0).abs() <= total.error + 1e-15);
         let m = p.marginal_pdf_with_bound(0, &x).unwrap();
         prop_assert!((m.value - 1.0).abs() <= m.error + 1e-13, "{m:?}");
         for mask in 1..4 {
