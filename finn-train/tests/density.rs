@@ -40,7 +40,10 @@ fn nll_gradient_matches_central_differences() {
                 .unwrap()
                 .with_weight_decay(1e-3);
             let params = finn_train::solve::initial_parameters(&arch, 5 + n as u64);
-            assert!(params.iter().any(|p| *p < 0.0), "no negative raw weight tested");
+            assert!(
+                params.iter().any(|p| *p < 0.0),
+                "no negative raw weight tested"
+            );
             let mut g = vec![0.0; params.len()];
             let loss = nll.loss_and_gradient(&params, &mut g).unwrap();
             assert!((loss - nll.loss(&params).unwrap()).abs() < 1e-14);
@@ -93,22 +96,50 @@ fn parse(text: &str) -> Result<Job, finn_train::TrainError> {
 fn config_errors_name_the_key() {
     assert!(parse(CONFIG).is_ok());
     let cases = [
-        ("widths = [4]", "widths = [4]\nkind = \"signed\"", "network.kind"),
-        ("widths = [4]", "widths = [4]\nactivation = \"tanh\"", "network.activation"),
+        (
+            "widths = [4]",
+            "widths = [4]\nkind = \"signed\"",
+            "network.kind",
+        ),
+        (
+            "widths = [4]",
+            "widths = [4]\nactivation = \"tanh\"",
+            "network.activation",
+        ),
         ("widths = [4]", "widths = []", "network.widths"),
-        ("upper = [5.0]", "upper = [5.0, 1.0]", "support.lower and support.upper"),
+        (
+            "upper = [5.0]",
+            "upper = [5.0, 1.0]",
+            "support.lower and support.upper",
+        ),
         ("upper = [5.0]", "upper = [-6.0]", "support axis 1"),
         ("upper = [5.0]", "upper = [5.0]\nauto = true", "support"),
         ("lower = [-5.0]\n", "", "support"),
-        ("upper = [5.0]", "upper = [5.0]\nmargin = -1.0", "support.margin"),
-        ("upper = [5.0]", "upper = [5.0]\noutside = \"wrap\"", "outside"),
+        (
+            "upper = [5.0]",
+            "upper = [5.0]\nmargin = -1.0",
+            "support.margin",
+        ),
+        (
+            "upper = [5.0]",
+            "upper = [5.0]\noutside = \"wrap\"",
+            "outside",
+        ),
         ("validation = 0.2", "validation = 0.0", "data.validation"),
         ("test = 0.2", "test = 0.9", "data.test"),
         ("patience = 2", "patience = 0", "early_stopping.patience"),
         ("every = 10", "every = 0", "early_stopping.every"),
-        ("gmm_components = 3", "gmm_components = 100", "baselines.gmm_components"),
+        (
+            "gmm_components = 3",
+            "gmm_components = 100",
+            "baselines.gmm_components",
+        ),
         ("max_iters = 40", "max_iters = 0", "solver.max_iters"),
-        ("csv = \"points.csv\"", "csv = \"points.csv\"\ntarget = \"x\"", "target"),
+        (
+            "csv = \"points.csv\"",
+            "csv = \"points.csv\"\ntarget = \"x\"",
+            "target",
+        ),
         ("csv = \"points.csv\"\n", "", "csv"),
     ];
     for (from, to, key) in cases {
@@ -144,11 +175,21 @@ fn small_run_from_toml_is_normalised_exactly() {
     };
     assert!(o.training.report.iterations <= 40);
     assert_eq!(
-        (o.split.train.nrows(), o.split.validation.nrows(), o.split.test.nrows()),
+        (
+            o.split.train.nrows(),
+            o.split.validation.nrows(),
+            o.split.test.nrows()
+        ),
         (120, 40, 40)
     );
     let stem = dir.join("out/tiny");
-    for suffix in [".postcard", ".json", "-loss.png", "-density.png", "-report.md"] {
+    for suffix in [
+        ".postcard",
+        ".json",
+        "-loss.png",
+        "-density.png",
+        "-report.md",
+    ] {
         assert!(with_suffix(&stem, suffix).is_file(), "missing {suffix}");
     }
     for file in [".postcard", ".json"] {
@@ -179,7 +220,10 @@ fn small_run_from_toml_is_normalised_exactly() {
     text.push_str("7.5\n");
     std::fs::write(dir.join("points.csv"), &text).unwrap();
     let e = job.run(&mut Silent).unwrap_err().to_string();
-    assert!(e.contains("point 201") && e.contains("outside the support"), "{e}");
+    assert!(
+        e.contains("point 201") && e.contains("outside the support"),
+        "{e}"
+    );
     let clip = CONFIG.replace("upper = [5.0]", "upper = [5.0]\noutside = \"clip\"");
     let clip = clip.replace("max_iters = 40", "max_iters = 5");
     let job = Job::from_toml_str(clip, dir.join("tiny.toml")).unwrap();

@@ -114,7 +114,11 @@ impl Mixture {
 
     /// The mean of -log p over the rows.
     pub fn mean_nll(&self, points: &Array2<f64>) -> f64 {
-        -points.rows().into_iter().map(|x| self.log_density(x)).sum::<f64>()
+        -points
+            .rows()
+            .into_iter()
+            .map(|x| self.log_density(x))
+            .sum::<f64>()
             / points.nrows() as f64
     }
 }
@@ -145,6 +149,16 @@ pub fn fit_mixture(train: &Array2<f64>, k: usize) -> Result<Mixture, TrainError>
 /// The mixture whose number of components in 1..=`max_components` has the lowest NLL on
 /// `validation` (components that fail to fit are skipped); with the validation NLL of each
 /// tried k.
+///
+/// ```
+/// use finn_train::density::{baselines, datasets};
+/// let points = datasets::bimodal(400, 1);
+/// let (train, validation) = (points.slice(ndarray::s![..300, ..]).to_owned(),
+///                            points.slice(ndarray::s![300.., ..]).to_owned());
+/// let (m, tried) = baselines::select_mixture(&train, &validation, 3).unwrap();
+/// assert_eq!(tried.len(), 3);
+/// assert!(m.components() >= 2); // two modes
+/// ```
 pub fn select_mixture(
     train: &Array2<f64>,
     validation: &Array2<f64>,
@@ -230,7 +244,11 @@ impl Kde {
 
     /// The mean of -log p over the rows.
     pub fn mean_nll(&self, points: &Array2<f64>) -> f64 {
-        -points.rows().into_iter().map(|x| self.log_density(x)).sum::<f64>()
+        -points
+            .rows()
+            .into_iter()
+            .map(|x| self.log_density(x))
+            .sum::<f64>()
             / points.nrows() as f64
     }
 }

@@ -50,11 +50,15 @@ pub fn run<O: Observer>(
     let mut done: Vec<(String, Job, DensityOutcome)> = Vec::new();
     for name in CONFIGS {
         let job = Job::from_toml_file(root.join("configs").join(name))?;
-        let short = name.trim_start_matches("density-").trim_end_matches(".toml");
+        let short = name
+            .trim_start_matches("density-")
+            .trim_end_matches(".toml");
         let mut obs = observer(short);
         let artefacts = job.run(&mut obs)?;
         let Outcome::Density(o) = artefacts.outcome else {
-            return Err(TrainError::Config(format!("{name} is not a density config")));
+            return Err(TrainError::Config(format!(
+                "{name} is not a density config"
+            )));
         };
         done.push((short.to_string(), job, *o));
     }
@@ -121,10 +125,7 @@ pub fn run<O: Observer>(
             ),
         );
         if o.model.architecture.n > 1 {
-            let _ = writeln!(
-                md,
-                "\n![{name} marginals](densities/{stem}-marginals.png)"
-            );
+            let _ = writeln!(md, "\n![{name} marginals](densities/{stem}-marginals.png)");
         }
     }
     let _ = write!(

@@ -39,10 +39,7 @@ pub fn read_points(path: &Path) -> Result<Array2<f64>, TrainError> {
     for (index, record) in reader.records().enumerate() {
         let record = record.map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
         let line = record.position().map_or(index + 1, |p| p.line() as usize);
-        if rows == 0
-            && columns == 0
-            && record.get(0).is_some_and(|f| f.parse::<f64>().is_err())
-        {
+        if rows == 0 && columns == 0 && record.get(0).is_some_and(|f| f.parse::<f64>().is_err()) {
             continue;
         }
         if columns == 0 {
@@ -187,10 +184,7 @@ pub fn split(
     }
     let n_val = (validation * m as f64).round() as usize;
     let n_test = (test * m as f64).round() as usize;
-    if (validation > 0.0 && n_val == 0)
-        || (test > 0.0 && n_test == 0)
-        || n_val + n_test >= m
-    {
+    if (validation > 0.0 && n_val == 0) || (test > 0.0 && n_test == 0) || n_val + n_test >= m {
         return Err(TrainError::Data(format!(
             "{m} points cannot be split into training, validation ({validation}) and test \
              ({test}) parts that are all non-empty"

@@ -142,7 +142,11 @@ pub fn all() -> Vec<(&'static str, Array2<f64>, &'static str)> {
             two_moons(POINTS, 11),
             "two moons, 2000 points, noise 0.1, seed 11",
         ),
-        ("ring", ring(POINTS, 12), "ring of radius 2, noise 0.2, 2000 points, seed 12"),
+        (
+            "ring",
+            ring(POINTS, 12),
+            "ring of radius 2, noise 0.2, 2000 points, seed 12",
+        ),
         (
             "banana",
             banana(POINTS, 13),

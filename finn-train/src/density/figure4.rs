@@ -96,7 +96,9 @@ pub fn run(root: &Path, observer: &mut dyn Observer) -> Result<Figure4, TrainErr
     let job = Job::from_toml_file(root.join("configs/figure4.toml"))?;
     let artefacts = job.run(observer)?;
     let Outcome::Density(o) = artefacts.outcome else {
-        return Err(TrainError::Config("configs/figure4.toml is not a density".into()));
+        return Err(TrainError::Config(
+            "configs/figure4.toml is not a density".into(),
+        ));
     };
     let eval = Evaluator::new(&o.model)?;
     let (lo, hi) = (eval.domain_lower()[0], eval.domain_upper()[0]);
@@ -238,7 +240,10 @@ pub fn run(root: &Path, observer: &mut dyn Observer) -> Result<Figure4, TrainErr
                 sample::steps(hi - lo, TOLERANCE)
             ),
         ),
-        ("training", format!("{}; {:.1} s", o.training.stopped, o.finn.seconds)),
+        (
+            "training",
+            format!("{}; {:.1} s", o.training.stopped, o.finn.seconds),
+        ),
     ];
     for (k, v) in rows {
         let _ = writeln!(md, "| {k} | {v} |");

@@ -46,6 +46,10 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Largest |integral over the support - 1| a run accepts (the blob read back, in f64);
+/// beyond it the run's artefacts list it as unproven and `cargo xtask train` exits non-zero.
+pub const NORMALISATION_TOLERANCE: f64 = 1e-9;
+
 /// A `density` config file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,9 +237,7 @@ impl DensityConfig {
         let n = match (s.auto, &s.lower, &s.upper) {
             (true, None, None) => None,
             (true, _, _) => {
-                return Err(
-                    "support: give either auto = true or lower and upper, not both".into(),
-                )
+                return Err("support: give either auto = true or lower and upper, not both".into())
             }
             (false, Some(lo), Some(hi)) => {
                 if lo.len() != hi.len() || lo.is_empty() {
@@ -432,7 +434,10 @@ pub(crate) fn run(
     let finn_start = Instant::now();
     let arch = c.architecture(n);
     let map = train::Standardise::new(&lower, &upper);
-    let (train_u, val_u) = (map.apply_rows(&split.train), map.apply_rows(&split.validation));
+    let (train_u, val_u) = (
+        map.apply_rows(&split.train),
+        map.apply_rows(&split.validation),
+    );
     let box_u = (vec![-train::HALF_SIDE; n], vec![train::HALF_SIDE; n]);
     let nll = loss::Nll::new(arch.clone(), train_u.clone(), box_u.0, box_u.1)?
         .with_weight_decay(c.loss.weight_decay);
@@ -442,14 +447,7 @@ pub(crate) fn run(
         patience: c.early_stopping.patience,
         every: c.early_stopping.every,
     };
-    let training = train::fit(
-        &nll,
-        &val_u,
-        init,
-        &c.solver.settings(),
-        stopping,
-        observer,
-    )?;
+    let training = train::fit(&nll, &val_u, init, &c.solver.settings(), stopping, observer)?;
     let model = train::model(&arch, &training.report.params, &map, &lower, &upper)?;
     let finn_seconds = finn_start.elapsed().as_secs_f64();
 
@@ -553,11 +551,20 @@ pub(crate) fn run(
         outcome.training.stopped,
         outcome.seconds
     );
+    // The scale constraint makes the integral 1 up to the rounding of the vertex sum; a
+    // larger error means the written model is not a density, and the command says so.
+    let mut unproven = Vec::new();
+    if !(outcome.normalisation_error.abs() <= NORMALISATION_TOLERANCE) {
+        unproven.push(format!(
+            "the integral of the pdf over the support is 1 {:+.3e}, beyond {NORMALISATION_TOLERANCE:e}",
+            outcome.normalisation_error
+        ));
+    }
     Ok(Artefacts {
         stem,
         files,
         summary,
         outcome: Outcome::Density(Box::new(outcome)),
-        unproven: Vec::new(),
+        unproven,
     })
 }

@@ -50,7 +50,12 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
 
 /// Fractions of `values` in `bins` equal bins of [lo, hi] divided by the bin width (a
 /// histogram normalised as a density).
-pub(crate) fn histogram(values: impl Iterator<Item = f64>, lo: f64, hi: f64, bins: usize) -> Vec<f64> {
+pub(crate) fn histogram(
+    values: impl Iterator<Item = f64>,
+    lo: f64,
+    hi: f64,
+    bins: usize,
+) -> Vec<f64> {
     let mut counts = vec![0.0; bins];
     let mut total = 0.0;
     let width = (hi - lo) / bins as f64;
@@ -59,12 +64,19 @@ pub(crate) fn histogram(values: impl Iterator<Item = f64>, lo: f64, hi: f64, bin
         counts[b] += 1.0;
         total += 1.0;
     }
-    counts.iter().map(|c| c / (total * width).max(f64::MIN_POSITIVE)).collect()
+    counts
+        .iter()
+        .map(|c| c / (total * width).max(f64::MIN_POSITIVE))
+        .collect()
 }
 
 /// The model's probability of each of `bins` equal slabs of axis `axis` (the whole support on
 /// the other axes), divided by the slab width: the exact marginal density averaged over bins.
-pub(crate) fn marginal_bins(eval: &Evaluator, axis: usize, bins: usize) -> Result<Vec<f64>, TrainError> {
+pub(crate) fn marginal_bins(
+    eval: &Evaluator,
+    axis: usize,
+    bins: usize,
+) -> Result<Vec<f64>, TrainError> {
     let (lo, hi) = (eval.domain_lower().to_vec(), eval.domain_upper().to_vec());
     let width = (hi[axis] - lo[axis]) / bins as f64;
     (0..bins)
@@ -72,11 +84,18 @@ pub(crate) fn marginal_bins(eval: &Evaluator, axis: usize, bins: usize) -> Resul
             let mut a = lo.clone();
             let mut c = hi.clone();
             a[axis] = lo[axis] + b as f64 * width;
-            c[axis] = if b + 1 == bins { hi[axis] } else { lo[axis] + (b + 1) as f64 * width };
+            c[axis] = if b + 1 == bins {
+                hi[axis]
+            } else {
+                lo[axis] + (b + 1) as f64 * width
+            };
             Ok(eval.integral_over(&a, &c)? / (c[axis] - a[axis]))
         })
         .collect()
 }
+
+/// A curve: its points, colour and legend.
+pub(crate) type Curve = (Vec<(f64, f64)>, RGBColor, String);
 
 /// One histogram panel: data bars against model values (bars of the same bins, or a curve).
 pub(crate) struct Panel<'a> {
@@ -88,12 +107,15 @@ pub(crate) struct Panel<'a> {
     /// Outlined bars on the same bins (model bin probabilities), or none.
     pub outline: Option<&'a [f64]>,
     /// Curves (x, y) with their colour and legend.
-    pub curves: Vec<(Vec<(f64, f64)>, RGBColor, String)>,
+    pub curves: Vec<Curve>,
     pub bar_label: String,
     pub outline_label: String,
 }
 
-pub(crate) fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, p: &Panel) -> Result<(), Failure<'static>> {
+pub(crate) fn draw_panel(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    p: &Panel,
+) -> Result<(), Failure<'static>> {
     let text = has_font();
     let top = p
         .bars
@@ -106,14 +128,17 @@ pub(crate) fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, p: &Panel) ->
     let mut b = ChartBuilder::on(area);
     b.margin(12);
     if text {
-        b.caption(&p.title, (FONT, 20)).x_label_area_size(35).y_label_area_size(55);
+        b.caption(&p.title, (FONT, 20))
+            .x_label_area_size(35)
+            .y_label_area_size(55);
     }
     let mut chart = b
         .build_cartesian_2d(p.lo..p.hi, 0.0..top.max(1e-12))
         .map_err(|e| e.to_string())?;
     let mut mesh = chart.configure_mesh();
     if text {
-        mesh.label_style((FONT, 14)).y_label_formatter(&|v| format!("{v:.2}"));
+        mesh.label_style((FONT, 14))
+            .y_label_formatter(&|v| format!("{v:.2}"));
     } else {
         mesh.x_labels(0).y_labels(0);
     }
@@ -187,7 +212,10 @@ pub(crate) fn curve(eval: &Evaluator, points: usize) -> Result<Vec<(f64, f64)>, 
 fn heatmap(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), TrainError> {
     let n = eval.dim();
     let (lo, hi) = (eval.domain_lower().to_vec(), eval.domain_upper().to_vec());
-    let (wx, wy) = ((hi[0] - lo[0]) / CELLS as f64, (hi[1] - lo[1]) / CELLS as f64);
+    let (wx, wy) = (
+        (hi[0] - lo[0]) / CELLS as f64,
+        (hi[1] - lo[1]) / CELLS as f64,
+    );
     // n = 2: the pdf at cell centres; n > 2: the exact marginal of (x1, x2) averaged over cells.
     let mut values = vec![0.0; CELLS * CELLS];
     for i in 0..CELLS {
@@ -206,7 +234,11 @@ fn heatmap(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), Tr
             };
         }
     }
-    let top = values.iter().copied().fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+    let top = values
+        .iter()
+        .copied()
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     let text = has_font();
     let root = BitMapBackend::new(path, (820, 760)).into_drawing_area();
     let draw = || -> Result<(), Failure<'_>> {
@@ -214,7 +246,11 @@ fn heatmap(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), Tr
         let mut b = ChartBuilder::on(&root);
         b.margin(15);
         if text {
-            let what = if n == 2 { "pdf" } else { "exact marginal density of (x1, x2)" };
+            let what = if n == 2 {
+                "pdf"
+            } else {
+                "exact marginal density of (x1, x2)"
+            };
             b.caption(format!("{what} and training points"), (FONT, 22))
                 .x_label_area_size(40)
                 .y_label_area_size(50);
@@ -313,7 +349,11 @@ fn density_1d(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(),
 }
 
 /// Writes `<stem>-density.png` and, for n >= 2, `<stem>-marginals.png`; returns their paths.
-pub(super) fn draw(stem: &Path, eval: &Evaluator, split: &Split) -> Result<Vec<PathBuf>, TrainError> {
+pub(super) fn draw(
+    stem: &Path,
+    eval: &Evaluator,
+    split: &Split,
+) -> Result<Vec<PathBuf>, TrainError> {
     let density = with_suffix(stem, "-density.png");
     if eval.dim() == 1 {
         density_1d(&density, eval, &split.train)?;

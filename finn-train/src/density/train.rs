@@ -34,7 +34,11 @@ impl Standardise {
     /// The map for the support [lower, upper].
     pub fn new(lower: &[f64], upper: &[f64]) -> Self {
         Standardise {
-            centre: lower.iter().zip(upper).map(|(a, b)| 0.5 * (a + b)).collect(),
+            centre: lower
+                .iter()
+                .zip(upper)
+                .map(|(a, b)| 0.5 * (a + b))
+                .collect(),
             scale: lower
                 .iter()
                 .zip(upper)
