@@ -554,7 +554,8 @@ pub(crate) fn run(
     // The scale constraint makes the integral 1 up to the rounding of the vertex sum; a
     // larger error means the written model is not a density, and the command says so.
     let mut unproven = Vec::new();
-    if !(outcome.normalisation_error.abs() <= NORMALISATION_TOLERANCE) {
+    let error = outcome.normalisation_error;
+    if error.is_nan() || error.abs() > NORMALISATION_TOLERANCE {
         unproven.push(format!(
             "the integral of the pdf over the support is 1 {:+.3e}, beyond {NORMALISATION_TOLERANCE:e}",
             outcome.normalisation_error
