@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `"fit"` | [`crate::fit`] | a FINN fitted to values of f or F, with an exact integral constraint |
 //! | `"trajectory"` | [`crate::trajectory`] | a trajectory with exact start and end states |
+//! | `"density"` | [`crate::density`] | a probability density learned from samples, normalised exactly |
 //!
 //! Every key of every application, with its default, is listed in `docs/config.md`. Relative
 //! paths in a config (`output`, `data.csv`) are relative to the config file's directory, so a
@@ -24,6 +25,7 @@
 //! # Ok::<(), finn_train::TrainError>(())
 //! ```
 
+use crate::density::{DensityConfig, DensityOutcome};
 use crate::fit::{FitConfig, FitOutcome};
 use crate::observer::Observer;
 use crate::solve::{self, Settings};
@@ -42,10 +44,12 @@ pub enum Application {
     Fit,
     /// A trajectory with exact endpoints ([`crate::trajectory`]).
     Trajectory,
+    /// A density learned from samples by maximum likelihood ([`crate::density`]).
+    Density,
 }
 
 /// The names `application` accepts.
-pub const APPLICATIONS: &[&str] = &["fit", "trajectory"];
+pub const APPLICATIONS: &[&str] = &["fit", "trajectory", "density"];
 
 /// What a config file describes, by application.
 #[derive(Clone, Debug)]
@@ -56,6 +60,8 @@ pub enum Spec {
     Fit(FitConfig),
     /// `application = "trajectory"`.
     Trajectory(TrajectoryConfig),
+    /// `application = "density"`.
+    Density(DensityConfig),
 }
 
 /// A parsed and checked config file, ready to run.
@@ -114,6 +120,8 @@ pub enum Outcome {
     Fit(Box<FitOutcome>),
     /// A solved trajectory.
     Trajectory(Box<TrajectoryOutcome>),
+    /// A trained density with its baselines.
+    Density(Box<DensityOutcome>),
 }
 
 /// Only the key that says how to read the rest.
@@ -195,6 +203,11 @@ impl Job {
                 c.check().map_err(|e| config_error(path, e))?;
                 Spec::Trajectory(c)
             }
+            Application::Density => {
+                let c: DensityConfig = toml::from_str(&text).map_err(|e| config_error(path, e))?;
+                c.check().map_err(|e| config_error(path, e))?;
+                Spec::Density(c)
+            }
         };
         let dir = path
             .parent()
@@ -213,6 +226,7 @@ impl Job {
         match self.spec {
             Spec::Fit(_) => Application::Fit,
             Spec::Trajectory(_) => Application::Trajectory,
+            Spec::Density(_) => Application::Density,
         }
     }
 
@@ -230,6 +244,7 @@ impl Job {
         self.resolve(match &self.spec {
             Spec::Fit(c) => &c.output,
             Spec::Trajectory(c) => &c.output,
+            Spec::Density(c) => &c.output,
         })
     }
 
@@ -243,6 +258,7 @@ impl Job {
         match &self.spec {
             Spec::Fit(c) => crate::fit::run(self, c, observer),
             Spec::Trajectory(c) => crate::trajectory::run(self, c, observer, None),
+            Spec::Density(c) => crate::density::run(self, c, observer),
         }
     }
 

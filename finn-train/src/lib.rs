@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | `fit`: regression on f or F with an exact integral constraint | [`fit`] | `finn_embedded::fit` |
 //! | `trajectory`: exact start and end states, obstacles, limits, dynamics | [`trajectory`] | `finn_embedded::trajectory` |
+//! | `density`: a probability density learned from samples, normalised exactly | [`density`] | (the blob is a `fit` model: `finn_embedded::fit`) |
 //!
 //! Every config key is listed in `docs/config.md`. A project's own `xtask` that trains from a
 //! config is a few lines (this is `examples/train_from_config.rs`):
@@ -22,6 +23,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod config;
+pub mod density;
 pub mod eval;
 pub mod fit;
 pub mod grad;
@@ -63,4 +65,5 @@ pub enum TrainError {
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/trajectory.md")]
 #[doc = include_str!("../../docs/fit.md")]
+#[doc = include_str!("../../docs/density.md")]
 pub struct GuideDoctests;

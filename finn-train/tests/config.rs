@@ -129,7 +129,7 @@ fn bad_configs_name_the_key() {
             "missing key `application`",
         ),
         (
-            FIT.replace("\"fit\"", "\"density\""),
+            FIT.replace("\"fit\"", "\"densities\""),
             "`application` must be one of",
         ),
         (
@@ -444,6 +444,8 @@ fn shipped_configs_parse() {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let expected = if name.starts_with("figure1") {
                 Application::Fit
+            } else if name.starts_with("density") || name.starts_with("figure4") {
+                Application::Density
             } else {
                 Application::Trajectory
             };

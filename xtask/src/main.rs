@@ -6,8 +6,10 @@
 //! modules.
 
 mod demo;
+mod densities;
 mod evaluate;
 mod figure1;
+mod figure4;
 mod fuzz;
 mod inspect;
 mod report;
@@ -46,7 +48,7 @@ enum Command {
     /// Time a training loss against the loss with its exact gradient; write the table to
     /// results/gradient-bench.md.
     BenchGradient,
-    /// Train what a TOML config describes: `application = "fit"` or `"trajectory"`. Writes
+    /// Train what a TOML config describes: `application = "fit"`, `"trajectory"` or `"density"`. Writes
     /// `<output>.postcard` (the blob), plots and `<output>-report.md`. Every key, with its
     /// default: docs/config.md.
     Train {
@@ -86,6 +88,12 @@ enum Command {
     },
     /// Reproduce the paper's Figure 1: results/figure1.md and results/figure1.png.
     Figure1,
+    /// Reproduce the paper's Figure 4 (a 1-D density from samples, its exact CDF, samples by
+    /// bisection on the CDF): results/figure4.md and results/figure4.png.
+    Figure4,
+    /// Densities from samples (two moons, ring, banana, iris): FINN against a Gaussian mixture
+    /// and a KDE; writes results/densities.md and results/densities/.
+    Densities,
     /// Measure where f32 loses digits against f64; write results/precision.md.
     Precision,
     /// Train the trajectory examples (configs/trajectory-*.toml) against their soft-penalty
@@ -120,6 +128,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         } => evaluate::command(&model, points.as_deref(), &boxes),
         Command::Inspect { file } => inspect::command(&file),
         Command::Figure1 => figure1::run(),
+        Command::Figure4 => figure4::run(),
+        Command::Densities => densities::run(),
         Command::Fuzz {
             cases,
             seconds,

@@ -1,0 +1,178 @@
+//! The benchmark's datasets: three non-Gaussian shapes generated with fixed seeds (two moons,
+//! a ring, a banana), the real iris measurements (4-D, shipped inside `linfa-datasets`,
+//! standardised), and the 1-D bimodal mixture of Figure 4. [`write_all`] writes them as CSV
+//! files of raw points, which the `configs/density-*.toml` configs read.
+
+use crate::random::SplitMix64;
+use crate::TrainError;
+use linfa::dataset::Records;
+use ndarray::Array2;
+use std::f64::consts::PI;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Points per generated 2-D dataset.
+pub const POINTS: usize = 2000;
+
+/// Normal variates by Box-Muller over a SplitMix64 stream.
+struct Normal(SplitMix64);
+
+impl Normal {
+    fn new(seed: u64) -> Self {
+        Normal(SplitMix64::new(seed))
+    }
+    fn unit(&mut self) -> f64 {
+        self.0.unit()
+    }
+    fn next(&mut self) -> f64 {
+        let u1 = 1.0 - self.0.unit(); // (0, 1]
+        let u2 = self.0.unit();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+    }
+}
+
+/// Two interleaved half circles (radius 1, the second shifted by (1, -0.5)) with Gaussian
+/// noise of standard deviation 0.1.
+///
+/// ```
+/// let p = finn_train::density::datasets::two_moons(100, 1);
+/// assert_eq!(p.dim(), (100, 2));
+/// assert_eq!(p, finn_train::density::datasets::two_moons(100, 1));
+/// ```
+pub fn two_moons(count: usize, seed: u64) -> Array2<f64> {
+    let mut g = Normal::new(seed);
+    let mut a = Array2::zeros((count, 2));
+    {
+        for k in 0..count {
+            let t = PI * g.unit();
+            let (x, y) = if k % 2 == 0 {
+                (t.cos(), t.sin())
+            } else {
+                (1.0 - t.cos(), 0.5 - t.sin())
+            };
+            a[[k, 0]] = x + 0.1 * g.next();
+            a[[k, 1]] = y + 0.1 * g.next();
+        }
+    }
+    a
+}
+
+/// A ring: angle uniform, radius 2 plus Gaussian noise of standard deviation 0.2.
+pub fn ring(count: usize, seed: u64) -> Array2<f64> {
+    let mut g = Normal::new(seed);
+    let mut a = Array2::zeros((count, 2));
+    {
+        for k in 0..count {
+            let t = 2.0 * PI * g.unit();
+            let r = 2.0 + 0.2 * g.next();
+            a[[k, 0]] = r * t.cos();
+            a[[k, 1]] = r * t.sin();
+        }
+    }
+    a
+}
+
+/// A banana: x1 ~ N(0, 1), x2 = x1^2 / 2 - 1 + N(0, 0.25^2).
+pub fn banana(count: usize, seed: u64) -> Array2<f64> {
+    let mut g = Normal::new(seed);
+    let mut a = Array2::zeros((count, 2));
+    {
+        for k in 0..count {
+            let x = g.next();
+            a[[k, 0]] = x;
+            a[[k, 1]] = 0.5 * x * x - 1.0 + 0.25 * g.next();
+        }
+    }
+    a
+}
+
+/// Figure 4's 1-D mixture: 0.4 N(-1.5, 0.45^2) + 0.6 N(1.2, 0.7^2).
+pub fn bimodal(count: usize, seed: u64) -> Array2<f64> {
+    let mut g = Normal::new(seed);
+    let mut a = Array2::zeros((count, 1));
+    {
+        for k in 0..count {
+            a[[k, 0]] = if g.unit() < BIMODAL[0].0 {
+                BIMODAL[0].1 + BIMODAL[0].2 * g.next()
+            } else {
+                BIMODAL[1].1 + BIMODAL[1].2 * g.next()
+            };
+        }
+    }
+    a
+}
+
+/// (weight, mean, standard deviation) of [`bimodal`]'s components.
+pub const BIMODAL: [(f64, f64, f64); 2] = [(0.4, -1.5, 0.45), (0.6, 1.2, 0.7)];
+
+/// The iris measurements (150 x 4: sepal length and width, petal length and width), each
+/// column standardised to mean 0 and standard deviation 1.
+pub fn iris() -> Array2<f64> {
+    let data = linfa_datasets::iris();
+    let mut x = data.records().to_owned();
+    let m = x.nrows() as f64;
+    for mut c in x.columns_mut() {
+        let mean = c.sum() / m;
+        let sd = (c.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / m).sqrt();
+        c.mapv_inplace(|v| (v - mean) / sd);
+    }
+    debug_assert_eq!(data.nsamples(), 150);
+    x
+}
+
+/// A CSV of raw points: a header `x1,..,xn`, then one row per point (shortest round-trip
+/// decimal form).
+pub fn to_csv(points: &Array2<f64>, comment: &str) -> String {
+    let mut s = format!("# {comment}\n");
+    let header: Vec<String> = (1..=points.ncols()).map(|i| format!("x{i}")).collect();
+    s.push_str(&header.join(","));
+    s.push('\n');
+    for r in points.rows() {
+        let row: Vec<String> = r.iter().map(|v| format!("{v}")).collect();
+        let _ = writeln!(s, "{}", row.join(","));
+    }
+    s
+}
+
+/// The datasets by name: (file stem, points, description).
+pub fn all() -> Vec<(&'static str, Array2<f64>, &'static str)> {
+    vec![
+        (
+            "moons",
+            two_moons(POINTS, 11),
+            "two moons, 2000 points, noise 0.1, seed 11",
+        ),
+        (
+            "ring",
+            ring(POINTS, 12),
+            "ring of radius 2, noise 0.2, 2000 points, seed 12",
+        ),
+        (
+            "banana",
+            banana(POINTS, 13),
+            "banana x2 = x1^2/2 - 1 + 0.25 N(0,1), x1 ~ N(0,1), 2000 points, seed 13",
+        ),
+        (
+            "iris",
+            iris(),
+            "iris (linfa-datasets), 150 x 4, columns standardised",
+        ),
+        (
+            "bimodal",
+            bimodal(POINTS, 14),
+            "0.4 N(-1.5, 0.45^2) + 0.6 N(1.2, 0.7^2), 2000 points, seed 14",
+        ),
+    ]
+}
+
+/// Writes every dataset as `<dir>/density-<name>.csv`; returns the paths.
+pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    for (name, points, what) in all() {
+        let path = dir.join(format!("density-{name}.csv"));
+        std::fs::write(&path, to_csv(&points, what))?;
+        out.push(path);
+    }
+    Ok(out)
+}

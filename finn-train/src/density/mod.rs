@@ -1,0 +1,571 @@
+//! The `density` application (paper §4.3): a probability density learned from raw samples by
+//! maximum likelihood, as a positive FINN whose integral over its support box is fixed to 1 by
+//! construction (the scale constraint with eps = 1). Its pdf is the mixed partial f, its CDF
+//! and every box probability are exact vertex sums of F.
+//!
+//! Config (`application = "density"`, every key in `docs/config.md`) -> [`DensityConfig`] ->
+//! points ([`data`]) -> seeded train/validation/test split -> loss ([`loss::Nll`], exact
+//! gradients) -> rounds of L-BFGS with early stopping on the validation NLL ([`train`]) ->
+//! [`TrainedModel`] (payload 0 of `docs/model-format.md`, so `cargo xtask eval --box` gives
+//! exact probabilities) -> report with the baselines ([`baselines`]: a Gaussian mixture by EM
+//! and a Gaussian KDE, same split) and plots. [`benchmark`] runs the shipped datasets
+//! (`cargo xtask densities`), [`figure4`] the paper's Figure 4 (`cargo xtask figure4`).
+//!
+//! ```no_run
+//! use finn_train::config::{Job, Outcome};
+//! use finn_train::observer::Silent;
+//! let artefacts = Job::from_toml_file("configs/density-moons.toml")?.run(&mut Silent)?;
+//! if let Outcome::Density(d) = &artefacts.outcome {
+//!     println!("test NLL {:?}, integral - 1 = {:e}", d.finn.test, d.normalisation_error);
+//! }
+//! # Ok::<(), finn_train::TrainError>(())
+//! ```
+
+pub mod baselines;
+pub mod benchmark;
+pub mod data;
+pub mod datasets;
+pub mod figure4;
+pub mod loss;
+mod plot;
+mod report;
+pub mod sample;
+pub mod train;
+
+use crate::config::{
+    check_output, check_widths, with_suffix, ActivationConfig, Artefacts, Job, KindConfig, Outcome,
+    ScalarConfig, SolverConfig,
+};
+use crate::eval::Evaluator;
+use crate::model::{Architecture, TrainedModel};
+use crate::observer::Observer;
+use crate::TrainError;
+use finn_core::{Activation, Kind};
+use ndarray::Array2;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Largest |integral over the support - 1| a run accepts (the blob read back, in f64);
+/// beyond it the run's artefacts list it as unproven and `cargo xtask train` exits non-zero.
+pub const NORMALISATION_TOLERANCE: f64 = 1e-9;
+
+/// A `density` config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DensityConfig {
+    /// Always `"density"` here.
+    pub application: String,
+    /// Seed of the split, the initial parameters and the baselines.
+    #[serde(default)]
+    pub seed: u64,
+    /// Output stem (relative to the config file's directory).
+    pub output: PathBuf,
+    /// Scalar type of the blob's parameters.
+    #[serde(default)]
+    pub blob_scalar: ScalarConfig,
+    /// `[network]`.
+    pub network: NetworkConfig,
+    /// `[support]`.
+    pub support: SupportConfig,
+    /// `[data]`.
+    pub data: DataConfig,
+    /// `[loss]`.
+    #[serde(default)]
+    pub loss: LossConfig,
+    /// `[early_stopping]`.
+    #[serde(default)]
+    pub early_stopping: EarlyStoppingConfig,
+    /// `[baselines]`.
+    #[serde(default)]
+    pub baselines: BaselinesConfig,
+    /// `[solver]`.
+    #[serde(default)]
+    pub solver: SolverConfig,
+}
+
+/// `[network]`: a positive network with sigma_n (the only kind whose f >= 0 everywhere).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Must be `"positive"`.
+    #[serde(default = "positive")]
+    pub kind: KindConfig,
+    /// Must be `"sigma"`.
+    #[serde(default = "sigma")]
+    pub activation: ActivationConfig,
+    /// Hidden widths.
+    pub widths: Vec<usize>,
+}
+
+fn positive() -> KindConfig {
+    KindConfig::Positive
+}
+fn sigma() -> ActivationConfig {
+    ActivationConfig::Sigma
+}
+
+/// `[support]`: the box the density lives on (pdf = 0 outside).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportConfig {
+    /// The data's bounding box enlarged by `margin` instead of `lower`/`upper`.
+    #[serde(default)]
+    pub auto: bool,
+    /// With `auto`: the fraction of each side added at both ends.
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// Lower corner.
+    pub lower: Option<Vec<f64>>,
+    /// Upper corner.
+    pub upper: Option<Vec<f64>>,
+    /// What to do with points outside the box.
+    #[serde(default)]
+    pub outside: Outside,
+}
+
+fn default_margin() -> f64 {
+    0.1
+}
+
+/// `support.outside`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outside {
+    /// A point outside the support is an error naming it.
+    #[default]
+    Error,
+    /// Move each coordinate outside onto the nearest face (counted in the report).
+    Clip,
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// CSV file of raw points.
+    pub csv: PathBuf,
+    /// Fraction of the points held out for validation.
+    #[serde(default = "default_fraction")]
+    pub validation: f64,
+    /// Fraction held out for the test.
+    #[serde(default = "default_fraction")]
+    pub test: f64,
+}
+
+fn default_fraction() -> f64 {
+    0.15
+}
+
+/// `[loss]`.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossConfig {
+    /// Ridge coefficient.
+    #[serde(default)]
+    pub weight_decay: f64,
+}
+
+/// `[early_stopping]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// Checks without a better validation NLL before stopping.
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+    /// Iterations between checks.
+    #[serde(default = "default_every")]
+    pub every: u64,
+}
+
+fn default_patience() -> usize {
+    4
+}
+fn default_every() -> u64 {
+    25
+}
+
+impl Default for EarlyStoppingConfig {
+    fn default() -> Self {
+        EarlyStoppingConfig {
+            patience: default_patience(),
+            every: default_every(),
+        }
+    }
+}
+
+/// `[baselines]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselinesConfig {
+    /// Most mixture components tried (0: no mixture).
+    #[serde(default = "default_components")]
+    pub gmm_components: usize,
+    /// Whether to fit the KDE.
+    #[serde(default = "default_true")]
+    pub kde: bool,
+}
+
+fn default_components() -> usize {
+    8
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for BaselinesConfig {
+    fn default() -> Self {
+        BaselinesConfig {
+            gmm_components: default_components(),
+            kde: true,
+        }
+    }
+}
+
+impl DensityConfig {
+    /// Everything that can be checked without reading data; the message names the key.
+    pub fn check(&self) -> Result<(), String> {
+        if self.network.kind != KindConfig::Positive {
+            return Err(
+                "network.kind must be \"positive\": a density needs f >= 0 everywhere".into(),
+            );
+        }
+        if self.network.activation != ActivationConfig::Sigma {
+            return Err("network.activation must be \"sigma\" (a positive network's)".into());
+        }
+        let s = &self.support;
+        let n = match (s.auto, &s.lower, &s.upper) {
+            (true, None, None) => None,
+            (true, _, _) => {
+                return Err("support: give either auto = true or lower and upper, not both".into())
+            }
+            (false, Some(lo), Some(hi)) => {
+                if lo.len() != hi.len() || lo.is_empty() {
+                    return Err(format!(
+                        "support.lower and support.upper need the same number (>= 1) of \
+                         entries (have {} and {})",
+                        lo.len(),
+                        hi.len()
+                    ));
+                }
+                for (axis, (a, b)) in lo.iter().zip(hi).enumerate() {
+                    if !(a.is_finite() && b.is_finite() && a < b) {
+                        return Err(format!(
+                            "support axis {}: need finite lower < upper, have [{a}, {b}]",
+                            axis + 1
+                        ));
+                    }
+                }
+                Some(lo.len())
+            }
+            (false, _, _) => {
+                return Err(
+                    "support: give lower and upper (one value per coordinate), or auto = true"
+                        .into(),
+                )
+            }
+        };
+        if !(s.margin.is_finite() && s.margin >= 0.0) {
+            return Err(format!(
+                "support.margin = {}: must be finite and >= 0",
+                s.margin
+            ));
+        }
+        if let Some(n) = n {
+            check_dim(n)?;
+        }
+        check_widths(n.unwrap_or(1), &self.network.widths)?;
+        let d = &self.data;
+        if !(d.validation > 0.0 && d.validation < 1.0) {
+            return Err(format!(
+                "data.validation = {}: must be in (0, 1) (early stopping needs validation points)",
+                d.validation
+            ));
+        }
+        if !(d.test >= 0.0 && d.test < 1.0 && d.validation + d.test < 1.0) {
+            return Err(format!(
+                "data.test = {}: must be in [0, 1) with data.validation + data.test < 1",
+                d.test
+            ));
+        }
+        if !(self.loss.weight_decay.is_finite() && self.loss.weight_decay >= 0.0) {
+            return Err("loss.weight_decay must be finite and >= 0".into());
+        }
+        if self.early_stopping.patience < 1 {
+            return Err("early_stopping.patience must be at least 1".into());
+        }
+        if self.early_stopping.every < 1 {
+            return Err("early_stopping.every must be at least 1".into());
+        }
+        if self.baselines.gmm_components > 64 {
+            return Err("baselines.gmm_components must be 0..=64".into());
+        }
+        self.solver.check()?;
+        check_output(&self.output)
+    }
+
+    /// The network for `n` inputs.
+    pub fn architecture(&self, n: usize) -> Architecture {
+        Architecture {
+            n,
+            kind: Kind::Positive,
+            activation: Activation::Sigma,
+            widths: self.network.widths.clone(),
+        }
+    }
+}
+
+fn check_dim(n: usize) -> Result<(), String> {
+    let max = finn_core::activation::MAX_DIM;
+    if !(1..=max).contains(&n) {
+        return Err(format!("a density has 1..={max} coordinates, not {n}"));
+    }
+    Ok(())
+}
+
+/// Train, validation and test NLL of one method, in nats per sample.
+#[derive(Clone, Debug)]
+pub struct Scores {
+    /// The method, as the report names it.
+    pub method: String,
+    /// What was selected (components, bandwidth, iterations).
+    pub detail: String,
+    /// Mean -log p over the training points.
+    pub train: f64,
+    /// Over the validation points.
+    pub validation: f64,
+    /// Over the test points (`None` without a test part).
+    pub test: Option<f64>,
+    /// Wall time of fitting and selection, seconds.
+    pub seconds: f64,
+}
+
+/// What a `density` run produced.
+#[derive(Clone, Debug)]
+pub struct DensityOutcome {
+    /// The trained model (as saved).
+    pub model: TrainedModel,
+    /// The solve with its validation checks.
+    pub training: train::Training,
+    /// The FINN's NLL.
+    pub finn: Scores,
+    /// The Gaussian mixture's, if fitted.
+    pub gmm: Option<Scores>,
+    /// The KDE's, if fitted.
+    pub kde: Option<Scores>,
+    /// Validation NLL of each mixture size tried.
+    pub gmm_tried: Vec<(usize, f64)>,
+    /// Exact integral of the pdf over the support (the blob as written, read back) minus 1.
+    pub normalisation_error: f64,
+    /// The split (data coordinates, after clipping).
+    pub split: data::Split,
+    /// Points moved onto the support's faces (`support.outside = "clip"`).
+    pub clipped: usize,
+    /// Wall time of the whole run, seconds.
+    pub seconds: f64,
+    /// The output stem.
+    pub stem: PathBuf,
+}
+
+/// The mean of -log pdf over the rows, for a model evaluator (pdf 0 counts as
+/// [`loss::FLOOR`]).
+pub fn mean_nll(eval: &Evaluator, points: &Array2<f64>) -> Result<f64, TrainError> {
+    let mut sum = 0.0;
+    for x in points.rows() {
+        sum -= eval.integrand(&x.to_vec())?.max(loss::FLOOR).ln();
+    }
+    Ok(sum / points.nrows() as f64)
+}
+
+/// The mean of -log p over the rows for any 1-D density function `p` (0 counts as
+/// [`loss::FLOOR`]).
+pub fn mean_nll_of(points: &Array2<f64>, p: impl Fn(f64) -> f64) -> f64 {
+    -points
+        .column(0)
+        .iter()
+        .map(|x| p(*x).max(loss::FLOOR).ln())
+        .sum::<f64>()
+        / points.nrows() as f64
+}
+
+/// Trains the density `config` describes and writes `<stem>.postcard`, `.json`, `-loss.png`,
+/// `-density.png`, `-marginals.png` (n >= 2) and `-report.md` (see [`Job::run`]).
+pub(crate) fn run(
+    job: &Job,
+    config: &DensityConfig,
+    observer: &mut dyn Observer,
+) -> Result<Artefacts, TrainError> {
+    let start = Instant::now();
+    let c = config;
+    let path = job.resolve(&c.data.csv);
+    if !path.is_file() {
+        return Err(TrainError::Data(format!(
+            "data file {} does not exist (data.csv is relative to the config file)",
+            path.display()
+        )));
+    }
+    let mut points = data::read_points(&path)?;
+    let n = points.ncols();
+    check_dim(n).map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+    check_widths(n, &c.network.widths).map_err(TrainError::Data)?;
+    let (lower, upper) = match (&c.support.lower, &c.support.upper) {
+        (Some(lo), Some(hi)) => {
+            if lo.len() != n {
+                return Err(TrainError::Data(format!(
+                    "{} has {n} columns but support.lower and support.upper have {} entries",
+                    path.display(),
+                    lo.len()
+                )));
+            }
+            (lo.clone(), hi.clone())
+        }
+        _ => data::auto_support(&points, c.support.margin),
+    };
+    let clipped = data::fit_to_support(
+        &mut points,
+        &lower,
+        &upper,
+        c.support.outside == Outside::Clip,
+    )
+    .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+    let split = data::split(&points, c.data.validation, c.data.test, c.seed)?;
+
+    // The FINN, in learning coordinates.
+    let finn_start = Instant::now();
+    let arch = c.architecture(n);
+    let map = train::Standardise::new(&lower, &upper);
+    let (train_u, val_u) = (
+        map.apply_rows(&split.train),
+        map.apply_rows(&split.validation),
+    );
+    let box_u = (vec![-train::HALF_SIDE; n], vec![train::HALF_SIDE; n]);
+    let nll = loss::Nll::new(arch.clone(), train_u.clone(), box_u.0, box_u.1)?
+        .with_weight_decay(c.loss.weight_decay);
+    let init = train::initial_parameters(&arch, &train_u, c.seed);
+    nll.loss(&init)?;
+    let stopping = train::EarlyStopping {
+        patience: c.early_stopping.patience,
+        every: c.early_stopping.every,
+    };
+    let training = train::fit(&nll, &val_u, init, &c.solver.settings(), stopping, observer)?;
+    let model = train::model(&arch, &training.report.params, &map, &lower, &upper)?;
+    let finn_seconds = finn_start.elapsed().as_secs_f64();
+
+    // Written, then read back: the figures are the blob's.
+    let stem = job.prepare_stem()?;
+    let (blob, json) = model
+        .save_as(&stem, c.blob_scalar.into())
+        .map_err(|e| TrainError::Data(format!("writing {}: {e}", stem.display())))?;
+    let saved = TrainedModel::load(&blob)
+        .map_err(|e| TrainError::Data(format!("reading back {}: {e}", blob.display())))?;
+    let eval = Evaluator::new(&saved)?;
+    let normalisation_error = eval.integral()? - 1.0;
+    let test_nll = |f: &dyn Fn(&Array2<f64>) -> Result<f64, TrainError>| {
+        if split.test.nrows() == 0 {
+            Ok(None)
+        } else {
+            f(&split.test).map(Some)
+        }
+    };
+    let finn = Scores {
+        method: "FINN".into(),
+        detail: format!(
+            "widths {:?}, best at iteration {} of {}",
+            arch.widths, training.best_iteration, training.report.iterations
+        ),
+        train: mean_nll(&eval, &split.train)?,
+        validation: mean_nll(&eval, &split.validation)?,
+        test: test_nll(&|p| mean_nll(&eval, p))?,
+        seconds: finn_seconds,
+    };
+
+    let mut gmm_tried = Vec::new();
+    let gmm = if c.baselines.gmm_components > 0 {
+        let t = Instant::now();
+        let (m, tried) =
+            baselines::select_mixture(&split.train, &split.validation, c.baselines.gmm_components)?;
+        gmm_tried = tried;
+        Some(Scores {
+            method: "Gaussian mixture (EM)".into(),
+            detail: format!(
+                "{} components (of 1..={} by validation NLL)",
+                m.components(),
+                c.baselines.gmm_components
+            ),
+            train: m.mean_nll(&split.train),
+            validation: m.mean_nll(&split.validation),
+            test: test_nll(&|p| Ok(m.mean_nll(p)))?,
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    } else {
+        None
+    };
+    let kde = if c.baselines.kde {
+        let t = Instant::now();
+        let (k, _) = baselines::select_kde(&split.train, &split.validation);
+        Some(Scores {
+            method: "Gaussian KDE".into(),
+            detail: format!(
+                "h = {:.4} (Scott's {:.4}) by validation NLL",
+                k.factor,
+                baselines::scott(split.train.nrows(), n)
+            ),
+            train: k.mean_nll(&split.train),
+            validation: k.mean_nll(&split.validation),
+            test: test_nll(&|p| Ok(k.mean_nll(p)))?,
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    } else {
+        None
+    };
+
+    let loss_png = crate::plot::loss_history(&stem, "negative log-likelihood", &training.report)?;
+    let mut files = vec![blob, json, loss_png];
+    files.extend(plot::draw(&stem, &eval, &split)?);
+    let mut outcome = DensityOutcome {
+        model: saved,
+        training,
+        finn,
+        gmm,
+        kde,
+        gmm_tried,
+        normalisation_error,
+        split,
+        clipped,
+        seconds: 0.0,
+        stem: stem.clone(),
+    };
+    outcome.seconds = start.elapsed().as_secs_f64();
+    let md_path = with_suffix(&stem, "-report.md");
+    std::fs::write(&md_path, report::markdown(job, c, &outcome))?;
+    files.push(md_path);
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let summary = format!(
+        "test NLL: FINN {}, Gaussian mixture {}, KDE {} (nats per sample); integral - 1 = {:.3e}; \
+         {} iterations ({}), {:.2} s",
+        fmt(outcome.finn.test),
+        fmt(outcome.gmm.as_ref().and_then(|s| s.test)),
+        fmt(outcome.kde.as_ref().and_then(|s| s.test)),
+        outcome.normalisation_error,
+        outcome.training.report.iterations,
+        outcome.training.stopped,
+        outcome.seconds
+    );
+    // The scale constraint makes the integral 1 up to the rounding of the vertex sum; a
+    // larger error means the written model is not a density, and the command says so.
+    let mut unproven = Vec::new();
+    let error = outcome.normalisation_error;
+    if error.is_nan() || error.abs() > NORMALISATION_TOLERANCE {
+        unproven.push(format!(
+            "the integral of the pdf over the support is 1 {:+.3e}, beyond {NORMALISATION_TOLERANCE:e}",
+            outcome.normalisation_error
+        ));
+    }
+    Ok(Artefacts {
+        stem,
+        files,
+        summary,
+        outcome: Outcome::Density(Box::new(outcome)),
+        unproven,
+    })
+}

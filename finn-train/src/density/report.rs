@@ -1,0 +1,137 @@
+//! The Markdown report of a `density` run (`<stem>-report.md`).
+
+use super::{DensityConfig, DensityOutcome, Scores};
+use crate::config::Job;
+use std::fmt::Write as _;
+
+/// `| method | detail | train | validation | test | seconds |` rows.
+pub(crate) fn score_rows(rows: &[&Scores]) -> String {
+    let mut s = String::from(
+        "| method | selected | train NLL | validation NLL | test NLL | seconds |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.4} | {:.4} | {} | {:.2} |",
+            r.method,
+            r.detail,
+            r.train,
+            r.validation,
+            r.test.map_or("-".into(), |t| format!("{t:.4}")),
+            r.seconds
+        );
+    }
+    s
+}
+
+/// The report: what was trained, the NLL table, normalisation, then the config as written.
+pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> String {
+    let name = o
+        .stem
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let a = &o.model.architecture;
+    let mut s = format!("# Density `{name}`\n\n");
+    let _ = writeln!(s, "Command: `{}`\n", job.command());
+    let support = if c.support.auto {
+        format!(
+            "{:?} to {:?} (the data's bounding box enlarged by {} of each side at both ends)",
+            o.model.domain_lower, o.model.domain_upper, c.support.margin
+        )
+    } else {
+        format!("{:?} to {:?}", o.model.domain_lower, o.model.domain_upper)
+    };
+    let rows = [
+        (
+            "network",
+            format!(
+                "positive, sigma_{}, n = {}, widths {:?} ({} parameters)",
+                a.n,
+                a.n,
+                a.widths,
+                a.parameter_count()
+            ),
+        ),
+        ("support", support),
+        (
+            "points (train / validation / test)",
+            format!(
+                "{} / {} / {} (split by seed {}){}",
+                o.split.train.nrows(),
+                o.split.validation.nrows(),
+                o.split.test.nrows(),
+                c.seed,
+                if o.clipped > 0 {
+                    format!(", {} clipped onto the support", o.clipped)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        (
+            "solver",
+            format!(
+                "{}, rounds of {} iterations, patience {}, weight decay {}",
+                c.solver.describe(),
+                c.early_stopping.every,
+                c.early_stopping.patience,
+                c.loss.weight_decay
+            ),
+        ),
+        (
+            "iterations",
+            format!(
+                "{} ({}); best validation NLL at iteration {}",
+                o.training.report.iterations, o.training.stopped, o.training.best_iteration
+            ),
+        ),
+        (
+            "exact integral of the pdf over the support - 1",
+            format!(
+                "{:.3e} (the blob as written, read back, vertex sum in f64)",
+                o.normalisation_error
+            ),
+        ),
+        ("wall time", format!("{:.2} s", o.seconds)),
+    ];
+    s.push_str("| | |\n| --- | --- |\n");
+    for (k, v) in rows {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    s.push_str(
+        "\n## Negative log-likelihood (nats per sample, data coordinates)\n\n\
+         Same split for every method. The FINN is normalised over the support, the baselines \
+         over all of R^n.\n\n",
+    );
+    let mut table: Vec<&Scores> = vec![&o.finn];
+    table.extend(o.gmm.iter());
+    table.extend(o.kde.iter());
+    s.push_str(&score_rows(&table));
+    if !o.gmm_tried.is_empty() {
+        s.push_str("\nGaussian mixture, validation NLL by number of components: ");
+        let tried: Vec<String> = o
+            .gmm_tried
+            .iter()
+            .map(|(k, v)| format!("{k}: {v:.4}"))
+            .collect();
+        s.push_str(&tried.join(", "));
+        s.push('\n');
+    }
+    s.push_str("\n## Validation checks\n\n| iteration | training loss | validation NLL (learning coordinates) |\n| --- | --- | --- |\n");
+    for ch in &o.training.checks {
+        let _ = writeln!(
+            s,
+            "| {} | {:.5} | {:.5} |",
+            ch.iteration, ch.train_loss, ch.validation
+        );
+    }
+    let _ = write!(
+        s,
+        "\n## Plots\n\n`{name}-density.png`, `{name}-marginals.png` (n >= 2: model marginals \
+         by exact differences of F), `{name}-loss.png`.\n\n## Config\n\n```toml\n{}\n```\n",
+        job.text.trim_end()
+    );
+    s
+}

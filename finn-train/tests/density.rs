@@ -1,0 +1,272 @@
+//! The `density` application: the NLL's exact gradient against central differences, config
+//! errors that name the key, a small run from a TOML string end to end (files, exact
+//! normalisation of the blob read back, baselines), and the host sampler.
+
+use finn_core::format::Scalar;
+use finn_core::{Activation, Kind};
+use finn_train::config::{with_suffix, Job, Outcome};
+use finn_train::density::{datasets, loss::Nll, sample};
+use finn_train::eval::Evaluator;
+use finn_train::model::{Architecture, TrainedModel};
+use finn_train::observer::Silent;
+use ndarray::Array2;
+use std::path::PathBuf;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("finn-density-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The loss's gradient equals central differences of the loss, for sigma positive networks
+/// of one and two hidden layers in n = 1, 2, 3, with negative raw weights (the |w| map) and
+/// weight decay.
+#[test]
+fn nll_gradient_matches_central_differences() {
+    for n in 1..=3usize {
+        for widths in [vec![3], vec![3, 2]] {
+            let arch = Architecture {
+                n,
+                kind: Kind::Positive,
+                activation: Activation::Sigma,
+                widths: widths.clone(),
+            };
+            let points =
+                Array2::from_shape_fn((7, n), |(k, i)| ((k * 7 + i * 3) % 11) as f64 / 5.0 - 1.0);
+            let lower = vec![-1.5; n];
+            let upper: Vec<f64> = (0..n).map(|i| 1.2 + 0.3 * i as f64).collect();
+            let nll = Nll::new(arch.clone(), points, lower, upper)
+                .unwrap()
+                .with_weight_decay(1e-3);
+            let params = finn_train::solve::initial_parameters(&arch, 5 + n as u64);
+            assert!(
+                params.iter().any(|p| *p < 0.0),
+                "no negative raw weight tested"
+            );
+            let mut g = vec![0.0; params.len()];
+            let loss = nll.loss_and_gradient(&params, &mut g).unwrap();
+            assert!((loss - nll.loss(&params).unwrap()).abs() < 1e-14);
+            for k in 0..params.len() {
+                let h = 1e-6 * params[k].abs().max(1.0);
+                let mut p = params.clone();
+                p[k] += h;
+                let up = nll.loss(&p).unwrap();
+                p[k] -= 2.0 * h;
+                let down = nll.loss(&p).unwrap();
+                let fd = (up - down) / (2.0 * h);
+                assert!(
+                    (fd - g[k]).abs() <= 1e-6 * (1.0 + g[k].abs()),
+                    "n = {n}, widths {widths:?}, parameter {k}: exact {} vs differences {fd}",
+                    g[k]
+                );
+            }
+        }
+    }
+}
+
+const CONFIG: &str = r#"
+    application = "density"
+    seed = 2
+    output = "out/tiny"
+    [network]
+    widths = [4]
+    [support]
+    lower = [-5.0]
+    upper = [5.0]
+    [data]
+    csv = "points.csv"
+    validation = 0.2
+    test = 0.2
+    [early_stopping]
+    patience = 2
+    every = 10
+    [baselines]
+    gmm_components = 3
+    [solver]
+    max_iters = 40
+"#;
+
+fn parse(text: &str) -> Result<Job, finn_train::TrainError> {
+    Job::from_toml_str(text.to_string(), "/tmp/x/config.toml")
+}
+
+/// Every checkable mistake is an error that names its key.
+#[test]
+fn config_errors_name_the_key() {
+    assert!(parse(CONFIG).is_ok());
+    let cases = [
+        (
+            "widths = [4]",
+            "widths = [4]\nkind = \"signed\"",
+            "network.kind",
+        ),
+        (
+            "widths = [4]",
+            "widths = [4]\nactivation = \"tanh\"",
+            "network.activation",
+        ),
+        ("widths = [4]", "widths = []", "network.widths"),
+        (
+            "upper = [5.0]",
+            "upper = [5.0, 1.0]",
+            "support.lower and support.upper",
+        ),
+        ("upper = [5.0]", "upper = [-6.0]", "support axis 1"),
+        ("upper = [5.0]", "upper = [5.0]\nauto = true", "support"),
+        ("lower = [-5.0]\n", "", "support"),
+        (
+            "upper = [5.0]",
+            "upper = [5.0]\nmargin = -1.0",
+            "support.margin",
+        ),
+        (
+            "upper = [5.0]",
+            "upper = [5.0]\noutside = \"wrap\"",
+            "outside",
+        ),
+        ("validation = 0.2", "validation = 0.0", "data.validation"),
+        ("test = 0.2", "test = 0.9", "data.test"),
+        ("patience = 2", "patience = 0", "early_stopping.patience"),
+        ("every = 10", "every = 0", "early_stopping.every"),
+        (
+            "gmm_components = 3",
+            "gmm_components = 100",
+            "baselines.gmm_components",
+        ),
+        ("max_iters = 40", "max_iters = 0", "solver.max_iters"),
+        (
+            "csv = \"points.csv\"",
+            "csv = \"points.csv\"\ntarget = \"x\"",
+            "target",
+        ),
+        ("csv = \"points.csv\"\n", "", "csv"),
+    ];
+    for (from, to, key) in cases {
+        let text = CONFIG.replacen(from, to, 1);
+        assert_ne!(text, CONFIG, "case {to:?} did not change the config");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(key), "{to:?}: {e}");
+        assert!(e.contains("/tmp/x/config.toml"), "{e}");
+    }
+    let e = parse(&CONFIG.replace("[loss]", "")).map(|_| ());
+    assert!(e.is_ok());
+    let e = parse(&format!("{CONFIG}\n[loss]\nweight_decay = -1.0"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("loss.weight_decay"), "{e}");
+}
+
+/// A small run end to end: the files, the blob read back integrates to 1 to rounding (f64
+/// and f32 blobs), the report's NLL table, the baselines, and a point outside the support is
+/// an error naming it unless clipped.
+#[test]
+fn small_run_from_toml_is_normalised_exactly() {
+    let dir = scratch("run");
+    std::fs::write(
+        dir.join("points.csv"),
+        datasets::to_csv(&datasets::bimodal(200, 3), "test data"),
+    )
+    .unwrap();
+    let job = Job::from_toml_str(CONFIG.to_string(), dir.join("tiny.toml")).unwrap();
+    let artefacts = job.run(&mut Silent).unwrap();
+    let Outcome::Density(o) = &artefacts.outcome else {
+        panic!("not a density")
+    };
+    assert!(o.training.report.iterations <= 40);
+    assert_eq!(
+        (
+            o.split.train.nrows(),
+            o.split.validation.nrows(),
+            o.split.test.nrows()
+        ),
+        (120, 40, 40)
+    );
+    let stem = dir.join("out/tiny");
+    for suffix in [
+        ".postcard",
+        ".json",
+        "-loss.png",
+        "-density.png",
+        "-report.md",
+    ] {
+        assert!(with_suffix(&stem, suffix).is_file(), "missing {suffix}");
+    }
+    for file in [".postcard", ".json"] {
+        let model = TrainedModel::load(with_suffix(&stem, file)).unwrap();
+        let eval = Evaluator::new(&model).unwrap();
+        assert!((eval.integral().unwrap() - 1.0).abs() < 1e-14, "{file}");
+    }
+    assert!(o.normalisation_error.abs() < 1e-14);
+    // An f32 blob's constants are resolved again for its rounded parameters.
+    let f32_blob = o.model.to_blob(Scalar::F32).unwrap();
+    let back = TrainedModel::from_blob(&f32_blob).unwrap();
+    assert!((Evaluator::new(&back).unwrap().integral().unwrap() - 1.0).abs() < 1e-14);
+    // Training improved on the start and the NLLs are the model's own.
+    let checks = &o.training.checks;
+    assert!(checks.last().unwrap().validation < checks[0].validation + 1.0);
+    let eval = Evaluator::new(&o.model).unwrap();
+    let mine = finn_train::density::mean_nll(&eval, &o.split.test).unwrap();
+    assert_eq!(Some(mine), o.finn.test);
+    // A uniform density on [-5, 5] has NLL log 10 = 2.30; the bimodal data is far tighter.
+    assert!(o.finn.test.unwrap() < 2.2, "{:?}", o.finn.test);
+    assert!(o.gmm.as_ref().unwrap().test.unwrap() < 2.2);
+    assert!(o.kde.as_ref().unwrap().test.unwrap() < 2.2);
+    let report = std::fs::read_to_string(with_suffix(&stem, "-report.md")).unwrap();
+    assert!(report.contains("| FINN |") && report.contains("| Gaussian mixture (EM) |"));
+
+    // A point outside the support.
+    let mut text = std::fs::read_to_string(dir.join("points.csv")).unwrap();
+    text.push_str("7.5\n");
+    std::fs::write(dir.join("points.csv"), &text).unwrap();
+    let e = job.run(&mut Silent).unwrap_err().to_string();
+    assert!(
+        e.contains("point 201") && e.contains("outside the support"),
+        "{e}"
+    );
+    let clip = CONFIG.replace("upper = [5.0]", "upper = [5.0]\noutside = \"clip\"");
+    let clip = clip.replace("max_iters = 40", "max_iters = 5");
+    let job = Job::from_toml_str(clip, dir.join("tiny.toml")).unwrap();
+    let a = job.run(&mut Silent).unwrap();
+    let Outcome::Density(o) = &a.outcome else {
+        panic!("not a density")
+    };
+    assert_eq!(o.clipped, 1);
+}
+
+/// Bisection on the exact CDF returns points whose CDF is the uniform, within the tolerance
+/// times the pdf.
+#[test]
+fn inverse_cdf_inverts_the_exact_cdf() {
+    let arch = Architecture {
+        n: 1,
+        kind: Kind::Positive,
+        activation: Activation::Sigma,
+        widths: vec![3, 2],
+    };
+    let params = finn_train::solve::initial_parameters(&arch, 9);
+    let raw = Evaluator::from_parts(
+        &arch,
+        &params,
+        &[-3.0],
+        &[2.0],
+        finn_core::Resolved::scaled(1.0),
+    )
+    .unwrap();
+    let z = raw.integral().unwrap();
+    let e = Evaluator::from_parts(
+        &arch,
+        &params,
+        &[-3.0],
+        &[2.0],
+        finn_core::Resolved::scaled(1.0 / z),
+    )
+    .unwrap();
+    for u in [0.0, 1e-6, 0.1, 0.5, 0.9, 1.0 - 1e-9] {
+        let x = sample::inverse_cdf(&e, u, 1e-12).unwrap();
+        assert!((-3.0..=2.0).contains(&x));
+        assert!((sample::cdf(&e, x).unwrap() - u).abs() < 1e-9, "u = {u}");
+    }
+    let s = sample::sample(&e, 100, 1, 1e-9).unwrap();
+    assert_eq!(s, sample::sample(&e, 100, 1, 1e-9).unwrap());
+}
