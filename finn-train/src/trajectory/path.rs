@@ -222,6 +222,12 @@ impl Path for NetworkPath {
             if self.exact {
                 x[0] += (1.0 - s) * x0 + s * x1 - self.base[i] - s * delta;
                 x[1] += (x1 - x0 - delta) / h;
+                // The ends exactly, as finn-core's player returns them (the sum above rounds).
+                if t == t0 {
+                    x[0] = x0;
+                } else if t == t1 {
+                    x[0] = x1;
+                }
             } else {
                 x[0] += x0 - self.base[i];
             }
@@ -370,8 +376,8 @@ mod tests {
         let ends = [path.jet(0.0).unwrap(), path.jet(2.0).unwrap()];
         let mid = path.jet(0.8).unwrap();
         for i in 0..2 {
-            assert!((ends[0][i][0] - [0.0, 1.0][i]).abs() < 1e-13);
-            assert!((ends[1][i][0] - [2.0, 3.0][i]).abs() < 1e-13);
+            assert_eq!(ends[0][i][0], [0.0, 1.0][i]);
+            assert_eq!(ends[1][i][0], [2.0, 3.0][i]);
             assert!((mid[i][0] - via[0].1[i]).abs() < 1e-13);
         }
         // The fifth derivative (finite differences of the fourth) stays under its bound, and
