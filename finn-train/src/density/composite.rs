@@ -118,7 +118,11 @@ impl DensityModel {
         };
         let n = first.model.architecture.n;
         let total: f64 = components.iter().map(|c| c.weight).sum();
-        if components.iter().any(|c| !(c.weight >= 0.0)) || (total - 1.0).abs() > 1e-12 {
+        if components
+            .iter()
+            .any(|c| c.weight.is_nan() || c.weight < 0.0)
+            || (total - 1.0).abs() > 1e-12
+        {
             return bad(format!("weights must be >= 0 and sum to 1 (sum {total})"));
         }
         for (k, c) in components.iter().enumerate() {

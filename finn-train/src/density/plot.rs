@@ -420,6 +420,9 @@ impl View for CompositeView<'_> {
     }
 }
 
+/// A scatter panel: title, points, colour.
+type Scatter<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
 /// Samples drawn from the model beside the training points (first two coordinates).
 pub(crate) fn samples_over_data(
     path: &Path,
@@ -433,7 +436,7 @@ pub(crate) fn samples_over_data(
     let draw = || -> Result<(), Failure<'_>> {
         root.fill(&WHITE)?;
         let halves = root.split_evenly((1, 2));
-        let sets: [(&str, Vec<(f64, f64)>, RGBColor); 2] = [
+        let sets: [Scatter; 2] = [
             (
                 "training points",
                 data.rows().into_iter().map(|r| (r[0], r[1])).collect(),
