@@ -89,7 +89,8 @@ impl Likelihood for super::loss::Nll {
 /// let points = array![[0.1, 0.2], [-0.5, 0.7], [1.0, -1.0]];
 /// let nll = MixtureNll::new(arch, points, 2.0, sign_patterns(2, true)).unwrap();
 /// let params = nll.initial_parameters(1);
-/// assert_eq!(params.len(), 2 + 2 * 13);
+/// assert_eq!(nll.per_component(), 12); // 2 x 3 weights, 3 biases, 3 output weights
+/// assert_eq!(params.len(), 2 + 2 * 12);
 /// let mut g = vec![0.0; params.len()];
 /// let loss = nll.loss_and_gradient(&params, &mut g).unwrap();
 /// assert!(loss.is_finite() && g.iter().all(|v| v.is_finite()));
