@@ -68,8 +68,8 @@ pub fn run<O: Observer>(
          then each `configs/density-*.toml` is trained; the logic is \
          `finn_train::density::benchmark`).\n\n\
          Test NLL in nats per sample (lower is better), on the same seeded train / validation / \
-         test split for every method. FINN: a positive network whose integral over the support \
-         box is 1 by construction, trained by maximum likelihood with exact gradients and early \
+         test split for every method. FINN: a mixture of reflected positive networks whose \
+         integral over the support box is 1 by construction, trained by maximum likelihood with exact gradients and early \
          stopping on the validation NLL. Gaussian mixture: `linfa-clustering`'s EM (full \
          covariances), the number of components chosen by validation NLL. KDE: Gaussian \
          kernels with bandwidth h times each axis's standard deviation, h chosen by validation \
@@ -130,7 +130,8 @@ pub fn run<O: Observer>(
     }
     let _ = write!(
         md,
-        "\nTotal wall time {:.1} s.\n",
+        "\nTotal wall time {:.1} s.\n\nWhat we tried to close the gap, with figures: \
+         [density-variants.md](density-variants.md).\n",
         start.elapsed().as_secs_f64()
     );
     let report = root.join("results/densities.md");

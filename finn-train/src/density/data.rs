@@ -70,6 +70,32 @@ pub fn read_points(path: &Path) -> Result<Array2<f64>, TrainError> {
     Array2::from_shape_vec((rows, columns), flat).map_err(|e| TrainError::Data(e.to_string()))
 }
 
+/// Per-axis mean and standard deviation of the rows (a constant axis gets 1).
+///
+/// ```
+/// use ndarray::array;
+/// let (m, s) = finn_train::density::data::moments(&array![[0.0, 1.0], [2.0, 1.0]]);
+/// assert_eq!((m, s), (vec![1.0, 1.0], vec![1.0, 1.0]));
+/// ```
+pub fn moments(points: &Array2<f64>) -> (Vec<f64>, Vec<f64>) {
+    let m = points.nrows() as f64;
+    let mean: Vec<f64> = points.columns().into_iter().map(|c| c.sum() / m).collect();
+    let sd = points
+        .columns()
+        .into_iter()
+        .zip(&mean)
+        .map(|(c, mu)| {
+            let v = c.iter().map(|x| (x - mu) * (x - mu)).sum::<f64>() / m;
+            if v > 0.0 {
+                v.sqrt()
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    (mean, sd)
+}
+
 /// The data's bounding box enlarged by `margin` times its side at both ends of every axis (a
 /// side of zero length is taken as 1).
 ///

@@ -23,10 +23,12 @@
 
 pub mod baselines;
 pub mod benchmark;
+pub mod composite;
 pub mod data;
 pub mod datasets;
 pub mod figure4;
 pub mod loss;
+pub mod mixture;
 mod plot;
 mod report;
 pub mod sample;
@@ -82,6 +84,22 @@ pub struct DensityConfig {
     /// `[solver]`.
     #[serde(default)]
     pub solver: SolverConfig,
+    /// `[sampling]`.
+    #[serde(default)]
+    pub sampling: SamplingConfig,
+}
+
+/// `[sampling]`: samples drawn with finn-core's sampler after training and tested against
+/// the model's exact box probabilities (n >= 2).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// How many (0: none).
+    #[serde(default)]
+    pub samples: usize,
+    /// Cells per axis of the chi-square grid (default 10).
+    #[serde(default)]
+    pub grid: Option<usize>,
 }
 
 /// `[network]`: a positive network with sigma_n (the only kind whose f >= 0 everywhere).
@@ -94,8 +112,12 @@ pub struct NetworkConfig {
     /// Must be `"sigma"`.
     #[serde(default = "sigma")]
     pub activation: ActivationConfig,
-    /// Hidden widths.
+    /// Hidden widths (of each component).
     pub widths: Vec<usize>,
+    /// A mixture of reflected copies (one network per sign pattern with the first axis kept,
+    /// 2^(n-1) of them; see [`mixture`]) instead of one network.
+    #[serde(default)]
+    pub reflections: bool,
 }
 
 fn positive() -> KindConfig {
@@ -122,6 +144,23 @@ pub struct SupportConfig {
     /// What to do with points outside the box.
     #[serde(default)]
     pub outside: Outside,
+    /// `"box"` (the default: the density is 0 outside the box) or `"real-space"` (all of
+    /// R^n through finn-core's `RealSpace`, centred on the training points' means with their
+    /// standard deviations as scales; `lower`, `upper`, `auto`, `margin` and `outside` do not
+    /// apply).
+    #[serde(default)]
+    pub map: MapKind,
+}
+
+/// `support.map`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MapKind {
+    /// A box.
+    #[default]
+    Box,
+    /// All of R^n.
+    RealSpace,
 }
 
 fn default_margin() -> f64 {
@@ -234,7 +273,23 @@ impl DensityConfig {
             return Err("network.activation must be \"sigma\" (a positive network's)".into());
         }
         let s = &self.support;
+        if s.map == MapKind::RealSpace
+            && (s.auto || s.lower.is_some() || s.upper.is_some() || s.outside != Outside::Error)
+        {
+            return Err(
+                "support.map = \"real-space\" covers all of R^n: support.auto, support.lower, \
+                 support.upper and support.outside apply to map = \"box\" only"
+                    .into(),
+            );
+        }
+        if self.sampling.grid.is_some_and(|g| !(2..=100).contains(&g)) {
+            return Err("sampling.grid must be 2..=100".into());
+        }
+        if self.sampling.samples > 10_000_000 {
+            return Err("sampling.samples must be at most 10,000,000".into());
+        }
         let n = match (s.auto, &s.lower, &s.upper) {
+            (false, None, None) if s.map == MapKind::RealSpace => None,
             (true, None, None) => None,
             (true, _, _) => {
                 return Err("support: give either auto = true or lower and upper, not both".into())
@@ -343,8 +398,16 @@ pub struct Scores {
 /// What a `density` run produced.
 #[derive(Clone, Debug)]
 pub struct DensityOutcome {
-    /// The trained model (as saved).
+    /// The trained model as saved (for a mixture or a real-space support: its first
+    /// component; the whole model is `density`).
     pub model: TrainedModel,
+    /// The whole trained density: support map and components, as read back.
+    pub density: composite::DensityModel,
+    /// Test points outside a box support (their density is 0; each counts as -ln 1e-300 =
+    /// 690.8 nats in the test NLL).
+    pub test_outside: usize,
+    /// The sampling check (`[sampling]`), if asked for.
+    pub sampling: Option<composite::SampleCheck>,
     /// The solve with its validation checks.
     pub training: train::Training,
     /// The FINN's NLL.
@@ -408,6 +471,7 @@ pub(crate) fn run(
     let n = points.ncols();
     check_dim(n).map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
     check_widths(n, &c.network.widths).map_err(TrainError::Data)?;
+    let real_space = c.support.map == MapKind::RealSpace;
     let (lower, upper) = match (&c.support.lower, &c.support.upper) {
         (Some(lo), Some(hi)) => {
             if lo.len() != n {
@@ -421,45 +485,114 @@ pub(crate) fn run(
         }
         _ => data::auto_support(&points, c.support.margin),
     };
-    let clipped = data::fit_to_support(
-        &mut points,
-        &lower,
-        &upper,
-        c.support.outside == Outside::Clip,
-    )
-    .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+    let clipped = if real_space {
+        0
+    } else {
+        data::fit_to_support(
+            &mut points,
+            &lower,
+            &upper,
+            c.support.outside == Outside::Clip,
+        )
+        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?
+    };
     let split = data::split(&points, c.data.validation, c.data.test, c.seed)?;
 
-    // The FINN, in learning coordinates.
+    // The support map and the components' box (u): the box itself, or (0, 1)^n for R^n.
+    let support_map = if real_space {
+        let (centre, scale) = data::moments(&split.train);
+        composite::SupportMap::RealSpace { centre, scale }
+    } else {
+        composite::SupportMap::Box
+    };
+    let (u_lower, u_upper) = if real_space {
+        (vec![0.0; n], vec![1.0; n])
+    } else {
+        (lower.clone(), upper.clone())
+    };
+    let to_u = |x: &Array2<f64>| -> Array2<f64> {
+        let mut out = x.clone();
+        if let composite::SupportMap::RealSpace { centre, scale } = &support_map {
+            for mut row in out.rows_mut() {
+                for (i, v) in row.iter_mut().enumerate() {
+                    *v = composite::logistic((*v - centre[i]) / scale[i]);
+                }
+            }
+        }
+        out
+    };
+
+    // The FINN (a mixture of reflections, or one network), in learning coordinates.
     let finn_start = Instant::now();
     let arch = c.architecture(n);
-    let map = train::Standardise::new(&lower, &upper);
+    let map = train::Standardise::new(&u_lower, &u_upper);
     let (train_u, val_u) = (
-        map.apply_rows(&split.train),
-        map.apply_rows(&split.validation),
+        map.apply_rows(&to_u(&split.train)),
+        map.apply_rows(&to_u(&split.validation)),
     );
-    let box_u = (vec![-train::HALF_SIDE; n], vec![train::HALF_SIDE; n]);
-    let nll = loss::Nll::new(arch.clone(), train_u.clone(), box_u.0, box_u.1)?
+    let signs = mixture::sign_patterns(n, c.network.reflections);
+    let nll = mixture::MixtureNll::new(arch.clone(), train_u, train::HALF_SIDE, signs.clone())?
         .with_weight_decay(c.loss.weight_decay);
-    let init = train::initial_parameters(&arch, &train_u, c.seed);
+    let init = nll.initial_parameters(c.seed);
     nll.loss(&init)?;
     let stopping = train::EarlyStopping {
         patience: c.early_stopping.patience,
         every: c.early_stopping.every,
     };
     let training = train::fit(&nll, &val_u, init, &c.solver.settings(), stopping, observer)?;
-    let model = train::model(&arch, &training.report.params, &map, &lower, &upper)?;
+    let best = &training.report.params;
+    let weights = nll.weights(best);
+    let mut components = Vec::with_capacity(signs.len());
+    for (k, s) in signs.iter().enumerate() {
+        components.push(composite::Component {
+            weight: weights[k],
+            reflect: s.clone(),
+            model: train::model(&arch, nll.component(best, k), &map, &u_lower, &u_upper)?,
+        });
+    }
+    // The weights as written must sum to 1 in f64.
+    let total: f64 = components.iter().map(|c| c.weight).sum();
+    components.iter_mut().for_each(|c| c.weight /= total);
     let finn_seconds = finn_start.elapsed().as_secs_f64();
 
-    // Written, then read back: the figures are the blob's.
+    // Written, then read back: the figures are the files'.
     let stem = job.prepare_stem()?;
-    let (blob, json) = model
-        .save_as(&stem, c.blob_scalar.into())
-        .map_err(|e| TrainError::Data(format!("writing {}: {e}", stem.display())))?;
-    let saved = TrainedModel::load(&blob)
-        .map_err(|e| TrainError::Data(format!("reading back {}: {e}", blob.display())))?;
-    let eval = Evaluator::new(&saved)?;
-    let normalisation_error = eval.integral()? - 1.0;
+    let single = signs.len() == 1 && !real_space;
+    let mut files = Vec::new();
+    let density = if single {
+        let (blob, json) = components[0]
+            .model
+            .save_as(&stem, c.blob_scalar.into())
+            .map_err(|e| TrainError::Data(format!("writing {}: {e}", stem.display())))?;
+        let saved = TrainedModel::load(&blob)
+            .map_err(|e| TrainError::Data(format!("reading back {}: {e}", blob.display())))?;
+        files.extend([blob, json]);
+        composite::DensityModel::new(
+            support_map,
+            vec![composite::Component {
+                weight: 1.0,
+                reflect: vec![false; n],
+                model: saved,
+            }],
+        )?
+    } else {
+        for (k, comp) in components.iter_mut().enumerate() {
+            let part = with_suffix(&stem, &format!("-c{k}"));
+            let (blob, json) = comp
+                .model
+                .save_as(&part, c.blob_scalar.into())
+                .map_err(|e| TrainError::Data(format!("writing {}: {e}", part.display())))?;
+            comp.model = TrainedModel::load(&blob)
+                .map_err(|e| TrainError::Data(format!("reading back {}: {e}", blob.display())))?;
+            files.extend([blob, json]);
+        }
+        let whole = with_suffix(&stem, ".density.json");
+        composite::DensityModel::new(support_map, components)?.save_json(&whole)?;
+        let back = composite::DensityModel::load_json(&whole)?;
+        files.push(whole);
+        back
+    };
+    let normalisation_error = density.integral()? - 1.0;
     let test_nll = |f: &dyn Fn(&Array2<f64>) -> Result<f64, TrainError>| {
         if split.test.nrows() == 0 {
             Ok(None)
@@ -467,15 +600,29 @@ pub(crate) fn run(
             f(&split.test).map(Some)
         }
     };
+    let (test_finn, test_outside) = if split.test.nrows() == 0 {
+        (None, 0)
+    } else {
+        let (v, o) = density.mean_nll(&split.test)?;
+        (Some(v), o)
+    };
     let finn = Scores {
         method: "FINN".into(),
         detail: format!(
-            "widths {:?}, best at iteration {} of {}",
-            arch.widths, training.best_iteration, training.report.iterations
+            "{}widths {:?}, {}, best at iteration {} of {}",
+            if signs.len() > 1 {
+                format!("{} reflected components, ", signs.len())
+            } else {
+                String::new()
+            },
+            arch.widths,
+            if real_space { "on R^n" } else { "on the box" },
+            training.best_iteration,
+            training.report.iterations
         ),
-        train: mean_nll(&eval, &split.train)?,
-        validation: mean_nll(&eval, &split.validation)?,
-        test: test_nll(&|p| mean_nll(&eval, p))?,
+        train: density.mean_nll(&split.train)?.0,
+        validation: density.mean_nll(&split.validation)?.0,
+        test: test_finn,
         seconds: finn_seconds,
     };
 
@@ -520,10 +667,46 @@ pub(crate) fn run(
     };
 
     let loss_png = crate::plot::loss_history(&stem, "negative log-likelihood", &training.report)?;
-    let mut files = vec![blob, json, loss_png];
-    files.extend(plot::draw(&stem, &eval, &split)?);
+    files.push(loss_png);
+    // The range drawn: the support box, or for R^n the data's range with a margin.
+    let (plot_lo, plot_hi) = if real_space {
+        data::auto_support(&points, 0.1)
+    } else {
+        (lower.clone(), upper.clone())
+    };
+    let view = plot::CompositeView {
+        model: &density,
+        evals: density.evaluators()?,
+        lower: plot_lo.clone(),
+        upper: plot_hi.clone(),
+    };
+    files.extend(plot::draw(&stem, &view, &split)?);
+    let sampling = if c.sampling.samples > 0 && n >= 2 {
+        let check = composite::sample_check(
+            &density,
+            c.sampling.samples,
+            c.seed ^ 0x5A4D_504C,
+            c.sampling.grid.unwrap_or(10),
+            &plot_lo,
+            &plot_hi,
+        )?;
+        let png = with_suffix(&stem, "-samples.png");
+        let shown = check.samples.len().min(split.train.nrows());
+        plot::samples_over_data(
+            &png,
+            &split.train,
+            &check.samples[..shown],
+            &plot_lo,
+            &plot_hi,
+        )?;
+        files.push(png);
+        Some(check)
+    } else {
+        None
+    };
     let mut outcome = DensityOutcome {
-        model: saved,
+        model: density.components[0].model.clone(),
+        density,
         training,
         finn,
         gmm,
@@ -532,6 +715,8 @@ pub(crate) fn run(
         normalisation_error,
         split,
         clipped,
+        test_outside,
+        sampling,
         seconds: 0.0,
         stem: stem.clone(),
     };

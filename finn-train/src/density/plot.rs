@@ -5,6 +5,34 @@
 use super::data::Split;
 use crate::config::with_suffix;
 use crate::eval::Evaluator;
+
+/// What the plots need of a density: its dimension, the range to draw, pdf values and exact
+/// box probabilities.
+pub(crate) trait View {
+    fn dim(&self) -> usize;
+    fn lower(&self) -> Vec<f64>;
+    fn upper(&self) -> Vec<f64>;
+    fn pdf(&self, x: &[f64]) -> Result<f64, TrainError>;
+    fn probability(&self, a: &[f64], b: &[f64]) -> Result<f64, TrainError>;
+}
+
+impl View for Evaluator<'_> {
+    fn dim(&self) -> usize {
+        Evaluator::dim(self)
+    }
+    fn lower(&self) -> Vec<f64> {
+        self.domain_lower().to_vec()
+    }
+    fn upper(&self) -> Vec<f64> {
+        self.domain_upper().to_vec()
+    }
+    fn pdf(&self, x: &[f64]) -> Result<f64, TrainError> {
+        Ok(self.integrand(x)?)
+    }
+    fn probability(&self, a: &[f64], b: &[f64]) -> Result<f64, TrainError> {
+        Ok(self.integral_over(a, b)?)
+    }
+}
 use crate::plot::{has_font, FONT};
 use crate::TrainError;
 use ndarray::Array2;
@@ -73,11 +101,11 @@ pub(crate) fn histogram(
 /// The model's probability of each of `bins` equal slabs of axis `axis` (the whole support on
 /// the other axes), divided by the slab width: the exact marginal density averaged over bins.
 pub(crate) fn marginal_bins(
-    eval: &Evaluator,
+    eval: &dyn View,
     axis: usize,
     bins: usize,
 ) -> Result<Vec<f64>, TrainError> {
-    let (lo, hi) = (eval.domain_lower().to_vec(), eval.domain_upper().to_vec());
+    let (lo, hi) = (eval.lower(), eval.upper());
     let width = (hi[axis] - lo[axis]) / bins as f64;
     (0..bins)
         .map(|b| {
@@ -89,7 +117,7 @@ pub(crate) fn marginal_bins(
             } else {
                 lo[axis] + (b + 1) as f64 * width
             };
-            Ok(eval.integral_over(&a, &c)? / (c[axis] - a[axis]))
+            Ok(eval.probability(&a, &c)? / (c[axis] - a[axis]))
         })
         .collect()
 }
@@ -199,19 +227,19 @@ pub(crate) fn draw_panel(
 }
 
 /// pdf on a grid of x values over the support of a 1-D model.
-pub(crate) fn curve(eval: &Evaluator, points: usize) -> Result<Vec<(f64, f64)>, TrainError> {
-    let (lo, hi) = (eval.domain_lower()[0], eval.domain_upper()[0]);
+pub(crate) fn curve(eval: &dyn View, points: usize) -> Result<Vec<(f64, f64)>, TrainError> {
+    let (lo, hi) = (eval.lower()[0], eval.upper()[0]);
     (0..points)
         .map(|k| {
             let x = lo + (hi - lo) * k as f64 / (points - 1) as f64;
-            Ok((x, eval.integrand(&[x])?))
+            Ok((x, eval.pdf(&[x])?))
         })
         .collect()
 }
 
-fn heatmap(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), TrainError> {
+fn heatmap(path: &Path, eval: &dyn View, points: &Array2<f64>) -> Result<(), TrainError> {
     let n = eval.dim();
-    let (lo, hi) = (eval.domain_lower().to_vec(), eval.domain_upper().to_vec());
+    let (lo, hi) = (eval.lower(), eval.upper());
     let (wx, wy) = (
         (hi[0] - lo[0]) / CELLS as f64,
         (hi[1] - lo[1]) / CELLS as f64,
@@ -222,7 +250,7 @@ fn heatmap(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), Tr
         for j in 0..CELLS {
             let (x0, y0) = (lo[0] + i as f64 * wx, lo[1] + j as f64 * wy);
             values[i * CELLS + j] = if n == 2 {
-                eval.integrand(&[x0 + 0.5 * wx, y0 + 0.5 * wy])?
+                eval.pdf(&[x0 + 0.5 * wx, y0 + 0.5 * wy])?
             } else {
                 let mut a = lo.clone();
                 let mut b = hi.clone();
@@ -230,7 +258,7 @@ fn heatmap(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), Tr
                 a[1] = y0;
                 b[0] = x0 + wx;
                 b[1] = y0 + wy;
-                eval.integral_over(&a, &b)? / (wx * wy)
+                eval.probability(&a, &b)? / (wx * wy)
             };
         }
     }
@@ -286,7 +314,7 @@ fn heatmap(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), Tr
     draw().map_err(|e| plot_error(path, e))
 }
 
-fn marginals(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), TrainError> {
+fn marginals(path: &Path, eval: &dyn View, points: &Array2<f64>) -> Result<(), TrainError> {
     let n = eval.dim();
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
@@ -294,7 +322,7 @@ fn marginals(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), 
     let areas = root.split_evenly((rows, cols));
     let mut panels = Vec::with_capacity(n);
     for axis in 0..n {
-        let (lo, hi) = (eval.domain_lower()[axis], eval.domain_upper()[axis]);
+        let (lo, hi) = (eval.lower()[axis], eval.upper()[axis]);
         let data = histogram(points.column(axis).iter().copied(), lo, hi, BINS);
         let model = marginal_bins(eval, axis, BINS)?;
         panels.push((axis, lo, hi, data, model));
@@ -322,8 +350,8 @@ fn marginals(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), 
     draw().map_err(|e| plot_error(path, e))
 }
 
-fn density_1d(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(), TrainError> {
-    let (lo, hi) = (eval.domain_lower()[0], eval.domain_upper()[0]);
+fn density_1d(path: &Path, eval: &dyn View, points: &Array2<f64>) -> Result<(), TrainError> {
+    let (lo, hi) = (eval.lower()[0], eval.upper()[0]);
     let data = histogram(points.column(0).iter().copied(), lo, hi, BINS);
     let pdf = curve(eval, 400)?;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
@@ -351,7 +379,7 @@ fn density_1d(path: &Path, eval: &Evaluator, points: &Array2<f64>) -> Result<(),
 /// Writes `<stem>-density.png` and, for n >= 2, `<stem>-marginals.png`; returns their paths.
 pub(super) fn draw(
     stem: &Path,
-    eval: &Evaluator,
+    eval: &dyn View,
     split: &Split,
 ) -> Result<Vec<PathBuf>, TrainError> {
     let density = with_suffix(stem, "-density.png");
@@ -363,4 +391,83 @@ pub(super) fn draw(
     let marg = with_suffix(stem, "-marginals.png");
     marginals(&marg, eval, &split.train)?;
     Ok(vec![density, marg])
+}
+
+/// A [`super::composite::DensityModel`] drawn over `lower..upper` (the support for a box,
+/// the data's range for all of R^n).
+pub(crate) struct CompositeView<'a> {
+    pub model: &'a super::composite::DensityModel,
+    pub evals: Vec<Evaluator<'a>>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+impl View for CompositeView<'_> {
+    fn dim(&self) -> usize {
+        self.model.dim()
+    }
+    fn lower(&self) -> Vec<f64> {
+        self.lower.clone()
+    }
+    fn upper(&self) -> Vec<f64> {
+        self.upper.clone()
+    }
+    fn pdf(&self, x: &[f64]) -> Result<f64, TrainError> {
+        self.model.pdf(x)
+    }
+    fn probability(&self, a: &[f64], b: &[f64]) -> Result<f64, TrainError> {
+        self.model.box_probability_with(&self.evals, a, b)
+    }
+}
+
+/// A scatter panel: title, points, colour.
+type Scatter<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
+/// Samples drawn from the model beside the training points (first two coordinates).
+pub(crate) fn samples_over_data(
+    path: &Path,
+    data: &Array2<f64>,
+    samples: &[Vec<f64>],
+    lo: &[f64],
+    hi: &[f64],
+) -> Result<(), TrainError> {
+    let text = has_font();
+    let root = BitMapBackend::new(path, (1300, 640)).into_drawing_area();
+    let draw = || -> Result<(), Failure<'_>> {
+        root.fill(&WHITE)?;
+        let halves = root.split_evenly((1, 2));
+        let sets: [Scatter; 2] = [
+            (
+                "training points",
+                data.rows().into_iter().map(|r| (r[0], r[1])).collect(),
+                RGBColor(33, 120, 180),
+            ),
+            (
+                "samples from the model (finn-core's sampler)",
+                samples.iter().map(|s| (s[0], s[1])).collect(),
+                RGBColor(200, 60, 40),
+            ),
+        ];
+        for (area, (title, pts, c)) in halves.iter().zip(sets) {
+            let mut b = ChartBuilder::on(area);
+            b.margin(15);
+            if text {
+                b.caption(title, (FONT, 20))
+                    .x_label_area_size(35)
+                    .y_label_area_size(45);
+            }
+            let mut chart = b.build_cartesian_2d(lo[0]..hi[0], lo[1]..hi[1])?;
+            if text {
+                chart.configure_mesh().label_style((FONT, 13)).draw()?;
+            }
+            chart.draw_series(
+                pts.into_iter()
+                    .filter(|(x, y)| *x >= lo[0] && *x <= hi[0] && *y >= lo[1] && *y <= hi[1])
+                    .map(|p| Circle::new(p, 1, c.mix(0.6).filled())),
+            )?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| plot_error(path, e))
 }

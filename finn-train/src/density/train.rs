@@ -3,7 +3,7 @@
 //! quasi-Newton iterations with early stopping on the validation NLL, and is finally folded
 //! back into the data's coordinates (an affine map of the first layer, exact in the model).
 
-use super::loss::Nll;
+use super::mixture::Likelihood;
 use crate::model::{Architecture, TrainedModel};
 use crate::observer::Observer;
 use crate::random::SplitMix64;
@@ -166,8 +166,8 @@ pub fn initial_parameters(arch: &Architecture, train_u: &Array2<f64>, seed: u64)
 ///
 /// A round whose solver fails (a line search that meets an overflow) ends training with the
 /// best parameters so far, and says so in [`Training::stopped`].
-pub fn fit(
-    nll: &Nll,
+pub fn fit<P: Likelihood>(
+    nll: &P,
     validation: &Array2<f64>,
     init: Vec<f64>,
     settings: &Settings,

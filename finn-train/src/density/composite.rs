@@ -1,0 +1,746 @@
+//! The trained density as the host evaluates it: a support map (a box, or all of R^n) and a
+//! mixture of reflected positive FINNs on the map's u-box ([`super::mixture`]).
+//!
+//! With x the data's coordinates, u = r^-1(x) the map's coordinates (u = x for a box) and
+//! y_k = the reflection of u about the centre of the u-box on component k's flagged axes,
+//!
+//! ```text
+//! p(x) = sum_k w_k p_k(y_k) / |det dr/du|,
+//! ```
+//!
+//! where each p_k is a payload-0 model (a positive FINN whose integral over the u-box is 1).
+//! `RealSpace` is per axis and monotone, so the image of an x-box is a u-box: every box
+//! probability stays a weighted sum of exact vertex sums, for a box support and for R^n.
+
+use super::loss::FLOOR;
+use crate::eval::Evaluator;
+use crate::model::TrainedModel;
+use crate::TrainError;
+use finn_core::{Constraint, Density, Domain, Finn, Network};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+/// The `format` field of a density JSON document.
+pub const FORMAT: &str = "finn-density";
+
+/// Where the density lives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SupportMap {
+    /// u = x: the components' box is the support; the density is 0 outside it.
+    Box,
+    /// All of R^n: x_i = centre_i + scale_i ln(u_i / (1 - u_i)) from u in (0, 1)^n
+    /// (finn-core's `RealSpace`), abs det = prod scale_i / (u_i (1 - u_i)).
+    RealSpace {
+        /// Per-axis centre.
+        centre: Vec<f64>,
+        /// Per-axis scale, > 0.
+        scale: Vec<f64>,
+    },
+}
+
+/// One mixture component.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    /// Its mixing weight (the weights sum to 1).
+    pub weight: f64,
+    /// Axes reflected about the centre of the u-box.
+    pub reflect: Vec<bool>,
+    /// The component: a positive FINN with integral 1 over the u-box (payload 0).
+    pub model: TrainedModel,
+}
+
+/// A trained density: a support map and a mixture of reflected FINNs.
+///
+/// ```
+/// use finn_core::{Activation, Bound, Constraint, Kind, Method};
+/// use finn_train::density::composite::{Component, DensityModel, SupportMap};
+/// use finn_train::model::{Architecture, TrainedModel};
+/// let arch = Architecture { n: 1, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![2] };
+/// let mut m = TrainedModel {
+///     architecture: arch, domain_lower: vec![0.0], domain_upper: vec![1.0],
+///     constraint: Some(Constraint::new(Bound::Equal, Method::Scale, 1.0)),
+///     constants: finn_core::Resolved::scaled(1.0), params: vec![2.0, -1.0, 0.5, 0.2, 1.0, 1.0],
+/// };
+/// m.constants = m.resolve_constants().unwrap();
+/// let d = DensityModel::new(
+///     SupportMap::RealSpace { centre: vec![0.0], scale: vec![1.0] },
+///     vec![Component { weight: 1.0, reflect: vec![false], model: m }],
+/// ).unwrap();
+/// assert!((d.integral().unwrap() - 1.0).abs() < 1e-14);
+/// // All of R: the probability of [-40, 40] is all but the logistic tails.
+/// assert!((d.box_probability(&[-40.0], &[40.0]).unwrap() - 1.0).abs() < 1e-12);
+/// assert!(d.pdf(&[3.0]).unwrap() > 0.0);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DensityModel {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The support map.
+    pub map: SupportMap,
+    /// The mixture.
+    pub components: Vec<Component>,
+}
+
+/// 1 / (1 + e^-t) without overflow on either side (u of `RealSpace` at t = (x - c) / s).
+///
+/// ```
+/// use finn_train::density::composite::logistic;
+/// assert_eq!(logistic(0.0), 0.5);
+/// assert!(logistic(-800.0) == 0.0 && logistic(800.0) == 1.0);
+/// ```
+pub fn logistic(t: f64) -> f64 {
+    let e = (-t.abs()).exp();
+    if t >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    }
+}
+
+fn softplus(t: f64) -> f64 {
+    if t > 0.0 {
+        t + (-t).exp().ln_1p()
+    } else {
+        t.exp().ln_1p()
+    }
+}
+
+impl DensityModel {
+    /// Checks the pieces: at least one component, weights >= 0 summing to 1 within 1e-12,
+    /// every component a density (positive, scale constraint, eps = 1) of the same dimension
+    /// on the same box, the map's vectors of that dimension with scales > 0, and for
+    /// `RealSpace` the u-box [0, 1]^n.
+    pub fn new(map: SupportMap, components: Vec<Component>) -> Result<Self, TrainError> {
+        let bad = |m: String| Err(TrainError::Data(format!("density model: {m}")));
+        let Some(first) = components.first() else {
+            return bad("no components".into());
+        };
+        let n = first.model.architecture.n;
+        let total: f64 = components.iter().map(|c| c.weight).sum();
+        if components
+            .iter()
+            .any(|c| c.weight.is_nan() || c.weight < 0.0)
+            || (total - 1.0).abs() > 1e-12
+        {
+            return bad(format!("weights must be >= 0 and sum to 1 (sum {total})"));
+        }
+        for (k, c) in components.iter().enumerate() {
+            let m = &c.model;
+            let ok = m.architecture.n == n
+                && c.reflect.len() == n
+                && m.domain_lower == first.model.domain_lower
+                && m.domain_upper == first.model.domain_upper
+                && m.architecture.kind == finn_core::Kind::Positive
+                && matches!(m.constraint, Some(Constraint { bound: finn_core::Bound::Equal, method: finn_core::Method::Scale, eps }) if eps == 1.0);
+            if !ok {
+                return bad(format!(
+                    "component {k} is not a positive density of {n} inputs on the first one's box"
+                ));
+            }
+            m.validate()
+                .map_err(|e| TrainError::Data(format!("density model: component {k}: {e}")))?;
+        }
+        if let SupportMap::RealSpace { centre, scale } = &map {
+            if centre.len() != n || scale.len() != n {
+                return bad(format!("real-space map needs {n} centres and scales"));
+            }
+            if scale.iter().any(|s| !(*s > 0.0 && s.is_finite()))
+                || centre.iter().any(|c| !c.is_finite())
+            {
+                return bad("real-space scales must be finite and > 0".into());
+            }
+            if first.model.domain_lower != vec![0.0; n] || first.model.domain_upper != vec![1.0; n]
+            {
+                return bad("a real-space map needs components on [0, 1]^n".into());
+            }
+        }
+        Ok(DensityModel {
+            format: FORMAT.into(),
+            map,
+            components,
+        })
+    }
+
+    /// The dimension n.
+    pub fn dim(&self) -> usize {
+        self.components[0].model.architecture.n
+    }
+
+    /// The components' box (the support for [`SupportMap::Box`], [0, 1]^n otherwise).
+    pub fn u_box(&self) -> (&[f64], &[f64]) {
+        let m = &self.components[0].model;
+        (&m.domain_lower, &m.domain_upper)
+    }
+
+    /// u = r^-1(x) and ln abs det dr/du there; `None` outside a box support.
+    pub fn to_u(&self, x: &[f64]) -> Option<(Vec<f64>, f64)> {
+        match &self.map {
+            SupportMap::Box => {
+                let (lo, hi) = self.u_box();
+                let inside = x
+                    .iter()
+                    .zip(lo.iter().zip(hi))
+                    .all(|(v, (a, b))| v >= a && v <= b);
+                inside.then(|| (x.to_vec(), 0.0))
+            }
+            SupportMap::RealSpace { centre, scale } => {
+                let mut u = Vec::with_capacity(x.len());
+                let mut log_det = 0.0;
+                for ((v, c), s) in x.iter().zip(centre).zip(scale) {
+                    let t = (v - c) / s;
+                    u.push(logistic(t));
+                    // ln(u (1 - u)) = -softplus(-t) - softplus(t).
+                    log_det += s.ln() + softplus(-t) + softplus(t);
+                }
+                Some((u, log_det))
+            }
+        }
+    }
+
+    /// x = r(u).
+    pub fn from_u(&self, u: &[f64]) -> Vec<f64> {
+        match &self.map {
+            SupportMap::Box => u.to_vec(),
+            SupportMap::RealSpace { centre, scale } => u
+                .iter()
+                .zip(centre.iter().zip(scale))
+                .map(|(u, (c, s))| c + s * (u.ln() - (-u).ln_1p()))
+                .collect(),
+        }
+    }
+
+    fn reflect(&self, k: usize, u: &[f64]) -> Vec<f64> {
+        let (lo, hi) = self.u_box();
+        u.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if self.components[k].reflect[i] {
+                    lo[i] + hi[i] - v
+                } else {
+                    *v
+                }
+            })
+            .collect()
+    }
+
+    /// The mixture's density in u (no Jacobian).
+    fn pdf_u(&self, evals: &[Evaluator], u: &[f64]) -> Result<f64, TrainError> {
+        let mut p = 0.0;
+        for (k, e) in evals.iter().enumerate() {
+            p += self.components[k].weight * e.integrand(&self.reflect(k, u))?;
+        }
+        Ok(p)
+    }
+
+    /// One evaluator per component.
+    pub fn evaluators(&self) -> Result<Vec<Evaluator<'_>>, TrainError> {
+        Ok(self
+            .components
+            .iter()
+            .map(|c| Evaluator::new(&c.model))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// ln p(x) (-inf outside a box support).
+    pub fn log_pdf(&self, x: &[f64]) -> Result<f64, TrainError> {
+        self.log_pdf_with(&self.evaluators()?, x)
+    }
+
+    fn log_pdf_with(&self, evals: &[Evaluator], x: &[f64]) -> Result<f64, TrainError> {
+        match self.to_u(x) {
+            None => Ok(f64::NEG_INFINITY),
+            Some((u, log_det)) => Ok(self.pdf_u(evals, &u)?.ln() - log_det),
+        }
+    }
+
+    /// p(x).
+    pub fn pdf(&self, x: &[f64]) -> Result<f64, TrainError> {
+        Ok(self.log_pdf(x)?.exp())
+    }
+
+    /// The mean of -log p over the rows, a density below [`FLOOR`] counting as `FLOOR`
+    /// (about 690.8 nats: a point outside a box support costs that much), and how many rows
+    /// were outside the support.
+    pub fn mean_nll(&self, points: &Array2<f64>) -> Result<(f64, usize), TrainError> {
+        let evals = self.evaluators()?;
+        let (mut sum, mut outside) = (0.0, 0);
+        for x in points.rows() {
+            let l = self.log_pdf_with(&evals, &x.to_vec())?;
+            if l == f64::NEG_INFINITY && self.to_u(&x.to_vec()).is_none() {
+                outside += 1;
+            }
+            sum -= l.max(FLOOR.ln());
+        }
+        Ok((sum / points.nrows() as f64, outside))
+    }
+
+    /// The exact probability of the box [lo, hi] in x (clipped to the support): a weighted sum
+    /// of vertex sums (the image of an x-box under `RealSpace` is a u-box).
+    pub fn box_probability(&self, lo: &[f64], hi: &[f64]) -> Result<f64, TrainError> {
+        self.box_probability_with(&self.evaluators()?, lo, hi)
+    }
+
+    /// [`DensityModel::box_probability`] with prepared evaluators.
+    pub fn box_probability_with(
+        &self,
+        evals: &[Evaluator],
+        lo: &[f64],
+        hi: &[f64],
+    ) -> Result<f64, TrainError> {
+        let n = self.dim();
+        let (ulo, uhi) = self.u_box();
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        for i in 0..n {
+            let (p, q) = match &self.map {
+                SupportMap::Box => (lo[i], hi[i]),
+                SupportMap::RealSpace { centre, scale } => {
+                    let s = |v: f64| {
+                        if v == f64::INFINITY {
+                            1.0
+                        } else if v == f64::NEG_INFINITY {
+                            0.0
+                        } else {
+                            logistic((v - centre[i]) / scale[i])
+                        }
+                    };
+                    (s(lo[i]), s(hi[i]))
+                }
+            };
+            a[i] = p.max(ulo[i]);
+            b[i] = q.min(uhi[i]);
+            if a[i] >= b[i] {
+                return Ok(0.0);
+            }
+        }
+        let mut total = 0.0;
+        for (k, e) in evals.iter().enumerate() {
+            let (ra, rb) = (self.reflect(k, &a), self.reflect(k, &b));
+            let (p, q): (Vec<f64>, Vec<f64>) = ra
+                .iter()
+                .zip(&rb)
+                .map(|(x, y)| (x.min(*y), x.max(*y)))
+                .unzip();
+            total += self.components[k].weight * e.integral_over(&p, &q)?;
+        }
+        Ok(total)
+    }
+
+    /// The exact integral of p over its support (each component's vertex sum over the u-box,
+    /// weighted): 1 up to rounding.
+    pub fn integral(&self) -> Result<f64, TrainError> {
+        let mut total = 0.0;
+        for c in &self.components {
+            total += c.weight * Evaluator::new(&c.model)?.integral()?;
+        }
+        Ok(total)
+    }
+
+    /// Writes the JSON document.
+    pub fn save_json(&self, path: &std::path::Path) -> Result<(), TrainError> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| TrainError::Data(format!("density JSON: {e}")))?;
+        std::fs::write(path, text)?;
+        Ok(())
+    }
+
+    /// Reads a JSON document written by [`DensityModel::save_json`] and checks it
+    /// ([`DensityModel::new`]).
+    pub fn load_json(path: &std::path::Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path)?;
+        let d: DensityModel = serde_json::from_str(&text)
+            .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+        if d.format != FORMAT {
+            return Err(TrainError::Data(format!(
+                "{}: format {:?}, expected {FORMAT:?}",
+                path.display(),
+                d.format
+            )));
+        }
+        DensityModel::new(d.map, d.components)
+    }
+
+    /// A sampler by finn-core's [`Density::sample`] (sequential inversion of the components'
+    /// conditional CDFs). Needs n <= 4, widths <= [`SAMPLER_WIDTH`] and at most
+    /// [`SAMPLER_LAYERS`] hidden layers.
+    pub fn sampler(&self) -> Result<Sampler<'_>, TrainError> {
+        let parts = self
+            .components
+            .iter()
+            .map(|c| CoreDensity::new(&c.model))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sampler { model: self, parts })
+    }
+}
+
+/// Largest hidden width the host sampler handles.
+pub const SAMPLER_WIDTH: usize = 32;
+/// Most hidden layers the host sampler handles.
+pub const SAMPLER_LAYERS: usize = 3;
+
+type Core<const N: usize> = Box<Density<f64, N, SAMPLER_WIDTH, SAMPLER_LAYERS>>;
+
+/// A finn-core density of the dimension of a model.
+enum CoreDensity {
+    D1(Core<1>),
+    D2(Core<2>),
+    D3(Core<3>),
+    D4(Core<4>),
+}
+
+fn core<const N: usize>(m: &TrainedModel) -> Result<Core<N>, TrainError>
+where
+    finn_core::jet::Dim<N>: finn_core::jet::JetDim,
+{
+    let a = &m.architecture;
+    let net = Network::<f64, N, SAMPLER_WIDTH, SAMPLER_LAYERS>::new(
+        a.kind,
+        a.activation,
+        &a.widths,
+        &m.params,
+    )?;
+    let lo: [f64; N] = core::array::from_fn(|i| m.domain_lower[i]);
+    let hi: [f64; N] = core::array::from_fn(|i| m.domain_upper[i]);
+    let finn = Finn::with_constants(net, Domain::new(lo, hi)?, m.constraint, m.constants)?;
+    Ok(Box::new(Density::new(finn)?))
+}
+
+impl CoreDensity {
+    fn new(m: &TrainedModel) -> Result<Self, TrainError> {
+        Ok(match m.architecture.n {
+            1 => CoreDensity::D1(core::<1>(m)?),
+            2 => CoreDensity::D2(core::<2>(m)?),
+            3 => CoreDensity::D3(core::<3>(m)?),
+            4 => CoreDensity::D4(core::<4>(m)?),
+            n => {
+                return Err(TrainError::Data(format!(
+                    "the host sampler handles 1..=4 coordinates, not {n}"
+                )))
+            }
+        })
+    }
+
+    /// (sample, largest |C_k(sample) - u_k| over the axes).
+    fn sample(&self, u: &[f64]) -> Result<(Vec<f64>, f64), TrainError> {
+        fn go<const N: usize>(d: &Core<N>, u: &[f64]) -> Result<(Vec<f64>, f64), TrainError>
+        where
+            finn_core::jet::Dim<N>: finn_core::jet::JetDim,
+        {
+            let uu: [f64; N] = core::array::from_fn(|i| u[i]);
+            let x = d.sample(&uu)?;
+            let mut miss: f64 = 0.0;
+            for (k, want) in uu.iter().enumerate() {
+                miss = miss.max((d.conditional_cdf(k, &x)? - want).abs());
+            }
+            Ok((x.to_vec(), miss))
+        }
+        match self {
+            CoreDensity::D1(d) => go(d, u),
+            CoreDensity::D2(d) => go(d, u),
+            CoreDensity::D3(d) => go(d, u),
+            CoreDensity::D4(d) => go(d, u),
+        }
+    }
+}
+
+/// Draws samples from a [`DensityModel`] with finn-core's sampler.
+pub struct Sampler<'a> {
+    model: &'a DensityModel,
+    parts: Vec<CoreDensity>,
+}
+
+impl Sampler<'_> {
+    /// A sample from n + 1 uniforms in [0, 1): the first picks the component (by the
+    /// cumulative weights), the others go to that component's sequential inversion; the result
+    /// is reflected back and mapped to x. Also returns the largest |C_k(y) - u_k| of the
+    /// component's conditional CDFs at its sample (the inversion's residual).
+    pub fn sample(&self, uniforms: &[f64]) -> Result<(Vec<f64>, f64), TrainError> {
+        let n = self.model.dim();
+        if uniforms.len() != n + 1 {
+            return Err(finn_core::Error::DimensionMismatch {
+                expected: n + 1,
+                found: uniforms.len(),
+            }
+            .into());
+        }
+        let mut k = self.parts.len() - 1;
+        let mut acc = 0.0;
+        for (j, c) in self.model.components.iter().enumerate() {
+            acc += c.weight;
+            if uniforms[0] < acc {
+                k = j;
+                break;
+            }
+        }
+        let (y, miss) = self.parts[k].sample(&uniforms[1..])?;
+        let u = self.model.reflect(k, &y);
+        Ok((self.model.from_u(&u), miss))
+    }
+}
+
+/// What [`sample_check`] measured.
+#[derive(Clone, Debug)]
+pub struct SampleCheck {
+    /// The samples (all of them).
+    pub samples: Vec<Vec<f64>>,
+    /// Pearson's chi-square of the samples' counts in the grid cells against the model's
+    /// exact box probabilities.
+    pub chi_square: f64,
+    /// Its degrees of freedom (cells - 1, after pooling cells expecting fewer than 5 samples
+    /// into the rest cell).
+    pub dof: usize,
+    /// The Wilson-Hilferty normal score of `chi_square` (above 1.645: rejected at 5 %).
+    pub z: f64,
+    /// The largest |C_k(sample) - u_k| over all samples and axes (the components' conditional
+    /// CDFs at their samples).
+    pub max_residual: f64,
+    /// Wall time of the sampling, seconds.
+    pub seconds: f64,
+}
+
+/// Draws `count` samples with seeded uniforms and tests them: chi-square on a
+/// `grid` x `grid` partition of [lo, hi] in the first two coordinates (every other
+/// coordinate unrestricted) plus one cell for the rest of the space, against the exact
+/// [`DensityModel::box_probability`] of each cell.
+///
+/// Errors: those of [`DensityModel::sampler`] and of the model's evaluation; `Data` for
+/// n < 2.
+pub fn sample_check(
+    model: &DensityModel,
+    count: usize,
+    seed: u64,
+    grid: usize,
+    lo: &[f64],
+    hi: &[f64],
+) -> Result<SampleCheck, TrainError> {
+    let n = model.dim();
+    if n < 2 {
+        return Err(TrainError::Data("the grid test needs n >= 2".into()));
+    }
+    let start = std::time::Instant::now();
+    let sampler = model.sampler()?;
+    let mut rng = crate::random::SplitMix64::new(seed);
+    let mut samples = Vec::with_capacity(count);
+    let mut max_residual: f64 = 0.0;
+    let mut u = vec![0.0; n + 1];
+    for _ in 0..count {
+        u.iter_mut().for_each(|v| *v = rng.unit());
+        let (x, miss) = sampler.sample(&u)?;
+        max_residual = max_residual.max(miss);
+        samples.push(x);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let evals = model.evaluators()?;
+    let (wx, wy) = ((hi[0] - lo[0]) / grid as f64, (hi[1] - lo[1]) / grid as f64);
+    let mut a = vec![f64::NEG_INFINITY; n];
+    let mut b = vec![f64::INFINITY; n];
+    let mut expected = Vec::with_capacity(grid * grid);
+    for i in 0..grid {
+        for j in 0..grid {
+            a[0] = lo[0] + i as f64 * wx;
+            b[0] = a[0] + wx;
+            a[1] = lo[1] + j as f64 * wy;
+            b[1] = a[1] + wy;
+            expected.push(model.box_probability_with(&evals, &a, &b)? * count as f64);
+        }
+    }
+    let mut observed = vec![0.0; grid * grid];
+    let mut rest_observed = 0.0;
+    for x in &samples {
+        let (i, j) = ((x[0] - lo[0]) / wx, (x[1] - lo[1]) / wy);
+        if i >= 0.0 && j >= 0.0 && (i as usize) < grid && (j as usize) < grid {
+            observed[i as usize * grid + j as usize] += 1.0;
+        } else {
+            rest_observed += 1.0;
+        }
+    }
+    let mut rest_expected = count as f64 - expected.iter().sum::<f64>();
+    let (mut chi_square, mut cells) = (0.0, 0usize);
+    for (o, e) in observed.iter().zip(&expected) {
+        if *e < 5.0 {
+            rest_expected += e;
+            rest_observed += o;
+        } else {
+            chi_square += (o - e) * (o - e) / e;
+            cells += 1;
+        }
+    }
+    if rest_expected >= 5.0 {
+        chi_square += (rest_observed - rest_expected).powi(2) / rest_expected;
+        cells += 1;
+    }
+    let dof = cells.saturating_sub(1).max(1);
+    let k = dof as f64;
+    let z = ((chi_square / k).cbrt() - (1.0 - 2.0 / (9.0 * k))) / (2.0 / (9.0 * k)).sqrt();
+    Ok(SampleCheck {
+        samples,
+        chi_square,
+        dof,
+        z,
+        max_residual,
+        seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::density::mixture::sign_patterns;
+    use crate::density::train::{self, Standardise};
+    use crate::model::Architecture;
+    use finn_core::{Activation, Kind};
+
+    /// A two-component reflected mixture with untrained (seeded) parameters on `lo..hi`.
+    fn mixture(n: usize, lo: &[f64], hi: &[f64], map: SupportMap) -> DensityModel {
+        let arch = Architecture {
+            n,
+            kind: Kind::Positive,
+            activation: Activation::Sigma,
+            widths: vec![5, 4],
+        };
+        let s = Standardise::new(lo, hi);
+        let patterns = sign_patterns(n, true);
+        let w = [0.3, 0.7];
+        let components = patterns
+            .iter()
+            .enumerate()
+            .map(|(k, r)| Component {
+                weight: if patterns.len() == 1 { 1.0 } else { w[k] },
+                reflect: r.clone(),
+                model: train::model(
+                    &arch,
+                    &crate::solve::initial_parameters(&arch, 11 + k as u64),
+                    &s,
+                    lo,
+                    hi,
+                )
+                .unwrap(),
+            })
+            .collect();
+        DensityModel::new(map, components).unwrap()
+    }
+
+    #[test]
+    fn a_box_mixture_integrates_to_one_by_quadrature() {
+        let (lo, hi) = ([-1.0, 0.5], [2.0, 2.0]);
+        let d = mixture(2, &lo, &hi, SupportMap::Box);
+        assert!((d.integral().unwrap() - 1.0).abs() < 1e-14);
+        let cells = 300;
+        let (wx, wy) = (
+            (hi[0] - lo[0]) / cells as f64,
+            (hi[1] - lo[1]) / cells as f64,
+        );
+        let mut sum = 0.0;
+        for i in 0..cells {
+            for j in 0..cells {
+                let x = [lo[0] + (i as f64 + 0.5) * wx, lo[1] + (j as f64 + 0.5) * wy];
+                sum += d.pdf(&x).unwrap() * wx * wy;
+            }
+        }
+        assert!((sum - 1.0).abs() < 1e-4, "midpoint rule gives {sum}");
+        // A box probability against the same quadrature restricted to the box's cells.
+        let p = d.box_probability(&[-1.0, 0.5], &[0.5, 1.25]).unwrap();
+        let mut q = 0.0;
+        for i in 0..cells / 2 {
+            for j in 0..cells / 2 {
+                let x = [lo[0] + (i as f64 + 0.5) * wx, lo[1] + (j as f64 + 0.5) * wy];
+                q += d.pdf(&x).unwrap() * wx * wy;
+            }
+        }
+        assert!((p - q).abs() < 1e-4, "{p} vs {q}");
+        assert_eq!(d.pdf(&[3.0, 1.0]).unwrap(), 0.0);
+        assert!((d.box_probability(&[-9.0, -9.0], &[9.0, 9.0]).unwrap() - 1.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn a_real_space_mixture_integrates_to_one_over_the_line_and_plane() {
+        let map = SupportMap::RealSpace {
+            centre: vec![0.5, -1.0],
+            scale: vec![0.8, 1.5],
+        };
+        let d = mixture(2, &[0.0, 0.0], &[1.0, 1.0], map);
+        // Quadrature in x (not through the map): the logistic tails beyond 25 scales weigh
+        // less than e^-25.
+        let cells = 400;
+        let (lo, hi) = ([0.5 - 20.0, -1.0 - 37.5], [0.5 + 20.0, -1.0 + 37.5]);
+        let (wx, wy) = (
+            (hi[0] - lo[0]) / cells as f64,
+            (hi[1] - lo[1]) / cells as f64,
+        );
+        let mut sum = 0.0;
+        for i in 0..cells {
+            for j in 0..cells {
+                let x = [lo[0] + (i as f64 + 0.5) * wx, lo[1] + (j as f64 + 0.5) * wy];
+                sum += d.pdf(&x).unwrap() * wx * wy;
+            }
+        }
+        assert!((sum - 1.0).abs() < 1e-3, "midpoint rule gives {sum}");
+        let all = d
+            .box_probability(&[f64::NEG_INFINITY; 2], &[f64::INFINITY; 2])
+            .unwrap();
+        assert!((all - 1.0).abs() < 1e-14);
+        // The x-box [0, 1] x [-2, 0] is a u-box: its probability against quadrature in x.
+        let p = d.box_probability(&[0.0, -2.0], &[1.0, 0.0]).unwrap();
+        let k = 200;
+        let mut q = 0.0;
+        for i in 0..k {
+            for j in 0..k {
+                let x = [
+                    (i as f64 + 0.5) / k as f64,
+                    -2.0 + 2.0 * (j as f64 + 0.5) / k as f64,
+                ];
+                q += d.pdf(&x).unwrap() * 2.0 / (k * k) as f64;
+            }
+        }
+        assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+    }
+
+    #[test]
+    fn samples_pass_the_grid_test_and_invert_their_cdfs() {
+        let d = mixture(2, &[-1.0, -1.0], &[1.0, 1.0], SupportMap::Box);
+        let check = sample_check(&d, 20_000, 5, 6, &[-1.0, -1.0], &[1.0, 1.0]).unwrap();
+        assert!(
+            check.z < 3.0,
+            "chi-square {} at {} dof",
+            check.chi_square,
+            check.dof
+        );
+        assert!(check.max_residual < 1e-9, "{}", check.max_residual);
+        assert!(check
+            .samples
+            .iter()
+            .all(|x| x.iter().all(|v| (-1.0..=1.0).contains(v))));
+        // A wrong model fails: the samples against another mixture's probabilities.
+        let other = mixture(2, &[-1.0, -0.9], &[1.0, 1.2], SupportMap::Box);
+        let evals = other.evaluators().unwrap();
+        let mut chi = 0.0;
+        for i in 0..4 {
+            for j in 0..4 {
+                let a = [-1.0 + 0.5 * i as f64, -1.0 + 0.5 * j as f64];
+                let b = [a[0] + 0.5, a[1] + 0.5];
+                let e = other.box_probability_with(&evals, &a, &b).unwrap() * 20_000.0;
+                let o = check
+                    .samples
+                    .iter()
+                    .filter(|x| x[0] >= a[0] && x[0] < b[0] && x[1] >= a[1] && x[1] < b[1])
+                    .count() as f64;
+                chi += (o - e) * (o - e) / e.max(1.0);
+            }
+        }
+        assert!(chi > 100.0, "{chi}");
+    }
+
+    #[test]
+    fn the_json_round_trips_and_bad_weights_are_refused() {
+        let d = mixture(2, &[-1.0, -1.0], &[1.0, 1.0], SupportMap::Box);
+        let path = std::env::temp_dir().join("finn-composite-test.density.json");
+        d.save_json(&path).unwrap();
+        assert_eq!(DensityModel::load_json(&path).unwrap(), d);
+        let mut c = d.components.clone();
+        c[0].weight = 0.5;
+        let e = DensityModel::new(SupportMap::Box, c)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sum to 1"), "{e}");
+    }
+}

@@ -1,0 +1,459 @@
+//! A mixture of reflected positive FINNs, exactly normalised.
+//!
+//! Every first-layer unit of a positive network is a function of w . x with w >= 0, so its
+//! features are ridges across one family of directions only (in 2-D, lines of negative
+//! slope). Reflecting the inputs turns that family around: with a sign pattern s in
+//! {+1, -1}^n and the support [-h, h]^n (the learning box, symmetric about 0),
+//! f_s(x) = f'_s(s x) / Z_s is again a positive FINN whose integral over the box is 1, because
+//! the reflection maps the box onto itself and keeps volumes. The mixture
+//!
+//! ```text
+//! p(x) = sum_k pi_k f'_k(s_k x) / Z_k,     pi = softmax(logits),
+//! ```
+//!
+//! with one independent network per pattern, is non-negative, integrates to exactly
+//! sum_k pi_k = 1 (up to the rounding of each Z_k), and the probability of any box is the
+//! weighted sum of each component's vertex sum over the reflected box, so it stays exact. The
+//! patterns are the 2^(n-1) with s_0 = +1 ([`sign_patterns`]): reflecting every axis at once
+//! gives ridges of the same family again.
+//!
+//! The loss is the mean -log p over the training points plus a ridge term; its gradient is
+//! exact: with r_ik = pi_k f_k(x_i) / p(x_i) (the responsibilities),
+//!
+//! ```text
+//! dL/d theta_k = -(1/m) sum_i (pi_k / (Z_k p_i)) df'_k(s_k x_i)/d theta_k
+//!                + ((1/m) sum_i r_ik) (1 / Z_k) dZ_k/d theta_k,
+//! dL/d logit_k = -(1/m) sum_i (r_ik - pi_k).
+//! ```
+
+use super::loss::FLOOR;
+use crate::grad::{Net, Trace};
+use crate::model::Architecture;
+use crate::TrainError;
+use argmin::core::{CostFunction, Gradient};
+use finn_core::Error;
+use ndarray::Array2;
+
+/// The reflections of a mixture: for `reflections = false` the identity only, otherwise the
+/// 2^(n-1) sign patterns with the first axis kept (`true` = that axis is reflected).
+///
+/// ```
+/// use finn_train::density::mixture::sign_patterns;
+/// assert_eq!(sign_patterns(2, false), vec![vec![false, false]]);
+/// assert_eq!(sign_patterns(2, true), vec![vec![false, false], vec![false, true]]);
+/// assert_eq!(sign_patterns(4, true).len(), 8);
+/// ```
+pub fn sign_patterns(n: usize, reflections: bool) -> Vec<Vec<bool>> {
+    if !reflections || n < 2 {
+        return vec![vec![false; n]];
+    }
+    (0..1usize << (n - 1))
+        .map(|m| (0..n).map(|i| i > 0 && (m >> (i - 1)) & 1 == 1).collect())
+        .collect()
+}
+
+/// A loss that [`super::train::fit`] can minimise: a cost with its exact gradient, and the
+/// plain NLL on other points.
+pub trait Likelihood:
+    CostFunction<Param = Vec<f64>, Output = f64>
+    + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
+    + Clone
+    + Send
+{
+    /// The loss (with any ridge term).
+    fn loss(&self, params: &[f64]) -> Result<f64, TrainError>;
+    /// The mean -log pdf over `points` (no ridge term), nats per sample.
+    fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError>;
+}
+
+impl Likelihood for super::loss::Nll {
+    fn loss(&self, params: &[f64]) -> Result<f64, TrainError> {
+        super::loss::Nll::loss(self, params)
+    }
+    fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError> {
+        super::loss::Nll::mean_nll(self, params, points)
+    }
+}
+
+/// The negative log-likelihood of a mixture of reflected positive FINNs on the box
+/// [-h, h]^n (see the [module documentation](self)).
+///
+/// Parameters: the K mixing logits, then each component's network parameters in turn.
+///
+/// ```
+/// use finn_core::{Activation, Kind};
+/// use finn_train::density::mixture::{sign_patterns, MixtureNll};
+/// use finn_train::model::Architecture;
+/// use ndarray::array;
+/// let arch = Architecture { n: 2, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![3] };
+/// let points = array![[0.1, 0.2], [-0.5, 0.7], [1.0, -1.0]];
+/// let nll = MixtureNll::new(arch, points, 2.0, sign_patterns(2, true)).unwrap();
+/// let params = nll.initial_parameters(1);
+/// assert_eq!(nll.per_component(), 12); // 2 x 3 weights, 3 biases, 3 output weights
+/// assert_eq!(params.len(), 2 + 2 * 12);
+/// let mut g = vec![0.0; params.len()];
+/// let loss = nll.loss_and_gradient(&params, &mut g).unwrap();
+/// assert!(loss.is_finite() && g.iter().all(|v| v.is_finite()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct MixtureNll {
+    /// Every component's shape (positive, sigma).
+    pub architecture: Architecture,
+    /// Training points, one per row, in the learning box.
+    pub points: Array2<f64>,
+    /// Half the side of the box [-h, h]^n.
+    pub half_side: f64,
+    /// One reflection per component (`true`: that axis is reflected).
+    pub signs: Vec<Vec<bool>>,
+    /// Ridge coefficient on the network parameters (not the logits).
+    pub weight_decay: f64,
+}
+
+/// exp(l_k) / sum exp(l), stable.
+///
+/// ```
+/// let p = finn_train::density::mixture::softmax(&[0.0, 0.0]);
+/// assert_eq!(p, vec![0.5, 0.5]);
+/// ```
+pub fn softmax(logits: &[f64]) -> Vec<f64> {
+    let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = logits.iter().map(|l| (l - top).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
+
+/// The vertex sum of F' over [-h, h]^n (Eq. 4); with `seed`, adds seed * dZ/d(effective
+/// parameters) into the gradient.
+pub(crate) fn box_sum(
+    net: &Net,
+    tr: &mut Trace,
+    lower: &[f64],
+    upper: &[f64],
+    mut seed: Option<(f64, &mut [f64])>,
+) -> Result<f64, Error> {
+    let n = lower.len();
+    let mut v = vec![0.0; n];
+    let mut sum = 0.0;
+    for mask in 0..(1usize << n) {
+        for i in 0..n {
+            v[i] = if mask >> i & 1 == 1 {
+                upper[i]
+            } else {
+                lower[i]
+            };
+        }
+        let sign = if (n - mask.count_ones() as usize) % 2 == 1 {
+            -1.0
+        } else {
+            1.0
+        };
+        sum += sign * net.antiderivative_forward(&v, tr)?;
+        if let Some((s, g)) = seed.as_mut() {
+            net.antiderivative_backward(&v, tr, sign * *s, g);
+        }
+    }
+    if sum > 0.0 && sum.is_finite() {
+        Ok(sum)
+    } else {
+        Err(Error::DegenerateIntegral)
+    }
+}
+
+impl MixtureNll {
+    /// The loss of `points` (m x n, inside [-h, h]^n) under a mixture with one component per
+    /// entry of `signs`.
+    ///
+    /// Errors: `Core(InvalidShape)` for a network that is not positive with sigma, `Data` for
+    /// points of the wrong width, no points, no components or a pattern of the wrong length,
+    /// `Core(EmptyInterval)` for h <= 0.
+    pub fn new(
+        architecture: Architecture,
+        points: Array2<f64>,
+        half_side: f64,
+        signs: Vec<Vec<bool>>,
+    ) -> Result<Self, TrainError> {
+        let n = architecture.n;
+        if architecture.kind != finn_core::Kind::Positive
+            || architecture.activation != finn_core::Activation::Sigma
+        {
+            return Err(Error::InvalidShape.into());
+        }
+        if points.ncols() != n || points.nrows() == 0 {
+            return Err(TrainError::Data(format!(
+                "{} points of {} columns for a network of {n} inputs",
+                points.nrows(),
+                points.ncols()
+            )));
+        }
+        if signs.is_empty() || signs.iter().any(|s| s.len() != n) {
+            return Err(TrainError::Data(format!(
+                "a mixture needs at least one reflection of {n} axes"
+            )));
+        }
+        if !(half_side > 0.0 && half_side.is_finite()) {
+            return Err(Error::EmptyInterval { axis: 0 }.into());
+        }
+        Ok(MixtureNll {
+            architecture,
+            points,
+            half_side,
+            signs,
+            weight_decay: 0.0,
+        })
+    }
+
+    /// Sets the ridge coefficient.
+    pub fn with_weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// The number of components K.
+    pub fn components(&self) -> usize {
+        self.signs.len()
+    }
+
+    /// Parameters of one network.
+    pub fn per_component(&self) -> usize {
+        self.architecture.parameter_count()
+    }
+
+    /// Starting parameters: equal weights, and each component started by
+    /// [`super::train::initial_parameters`] on the reflected training points (another seed
+    /// per component).
+    pub fn initial_parameters(&self, seed: u64) -> Vec<f64> {
+        let mut p = vec![0.0; self.components()];
+        for (k, s) in self.signs.iter().enumerate() {
+            let reflected = reflect_rows(&self.points, s);
+            p.extend(super::train::initial_parameters(
+                &self.architecture,
+                &reflected,
+                seed.wrapping_add(k as u64 * 0x9E37),
+            ));
+        }
+        p
+    }
+
+    /// The mixing weights pi for `params`.
+    pub fn weights(&self, params: &[f64]) -> Vec<f64> {
+        softmax(&params[..self.components()])
+    }
+
+    /// One component's network parameters.
+    pub fn component<'p>(&self, params: &'p [f64], k: usize) -> &'p [f64] {
+        let (k0, p) = (self.components(), self.per_component());
+        &params[k0 + k * p..k0 + (k + 1) * p]
+    }
+
+    /// The loss value.
+    pub fn loss(&self, params: &[f64]) -> Result<f64, TrainError> {
+        self.evaluate(params, &self.points, self.weight_decay, None)
+    }
+
+    /// The loss value; its exact gradient is written into `grad`.
+    pub fn loss_and_gradient(&self, params: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
+        self.evaluate(params, &self.points, self.weight_decay, Some(grad))
+    }
+
+    /// The mean of -log p over `points` (no ridge term).
+    pub fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError> {
+        self.evaluate(params, points, 0.0, None)
+    }
+
+    fn evaluate(
+        &self,
+        params: &[f64],
+        points: &Array2<f64>,
+        decay: f64,
+        grad: Option<&mut [f64]>,
+    ) -> Result<f64, TrainError> {
+        let (kk, per) = (self.components(), self.per_component());
+        let n = self.architecture.n;
+        if params.len() != kk + kk * per {
+            return Err(Error::DimensionMismatch {
+                expected: kk + kk * per,
+                found: params.len(),
+            }
+            .into());
+        }
+        let nets = (0..kk)
+            .map(|k| Net::new(&self.architecture, self.component(params, k)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pi = self.weights(params);
+        let mut traces = vec![Trace::default(); kk];
+        let lower = vec![-self.half_side; n];
+        let upper = vec![self.half_side; n];
+        let z = nets
+            .iter()
+            .zip(traces.iter_mut())
+            .map(|(net, tr)| box_sum(net, tr, &lower, &upper, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let want = grad.is_some();
+        let mut g_eff = if want {
+            vec![vec![0.0; per]; kk]
+        } else {
+            Vec::new()
+        };
+        let mut g_logit = vec![0.0; kk];
+        let mut resp = vec![0.0; kk];
+        let m = points.nrows() as f64;
+        let mut sum = 0.0;
+        let mut y = vec![vec![0.0; n]; kk];
+        let mut q = vec![0.0; kk];
+        for x in points.rows() {
+            let mut p = 0.0;
+            for k in 0..kk {
+                for i in 0..n {
+                    y[k][i] = if self.signs[k][i] { -x[i] } else { x[i] };
+                }
+                let f = nets[k].integrand_forward(&y[k], &mut traces[k])?;
+                q[k] = pi[k] * f / z[k];
+                p += q[k];
+            }
+            if p > FLOOR {
+                sum -= p.ln();
+                if want {
+                    for k in 0..kk {
+                        let r = q[k] / p;
+                        resp[k] += r / m;
+                        g_logit[k] -= (r - pi[k]) / m;
+                        // The forward pass of component k is the last one its trace saw.
+                        nets[k].integrand_backward(
+                            &y[k],
+                            &mut traces[k],
+                            -pi[k] / (m * p * z[k]),
+                            &mut g_eff[k],
+                        );
+                    }
+                }
+            } else {
+                sum -= FLOOR.ln();
+            }
+        }
+        let ridge: f64 = params[kk..].iter().map(|p| p * p).sum::<f64>();
+        let loss = sum / m + decay * ridge;
+        if let Some(grad) = grad {
+            grad.iter_mut().for_each(|v| *v = 0.0);
+            grad[..kk].copy_from_slice(&g_logit);
+            for k in 0..kk {
+                box_sum(
+                    &nets[k],
+                    &mut traces[k],
+                    &lower,
+                    &upper,
+                    Some((resp[k] / z[k], &mut g_eff[k])),
+                )?;
+                nets[k].raw_gradient(&g_eff[k], &mut grad[kk + k * per..kk + (k + 1) * per]);
+            }
+            for (gi, p) in grad[kk..].iter_mut().zip(&params[kk..]) {
+                *gi += 2.0 * decay * p;
+            }
+        }
+        if loss.is_finite() {
+            Ok(loss)
+        } else {
+            Err(Error::Overflow.into())
+        }
+    }
+}
+
+/// The rows with the flagged axes negated (a reflection about 0).
+pub(crate) fn reflect_rows(points: &Array2<f64>, signs: &[bool]) -> Array2<f64> {
+    let mut out = points.clone();
+    for mut row in out.rows_mut() {
+        for (v, s) in row.iter_mut().zip(signs) {
+            if *s {
+                *v = -*v;
+            }
+        }
+    }
+    out
+}
+
+impl Likelihood for MixtureNll {
+    fn loss(&self, params: &[f64]) -> Result<f64, TrainError> {
+        MixtureNll::loss(self, params)
+    }
+    fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError> {
+        MixtureNll::mean_nll(self, params, points)
+    }
+}
+
+impl CostFunction for MixtureNll {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, param: &Self::Param) -> Result<f64, argmin::core::Error> {
+        Ok(self.loss(param)?)
+    }
+}
+
+impl Gradient for MixtureNll {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, param: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
+        let mut g = vec![0.0; param.len()];
+        self.loss_and_gradient(param, &mut g)?;
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use finn_core::{Activation, Kind};
+    use ndarray::array;
+
+    fn arch(widths: Vec<usize>) -> Architecture {
+        Architecture {
+            n: 2,
+            kind: Kind::Positive,
+            activation: Activation::Sigma,
+            widths,
+        }
+    }
+
+    #[test]
+    fn gradient_matches_central_differences() {
+        let points = array![
+            [0.1, 0.2],
+            [-0.5, 0.7],
+            [1.0, -1.0],
+            [-1.2, -0.3],
+            [0.4, 1.5]
+        ];
+        for widths in [vec![3], vec![3, 2]] {
+            let nll = MixtureNll::new(arch(widths), points.clone(), 2.0, sign_patterns(2, true))
+                .unwrap()
+                .with_weight_decay(1e-3);
+            let mut p = nll.initial_parameters(7);
+            p[0] = 0.3; // unequal weights
+            let mut g = vec![0.0; p.len()];
+            nll.loss_and_gradient(&p, &mut g).unwrap();
+            for j in 0..p.len() {
+                let h = 1e-6 * p[j].abs().max(1.0);
+                let (mut a, mut b) = (p.clone(), p.clone());
+                a[j] += h;
+                b[j] -= h;
+                let fd = (nll.loss(&a).unwrap() - nll.loss(&b).unwrap()) / (2.0 * h);
+                assert!(
+                    (fd - g[j]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                    "parameter {j}: finite difference {fd}, gradient {}",
+                    g[j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_unreflected_component_is_the_plain_loss() {
+        let points = array![[0.1, 0.2], [-0.5, 0.7], [1.0, -1.0]];
+        let a = arch(vec![4, 3]);
+        let mix = MixtureNll::new(a.clone(), points.clone(), 2.0, sign_patterns(2, false)).unwrap();
+        let plain =
+            super::super::loss::Nll::new(a, points.clone(), vec![-2.0; 2], vec![2.0; 2]).unwrap();
+        let p = mix.initial_parameters(3);
+        let l_mix = mix.mean_nll(&p, &points).unwrap();
+        let l_plain = plain.mean_nll(&p[1..], &points).unwrap();
+        assert!((l_mix - l_plain).abs() < 1e-12, "{l_mix} vs {l_plain}");
+    }
+}
