@@ -28,3 +28,33 @@ fn example_density_blob_is_the_doc_density_blob() {
     let path = finn_lab::workspace_root().join("finn-embedded/tests/data/density.postcard");
     check(&path, doc_density_blob().unwrap());
 }
+
+/// The hostile-input campaign over the two density blobs alone: every mutant is refused with a
+/// typed error or loads and works over its whole support (pdf, log-pdf, CDF, samples), in f64,
+/// in f32 and in the fit and density players; some mutants load.
+#[test]
+fn mutated_density_blobs_are_refused_or_work() {
+    use finn_lab::fuzz::{self, Campaign};
+    let blobs = vec![
+        (density_blob_path(), reference_density_blob().unwrap()),
+        (
+            "finn-embedded/tests/data/density.postcard".into(),
+            doc_density_blob().unwrap(),
+        ),
+    ];
+    let campaign = Campaign {
+        seed: 2026,
+        cases: 300,
+        limit: std::time::Duration::from_secs(600),
+        threads: 2,
+    };
+    let summary = fuzz::run(&campaign, &blobs, &|_| {});
+    let report = summary.markdown(&campaign, &blobs);
+    assert!(summary.failures.is_empty(), "{report}");
+    assert_eq!(summary.cases, 300);
+    assert!(summary.accepted > 0, "{report}");
+    assert!(
+        summary.rejected.keys().any(|k| k == "Core"),
+        "some mutants are refused by the content checks: {report}"
+    );
+}
