@@ -25,7 +25,12 @@
 //! - `probability <j> <lo_1..lo_n> <hi_1..hi_n> <P>`, or `probability_error <j> <lo..> <hi..>
 //!   <message>`: box j and its probability;
 //! - `draw <k> <u_1..u_n> <x_1..x_n>`, or `draw_error <k> <u_1..u_n> <message>`: the sample;
-//! - `phase <name> <calls> <ticks>`: what each phase of the measured run cost.
+//! - `phase <name> <calls> <ticks> <stack>`: what each phase of the measured run cost, and the
+//!   stack high-water mark it reached (counted from the top of the stack, so the frames of
+//!   `main` and `run` are included).
+//!
+//! `main`'s own `ticks`, `instructions` and `stack_bytes` lines then cover the whole run,
+//! including those repaints and scans: the `phase` lines are this workload's figures.
 
 use crate::host::Out;
 use capacity::{Player, BLOB};
@@ -75,7 +80,7 @@ struct Inputs {
 pub struct Workload {
     player: &'static Player,
     inputs: &'static Inputs,
-    ticks: Cell<[u64; 5]>,
+    costs: Cell<[(u64, usize); 5]>,
 }
 
 impl Workload {
@@ -119,46 +124,44 @@ impl Workload {
         Ok(Workload {
             player,
             inputs,
-            ticks: Cell::new([0; 5]),
+            costs: Cell::new([(0, 0); 5]),
         })
     }
 
-    /// The five phases, each timed. `black_box` keeps the optimiser from reusing results or
-    /// dropping calls.
+    /// The five phases, each timed, and the stack each reaches (the stack is painted again
+    /// before each phase and scanned after it, outside the timed part). `black_box` keeps the
+    /// optimiser from reusing results or dropping calls.
     #[inline(never)]
     pub fn run(&self) {
         let p = black_box(self.player);
         let inputs = black_box(self.inputs);
-        let mut ticks = [0u64; 5];
-        let start = crate::cost::now();
-        for x in &inputs.points {
-            let _ = black_box(p.pdf(black_box(x)));
-        }
-        let t1 = crate::cost::now();
-        for x in &inputs.points {
-            let _ = black_box(p.log_pdf(black_box(x)));
-        }
-        let t2 = crate::cost::now();
-        for x in &inputs.points {
-            let _ = black_box(p.cdf(black_box(x)));
-        }
-        let t3 = crate::cost::now();
-        for (lo, hi) in &inputs.boxes {
-            let _ = black_box(p.box_probability(black_box(lo), black_box(hi)));
-        }
-        let t4 = crate::cost::now();
-        for u in &inputs.uniforms {
-            let _ = black_box(p.sample(black_box(u)));
-        }
-        let t5 = crate::cost::now();
-        for (slot, (a, b)) in
-            ticks
-                .iter_mut()
-                .zip([(start, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)])
-        {
-            *slot = b - a;
-        }
-        self.ticks.set(ticks);
+        let mut costs = [(0u64, 0usize); 5];
+        costs[0] = phase(|| {
+            for x in &inputs.points {
+                let _ = black_box(p.pdf(black_box(x)));
+            }
+        });
+        costs[1] = phase(|| {
+            for x in &inputs.points {
+                let _ = black_box(p.log_pdf(black_box(x)));
+            }
+        });
+        costs[2] = phase(|| {
+            for x in &inputs.points {
+                let _ = black_box(p.cdf(black_box(x)));
+            }
+        });
+        costs[3] = phase(|| {
+            for (lo, hi) in &inputs.boxes {
+                let _ = black_box(p.box_probability(black_box(lo), black_box(hi)));
+            }
+        });
+        costs[4] = phase(|| {
+            for u in &inputs.uniforms {
+                let _ = black_box(p.sample(black_box(u)));
+            }
+        });
+        self.costs.set(costs);
     }
 
     /// The header lines, one line per point, box and sample, and the phases' costs.
@@ -230,10 +233,21 @@ impl Workload {
                 }
             });
         }
-        for ((name, calls), ticks) in PHASES.iter().zip(PHASE_CALLS).zip(self.ticks.get()) {
-            out.line(format_args!("phase {name} {calls} {ticks}"));
+        for ((name, calls), (ticks, stack)) in PHASES.iter().zip(PHASE_CALLS).zip(self.costs.get())
+        {
+            out.line(format_args!("phase {name} {calls} {ticks} {stack}"));
         }
     }
+}
+
+/// Runs one phase: its ticks, and the stack high-water mark it reached (painted just before).
+#[inline(always)]
+fn phase(work: impl FnOnce()) -> (u64, usize) {
+    crate::cost::repaint_stack();
+    let start = crate::cost::now();
+    work();
+    let ticks = crate::cost::now() - start;
+    (ticks, crate::cost::stack_high_water_bytes())
 }
 
 /// Point k of the support (k < N fits a `u32` on this target).

@@ -147,7 +147,7 @@ pub struct DensityDraw {
     pub outcome: std::result::Result<Vec<u32>, String>,
 }
 
-/// What one phase of the measured run cost.
+/// What one phase of the measured run cost (`phase <name> <calls> <ticks> <stack>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Phase {
     /// `pdf`, `log_pdf`, `cdf`, `box` or `sample`.
@@ -156,6 +156,8 @@ pub struct Phase {
     pub calls: u64,
     /// SysTick ticks they took.
     pub ticks: u64,
+    /// The stack high-water mark of the phase, bytes from the top of the stack.
+    pub stack_bytes: u64,
 }
 
 impl Phase {
@@ -241,10 +243,11 @@ impl Run {
     pub fn phases(&self) -> Result<Vec<Phase>> {
         self.records_with_key("phase")
             .map(|record| match record.fields[..] {
-                [name, calls, ticks] => Ok(Phase {
+                [name, calls, ticks, stack] => Ok(Phase {
                     name: name.to_string(),
                     calls: calls.parse().with_context(|| format!("{record:?}"))?,
                     ticks: ticks.parse().with_context(|| format!("{record:?}"))?,
+                    stack_bytes: stack.parse().with_context(|| format!("{record:?}"))?,
                 }),
                 _ => bail!("malformed phase line: {record:?}"),
             })
@@ -518,7 +521,7 @@ mod tests {
              probability_error 1 0x1 0x2 0x3 0x4 overflow\n\
              draw 0 0x1 0x2 0x3 0x4\n\
              draw_error 1 0x1 0x2 bad\n\
-             phase pdf 64 1000\nphase sample 64 40000\n");
+             phase pdf 64 1000 900\nphase sample 64 40000 2000\n");
         assert_eq!(r.density_capacity().unwrap(), [2, 16, 2]);
         assert_eq!(r.support(2).unwrap(), (vec![1, 2], vec![3, 4]));
         let points = r.density_points(2).unwrap();
@@ -537,6 +540,7 @@ mod tests {
         assert_eq!(draws[1].outcome, Err("bad".into()));
         let sample = r.phase("sample").unwrap();
         assert_eq!(sample.instructions_per_call(), 40000.0 * 40.0 / 64.0);
+        assert_eq!(sample.stack_bytes, 2000);
         assert!(r.phase("cdf").is_err());
     }
 
@@ -552,7 +556,7 @@ mod tests {
         assert!(run("probability 0 0x1 0x2 0x3 0x4\n")
             .density_boxes(2)
             .is_err());
-        assert!(run("phase pdf 64\n").phases().is_err());
+        assert!(run("phase pdf 64 100\n").phases().is_err());
         assert!(run("density_capacity 2 16\n").density_capacity().is_err());
         assert!(run("support 0x1 0x2 0x3\n").support(2).is_err());
     }
