@@ -64,6 +64,9 @@ where
     /// blob's parameters, domain and constants are rounded to `f32`). Never allocates, never
     /// panics.
     ///
+    /// A density blob (payload 2) loads too: a density is a model (its f, F and integrals);
+    /// [`DensityPlayer`](crate::DensityPlayer) adds its pdf, CDF and samples.
+    ///
     /// Errors: [`LoadError::Corrupt`] (framing, CRC), [`LoadError::Invalid`] (a trajectory
     /// blob, or content that finn-core refuses), [`LoadError::Capacity`] (another input
     /// dimension than `N`, more layers than `L`, a width above `W`), [`LoadError::Core`] (a
