@@ -10,22 +10,24 @@
 //! The blob's payload selects the workload, as the cfg `finn_workload`:
 //!
 //! - a trajectory blob (payload 1): `finn_workload = "trajectory"`, `src/trajectory.rs`;
-//! - a model blob (payload 0, the fit application): `finn_workload = "fit"`, `src/fit.rs`.
+//! - a model blob (payload 0, the fit application): `finn_workload = "fit"`, `src/fit.rs`;
+//! - a density blob (payload 2): `finn_workload = "density"`, `src/density.rs`.
 //!
 //! The player's compile-time capacity is taken from the blob itself, so any valid blob fits
 //! exactly: for a trajectory D, the widest layer, the depth and the via-point count; for a
-//! model N (inputs), the widest layer and the depth. `$OUT_DIR/samples.rs` holds the sample
+//! model or a density N (inputs), the widest layer and the depth. `$OUT_DIR/samples.rs` holds the sample
 //! count.
 //!
 //! A blob that does not decode here (a deliberately corrupt one, for the error path) gets the
 //! trajectory workload with the default capacity of the default blob, and the firmware reports
 //! the typed load error at run time; except when it still opens like a model blob (the magic
 //! and a payload byte 0 intact, say a flipped bit further on), which gets the fit workload
-//! with [`DEFAULT_FIT_CAPACITY`], so that the fit player reports the error.
+//! with [`DEFAULT_FIT_CAPACITY`], so that the fit player reports the error, or like a density
+//! blob (payload byte 2), which gets the density workload with [`DEFAULT_DENSITY_CAPACITY`].
 //!
 //! `FINN_CAPACITY=D,W,L,V` overrides a trajectory player's capacity, `FINN_FIT_CAPACITY=N,W,L`
-//! a fit player's (to exercise a capacity mismatch); each is refused for a blob of the other
-//! workload. `FINN_SAMPLES` sets the number of samples played (default 64).
+//! a fit or density player's (to exercise a capacity mismatch); each is refused for a blob of
+//! the other kind. `FINN_SAMPLES` sets the number of samples played (default 64).
 
 use finn_embedded::build::{BuildError, Capacity, Embedded};
 use finn_embedded::finn_core::format::{MAGIC, MIN_LEN, PREFIX_LEN};
@@ -41,11 +43,16 @@ const DEFAULT_CAPACITY: Capacity = Capacity::Trajectory {
 /// The fit player's capacity for a model blob that does not decode: 2 inputs, 2 hidden
 /// layers of 16 (the shape of `results/figure1/eps2.postcard`).
 const DEFAULT_FIT_CAPACITY: Capacity = Capacity::Fit { n: 2, w: 16, l: 2 };
+/// The density player's capacity for a density blob that does not decode: 2 inputs, 2 hidden
+/// layers of 16 (the shape of `blobs/density.postcard`).
+const DEFAULT_DENSITY_CAPACITY: Capacity = Capacity::Density { n: 2, w: 16, l: 2 };
 /// Samples played when `FINN_SAMPLES` is not set.
 const DEFAULT_SAMPLES: usize = 64;
 /// The byte that opens the body of a model blob: the payload field, postcard's varint of
 /// enum index 0 (`Model`; see `docs/model-format.md`).
 const MODEL_PAYLOAD_BYTE: u8 = 0;
+/// The same for a density blob: enum index 2 (`Density`).
+const DENSITY_PAYLOAD_BYTE: u8 = 2;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -54,7 +61,9 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\"))");
+    println!(
+        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\"))"
+    );
     for var in [
         "FINN_BLOB",
         "FINN_CAPACITY",
@@ -77,10 +86,10 @@ fn main() {
                 blob_path.display()
             );
             let blob = fs::read(&blob_path).expect("the blob was read once already");
-            let capacity = if names_model_payload(&blob) {
-                DEFAULT_FIT_CAPACITY
-            } else {
-                DEFAULT_CAPACITY
+            let capacity = match opening_payload_byte(&blob) {
+                Some(MODEL_PAYLOAD_BYTE) => DEFAULT_FIT_CAPACITY,
+                Some(DENSITY_PAYLOAD_BYTE) => DEFAULT_DENSITY_CAPACITY,
+                _ => DEFAULT_CAPACITY,
             };
             Embedded::unchecked(&blob_path, blob, capacity)
         }
@@ -89,20 +98,24 @@ fn main() {
     let trajectory_capacity = env::var("FINN_CAPACITY").ok();
     let fit_capacity = env::var("FINN_FIT_CAPACITY").ok();
     let capacity = match embedded.capacity() {
-        Capacity::Fit { .. } => {
+        own @ (Capacity::Fit { .. } | Capacity::Density { .. }) => {
             if let Some(text) = trajectory_capacity {
                 panic!(
-                    "FINN_CAPACITY={text:?} sizes a trajectory player, but {} is a model blob, \
-                     played by the fit workload (use FINN_FIT_CAPACITY=N,W,L)",
-                    blob_path.display()
+                    "FINN_CAPACITY={text:?} sizes a trajectory player, but {} is a {} blob \
+                     (use FINN_FIT_CAPACITY=N,W,L)",
+                    blob_path.display(),
+                    own.kind()
                 );
             }
             match fit_capacity {
                 Some(text) => {
                     let [n, w, l] = parse_counts(&text, "FINN_FIT_CAPACITY", "N,W,L");
-                    Capacity::Fit { n, w, l }
+                    match own {
+                        Capacity::Density { .. } => Capacity::Density { n, w, l },
+                        _ => Capacity::Fit { n, w, l },
+                    }
                 }
-                None => embedded.capacity(),
+                None => own,
             }
         }
         // A trajectory blob, or a payload this firmware has no workload for (which cannot
@@ -146,11 +159,15 @@ fn main() {
     )
     .expect("writing samples.rs");
 }
-/// Whether a blob that does not decode still opens like a model blob: the magic, the length of
-/// a framed blob, and the model payload byte right after the prefix. (The version is left to
-/// the player to refuse.)
-fn names_model_payload(blob: &[u8]) -> bool {
-    blob.len() >= MIN_LEN && blob.starts_with(&MAGIC) && blob[PREFIX_LEN] == MODEL_PAYLOAD_BYTE
+/// The payload byte right after the prefix of a blob that does not decode but still opens like
+/// a blob: the magic and the length of a framed blob. (The version is left to the player to
+/// refuse.)
+fn opening_payload_byte(blob: &[u8]) -> Option<u8> {
+    if blob.len() >= MIN_LEN && blob.starts_with(&MAGIC) {
+        blob.get(PREFIX_LEN).copied()
+    } else {
+        None
+    }
 }
 
 /// `text` as comma-separated counts in the form `form` (as many as it has letters), read from

@@ -611,7 +611,7 @@ where
     }
 
     /// `Ok` for a loaded model, `InvalidShape` for an unloaded one.
-    fn check_loaded(&self) -> Result<(), Error> {
+    pub(crate) fn check_loaded(&self) -> Result<(), Error> {
         if self.loaded {
             Ok(())
         } else {

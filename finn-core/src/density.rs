@@ -315,17 +315,59 @@ where
     /// assert_eq!(Density::new(model).unwrap_err(), Error::NotADensity);
     /// ```
     pub fn new(model: Finn<T, N, W, L>) -> Result<Self, Error> {
-        let ok = model.network().kind() == Kind::Positive
-            && matches!(
-                model.constraint(),
-                Some(c) if c.bound == Bound::Equal && c.method == Method::Scale && c.eps == T::ONE
-            )
-            && model.constants().scale > T::ZERO;
-        if ok {
+        if Self::is_density(&model) {
             Ok(Density { model })
         } else {
             Err(Error::NotADensity)
         }
+    }
+
+    /// Whether `model` is a density: positive, `Equal`, `Scale`, eps = 1, a positive scale.
+    pub(crate) fn is_density(model: &Finn<T, N, W, L>) -> bool {
+        model.network().kind() == Kind::Positive
+            && matches!(
+                model.constraint(),
+                Some(c) if c.bound == Bound::Equal && c.method == Method::Scale && c.eps == T::ONE
+            )
+            && model.constants().scale > T::ZERO
+    }
+
+    /// A density with nothing loaded, for a `static` that a density blob is loaded into in
+    /// place ([`ModelView::load_density_into`](crate::format::ModelView::load_density_into)):
+    /// every byte is zero, so the static lives in `.bss`. Evaluating it before a successful
+    /// load is an error (`InvalidShape`).
+    ///
+    /// ```
+    /// use finn_core::{Density, Error};
+    /// let p = Density::<f32, 2, 8, 2>::unloaded();
+    /// assert_eq!(p.pdf(&[0.5, 0.5]).unwrap_err(), Error::InvalidShape);
+    /// assert_eq!(p.sample(&[0.5, 0.5]).unwrap_err(), Error::InvalidShape);
+    /// ```
+    pub const fn unloaded() -> Self {
+        Density {
+            model: Finn::unloaded(),
+        }
+    }
+
+    /// The model, to load in place (the loader checks [`Density::is_density`] after).
+    pub(crate) fn finn_mut(&mut self) -> &mut Finn<T, N, W, L> {
+        &mut self.model
+    }
+
+    /// Marks the density unloaded (evaluating it is then an error), without touching the
+    /// weights.
+    ///
+    /// ```
+    /// # use finn_core::{Bound, Constraint, Density, Domain, Error, Finn, Method, Network};
+    /// # let net = Network::<f64, 1, 4, 1>::positive(&[2], &[1.0, -0.5, 0.2, 0.3, 1.0, 2.0]).unwrap();
+    /// # let one = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+    /// let mut p = Density::new(Finn::new(net, Domain::new([0.0], [2.0]).unwrap(), Some(one)).unwrap()).unwrap();
+    /// assert!(p.pdf(&[1.0]).is_ok());
+    /// p.unload();
+    /// assert_eq!(p.pdf(&[1.0]).unwrap_err(), Error::InvalidShape);
+    /// ```
+    pub fn unload(&mut self) {
+        self.model.unload();
     }
 
     /// The underlying model (F, f, integrals).
@@ -380,6 +422,7 @@ where
     /// assert!(p.pdf(&[f64::NAN]).is_err());
     /// ```
     pub fn pdf(&self, x: &[T; N]) -> Result<T, Error> {
+        self.model.check_loaded()?;
         check_no_nan(x)?;
         if !self.support().contains(x) {
             return Ok(T::ZERO);
@@ -407,6 +450,7 @@ where
     /// assert_eq!(p.log_pdf(&[5.0]).unwrap(), f64::NEG_INFINITY);
     /// ```
     pub fn log_pdf(&self, x: &[T; N]) -> Result<T, Error> {
+        self.model.check_loaded()?;
         check_no_nan(x)?;
         let neg_inf = -(T::ONE / T::ZERO);
         if !self.support().contains(x) {
@@ -480,6 +524,7 @@ where
         lo: &[T; N],
         hi: &[T; N],
     ) -> Result<Bounded<T>, Error> {
+        self.model.check_loaded()?;
         check_no_nan(lo)?;
         check_no_nan(hi)?;
         let (a, b) = (self.support().lower(), self.support().upper());
@@ -556,6 +601,7 @@ where
     /// assert!(m.value > 0.0 && m.error < 1e-9 * m.value);
     /// ```
     pub fn marginal_pdf_with_bound(&self, mask: usize, x: &[T; N]) -> Result<Bounded<T>, Error> {
+        self.model.check_loaded()?;
         Self::check_mask(mask)?;
         let (a, b) = (self.support().lower(), self.support().upper());
         let mut point = [T::ZERO; N];
@@ -732,6 +778,7 @@ where
     /// assert!(c.error < 1e-9);
     /// ```
     pub fn conditional_cdf_with_bound(&self, k: usize, x: &[T; N]) -> Result<Bounded<T>, Error> {
+        self.model.check_loaded()?;
         if k >= N {
             return Err(Error::DimensionMismatch {
                 expected: N,
@@ -823,6 +870,7 @@ where
     /// assert!((p.cdf(&x).unwrap() - 0.4).abs() < 1e-12);
     /// ```
     pub fn sample_with_stats(&self, uniforms: &[T; N]) -> Result<([T; N], SampleStats), Error> {
+        self.model.check_loaded()?;
         if uniforms.iter().any(|u| !u.is_finite()) {
             return Err(Error::NonFiniteInput);
         }

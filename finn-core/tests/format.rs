@@ -2,8 +2,8 @@
 //! per error, and property tests that random and damaged blobs never panic the loader.
 
 use finn_core::format::{
-    crc32, decode, encode, encoded_len, validate, Field, FormatError, ModelHeader, ModelView,
-    Payload, Scalar, MAGIC, MAX_LAYERS, MIN_LEN, VERSION,
+    crc32, decode, decode_density, encode, encoded_len, validate, Field, FormatError, ModelHeader,
+    ModelView, Payload, Scalar, MAGIC, MAX_LAYERS, MIN_LEN, VERSION,
 };
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{
@@ -2529,4 +2529,174 @@ proptest! {
             prop_assert_eq!(again, bytes);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The density payload (2): the model body under another tag, and the density rule.
+
+/// The smallest density: a positive sigma_1 network, n = 1, one hidden unit, on [0, 1], its
+/// integral fixed to 1 by scale, parameters [2.0, 0.5, 1.0] stored as `F32`.
+fn smallest_density() -> (ModelHeader<'static>, [f64; 3]) {
+    let params = [2.0, 0.5, 1.0];
+    let one = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+    let net = Network::<f64, 1, 1, 1>::positive(&[1], &params).unwrap();
+    let host = Finn::new(net, Domain::new([0.0], [1.0]).unwrap(), Some(one)).unwrap();
+    let header = ModelHeader {
+        payload: Payload::Density,
+        kind: Kind::Positive,
+        activation: Activation::Sigma,
+        n: 1,
+        widths: &[1],
+        domain_lower: &[0.0],
+        domain_upper: &[1.0],
+        constraint: Some(one),
+        constants: host.constants(),
+    };
+    (header, params)
+}
+
+#[test]
+fn golden_bytes_of_the_smallest_density() {
+    // The worked example of docs/model-format.md, "Density blobs".
+    let (header, params) = smallest_density();
+    let bytes = blob(&header, &params, Scalar::F32);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // The scale finn-core resolves for this network: 1 / (F'(1) - F'(0)).
+    assert_eq!(header.constants.scale, 4.174553353145021);
+    let expected = concat!(
+        "46494e4e", // magic "FINN"
+        "0100",     // version 1
+        "02",       // payload Density
+        "00",       // kind Positive
+        "00",       // activation Sigma
+        "01",       // n = 1
+        "0101",     // widths: 1 entry, 1
+        "01",
+        "0000000000000000", // lower: 1 entry, 0.0
+        "01",
+        "000000000000f03f", // upper: 1 entry, 1.0
+        "01",               // a constraint:
+        "00",               //   Equal
+        "00",               //   Scale
+        "000000000000f03f", //   eps 1.0
+        "f7a83c1dbeb21040", // scale 4.174553353145021
+        "0000000000000000", // gap 0.0
+        "0000000000000000", // gap_low 0.0
+        "00",               // scalar F32
+        "0c",               // 12 parameter bytes
+        "00000040",         // 2.0f32
+        "0000003f",         // 0.5f32
+        "0000803f",         // 1.0f32
+    );
+    assert_eq!(&hex[..hex.len() - 8], expected);
+    assert_eq!(&hex[hex.len() - 8..], "bd2a7dc6"); // CRC 0xC67D2ABD, little-endian
+    assert_eq!(bytes.len(), 83);
+    // The same model under the model tag differs in that byte only, and reads as a model but
+    // not as a density.
+    let model = ModelHeader {
+        payload: Payload::Model,
+        ..header
+    };
+    let model_bytes = blob(&model, &params, Scalar::F32);
+    let differ: Vec<usize> = (0..bytes.len() - 4)
+        .filter(|&i| bytes[i] != model_bytes[i])
+        .collect();
+    assert_eq!(differ, [6]);
+    assert_eq!(decode(&model_bytes).unwrap().payload(), Payload::Model);
+    assert_eq!(
+        decode_density(&model_bytes).unwrap_err(),
+        FormatError::WrongPayload {
+            expected: Payload::Density,
+            found: Payload::Model
+        }
+    );
+    // A density blob reads with every model reader, and says what it is.
+    let view = decode_density(&bytes).unwrap();
+    assert_eq!(view.payload(), Payload::Density);
+    assert_eq!(decode(&bytes).unwrap(), view);
+    assert_eq!(decode_any(&bytes).unwrap(), Blob::Density(view));
+    assert_eq!(
+        decode_trajectory(&bytes).unwrap_err(),
+        FormatError::WrongPayload {
+            expected: Payload::Trajectory,
+            found: Payload::Density
+        }
+    );
+    let p = view.to_density::<f32, 1, 4, 2>().unwrap();
+    assert!((p.cdf(&[1.0]).unwrap() - 1.0).abs() < 1e-6);
+    assert_eq!(
+        decode(&model_bytes)
+            .unwrap()
+            .to_density::<f32, 1, 4, 2>()
+            .unwrap_err(),
+        FormatError::WrongPayload {
+            expected: Payload::Density,
+            found: Payload::Model
+        }
+    );
+}
+
+/// Only a density may be written or read under the density tag: a positive network with the
+/// constraint Equal, Scale, eps = 1.
+#[test]
+fn the_density_payload_holds_only_densities() {
+    let (header, params) = smallest_density();
+    let not = |h: &ModelHeader<'_>| {
+        assert_eq!(
+            validate(h, &params),
+            Err(FormatError::Core(Error::NotADensity)),
+            "{h:?}"
+        );
+        let mut out = [0u8; 256];
+        assert_eq!(
+            encode(h, &params, Scalar::F32, &mut out),
+            Err(FormatError::Core(Error::NotADensity))
+        );
+    };
+    // eps 2 (with constants for it: the rule is checked before the constants).
+    let two = Constraint::new(Bound::Equal, Method::Scale, 2.0);
+    not(&ModelHeader {
+        constraint: Some(two),
+        constants: Resolved::scaled(header.constants.scale * 2.0),
+        ..header
+    });
+    not(&ModelHeader {
+        constraint: None,
+        constants: Resolved::scaled(1.0),
+        ..header
+    });
+    not(&ModelHeader {
+        constraint: Some(Constraint::new(Bound::AtMost, Method::Scale, 1.0)),
+        ..header
+    });
+    not(&ModelHeader {
+        kind: Kind::Signed,
+        constraint: Some(Constraint::new(Bound::Equal, Method::Shift, 1.0)),
+        constants: Resolved {
+            scale: 1.0,
+            gap: 0.5,
+            gap_low: 0.0,
+        },
+        ..header
+    });
+    // The same rule on the wire: eps 2 written by hand, the CRC fixed.
+    let mut bytes = blob(&header, &params, Scalar::F32);
+    let eps_at = 6 + 1 + 1 + 1 + 1 + 2 + 9 + 9 + 3;
+    assert_eq!(&bytes[eps_at..eps_at + 8], &1.0f64.to_le_bytes());
+    bytes[eps_at..eps_at + 8].copy_from_slice(&2.0f64.to_le_bytes());
+    let n = bytes.len() - 4;
+    let crc = crc32(&bytes[..n]);
+    bytes[n..].copy_from_slice(&crc.to_le_bytes());
+    for e in [
+        decode(&bytes).unwrap_err(),
+        decode_density(&bytes).unwrap_err(),
+        decode_any(&bytes).unwrap_err(),
+    ] {
+        assert_eq!(e, FormatError::Core(Error::NotADensity));
+    }
+    // A payload past the density is unknown.
+    bytes[6] = 3;
+    let crc = crc32(&bytes[..n]);
+    bytes[n..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(decode_any(&bytes).unwrap_err(), FormatError::Malformed);
 }

@@ -296,6 +296,8 @@ fn option_tags_other_than_0_and_1_are_malformed() {
 enum PayloadIn {
     Model,
     Trajectory,
+    // The density payload's body is the model body.
+    Density,
 }
 
 #[derive(Deserialize)]
@@ -351,7 +353,9 @@ fn postcard_verdict(body: &[u8]) -> Result<(), FormatError> {
     let (payload, _) =
         postcard::take_from_bytes::<PayloadIn>(body).map_err(|_| FormatError::Malformed)?;
     let rest = match payload {
-        PayloadIn::Model => postcard::take_from_bytes::<ModelIn<'_>>(body).map(|(_, r)| r.len()),
+        PayloadIn::Model | PayloadIn::Density => {
+            postcard::take_from_bytes::<ModelIn<'_>>(body).map(|(_, r)| r.len())
+        }
         PayloadIn::Trajectory => {
             postcard::take_from_bytes::<TrajectoryIn<'_>>(body).map(|(_, r)| r.len())
         }

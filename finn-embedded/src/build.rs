@@ -1,7 +1,8 @@
 //! For a firmware's `build.rs`: embed a blob and size its player **from the blob**, so the
 //! player's capacity is exact by construction (feature `build`, host only).
 //!
-//! A player's const generics (`TrajectoryPlayer<D, W, L, V>`, `FitPlayer<N, W, L>`) must hold
+//! A player's const generics (`TrajectoryPlayer<D, W, L, V>`, `FitPlayer<N, W, L>`,
+//! `DensityPlayer<N, W, L>`) must hold
 //! the blob it loads; picked by hand, a wrong guess is a run-time [`LoadError::Capacity`]
 //! (too small) or wasted RAM (too large). [`embed`] reads the blob at compile time, decodes it
 //! completely (magic, version, CRC, payload, shape and values: a corrupt blob fails the
@@ -9,8 +10,9 @@
 //! `OUT_DIR/finn_player.rs`, a module with:
 //!
 //! - `BLOB`: the blob, `include_bytes!` of the checked copy;
-//! - `KIND`: `"trajectory"` or `"fit"`;
-//! - the capacity as consts: `D`, `W`, `L`, `V` for a trajectory, `N`, `W`, `L` for a model;
+//! - `KIND`: `"trajectory"`, `"fit"` or `"density"`;
+//! - the capacity as consts: `D`, `W`, `L`, `V` for a trajectory, `N`, `W`, `L` for a model or
+//!   a density;
 //! - `Player`: the player type of exactly that capacity, for example
 //!   `finn_embedded::TrajectoryPlayer<3, 16, 2, 1>`;
 //! - `PLAYER_BYTES`: the RAM that player takes on a 32-bit target such as a Cortex-M
@@ -108,6 +110,15 @@ pub enum Capacity {
         /// Hidden layers L.
         l: usize,
     },
+    /// A [`DensityPlayer<N, W, L>`](crate::DensityPlayer), for a density blob (payload 2).
+    Density {
+        /// Inputs N.
+        n: usize,
+        /// Widest hidden layer W.
+        w: usize,
+        /// Hidden layers L.
+        l: usize,
+    },
 }
 
 impl Capacity {
@@ -134,25 +145,40 @@ impl Capacity {
                 w: widest(view.widths()),
                 l: view.widths().len(),
             }),
+            Blob::Density(view) => Some(Capacity::Density {
+                n: view.n(),
+                w: widest(view.widths()),
+                l: view.widths().len(),
+            }),
             _ => None,
         }
     }
 
-    /// `"trajectory"` or `"fit"`: the application, as the generated module's `KIND`.
+    /// `"trajectory"`, `"fit"` or `"density"`: the application, as the generated module's
+    /// `KIND`.
+    ///
+    /// ```
+    /// use finn_embedded::build::Capacity;
+    /// assert_eq!(Capacity::Density { n: 2, w: 16, l: 2 }.kind(), "density");
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             Capacity::Trajectory { .. } => "trajectory",
             Capacity::Fit { .. } => "fit",
+            Capacity::Density { .. } => "density",
         }
     }
 
     /// The player's type with the capacity filled in, as a path from the crate root:
-    /// `finn_embedded::TrajectoryPlayer<D, W, L, V>` or `finn_embedded::FitPlayer<N, W, L>`.
+    /// `finn_embedded::TrajectoryPlayer<D, W, L, V>`, `finn_embedded::FitPlayer<N, W, L>` or
+    /// `finn_embedded::DensityPlayer<N, W, L>`.
     ///
     /// ```
     /// use finn_embedded::build::Capacity;
     /// let c = Capacity::Fit { n: 2, w: 16, l: 2 };
     /// assert_eq!(c.player_type(), "finn_embedded::FitPlayer<2, 16, 2>");
+    /// let c = Capacity::Density { n: 2, w: 16, l: 2 };
+    /// assert_eq!(c.player_type(), "finn_embedded::DensityPlayer<2, 16, 2>");
     /// ```
     pub fn player_type(&self) -> String {
         match *self {
@@ -160,6 +186,9 @@ impl Capacity {
                 format!("finn_embedded::TrajectoryPlayer<{d}, {w}, {l}, {v}>")
             }
             Capacity::Fit { n, w, l } => format!("finn_embedded::FitPlayer<{n}, {w}, {l}>"),
+            Capacity::Density { n, w, l } => {
+                format!("finn_embedded::DensityPlayer<{n}, {w}, {l}>")
+            }
         }
     }
 
@@ -170,6 +199,8 @@ impl Capacity {
     /// ```
     /// use finn_embedded::build::Capacity;
     /// assert_eq!(Capacity::Fit { n: 2, w: 16, l: 2 }.player_bytes(), 2428);
+    /// // A density player holds the same model: the same size.
+    /// assert_eq!(Capacity::Density { n: 2, w: 16, l: 2 }.player_bytes(), 2428);
     /// ```
     pub fn player_bytes(&self) -> usize {
         self.player_bytes_for(4)
@@ -221,7 +252,8 @@ impl Capacity {
             ])),
             // finn_core::Finn<f32, n, w, l>: the network, the domain, the constraint (bound,
             // method, eps: 8 bytes), its flag, the three constants, the volume, the loaded flag.
-            Capacity::Fit { n, w, l } => round(sum(&[
+            // A density player is a finn_core::Density, which is that model and nothing else.
+            Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => round(sum(&[
                 network(n, w, l),
                 2usize.saturating_mul(F32).saturating_mul(n),
                 2 * F32,
@@ -247,7 +279,7 @@ impl Capacity {
                 line("Via-points V.", "V", v),
             ]
             .concat(),
-            Capacity::Fit { n, w, l } => [
+            Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => [
                 line("Inputs N.", "N", n),
                 line("Widest hidden layer W.", "W", w),
                 line("Hidden layers L.", "L", l),
@@ -261,6 +293,7 @@ impl Capacity {
         match self {
             Capacity::Trajectory { .. } => "TrajectoryPlayer<D, W, L, V>",
             Capacity::Fit { .. } => "FitPlayer<N, W, L>",
+            Capacity::Density { .. } => "DensityPlayer<N, W, L>",
         }
     }
 }
@@ -507,7 +540,7 @@ impl Embedded {
              /// The blob, embedded in flash.\n\
              #[allow(dead_code)]\n\
              pub static BLOB: &[u8] = include_bytes!({blob_file:?});\n\
-             /// The application: \"trajectory\" or \"fit\".\n\
+             /// The application: \"trajectory\", \"fit\" or \"density\".\n\
              #[allow(dead_code)]\n\
              pub const KIND: &str = {kind:?};\n\
              {consts}\

@@ -6,7 +6,7 @@ use finn_core::format::FormatError;
 use finn_core::Error;
 
 /// Why a blob could not be loaded into a player ([`TrajectoryPlayer`](crate::TrajectoryPlayer),
-/// [`FitPlayer`](crate::FitPlayer)).
+/// [`FitPlayer`](crate::FitPlayer), [`DensityPlayer`](crate::DensityPlayer)).
 ///
 /// Each variant carries the underlying error of `finn-core`; `Display` says which stage
 /// refused the blob, then why.
@@ -24,14 +24,15 @@ pub enum LoadError {
     /// mismatch (a flipped bit, a truncated or padded image).
     Corrupt(FormatError),
     /// An intact blob whose content is not valid for this player: another payload (a model
-    /// given to a trajectory player, a trajectory to a fit player, as
-    /// [`FormatError::WrongPayload`]), a malformed body, a bad shape, non-finite values, an
-    /// inconsistent constraint, via-points out of order.
+    /// given to a trajectory player, a trajectory to a fit player, a model to a density
+    /// player, as [`FormatError::WrongPayload`]), a malformed body, a bad shape, non-finite
+    /// values, an inconsistent constraint, a density blob whose model is not a density,
+    /// via-points out of order.
     Invalid(FormatError),
     /// A valid blob that does not fit this player's compile-time capacity: for a trajectory,
     /// another number of coordinates than `D`, more layers than `L`, a width above `W`, more
-    /// via-points than `V`; for a fitted model, another input dimension than `N`, more layers
-    /// than `L`, a width above `W`.
+    /// via-points than `V`; for a fitted model or a density, another input dimension than `N`,
+    /// more layers than `L`, a width above `W`.
     Capacity(FormatError),
     /// A valid blob that does not build in `f32`: a value beyond `f32::MAX`, an interval,
     /// domain corners or via-point times that collapse when rounded, a singular via-point

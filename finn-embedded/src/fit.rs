@@ -64,6 +64,9 @@ where
     /// blob's parameters, domain and constants are rounded to `f32`). Never allocates, never
     /// panics.
     ///
+    /// A density blob (payload 2) loads too: a density is a model (its f, F and integrals);
+    /// [`DensityPlayer`](crate::DensityPlayer) adds its pdf, CDF and samples.
+    ///
     /// Errors: [`LoadError::Corrupt`] (framing, CRC), [`LoadError::Invalid`] (a trajectory
     /// blob, or content that finn-core refuses), [`LoadError::Capacity`] (another input
     /// dimension than `N`, more layers than `L`, a width above `W`), [`LoadError::Core`] (a
@@ -303,7 +306,7 @@ where
 /// 8 inputs): the first primes.
 ///
 /// `NonZeroU32`, so that the divisions by a base have no division-by-zero path.
-const HALTON_BASES: [NonZeroU32; 8] = [
+pub(crate) const HALTON_BASES: [NonZeroU32; 8] = [
     base(2),
     base(3),
     base(5),
@@ -325,7 +328,7 @@ const fn base(p: u32) -> NonZeroU32 {
 /// The radical inverse of `k` in `base` (one of [`HALTON_BASES`]): its digits mirrored behind
 /// the point. The fraction is exact in integers (k < 2^32 has at most 32 digits in base 2 and
 /// 8 in base 19, so the denominator stays below 2^36) and is rounded to `f32` by one division.
-fn radical_inverse(mut k: u32, base: NonZeroU32) -> f32 {
+pub(crate) fn radical_inverse(mut k: u32, base: NonZeroU32) -> f32 {
     let (mut numerator, mut denominator) = (0u64, 1u64);
     let wide = u64::from(base.get());
     while k > 0 {

@@ -7,6 +7,7 @@
 //! |---|---|---|---|
 //! | [`fit`] | [`FitPlayer`] | a model (0) | f, F and exact box integrals of a regression model with an integral constraint |
 //! | [`trajectory`] | [`TrajectoryPlayer`] | a trajectory (1) | position, velocity, acceleration and jerk at any time |
+//! | [`density`] | [`DensityPlayer`] | a density (2) | pdf, log-pdf, CDF, exact box probabilities and samples from uniforms of a probability density |
 //!
 //! A player is built from a weights blob in flash (a `&'static [u8]`, typically
 //! `include_bytes!`): it checks the blob completely (magic, format version, CRC, payload, shape
@@ -96,8 +97,10 @@
 //! assert!(take_player().is_none()); // handed out once
 //! ```
 //!
-//! [`FitPlayer::unloaded`] and [`FitPlayer::reload`] work the same way. The firmware in this
-//! repository does exactly this (`firmware/src/trajectory.rs`, `firmware/src/fit.rs`), and
+//! [`FitPlayer::unloaded`] and [`FitPlayer::reload`] work the same way, and so do
+//! [`DensityPlayer::unloaded`] and [`DensityPlayer::reload`]. The firmware in this repository
+//! does exactly this (`firmware/src/trajectory.rs`, `firmware/src/fit.rs`,
+//! `firmware/src/density.rs`), and
 //! `cargo xtask device` reports which section its player landed in (`results/device.md`).
 //!
 //! # In firmware: the capacity from the blob
@@ -119,6 +122,7 @@ extern crate std;
 #[cfg(feature = "build")]
 pub mod build;
 // One module per application, named as on every other layer of the project.
+pub mod density;
 mod error;
 pub mod fit;
 pub mod trajectory;
@@ -127,6 +131,7 @@ pub use finn_core;
 pub use finn_core::format::FormatError;
 pub use finn_core::Error;
 
+pub use density::DensityPlayer;
 pub use error::LoadError;
 pub use fit::FitPlayer;
 pub use trajectory::{Kinematics, OutsidePolicy, Sample, TrajectoryPlayer};

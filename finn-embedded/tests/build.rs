@@ -131,3 +131,49 @@ fn the_module_embeds_the_checked_copy() {
     assert!(dir.join(MODULE_FILE).is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A density blob (payload 2) gets the density player: its capacity, type, RAM (`size_of` of
+/// the player), module and inspection.
+#[test]
+fn density_blobs_get_the_density_player() {
+    use finn_embedded::DensityPlayer;
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let blob = Embedded::read(format!("{dir}/tests/data/density.postcard")).unwrap();
+    let c = Capacity::Density { n: 2, w: 4, l: 1 };
+    assert_eq!(blob.capacity(), c);
+    assert!(DensityPlayer::<2, 4, 1>::from_bytes(blob.bytes()).is_ok());
+    assert!(DensityPlayer::<2, 3, 1>::from_bytes(blob.bytes()).is_err());
+    assert_eq!(
+        c.player_bytes_for(HOST_POINTER),
+        size_of::<DensityPlayer<2, 4, 1>>()
+    );
+    assert_eq!(
+        Capacity::Density { n: 3, w: 16, l: 2 }.player_bytes_for(HOST_POINTER),
+        size_of::<DensityPlayer<3, 16, 2>>()
+    );
+    let module = blob.module_source("/out/b");
+    assert!(
+        module.contains("pub const KIND: &str = \"density\";"),
+        "{module}"
+    );
+    assert!(
+        module.contains("pub type Player = ::finn_embedded::DensityPlayer<N, W, L>;"),
+        "{module}"
+    );
+    let info = inspect(blob.bytes()).unwrap();
+    let text = info.to_string();
+    assert!(text.contains("kind:        density (payload 2)"), "{text}");
+    assert!(text.contains("support:     [-1, 0] to [1, 2]"), "{text}");
+    assert!(
+        text.contains("integral over the domain = 1, by scale"),
+        "{text}"
+    );
+    assert_eq!(
+        info.type_line(),
+        "pub type Player = finn_embedded::DensityPlayer<2, 4, 1>;"
+    );
+    assert!(text.contains(&format!(
+        "player RAM:  {} bytes on a 32-bit target",
+        c.player_bytes()
+    )));
+}

@@ -420,7 +420,16 @@ fn corrupt_blobs_with_a_fixed_crc_are_invalid() {
             other => panic!("byte {at} = {value}: {other:?}"),
         }
     };
-    assert_eq!(invalid(6, 2), FormatError::Malformed); // no payload 2
+    assert_eq!(invalid(6, 3), FormatError::Malformed); // no payload 3
+                                                       // Payload 2 is a density: this model meets the density rule (positive, its integral fixed
+                                                       // to 1 by scale), so under that tag it is a density blob, which the fit player reads too
+                                                       // (a density is a model) and the density player reads only under that tag.
+    let mut density = blob.clone();
+    density[6] = 2;
+    fix_crc(&mut density);
+    assert!(Doc::from_bytes(&density).is_ok());
+    assert!(finn_embedded::DensityPlayer::<2, 8, 2>::from_bytes(&density).is_ok());
+    assert!(finn_embedded::DensityPlayer::<2, 8, 2>::from_bytes(&blob).is_err());
     assert_eq!(invalid(8, 7), FormatError::Malformed); // no activation 7
     assert_eq!(invalid(9, 0), FormatError::BadDimension { n: 0 });
     assert_eq!(

@@ -280,7 +280,47 @@ impl TrainedModel {
     /// double-double, [`TrainedModel::resolve_constants`]) for those rounded parameters, so
     /// the stored model's true integral is eps to the rounding of its f64 constants.
     pub fn to_blob(&self, scalar: Scalar) -> Result<Vec<u8>, ModelError> {
+        self.blob_with_payload(Payload::Model, scalar)
+    }
+
+    /// The model as a **density blob** (payload 2 of `docs/model-format.md`): the same body as
+    /// [`TrainedModel::to_blob`] under the density tag, which `finn_embedded::DensityPlayer`
+    /// and `finn_core::format::decode_density` read. The model must be a density: a positive
+    /// network with the constraint `Equal`, `Scale`, eps = 1 over its domain (the support).
+    /// [`TrainedModel::from_blob`] reads the blob back (as a model: the tag is not kept).
+    ///
+    /// Errors: `Format(Core(NotADensity))` for a model that is not a density; otherwise as
+    /// [`TrainedModel::to_blob`].
+    ///
+    /// ```
+    /// use finn_core::format::{decode_density, Scalar};
+    /// use finn_core::{Activation, Bound, Constraint, Kind, Method, Resolved};
+    /// use finn_train::model::{Architecture, TrainedModel};
+    /// let mut model = TrainedModel {
+    ///     architecture: Architecture { n: 1, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![2] },
+    ///     domain_lower: vec![0.0],
+    ///     domain_upper: vec![2.0],
+    ///     constraint: Some(Constraint::new(Bound::Equal, Method::Scale, 1.0)),
+    ///     constants: Resolved::scaled(1.0),
+    ///     params: vec![1.0, -0.5, 0.2, 0.3, 1.0, 2.0],
+    /// };
+    /// model.constants = model.resolve_constants().unwrap();
+    /// let blob = model.to_density_blob(Scalar::F32).unwrap();
+    /// let p = decode_density(&blob).unwrap().to_density::<f32, 1, 4, 1>().unwrap();
+    /// assert!((p.cdf(&[2.0]).unwrap() - 1.0).abs() < 1e-6);
+    /// // eps = 2 is not a density.
+    /// model.constraint = Some(Constraint::new(Bound::Equal, Method::Scale, 2.0));
+    /// model.constants = model.resolve_constants().unwrap();
+    /// assert!(model.to_density_blob(Scalar::F32).is_err());
+    /// ```
+    pub fn to_density_blob(&self, scalar: Scalar) -> Result<Vec<u8>, ModelError> {
+        self.blob_with_payload(Payload::Density, scalar)
+    }
+
+    /// [`TrainedModel::to_blob`] under the payload tag `payload` (model or density).
+    fn blob_with_payload(&self, payload: Payload, scalar: Scalar) -> Result<Vec<u8>, ModelError> {
         let mut header = self.header();
+        header.payload = payload;
         let params: Vec<f64> = match scalar {
             Scalar::F64 => self.params.clone(),
             Scalar::F32 => self.params.iter().map(|&v| v as f32 as f64).collect(),
@@ -298,7 +338,8 @@ impl TrainedModel {
         Ok(out)
     }
 
-    /// Reads and checks a blob (any scalar type; f32 parameters widen exactly).
+    /// Reads and checks a blob (any scalar type; f32 parameters widen exactly): a model blob,
+    /// or a density blob ([`TrainedModel::to_density_blob`]), which is a model too.
     ///
     /// Errors: every check of `finn_core::format::decode`, then the integral check of
     /// [`TrainedModel::validate`] (to f32's precision for an f32 blob).

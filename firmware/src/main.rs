@@ -3,16 +3,17 @@
 //!
 //! The blob's payload selects the workload at build time (`build.rs`, the cfg `finn_workload`):
 //! a trajectory blob is played by the trajectory workload (`src/trajectory.rs`), a model blob
-//! by the fit workload (`src/fit.rs`). Either is compiled as the module [`workload`], so that
-//! `main` is the same for both.
+//! by the fit workload (`src/fit.rs`), a density blob by the density workload
+//! (`src/density.rs`). Each is compiled as the module [`workload`], so that `main` is the same
+//! for all.
 //!
 //! It loads the blob (see `build.rs` for which one), then runs the workload and reports through
 //! semihosting, one record per line (`<key> <field>...`, parsed on the host by `finn_lab::device`):
 //!
 //! - `load error: <message>` if the blob does not load: the typed error's text, after which
 //!   the firmware exits QEMU with a failure status (no fault, no panic);
-//! - the workload's own lines (see `src/trajectory.rs` and `src/fit.rs`): the bit patterns of
-//!   what it computed;
+//! - the workload's own lines (see `src/trajectory.rs`, `src/fit.rs` and `src/density.rs`):
+//!   the bit patterns of what it computed;
 //! - `workload <name>`, `calls_per_run <n>`, `runs <n>`: what was measured;
 //! - `load_ticks <n>`: SysTick ticks for checking and loading the blob;
 //! - `ticks <n>`: SysTick ticks (core clock) for all `runs` runs together;
@@ -40,6 +41,9 @@ mod host;
 mod workload;
 #[cfg(all(not(feature = "baseline"), finn_workload = "fit"))]
 #[path = "fit.rs"]
+mod workload;
+#[cfg(all(not(feature = "baseline"), finn_workload = "density"))]
+#[path = "density.rs"]
 mod workload;
 #[cfg(feature = "baseline")]
 #[path = "baseline.rs"]

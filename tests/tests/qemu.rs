@@ -1,5 +1,6 @@
-//! The firmware on the emulated device (QEMU `mps2-an386`, Cortex-M4F): trajectory playback, and
-//! the fit workload (f, F and exact integrals of a model blob).
+//! The firmware on the emulated device (QEMU `mps2-an386`, Cortex-M4F): trajectory playback, the
+//! fit workload (f, F and exact integrals of a model blob) and the density workload (pdf,
+//! log-pdf, CDF, box probabilities and samples of a density blob).
 //!
 //! Each test builds the firmware with a blob, runs it under QEMU and compares what the device
 //! printed with `finn-embedded`'s player on the host, bit for bit: the same blob, the same
@@ -13,7 +14,7 @@ use finn_core::format::{decode, decode_trajectory, Field, FormatError, Scalar};
 use finn_core::jet::{Dim, JetDim};
 use finn_core::trajectory::OutsidePolicy;
 use finn_core::{Activation, Bound, Constraint, Domain, Finn, Kind, Method, Network, Resolved};
-use finn_embedded::{FitPlayer, LoadError, TrajectoryPlayer};
+use finn_embedded::{DensityPlayer, FitPlayer, LoadError, TrajectoryPlayer};
 use finn_lab::device::{self as qemu, FirmwareOptions, Run};
 use finn_train::model::{Architecture, TrainedModel};
 use finn_train::trajectory::blob::{fixed_parameters, reference_blob, trajectory_blob};
@@ -652,5 +653,168 @@ fn unseen_fit_configuration_matches_host_bit_for_bit() {
         run.load_error().is_none(),
         "{description}: {:?}",
         run.load_error()
+    );
+}
+
+/// The density workload (`firmware/src/density.rs`) on `firmware/blobs/density.postcard`
+/// (`finn_lab::device::reference_density_blob`, checked in finn-lab's tests): pdf, log-pdf,
+/// CDF, box probabilities and samples equal the host's `DensityPlayer` bit for bit, the
+/// samples lie in the support, and two runs cost the same.
+#[test]
+fn device_evaluates_the_density_bit_for_bit() {
+    let blob = std::fs::read(qemu::density_blob_path()).unwrap();
+    let elf = firmware_with_blob("density", &blob);
+    let first = run(&elf);
+    let check = qemu::check_density_run(&first, &blob).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        check,
+        qemu::DensityCheck::Evaluated {
+            capacity: [2, 16, 2],
+            points: 64,
+            boxes: 16,
+            draws: 64
+        }
+    );
+    // Samples inside the support [-3, 3]^2; probabilities in [0, 1]; the support's CDF 1.
+    for draw in first.density_draws(2).unwrap() {
+        for w in draw.outcome.unwrap() {
+            let x = f32::from_bits(w);
+            assert!((-3.0..=3.0).contains(&x), "sample {}: {x}", draw.index);
+        }
+    }
+    for b in first.density_boxes(2).unwrap() {
+        let p = f32::from_bits(b.outcome.unwrap());
+        assert!((0.0..=1.0).contains(&p), "box {}: {p}", b.index);
+    }
+    let phases = first.phases().unwrap();
+    assert_eq!(
+        phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["pdf", "log_pdf", "cdf", "box", "sample"]
+    );
+    assert!(phases.iter().all(|p| p.ticks > 0), "{phases:?}");
+    assert_eq!(
+        run(&elf).phases().unwrap(),
+        phases,
+        "two runs of the same firmware cost differently"
+    );
+    for p in &phases {
+        eprintln!(
+            "device: {:.0} instructions per {}",
+            p.instructions_per_call(),
+            p.name
+        );
+    }
+}
+
+/// A corrupt density blob (one flipped bit) makes the density workload print the density
+/// player's typed error and exit with a failure status: no panic, no fault. So does an intact
+/// density blob in a player too narrow for it, and a density blob whose model is not a
+/// density (eps = 2, the CRC fixed).
+#[test]
+fn corrupt_density_blob_reports_the_typed_error() {
+    let intact = std::fs::read(qemu::density_blob_path()).unwrap();
+    let mut blob = intact.clone();
+    let at = blob.len() / 2;
+    blob[at] ^= 0x04;
+    let run_corrupt = run(&firmware_with_blob("density-corrupt", &blob));
+    let message = run_corrupt
+        .check_load_error()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let host = DensityPlayer::<2, 16, 2>::from_bytes(&blob).unwrap_err();
+    assert!(matches!(
+        host,
+        LoadError::Corrupt(FormatError::CrcMismatch { .. })
+    ));
+    assert_eq!(message, host.to_string());
+    assert!(run_corrupt.density_points(2).unwrap().is_empty());
+    assert_eq!(
+        qemu::check_density_run(&run_corrupt, &blob).unwrap(),
+        qemu::DensityCheck::LoadError(message.to_string())
+    );
+
+    // eps = 2 under the density tag: the body's eps follows payload, kind, activation, n, the
+    // widths (1 + 2 bytes), both 2-D corners (1 + 16 bytes each), the option, bound, method.
+    let mut two = intact.clone();
+    let eps_at = 6 + 4 + 3 + 17 + 17 + 3;
+    assert_eq!(&two[eps_at..eps_at + 8], &1.0f64.to_le_bytes());
+    two[eps_at..eps_at + 8].copy_from_slice(&2.0f64.to_le_bytes());
+    let n = two.len() - 4;
+    let crc = finn_core::format::crc32(&two[..n]);
+    two[n..].copy_from_slice(&crc.to_le_bytes());
+    let run_two = run(&firmware_with_blob("density-eps2", &two));
+    let message = run_two
+        .check_load_error()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let host = DensityPlayer::<2, 16, 2>::from_bytes(&two).unwrap_err();
+    assert_eq!(
+        host,
+        LoadError::Invalid(FormatError::Core(finn_core::Error::NotADensity))
+    );
+    assert_eq!(message, host.to_string());
+
+    let narrow = FirmwareOptions {
+        fit_capacity: Some([2, 8, 2]),
+        ..FirmwareOptions::default()
+    };
+    let run_narrow = run(&firmware_with_options("density-narrow", &intact, narrow));
+    let message = run_narrow
+        .check_load_error()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let host = DensityPlayer::<2, 8, 2>::from_bytes(&intact).unwrap_err();
+    assert_eq!(
+        host,
+        LoadError::Capacity(FormatError::CapacityMismatch {
+            field: Field::Width,
+            capacity: 8,
+            found: 16
+        })
+    );
+    assert_eq!(message, host.to_string());
+}
+
+/// A density the firmware was not written for, chosen at random on every run
+/// (`FINN_DEVICE_SEED` fixes the seed): n in 1..=3, one or two hidden layers of 2..=10 units,
+/// a random support, either scalar. Device == host bit for bit.
+#[test]
+fn unseen_density_matches_host_bit_for_bit() {
+    let seed = std::env::var("FINN_DEVICE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let n = 1 + rng.below(3) as usize;
+    let widths: Vec<usize> = (0..1 + rng.below(2))
+        .map(|_| 2 + rng.below(9) as usize)
+        .collect();
+    let lower: Vec<f64> = (0..n).map(|_| rng.uniform(-2.0, 1.0)).collect();
+    let upper: Vec<f64> = lower.iter().map(|lo| lo + rng.uniform(0.5, 3.0)).collect();
+    let scalar = if rng.below(2) == 0 {
+        Scalar::F32
+    } else {
+        Scalar::F64
+    };
+    let blob = qemu::density_blob(&widths, &lower, &upper, rng.next(), scalar)
+        .expect("a valid random density");
+    eprintln!(
+        "unseen density, seed {seed}: n = {n}, widths {widths:?}, {scalar:?}, support \
+         {lower:.3?} .. {upper:.3?} (FINN_DEVICE_SEED={seed} repeats it)"
+    );
+    let run = run(&firmware_with_options(
+        "density-unseen",
+        &blob,
+        FirmwareOptions {
+            samples: Some(16),
+            ..FirmwareOptions::default()
+        },
+    ));
+    let check = qemu::check_density_run(&run, &blob).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        matches!(check, qemu::DensityCheck::Evaluated { .. }),
+        "{check:?}"
     );
 }

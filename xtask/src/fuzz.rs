@@ -28,8 +28,8 @@ pub fn run(cases: u64, seconds: u64, seed: u64, publish: bool) -> Result<()> {
             "# Hostile-input campaign\n\nMade by `cargo xtask fuzz --cases {cases} --seconds {seconds} \
              --seed {seed}` on this 2-core machine. Every shipped blob mutated (bytes, and decoded \
              fields set to hostile values; three in four with the CRC recomputed), then decoded, \
-             loaded in f64 and f32 and into both device players, and every accepted mutant \
-             evaluated at grid points over its domain (f, F, integral; 65 trajectory samples with jerk), which tests the load-time proofs that every evaluation is finite. \
+             loaded in f64 and f32 and into the device players, and every accepted mutant \
+             evaluated at grid points over its domain (f, F, integral; a density's pdf, log-pdf, CDF, support probability and 8 samples; 65 trajectory samples with jerk), which tests the load-time proofs that every evaluation is finite. \
              `cargo xtask test` runs a 60 s slice with seed 2026.\n\n{report}"
         );
         crate::report::publish("results/fuzz.md", &md)?;

@@ -189,7 +189,7 @@ mod wire;
 
 pub use error::{Field, FormatError};
 pub use framing::crc32;
-pub use model::{decode, encode, encoded_len, validate, ModelHeader, ModelView};
+pub use model::{decode, decode_density, encode, encoded_len, validate, ModelHeader, ModelView};
 pub use payload::{decode_any, Blob, Payload};
 pub use scalar::{Parameters, Scalar};
 pub use trajectory::{

@@ -1,6 +1,11 @@
 //! The model payload (payload 0): one network over a domain, with its integral constraint.
 //! [`ModelHeader`] describes it, [`encode`] writes it, [`decode`] checks a blob of it into a
 //! [`ModelView`], and [`ModelView::to_finn`] builds the [`Finn`].
+//!
+//! The density payload (2) has the same body under another tag, with one more rule: the
+//! network is positive and its integral over the domain (the support) is fixed to exactly 1
+//! by scale. [`decode_density`] reads only it, and [`ModelView::to_density`] builds the
+//! [`Density`]; [`decode`] reads it too (a density is a model: its f, F and integrals).
 
 use super::framing::{blob_len, unframe, write_blob};
 use super::scalar::{read_float, Parameters};
@@ -10,14 +15,18 @@ use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::domain::check_box;
 use crate::jet::{Dim, JetDim};
-use crate::{Activation, Constraint, Domain, Error, Finn, Kind, Real, Resolved};
+use crate::{
+    Activation, Bound, Constraint, Density, Domain, Error, Finn, Kind, Method, Real, Resolved,
+};
 
 /// Everything about a model except its parameters, with sizes known at run time.
 ///
 /// [`encode`] writes it; [`ModelView::header`] gives it back.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelHeader<'a> {
-    /// What the blob contains ([`Payload::Model`]).
+    /// What the blob contains: [`Payload::Model`], or [`Payload::Density`] for a model that
+    /// is a probability density (a positive network, its integral over the domain fixed to 1
+    /// by `Bound::Equal`, `Method::Scale`, eps = 1).
     pub payload: Payload,
     /// Positive or signed network.
     pub kind: Kind,
@@ -41,11 +50,12 @@ pub struct ModelHeader<'a> {
 impl ModelHeader<'_> {
     /// Number of parameters of this shape, with the shape checks of [`decode`].
     ///
-    /// Errors: `WrongPayload` (a payload other than [`Payload::Model`]), `BadDimension`,
-    /// `BadLayers`, `BadWidth`, `ShapeMismatch` (domain lengths), `Core` (a positive network
-    /// without sigma_n, an empty or non-finite domain), `TooLarge`.
+    /// Errors: `WrongPayload` (a payload other than [`Payload::Model`] or
+    /// [`Payload::Density`]), `BadDimension`, `BadLayers`, `BadWidth`, `ShapeMismatch` (domain
+    /// lengths), `Core` (a positive network without sigma_n, an empty or non-finite domain),
+    /// `TooLarge`.
     pub fn parameter_count(&self) -> Result<usize, FormatError> {
-        if self.payload != Payload::Model {
+        if !matches!(self.payload, Payload::Model | Payload::Density) {
             return Err(FormatError::WrongPayload {
                 expected: Payload::Model,
                 found: self.payload,
@@ -74,8 +84,9 @@ impl ModelHeader<'_> {
         checked_parameter_count(self.n, self.widths).ok_or(FormatError::TooLarge)
     }
 
-    /// Checks eps, the constants and the parameters: all finite (`NonFinite`), then the
-    /// constraint against the network (`Core`).
+    /// Checks eps, the constants and the parameters: all finite (`NonFinite`), then for a
+    /// density that it is one (`Core(NotADensity)`), then the constraint against the network
+    /// (`Core`).
     fn check_values(&self, params: impl Iterator<Item = f64>) -> Result<(), FormatError> {
         if let Some(c) = &self.constraint {
             if !c.eps.is_finite() {
@@ -101,10 +112,20 @@ impl ModelHeader<'_> {
                 });
             }
         }
+        if self.payload == Payload::Density && !is_density(self.kind, self.constraint.as_ref()) {
+            return Err(FormatError::Core(Error::NotADensity));
+        }
         crate::constraint::check_constants(self.kind, self.constraint.as_ref(), &self.constants)
             .map_err(FormatError::Core)?;
         Ok(())
     }
+}
+
+/// The density rule: a positive network whose integral is fixed to exactly 1 by scale.
+fn is_density(kind: Kind, constraint: Option<&Constraint<f64>>) -> bool {
+    kind == Kind::Positive
+        && constraint
+            .is_some_and(|c| c.bound == Bound::Equal && c.method == Method::Scale && c.eps == 1.0)
 }
 
 /// Checks a model as [`decode`] checks a blob: shape, parameter count, finiteness, and the
@@ -201,15 +222,67 @@ pub fn encode(
 }
 
 /// Checks a model blob completely (see the module documentation for the order of the checks)
-/// and returns a view of it that borrows the parameter bytes. A trajectory blob is
-/// `WrongPayload` ([`decode_trajectory`](super::decode_trajectory) reads it). Never allocates, never panics.
+/// and returns a view of it that borrows the parameter bytes. A density blob (payload 2) is a
+/// model too and reads here, its view's [`ModelView::payload`] saying so. A trajectory blob is
+/// `WrongPayload` ([`decode_trajectory`](super::decode_trajectory) reads it). Never allocates,
+/// never panics.
 // Not inlined: its parsing temporaries then live in a frame that is gone before loading starts.
 #[inline(never)]
 pub fn decode(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
     match parse_body(unframe(bytes)?)? {
-        Body::Model(body) => ModelView::from_body(body),
+        Body::Model(body) => ModelView::from_body(body, Payload::Model),
+        Body::Density(body) => ModelView::from_body(body, Payload::Density),
         Body::Trajectory(_) => Err(FormatError::WrongPayload {
             expected: Payload::Model,
+            found: Payload::Trajectory,
+        }),
+    }
+}
+
+/// Checks a density blob (payload 2) completely, as [`decode`] does, and returns its view:
+/// a positive network whose integral over its domain, the support, is fixed to 1
+/// (`Bound::Equal`, `Method::Scale`, eps = 1). A model blob (payload 0) is `WrongPayload`,
+/// even when its model happens to meet the density rule: a density says so in its payload.
+/// Never allocates, never panics.
+///
+/// ```
+/// use finn_core::format::{decode_density, encode, ModelHeader, Payload, Scalar};
+/// use finn_core::{Activation, Bound, Constraint, Density, Domain, Finn, Kind, Method, Network};
+/// let params = [1.0, -0.5, 0.2, 0.3, 1.0, 2.0];
+/// let one = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+/// let net = Network::<f64, 1, 2, 1>::positive(&[2], &params).unwrap();
+/// let host = Finn::new(net, Domain::new([0.0], [2.0]).unwrap(), Some(one)).unwrap();
+/// let mut header = ModelHeader {
+///     payload: Payload::Density,
+///     kind: Kind::Positive,
+///     activation: Activation::Sigma,
+///     n: 1,
+///     widths: &[2],
+///     domain_lower: &[0.0],
+///     domain_upper: &[2.0],
+///     constraint: Some(one),
+///     constants: host.constants(),
+/// };
+/// let mut buf = [0u8; 256];
+/// let len = encode(&header, &params, Scalar::F32, &mut buf).unwrap();
+/// let view = decode_density(&buf[..len]).unwrap();
+/// let p = view.to_density::<f32, 1, 4, 2>().unwrap();
+/// assert!((p.cdf(&[2.0]).unwrap() - 1.0).abs() < 1e-6);
+/// // The same model under the model payload is not a density blob.
+/// header.payload = Payload::Model;
+/// let len = encode(&header, &params, Scalar::F32, &mut buf).unwrap();
+/// assert!(decode_density(&buf[..len]).is_err());
+/// ```
+#[inline(never)]
+pub fn decode_density(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
+    match parse_body(unframe(bytes)?)? {
+        Body::Density(body) => ModelView::from_body(body, Payload::Density),
+        Body::Model(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Density,
+            found: Payload::Model,
+        }),
+        Body::Trajectory(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Density,
             found: Payload::Trajectory,
         }),
     }
@@ -251,7 +324,7 @@ pub struct ModelView<'a> {
 impl<'a> ModelView<'a> {
     /// Runs the shape and value checks on a parsed body, copying its fields out of the blob
     /// (the parameters stay borrowed).
-    pub(super) fn from_body(body: ModelBody<'a>) -> Result<Self, FormatError> {
+    pub(super) fn from_body(body: ModelBody<'a>, payload: Payload) -> Result<Self, FormatError> {
         let n = usize::from(body.n);
         if n == 0 || n > MAX_DIM {
             return Err(FormatError::BadDimension { n });
@@ -273,7 +346,7 @@ impl<'a> ModelView<'a> {
             }
         }
         let mut view = ModelView {
-            payload: Payload::Model,
+            payload,
             kind: body.kind,
             activation: body.activation,
             n,
@@ -321,7 +394,7 @@ impl<'a> ModelView<'a> {
         }
     }
 
-    /// What the blob contains.
+    /// What the blob contains: [`Payload::Model`] or [`Payload::Density`].
     pub fn payload(&self) -> Payload {
         self.payload
     }
@@ -498,5 +571,69 @@ impl<'a> ModelView<'a> {
             Scalar::F64 => T::from_f64(f64::EPSILON),
         };
         Ok(target.reload(domain, constraint, constants, stored.max(T::EPSILON))?)
+    }
+
+    /// Builds the density of a density blob ([`decode_density`]) in scalar type `T` with
+    /// capacity `N` inputs, `W` units and `L` layers, as [`ModelView::to_finn`] builds its
+    /// model.
+    ///
+    /// Errors: `WrongPayload` (a view of a model blob, payload 0), then as for
+    /// [`ModelView::to_finn`].
+    ///
+    /// ```
+    /// # use finn_core::format::{decode, encode, ModelHeader, Payload, Scalar};
+    /// # use finn_core::{Activation, Kind, Resolved};
+    /// # let header = ModelHeader { payload: Payload::Model, kind: Kind::Signed,
+    /// #     activation: Activation::Tanh, n: 1, widths: &[1], domain_lower: &[0.0],
+    /// #     domain_upper: &[1.0], constraint: None, constants: Resolved::scaled(1.0) };
+    /// # let mut buf = [0u8; 128];
+    /// # let len = encode(&header, &[2.0, 0.5, -1.0], Scalar::F32, &mut buf).unwrap();
+    /// use finn_core::format::FormatError;
+    /// // A model blob is not a density blob.
+    /// let view = decode(&buf[..len]).unwrap();
+    /// assert_eq!(
+    ///     view.to_density::<f32, 1, 4, 2>().unwrap_err(),
+    ///     FormatError::WrongPayload { expected: Payload::Density, found: Payload::Model }
+    /// );
+    /// ```
+    pub fn to_density<T: Real, const N: usize, const W: usize, const L: usize>(
+        &self,
+    ) -> Result<Density<T, N, W, L>, FormatError>
+    where
+        Dim<N>: JetDim,
+    {
+        let mut density = Density::unloaded();
+        self.load_density_into(&mut density)?;
+        Ok(density)
+    }
+
+    /// As [`ModelView::to_density`], loading into an existing density in place (for example
+    /// one in a `static`, from [`Density::unloaded`]). On an error the target is left
+    /// unloaded (evaluating it is an error).
+    ///
+    /// Errors as for [`ModelView::to_density`].
+    #[inline(never)]
+    pub fn load_density_into<T: Real, const N: usize, const W: usize, const L: usize>(
+        &self,
+        target: &mut Density<T, N, W, L>,
+    ) -> Result<(), FormatError>
+    where
+        Dim<N>: JetDim,
+    {
+        target.finn_mut().unload();
+        if self.payload != Payload::Density {
+            return Err(FormatError::WrongPayload {
+                expected: Payload::Density,
+                found: self.payload,
+            });
+        }
+        self.load_finn_into(target.finn_mut())?;
+        if !Density::is_density(target.finn()) {
+            // Unreachable for a checked view (the payload's rule, and the loader's checks of
+            // the scale in `T`), kept so that what loads is always a density.
+            target.finn_mut().unload();
+            return Err(FormatError::Core(Error::NotADensity));
+        }
+        Ok(())
     }
 }

@@ -16,6 +16,10 @@ pub enum Payload {
     /// D one-input networks with their interval, endpoints and via-points: a
     /// [`Trajectory`](crate::trajectory::Trajectory) ([`decode_trajectory`](super::decode_trajectory)).
     Trajectory,
+    /// A probability density: the model body, with a positive network whose integral over its
+    /// domain (the support) is fixed to 1 by scale: a [`Density`](crate::Density)
+    /// ([`decode_density`](super::decode_density)).
+    Density,
 }
 
 impl fmt::Display for Payload {
@@ -23,6 +27,7 @@ impl fmt::Display for Payload {
         f.write_str(match self {
             Payload::Model => "model",
             Payload::Trajectory => "trajectory",
+            Payload::Density => "density",
         })
     }
 }
@@ -37,6 +42,8 @@ pub enum Blob<'a> {
     Model(ModelView<'a>),
     /// A trajectory.
     Trajectory(TrajectoryView<'a>),
+    /// A density (its view's [`payload`](ModelView::payload) is [`Payload::Density`]).
+    Density(ModelView<'a>),
 }
 
 /// Checks a blob of any payload completely and returns its view.
@@ -44,11 +51,12 @@ pub enum Blob<'a> {
 /// ```
 /// use finn_core::format::{decode_any, Blob, FormatError};
 /// assert_eq!(decode_any(b"FINN").unwrap_err(), FormatError::Truncated { len: 4 });
-/// # let _ = |b: Blob<'_>| match b { Blob::Model(_) | Blob::Trajectory(_) => (), _ => () };
+/// # let _ = |b: Blob<'_>| match b { Blob::Model(_) | Blob::Trajectory(_) | Blob::Density(_) => (), _ => () };
 /// ```
 pub fn decode_any(bytes: &[u8]) -> Result<Blob<'_>, FormatError> {
     Ok(match parse_body(unframe(bytes)?)? {
-        Body::Model(body) => Blob::Model(ModelView::from_body(body)?),
+        Body::Model(body) => Blob::Model(ModelView::from_body(body, Payload::Model)?),
         Body::Trajectory(body) => Blob::Trajectory(TrajectoryView::from_body(body)?),
+        Body::Density(body) => Blob::Density(ModelView::from_body(body, Payload::Density)?),
     })
 }

@@ -238,6 +238,10 @@ pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError
             expected: Payload::Trajectory,
             found: Payload::Model,
         }),
+        Body::Density(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Trajectory,
+            found: Payload::Density,
+        }),
     }
 }
 

@@ -38,6 +38,7 @@ fn payload_index(payload: Payload) -> u32 {
     match payload {
         Payload::Model => 0,
         Payload::Trajectory => 1,
+        Payload::Density => 2,
     }
 }
 
@@ -181,6 +182,7 @@ impl<'a> Reader<'a> {
         self.variant(|i| match i {
             0 => Some(Payload::Model),
             1 => Some(Payload::Trajectory),
+            2 => Some(Payload::Density),
             _ => None,
         })
     }
@@ -379,8 +381,8 @@ impl<'a> ViaPoints<'a> {
     }
 }
 
-/// A model body (payload 0), fields in wire order after the payload; what is not a scalar is
-/// borrowed from the blob.
+/// A model body (payload 0, and the density payload 2, whose body is the same), fields in wire
+/// order after the payload; what is not a scalar is borrowed from the blob.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ModelBody<'a> {
     pub(super) kind: Kind,
@@ -456,6 +458,8 @@ impl<'a> TrajectoryBody<'a> {
 pub(super) enum Body<'a> {
     Model(ModelBody<'a>),
     Trajectory(TrajectoryBody<'a>),
+    /// A density: a model body under the density payload tag.
+    Density(ModelBody<'a>),
 }
 
 /// Parses the whole body by its payload: `Malformed` if it is not a valid encoding of that
@@ -465,6 +469,7 @@ pub(super) fn parse_body(bytes: &[u8]) -> Result<Body<'_>, FormatError> {
     let body = match r.payload()? {
         Payload::Model => Body::Model(ModelBody::read(&mut r)?),
         Payload::Trajectory => Body::Trajectory(TrajectoryBody::read(&mut r)?),
+        Payload::Density => Body::Density(ModelBody::read(&mut r)?),
     };
     r.finish()?;
     Ok(body)

@@ -142,11 +142,15 @@ fn trajectory(f: &mut fmt::Formatter<'_>, view: &TrajectoryView<'_>) -> fmt::Res
     line(f, "outside", lower(view.policy()))
 }
 
-fn model(f: &mut fmt::Formatter<'_>, view: &ModelView<'_>) -> fmt::Result {
+fn model(f: &mut fmt::Formatter<'_>, view: &ModelView<'_>, density: bool) -> fmt::Result {
     line(
         f,
         "kind",
-        "model (payload 0), played by the fit application",
+        if density {
+            "density (payload 2): a probability density on its support, played by the density application"
+        } else {
+            "model (payload 0), played by the fit application"
+        },
     )?;
     line(f, "scalar", lower(view.scalar()))?;
     line(
@@ -164,7 +168,7 @@ fn model(f: &mut fmt::Formatter<'_>, view: &ModelView<'_>) -> fmt::Result {
     )?;
     line(
         f,
-        "domain",
+        if density { "support" } else { "domain" },
         format!(
             "{} to {}",
             list(view.domain_lower()),
@@ -195,7 +199,8 @@ impl fmt::Display for Inspection<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.blob {
             Blob::Trajectory(view) => trajectory(f, view)?,
-            Blob::Model(view) => model(f, view)?,
+            Blob::Model(view) => model(f, view, false)?,
+            Blob::Density(view) => model(f, view, true)?,
             _ => line(f, "kind", "unknown payload")?,
         }
         line(
@@ -205,7 +210,9 @@ impl fmt::Display for Inspection<'_> {
         )?;
         let capacity = match self.capacity {
             Capacity::Trajectory { d, w, l, v } => format!("D = {d}, W = {w}, L = {l}, V = {v}"),
-            Capacity::Fit { n, w, l } => format!("N = {n}, W = {w}, L = {l}"),
+            Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => {
+                format!("N = {n}, W = {w}, L = {l}")
+            }
         };
         line(f, "capacity", capacity)?;
         line(f, "player", self.capacity.player_type())?;

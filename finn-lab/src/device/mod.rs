@@ -13,7 +13,10 @@
 //!   ([`Run::samples`]), the cost per sample;
 //! * a model blob (the fit application): f and F at Halton points of the domain
 //!   ([`Run::fit_samples`]), the exact integral over the domain and over sub-boxes
-//!   ([`Run::fit_integral`], [`Run::fit_boxes`]), the cost per evaluation of f.
+//!   ([`Run::fit_integral`], [`Run::fit_boxes`]), the cost per evaluation of f;
+//! * a density blob: pdf, log-pdf and CDF at Halton points of the support, box
+//!   probabilities and samples from Halton uniforms ([`Run::density_points`],
+//!   [`Run::density_boxes`], [`Run::density_draws`]), the cost of each ([`Run::phases`]).
 //!
 //! The firmware (`firmware/`, a workspace of its own) is built in release for
 //! [`DEVICE_TARGET`] and run on QEMU's `mps2-an386` machine with a Cortex-M4 and
@@ -26,9 +29,12 @@
 //! * [`example`]: building the example firmware a user copies (`examples/cortex-m4f-player`);
 //! * [`run`](mod@run): running QEMU and parsing the firmware's records, samples and cost;
 //! * [`fit`]: the fit workload's records;
+//! * [`density`]: the density workload's records, its blobs, and the bit-for-bit comparison
+//!   with the host;
 //! * [`elf`]: section sizes and `.text` by crate;
 //! * [`report`]: the `results/device.md` report, with its goals and verdicts.
 
+pub mod density;
 pub mod elf;
 pub mod example;
 pub mod firmware;
@@ -37,6 +43,10 @@ pub mod report;
 pub mod run;
 
 pub use crate::setup::DEVICE_TARGET;
+pub use density::{
+    check_density_run, density_blob, doc_density_blob, reference_density_blob, DensityBox,
+    DensityCheck, DensityDraw, DensityPoint, Phase,
+};
 pub use elf::{
     section_sizes, statics_named, text_by_crate, text_by_source_crate, SectionSizes, StaticObject,
 };
@@ -85,4 +95,10 @@ pub fn firmware_target_dir() -> PathBuf {
 /// The trajectory blob the firmware embeds by default.
 pub fn default_blob_path() -> PathBuf {
     firmware_dir().join("blobs/default.postcard")
+}
+
+/// The density blob the firmware's density workload is measured on
+/// ([`reference_density_blob`]).
+pub fn density_blob_path() -> PathBuf {
+    firmware_dir().join("blobs/density.postcard")
 }

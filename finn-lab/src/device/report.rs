@@ -2,14 +2,20 @@
 //! without the player, runs it twice, checks that both runs cost the same and that the device
 //! meets the trajectory's end states exactly, and sets the figures against the goals; then the
 //! fit workload on the Figure 1 model ([`FIT_BLOB`]): its cost per evaluation of f, with every
-//! value the device printed checked against the host's player bit for bit.
+//! value the device printed checked against the host's player bit for bit; and the density
+//! workload on `firmware/blobs/density.postcard`: its cost per pdf, CDF, box probability and
+//! sample, every value checked against the host's `DensityPlayer` bit for bit.
 
+use super::density::{check_density_run, DensityCheck, Phase};
 use super::elf::{
     section_sizes, statics_named, text_by_crate, text_by_source_crate, SectionSizes, StaticObject,
 };
 use super::firmware::{build_firmware, build_firmware_with, FirmwareOptions};
 use super::run::{qemu_command_line, run, Cost, DeviceSample, Run};
-use super::{default_blob_path, DEFAULT_TIMEOUT, DEVICE_TARGET, INSTRUCTIONS_PER_TICK, QEMU};
+use super::{
+    default_blob_path, density_blob_path, DEFAULT_TIMEOUT, DEVICE_TARGET, INSTRUCTIONS_PER_TICK,
+    QEMU,
+};
 use crate::{setup, workspace_root};
 use anyhow::{bail, ensure, Context, Result};
 use finn_embedded::FitPlayer;
@@ -111,6 +117,7 @@ pub fn measure() -> Result<String> {
         "the device's first and last samples are not x0 and xT bit for bit"
     );
     let fit = measure_fit()?;
+    let density = measure_density(baseline_sizes.get(".text"))?;
     let mut md = device_report(
         &elf,
         &sizes,
@@ -122,7 +129,196 @@ pub fn measure() -> Result<String> {
         &player,
     )?;
     fit_report(&mut md, &fit)?;
+    density_report(&mut md, &density)?;
     Ok(md)
+}
+
+/// What the device run of the density workload showed.
+struct DensityEvaluation {
+    /// n, the widths, the support and the stored scalar.
+    description: String,
+    /// The blob's length in bytes.
+    blob_bytes: usize,
+    /// The player's type and size on the device.
+    player: String,
+    player_bytes: u64,
+    player_static: StaticObject,
+    /// What was compared with the host.
+    check: DensityCheck,
+    /// The phases' costs.
+    phases: Vec<Phase>,
+    /// Stack high-water marks: the deepest phase of the measured run, and reset through
+    /// loading.
+    stack_bytes: u64,
+    stack_load_bytes: u64,
+    /// Instructions to check and load the blob (and compute the inputs).
+    load_instructions: u64,
+    /// `.text` of the density firmware, and of its baseline (same firmware, no player).
+    text: u64,
+    baseline_text: u64,
+}
+
+/// Builds the firmware around `firmware/blobs/density.postcard`, runs it twice (both runs must
+/// cost the same), and checks every value the device printed against the host's
+/// `DensityPlayer` bit for bit. `baseline_text` is the `.text` of the firmware without a
+/// player.
+fn measure_density(baseline_text: u64) -> Result<DensityEvaluation> {
+    let path = density_blob_path();
+    let blob = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let view = finn_core::format::decode_density(&blob)
+        .map_err(|e| anyhow::anyhow!("{} is not a density blob: {e}", path.display()))?;
+    eprintln!(
+        "xtask: building the firmware around firmware/blobs/density.postcard (density workload)"
+    );
+    let elf = build_firmware_with(
+        &FirmwareOptions {
+            blob: Some(path.clone()),
+            ..FirmwareOptions::default()
+        },
+        "density",
+    )?;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let run = run(&elf, DEFAULT_TIMEOUT)?;
+        run.check_success()?;
+        runs.push(run);
+    }
+    let (cost, again) = (runs[0].cost()?, runs[1].cost()?);
+    ensure!(
+        cost == again && runs[0].phases()? == runs[1].phases()?,
+        "two runs of the density firmware reported different costs: {cost:?} and {again:?}"
+    );
+    let run = &runs[0];
+    let check = check_density_run(run, &blob)?;
+    ensure!(
+        matches!(check, DensityCheck::Evaluated { .. }),
+        "the density firmware did not load its blob: {check:?}"
+    );
+    let [n, w, l] = run.density_capacity()?;
+    Ok(DensityEvaluation {
+        description: format!(
+            "n = {} inputs, hidden widths {:?}, positive sigma_n, support {:?} to {:?}, \
+             parameters stored as {:?}",
+            view.n(),
+            view.widths(),
+            view.domain_lower(),
+            view.domain_upper(),
+            view.scalar()
+        ),
+        blob_bytes: blob.len(),
+        player: format!("DensityPlayer<{n}, {w}, {l}>"),
+        player_bytes: run.number("player_bytes")?,
+        player_static: player_static(&elf)?,
+        check,
+        stack_bytes: run
+            .phases()?
+            .iter()
+            .map(|p| p.stack_bytes)
+            .max()
+            .unwrap_or(0),
+        phases: run.phases()?,
+        stack_load_bytes: cost.stack_load_bytes,
+        load_instructions: cost.load_ticks * INSTRUCTIONS_PER_TICK,
+        text: section_sizes(&elf)?.get(".text"),
+        baseline_text,
+    })
+}
+
+/// The report's density section.
+fn density_report(md: &mut String, d: &DensityEvaluation) -> Result<()> {
+    writeln!(md, "\n## Workload: density evaluation\n")?;
+    let DensityCheck::Evaluated {
+        points,
+        boxes,
+        draws,
+        ..
+    } = d.check
+    else {
+        bail!("no density evaluation to report");
+    };
+    writeln!(
+        md,
+        "The same firmware built around `firmware/blobs/density.postcard` ({} bytes, \
+         `finn_lab::device::reference_density_blob()`: fixed, untrained parameters; the cost \
+         does not depend on their values): {}. Its payload (2, a density) selects the density \
+         workload (`firmware/src/density.rs`): `finn_embedded::{}` ({} bytes, in a static in \
+         `{}`) checks the blob and converts it to `f32` once, in place, then evaluates pdf, \
+         log-pdf and CDF at {points} Halton points of the support, the probability of {boxes} \
+         boxes (half of them open to minus infinity on axis 0, clipped to the support) and \
+         {draws} samples from Halton uniforms, each phase timed on its own. Two runs reported \
+         the same figures, and every value the device printed equals the host's \
+         `DensityPlayer` bit for bit.\n",
+        d.blob_bytes, d.description, d.player, d.player_bytes, d.player_static.section,
+    )?;
+    writeln!(md, "| figure | value |\n| --- | --- |")?;
+    for phase in &d.phases {
+        let what = match phase.name.as_str() {
+            "pdf" => "instructions per pdf",
+            "log_pdf" => "instructions per log-pdf",
+            "cdf" => "instructions per CDF (a box probability from the support's lower corner)",
+            "box" => "instructions per box probability",
+            "sample" => "instructions per sample (2-D, sequential inversion)",
+            other => other,
+        };
+        writeln!(
+            md,
+            "| {what} | {:.0} ({} calls, {} ticks; stack {} bytes) |",
+            phase.instructions_per_call(),
+            phase.calls,
+            phase.ticks,
+            phase.stack_bytes
+        )?;
+    }
+    writeln!(
+        md,
+        "| stack high-water mark, evaluation (the deepest phase) | {} bytes (goal <= 4 KiB: {}) |",
+        d.stack_bytes,
+        verdict(d.stack_bytes <= GOAL_STACK)
+    )?;
+    writeln!(
+        md,
+        "| stack high-water mark, reset through loading | {} bytes (goal <= 4 KiB: {}) |",
+        d.stack_load_bytes,
+        verdict(d.stack_load_bytes <= GOAL_STACK)
+    )?;
+    writeln!(
+        md,
+        "| the player, `{}` | {} bytes, static `{}` in `{}` |",
+        d.player,
+        d.player_bytes,
+        short_path(&d.player_static.path),
+        d.player_static.section
+    )?;
+    writeln!(
+        md,
+        "| loading the blob (check + f32 conversion + inputs) | {} instructions |",
+        d.load_instructions
+    )?;
+    writeln!(
+        md,
+        "| `.text` of the density workload's firmware | {} bytes |",
+        d.text
+    )?;
+    writeln!(
+        md,
+        "| `.text` the density player adds (density build - baseline build) | {} bytes ({:.1} KiB) |\n",
+        d.text.saturating_sub(d.baseline_text),
+        d.text.saturating_sub(d.baseline_text) as f64 / 1024.0
+    )?;
+    writeln!(
+        md,
+        "A pdf is one jet pass of the network (f at one point). A CDF or box probability is F \
+         at the 2^n corners of the clipped box with the rigorous error bound of \
+         `Finn::integral_over_with_bound`; in `f32` that bound exceeds 64 ulps of the value \
+         for almost every box, so the 3-point Gauss-Legendre quadrature with its remainder \
+         bound (3^n evaluations of f and the magnitude jets of the sixth derivatives) runs \
+         too, and dominates the cost. A sample runs the bracketed Newton inversion of \
+         `Density::sample` on each axis: corner sums of the subset partials (2^(n-k) jets per \
+         evaluation on axis k), without that bound. Each phase's stack is in its row (the \
+         stack painted again before it, counted from the top of the stack); the CDF and box \
+         probabilities go deepest, through the quadrature's magnitude jets."
+    )?;
+    Ok(())
 }
 
 /// The firmware's player static (the workload's `PLAYER`), which must be in `.bss`: an

@@ -1,12 +1,14 @@
 //! The verdict on one blob: rejected with a typed error (fine), accepted and working over its
 //! whole domain (fine), or a failure: a panic, a NaN or infinity returned as a value, a
-//! decoder and a player that disagree, a positive model with f < 0, or an accepted blob that
-//! fails somewhere in its domain (the promise is: what loads, works).
+//! decoder and a player that disagree, a positive model with f < 0, a density whose pdf,
+//! CDF or samples leave their range, or an accepted blob that fails somewhere in its domain
+//! (the promise is: what loads, works).
 
 use finn_core::format::{decode_any, Blob, ModelView, TrajectoryView, MAX_VIA};
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{Antiderivative, Kind, Real};
-use finn_embedded::{FitPlayer, TrajectoryPlayer};
+use finn_embedded::density::halton_uniforms;
+use finn_embedded::{DensityPlayer, FitPlayer, TrajectoryPlayer};
 
 /// Capacity of the models and players the campaign loads into (the shipped blobs fit).
 const W: usize = 16;
@@ -39,10 +41,11 @@ fn kind_of(e: &impl std::fmt::Debug) -> String {
 fn judge(bytes: &[u8]) -> Verdict {
     let fit_player = || fit_player_verdict(bytes);
     let trajectory_player = || trajectory_player_verdict(bytes);
+    let density_player = || density_player_verdict(bytes);
     match decode_any(bytes) {
         Err(e) => {
             // The players read through the same decoder: they must refuse too.
-            for player in [fit_player(), trajectory_player()] {
+            for player in [fit_player(), trajectory_player(), density_player()] {
                 match player {
                     Ok(false) => {}
                     Ok(true) => {
@@ -55,7 +58,19 @@ fn judge(bytes: &[u8]) -> Verdict {
             }
             Verdict::Rejected(kind_of(&e))
         }
-        Ok(Blob::Model(view)) => model(&view, fit_player()),
+        Ok(Blob::Model(view)) => match density_player() {
+            Ok(false) => model(&view, fit_player()),
+            Ok(true) => Verdict::Failure("the density player loaded a model blob".into()),
+            Err(what) => Verdict::Failure(what),
+        },
+        Ok(Blob::Density(view)) => {
+            // A density is a model: the fit player reads it too, and must agree.
+            match (model(&view, fit_player()), density(&view, density_player())) {
+                (Verdict::Failure(what), _) | (_, Verdict::Failure(what)) => Verdict::Failure(what),
+                (Verdict::Accepted, Verdict::Accepted) => Verdict::Accepted,
+                (_, v) => v,
+            }
+        }
         Ok(Blob::Trajectory(view)) => trajectory(&view, trajectory_player()),
         Ok(_) => Verdict::Rejected("payload this campaign does not know".into()),
     }
@@ -87,6 +102,89 @@ fn fit_player_verdict(bytes: &[u8]) -> Result<bool, String> {
         };
     }
     by_n!(1 2 3 4 5 6 7 8)
+}
+
+/// Ok(true) when a density player loaded and evaluated fine over its support, Ok(false) when
+/// it refused.
+fn density_player_verdict(bytes: &[u8]) -> Result<bool, String> {
+    macro_rules! by_n {
+        ($($n:literal)*) => {
+            match finn_core::format::decode_density(bytes).map(|v| v.n()) {
+                $(Ok($n) => match DensityPlayer::<$n, W, L>::from_bytes(bytes) {
+                    Ok(p) => {
+                        let density = p.density();
+                        check_density::<f32, $n>(density).map(|()| true)
+                    }
+                    Err(_) => Ok(false),
+                },)*
+                _ => match DensityPlayer::<1, W, L>::from_bytes(bytes) {
+                    Ok(_) => Err("a density player loaded what decode_density refuses".into()),
+                    Err(_) => Ok(false),
+                },
+            }
+        };
+    }
+    by_n!(1 2 3 4 5 6 7 8)
+}
+
+/// A loaded density works over its whole support: pdf finite and >= 0, log-pdf never NaN, the
+/// CDF in [0, 1] at every grid point, the support's probability finite, and samples from
+/// Halton uniforms inside the support.
+fn check_density<T: Real, const N: usize>(p: &finn_core::Density<T, N, W, L>) -> Result<(), String>
+where
+    Dim<N>: JetDim,
+{
+    let (lo, hi) = (*p.support().lower(), *p.support().upper());
+    for x in grid::<T, N>(&lo, &hi) {
+        let f = finite(p.pdf(&x), "pdf")?;
+        if f < T::ZERO {
+            return Err(format!("pdf {f} < 0"));
+        }
+        let l = p
+            .log_pdf(&x)
+            .map_err(|e| format!("log_pdf failed inside the support: {e}"))?;
+        if l.is_nan() {
+            return Err("log_pdf returned NaN".into());
+        }
+        let c = finite(p.cdf(&x), "cdf")?;
+        if !(c >= T::ZERO && c <= T::ONE) {
+            return Err(format!("cdf {c} outside [0, 1]"));
+        }
+    }
+    finite(p.box_probability(&lo, &hi), "the support's probability")?;
+    for k in 0..8 {
+        let u = halton_uniforms::<N>(k + 1).map(|v| T::from_f64(f64::from(v)));
+        let x = p
+            .sample(&u)
+            .map_err(|e| format!("sample from {u:?} failed: {e}"))?;
+        if !p.support().contains(&x) {
+            return Err(format!("sample {x:?} outside the support"));
+        }
+    }
+    Ok(())
+}
+
+fn density(view: &ModelView<'_>, player: Result<bool, String>) -> Verdict {
+    fn load<T: Real, const N: usize>(view: &ModelView<'_>) -> Result<bool, String>
+    where
+        Dim<N>: JetDim,
+    {
+        let Ok(p) = view.to_density::<T, N, W, L>() else {
+            return Ok(false);
+        };
+        check_density(&p)?;
+        Ok(true)
+    }
+    macro_rules! by_n {
+        ($($n:literal)*) => {
+            match view.n() {
+                $($n => (load::<f64, $n>(view), load::<f32, $n>(view)),)*
+                n => return Verdict::Failure(format!("decode accepted n = {n}")),
+            }
+        };
+    }
+    let (wide, narrow) = by_n!(1 2 3 4 5 6 7 8);
+    settle(wide, narrow, player, "density")
 }
 
 /// Ok(true) when a trajectory player loaded and sampled fine, Ok(false) when it refused.

@@ -210,7 +210,7 @@ fn edit_field(bytes: &[u8], field: Field) -> Option<Vec<u8>> {
     let body = &bytes[PREFIX..bytes.len() - CRC];
     let model = postcard::from_bytes::<RawModel>(body)
         .ok()
-        .filter(|r| r.payload == 0);
+        .filter(|r| r.payload == 0 || r.payload == 2);
     let encoded = if let Some(mut raw) = model {
         edit_model(&mut raw, field);
         postcard::to_allocvec(&raw).ok()?
