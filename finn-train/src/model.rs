@@ -424,9 +424,28 @@ impl TrainedModel {
         scalar: Scalar,
     ) -> Result<(PathBuf, PathBuf), ModelError> {
         let blob = self.to_blob(scalar)?;
-        let blob_path = with_suffix(stem.as_ref(), ".postcard");
-        let json_path = with_suffix(stem.as_ref(), ".json");
-        write(&blob_path, &blob)?;
+        self.save_with(stem.as_ref(), &blob)
+    }
+
+    /// As [`TrainedModel::save_as`], with the blob as a density (payload 2,
+    /// [`TrainedModel::to_density_blob`]): what the density application writes, so that
+    /// `finn_embedded`'s `DensityPlayer` loads it.
+    ///
+    /// Errors: `NotADensity` (as a `Format` error) unless the model is positive with the
+    /// constraint Equal / Scale / eps = 1; then as [`TrainedModel::save_as`].
+    pub fn save_density_as(
+        &self,
+        stem: impl AsRef<Path>,
+        scalar: Scalar,
+    ) -> Result<(PathBuf, PathBuf), ModelError> {
+        let blob = self.to_density_blob(scalar)?;
+        self.save_with(stem.as_ref(), &blob)
+    }
+
+    fn save_with(&self, stem: &Path, blob: &[u8]) -> Result<(PathBuf, PathBuf), ModelError> {
+        let blob_path = with_suffix(stem, ".postcard");
+        let json_path = with_suffix(stem, ".json");
+        write(&blob_path, blob)?;
         write(&json_path, self.to_json().as_bytes())?;
         Ok((blob_path, json_path))
     }

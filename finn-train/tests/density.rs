@@ -213,6 +213,9 @@ fn small_run_from_toml_is_normalised_exactly() {
     ] {
         assert!(with_suffix(&stem, suffix).is_file(), "missing {suffix}");
     }
+    // The blob is a density (payload 2), which the device's DensityPlayer loads.
+    let bytes = std::fs::read(with_suffix(&stem, ".postcard")).unwrap();
+    assert!(finn_core::format::decode_density(&bytes).is_ok());
     for file in [".postcard", ".json"] {
         let model = TrainedModel::load(with_suffix(&stem, file)).unwrap();
         let eval = Evaluator::new(&model).unwrap();

@@ -562,7 +562,7 @@ pub(crate) fn run(
     let density = if single {
         let (blob, json) = components[0]
             .model
-            .save_as(&stem, c.blob_scalar.into())
+            .save_density_as(&stem, c.blob_scalar.into())
             .map_err(|e| TrainError::Data(format!("writing {}: {e}", stem.display())))?;
         let saved = TrainedModel::load(&blob)
             .map_err(|e| TrainError::Data(format!("reading back {}: {e}", blob.display())))?;
@@ -580,7 +580,7 @@ pub(crate) fn run(
             let part = with_suffix(&stem, &format!("-c{k}"));
             let (blob, json) = comp
                 .model
-                .save_as(&part, c.blob_scalar.into())
+                .save_density_as(&part, c.blob_scalar.into())
                 .map_err(|e| TrainError::Data(format!("writing {}: {e}", part.display())))?;
             comp.model = TrainedModel::load(&blob)
                 .map_err(|e| TrainError::Data(format!("reading back {}: {e}", blob.display())))?;
