@@ -22,6 +22,31 @@
 // Index loops mirror the formulas (jets by subset, layers by unit).
 #![allow(clippy::needless_range_loop)]
 
+/// Implements argmin's `CostFunction` and `Gradient` for a loss type with inherent
+/// `loss(&[f64])` and `loss_and_gradient(&[f64], &mut [f64])` (both `Result<f64, TrainError>`),
+/// so the solver sees every loss the same way.
+macro_rules! argmin_loss {
+    ($t:ty) => {
+        impl argmin::core::CostFunction for $t {
+            type Param = Vec<f64>;
+            type Output = f64;
+            fn cost(&self, param: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+                Ok(self.loss(param)?)
+            }
+        }
+
+        impl argmin::core::Gradient for $t {
+            type Param = Vec<f64>;
+            type Gradient = Vec<f64>;
+            fn gradient(&self, param: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+                let mut g = vec![0.0; param.len()];
+                self.loss_and_gradient(param, &mut g)?;
+                Ok(g)
+            }
+        }
+    };
+}
+
 pub mod config;
 pub mod density;
 pub mod eval;

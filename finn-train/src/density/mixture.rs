@@ -379,23 +379,7 @@ impl Likelihood for MixtureNll {
     }
 }
 
-impl CostFunction for MixtureNll {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, param: &Self::Param) -> Result<f64, argmin::core::Error> {
-        Ok(self.loss(param)?)
-    }
-}
-
-impl Gradient for MixtureNll {
-    type Param = Vec<f64>;
-    type Gradient = Vec<f64>;
-    fn gradient(&self, param: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
-        let mut g = vec![0.0; param.len()];
-        self.loss_and_gradient(param, &mut g)?;
-        Ok(g)
-    }
-}
+argmin_loss!(MixtureNll);
 
 #[cfg(test)]
 mod tests {

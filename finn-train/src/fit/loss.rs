@@ -5,7 +5,6 @@
 use crate::grad::{Net, Trace};
 use crate::model::Architecture;
 use crate::TrainError;
-use argmin::core::{CostFunction, Gradient};
 use finn_core::{Bound, Constraint, Error, Method, Resolved};
 use ndarray::{Array1, Array2};
 use std::path::Path;
@@ -371,20 +370,4 @@ impl Objective {
     }
 }
 
-impl CostFunction for Objective {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, param: &Self::Param) -> Result<f64, argmin::core::Error> {
-        Ok(self.loss(param)?)
-    }
-}
-
-impl Gradient for Objective {
-    type Param = Vec<f64>;
-    type Gradient = Vec<f64>;
-    fn gradient(&self, param: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
-        let mut g = vec![0.0; param.len()];
-        self.loss_and_gradient(param, &mut g)?;
-        Ok(g)
-    }
-}
+argmin_loss!(Objective);
