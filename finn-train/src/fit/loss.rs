@@ -1,6 +1,6 @@
 //! Training losses over data in `ndarray`: regression on f (paper Eq. 3) or on F, plus weight
 //! decay, for every network kind with or without an integral constraint. Each loss implements
-//! argmin's [`CostFunction`] and [`Gradient`] with exact gradients ([`crate::grad`]).
+//! argmin's [`CostFunction`](argmin::core::CostFunction) and [`Gradient`](argmin::core::Gradient) with exact gradients ([`crate::grad`]).
 
 use crate::grad::{Net, Trace};
 use crate::model::Architecture;
