@@ -56,6 +56,10 @@ pub enum Error {
     /// "integral over the support = 1"), or its support does not lie in the domain of the map
     /// it is placed on (the unit box of [`DomainMap`](crate::DomainMap)).
     NotADensity,
+    /// A bounded-deviation model whose magnitude is not a positive network with an
+    /// `AtMost` (or `Equal`) integral constraint of eps > 0, whose direction is not usable
+    /// (softness <= 0 or not finite), or whose base is of the wrong size.
+    NotADeviation,
 }
 
 /// Which rule a set of constraint constants breaks ([`Error::InconsistentConstants`]).
@@ -127,6 +131,10 @@ impl fmt::Display for Error {
             Error::InconsistentConstants(p) => write!(f, "inconsistent constraint constants: {p}"),
             Error::NotADensity => f.write_str(
                 "not a density: needs a positive network scaled to integral 1 over its support",
+            ),
+            Error::NotADeviation => f.write_str(
+                "not a bounded deviation: needs a positive magnitude network with an integral \
+                 at most eps > 0, a direction with softness > 0, and a base of the right size",
             ),
         }
     }

@@ -10,8 +10,8 @@
 //!
 //! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`],
 //! double-double scalars for the host-side constants in [`dd`], the
-//! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`], trajectories in
-//! [`trajectory`].
+//! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`], densities in [`density`] and
+//! [`domain_map`], bounded-deviation models in [`deviation`], trajectories in [`trajectory`].
 //!
 //! ```
 //! use finn_core::{Antiderivative, Bound, Constraint, Domain, Finn, Method, Network};
@@ -35,6 +35,7 @@ mod bound;
 pub mod constraint;
 pub mod dd;
 pub mod density;
+pub mod deviation;
 pub mod domain;
 pub mod domain_map;
 mod error;
@@ -47,6 +48,7 @@ pub mod trajectory;
 pub use activation::Activation;
 pub use constraint::{Bound, Bounded, Constraint, Finn, Method, Resolved};
 pub use density::{Density, SampleStats};
+pub use deviation::{BoundedDeviation, MappedDeviation, NetworkDirection, Polynomial};
 pub use domain::Domain;
 pub use domain_map::{
     AffineBox, Ball, DomainMap, MapReal, MappedDensity, Polar, RealSpace, Simplex,
