@@ -656,7 +656,7 @@ where
             return Ok(T::ZERO);
         }
         let j = self.map.jacobian(&u);
-        if !(j > T::ZERO) {
+        if j.is_nan() || j <= T::ZERO {
             return Err(Error::Overflow);
         }
         finite(fu / j)
