@@ -426,6 +426,48 @@ impl<'a> Net<'a> {
         }
     }
 
+    /// The vertex sum of F over the box [lower, upper] (paper Eq. 4): the integral of f over
+    /// it. With `seed = Some((s, g))`, adds s * d(sum)/d(effective parameters) into `g`.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Kind};
+    /// use finn_train::{grad::{Net, Trace}, model::Architecture};
+    /// let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![1] };
+    /// let net = Net::new(&arch, &[1.0, 0.0, 1.0]).unwrap();
+    /// let i = net.corner_sum(&[0.0], &[1.0], &mut Trace::default(), None).unwrap();
+    /// assert!((i - 1.0f64.tanh()).abs() < 1e-15);
+    /// ```
+    pub fn corner_sum(
+        &self,
+        lower: &[f64],
+        upper: &[f64],
+        tr: &mut Trace,
+        mut seed: Option<(f64, &mut [f64])>,
+    ) -> Result<f64, Error> {
+        let n = lower.len();
+        let mut v = vec![0.0; n];
+        let mut sum = 0.0;
+        for mask in 0..(1usize << n) {
+            for (i, vi) in v.iter_mut().enumerate() {
+                *vi = if mask >> i & 1 == 1 {
+                    upper[i]
+                } else {
+                    lower[i]
+                };
+            }
+            let sign = if (n - mask.count_ones() as usize) % 2 == 1 {
+                -1.0
+            } else {
+                1.0
+            };
+            sum += sign * self.antiderivative_forward(&v, tr)?;
+            if let Some((s, g)) = seed.as_mut() {
+                self.antiderivative_backward(&v, tr, sign * *s, g);
+            }
+        }
+        Ok(sum)
+    }
+
     /// f(x) and `seed * df/dtheta` added into `grad` (raw parameters), in one call.
     pub fn integrand_gradient(
         &self,

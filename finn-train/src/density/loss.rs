@@ -111,29 +111,9 @@ impl Nll {
         &self,
         net: &Net,
         tr: &mut Trace,
-        mut seed: Option<(f64, &mut [f64])>,
+        seed: Option<(f64, &mut [f64])>,
     ) -> Result<f64, Error> {
-        let n = self.architecture.n;
-        let mut v = vec![0.0; n];
-        let mut sum = 0.0;
-        for mask in 0..(1usize << n) {
-            for i in 0..n {
-                v[i] = if mask >> i & 1 == 1 {
-                    self.upper[i]
-                } else {
-                    self.lower[i]
-                };
-            }
-            let sign = if (n - mask.count_ones() as usize) % 2 == 1 {
-                -1.0
-            } else {
-                1.0
-            };
-            sum += sign * net.antiderivative_forward(&v, tr)?;
-            if let Some((s, g)) = seed.as_mut() {
-                net.antiderivative_backward(&v, tr, sign * *s, g);
-            }
-        }
+        let sum = net.corner_sum(&self.lower, &self.upper, tr, seed)?;
         if sum > 0.0 && sum.is_finite() {
             Ok(sum)
         } else {

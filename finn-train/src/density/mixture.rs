@@ -129,29 +129,9 @@ pub(crate) fn box_sum(
     tr: &mut Trace,
     lower: &[f64],
     upper: &[f64],
-    mut seed: Option<(f64, &mut [f64])>,
+    seed: Option<(f64, &mut [f64])>,
 ) -> Result<f64, Error> {
-    let n = lower.len();
-    let mut v = vec![0.0; n];
-    let mut sum = 0.0;
-    for mask in 0..(1usize << n) {
-        for i in 0..n {
-            v[i] = if mask >> i & 1 == 1 {
-                upper[i]
-            } else {
-                lower[i]
-            };
-        }
-        let sign = if (n - mask.count_ones() as usize) % 2 == 1 {
-            -1.0
-        } else {
-            1.0
-        };
-        sum += sign * net.antiderivative_forward(&v, tr)?;
-        if let Some((s, g)) = seed.as_mut() {
-            net.antiderivative_backward(&v, tr, sign * *s, g);
-        }
-    }
+    let sum = net.corner_sum(lower, upper, tr, seed)?;
     if sum > 0.0 && sum.is_finite() {
         Ok(sum)
     } else {

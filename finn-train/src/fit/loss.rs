@@ -226,26 +226,8 @@ impl Objective {
         tr: &mut Trace,
         grad_seed: Option<(f64, &mut [f64])>,
     ) -> Result<f64, Error> {
-        let n = self.architecture.n;
         let (lo, hi) = self.domain_bounds();
-        let mut v = vec![0.0; n];
-        let mut sum = 0.0;
-        let mut seed = grad_seed;
-        for mask in 0..(1usize << n) {
-            for i in 0..n {
-                v[i] = if mask >> i & 1 == 1 { hi[i] } else { lo[i] };
-            }
-            let sign = if (n - mask.count_ones() as usize) % 2 == 1 {
-                -1.0
-            } else {
-                1.0
-            };
-            sum += sign * net.antiderivative_forward(&v, tr)?;
-            if let Some((s, g)) = seed.as_mut() {
-                net.antiderivative_backward(&v, tr, sign * *s, g);
-            }
-        }
-        Ok(sum)
+        net.corner_sum(lo, hi, tr, grad_seed)
     }
 
     fn resolve(&self, base: f64) -> Result<Resolution, Error> {
