@@ -8,6 +8,7 @@
 //! | `"fit"` | [`crate::fit`] | a FINN fitted to values of f or F, with an exact integral constraint |
 //! | `"trajectory"` | [`crate::trajectory`] | a trajectory with exact start and end states |
 //! | `"density"` | [`crate::density`] | a probability density learned from samples, normalised exactly |
+//! | `"deviation"` | [`crate::deviation`] | a correction of a base model whose total deviation is at most eps |
 //!
 //! Every key of every application, with its default, is listed in `docs/config.md`. Relative
 //! paths in a config (`output`, `data.csv`) are relative to the config file's directory, so a
@@ -26,6 +27,7 @@
 //! ```
 
 use crate::density::{DensityConfig, DensityOutcome};
+use crate::deviation::{DeviationConfig, DeviationOutcome};
 use crate::fit::{FitConfig, FitOutcome};
 use crate::observer::Observer;
 use crate::solve::{self, Settings};
@@ -46,10 +48,12 @@ pub enum Application {
     Trajectory,
     /// A density learned from samples by maximum likelihood ([`crate::density`]).
     Density,
+    /// A bounded-deviation correction of a base model ([`crate::deviation`]).
+    Deviation,
 }
 
 /// The names `application` accepts.
-pub const APPLICATIONS: &[&str] = &["fit", "trajectory", "density"];
+pub const APPLICATIONS: &[&str] = &["fit", "trajectory", "density", "deviation"];
 
 /// What a config file describes, by application.
 #[derive(Clone, Debug)]
@@ -62,6 +66,8 @@ pub enum Spec {
     Trajectory(TrajectoryConfig),
     /// `application = "density"`.
     Density(DensityConfig),
+    /// `application = "deviation"`.
+    Deviation(DeviationConfig),
 }
 
 /// A parsed and checked config file, ready to run.
@@ -122,6 +128,8 @@ pub enum Outcome {
     Trajectory(Box<TrajectoryOutcome>),
     /// A trained density with its baselines.
     Density(Box<DensityOutcome>),
+    /// A bounded-deviation model.
+    Deviation(Box<DeviationOutcome>),
 }
 
 /// Only the key that says how to read the rest.
@@ -208,6 +216,12 @@ impl Job {
                 c.check().map_err(|e| config_error(path, e))?;
                 Spec::Density(c)
             }
+            Application::Deviation => {
+                let c: DeviationConfig =
+                    toml::from_str(&text).map_err(|e| config_error(path, e))?;
+                c.check().map_err(|e| config_error(path, e))?;
+                Spec::Deviation(c)
+            }
         };
         let dir = path
             .parent()
@@ -227,6 +241,7 @@ impl Job {
             Spec::Fit(_) => Application::Fit,
             Spec::Trajectory(_) => Application::Trajectory,
             Spec::Density(_) => Application::Density,
+            Spec::Deviation(_) => Application::Deviation,
         }
     }
 
@@ -245,6 +260,7 @@ impl Job {
             Spec::Fit(c) => &c.output,
             Spec::Trajectory(c) => &c.output,
             Spec::Density(c) => &c.output,
+            Spec::Deviation(c) => &c.output,
         })
     }
 
@@ -259,6 +275,7 @@ impl Job {
             Spec::Fit(c) => crate::fit::run(self, c, observer),
             Spec::Trajectory(c) => crate::trajectory::run(self, c, observer, None),
             Spec::Density(c) => crate::density::run(self, c, observer),
+            Spec::Deviation(c) => crate::deviation::run(self, c, observer),
         }
     }
 

@@ -49,6 +49,7 @@ macro_rules! argmin_loss {
 
 pub mod config;
 pub mod density;
+pub mod deviation;
 pub mod eval;
 pub mod fit;
 pub mod grad;
@@ -58,6 +59,7 @@ pub mod plot;
 pub mod quadrature;
 mod random;
 pub mod solve;
+pub mod stopping;
 pub mod trajectory;
 
 /// Why training could not proceed, or what it found unmet.

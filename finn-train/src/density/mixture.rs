@@ -30,7 +30,6 @@ use super::loss::FLOOR;
 use crate::grad::{Net, Trace};
 use crate::model::Architecture;
 use crate::TrainError;
-use argmin::core::{CostFunction, Gradient};
 use finn_core::Error;
 use ndarray::Array2;
 
@@ -54,22 +53,18 @@ pub fn sign_patterns(n: usize, reflections: bool) -> Vec<Vec<bool>> {
 
 /// A loss that [`super::train::fit`] can minimise: a cost with its exact gradient, and the
 /// plain NLL on other points.
-pub trait Likelihood:
-    CostFunction<Param = Vec<f64>, Output = f64>
-    + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
-    + Clone
-    + Send
-{
-    /// The loss (with any ridge term).
-    fn loss(&self, params: &[f64]) -> Result<f64, TrainError>;
+pub trait Likelihood: crate::stopping::Loss {
     /// The mean -log pdf over `points` (no ridge term), nats per sample.
     fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError>;
 }
 
-impl Likelihood for super::loss::Nll {
+impl crate::stopping::Loss for super::loss::Nll {
     fn loss(&self, params: &[f64]) -> Result<f64, TrainError> {
         super::loss::Nll::loss(self, params)
     }
+}
+
+impl Likelihood for super::loss::Nll {
     fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError> {
         super::loss::Nll::mean_nll(self, params, points)
     }
@@ -350,10 +345,13 @@ pub(crate) fn reflect_rows(points: &Array2<f64>, signs: &[bool]) -> Array2<f64> 
     out
 }
 
-impl Likelihood for MixtureNll {
+impl crate::stopping::Loss for MixtureNll {
     fn loss(&self, params: &[f64]) -> Result<f64, TrainError> {
         MixtureNll::loss(self, params)
     }
+}
+
+impl Likelihood for MixtureNll {
     fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError> {
         MixtureNll::mean_nll(self, params, points)
     }

@@ -7,7 +7,8 @@ use super::mixture::Likelihood;
 use crate::model::{Architecture, TrainedModel};
 use crate::observer::Observer;
 use crate::random::SplitMix64;
-use crate::solve::{Report, Settings, Step};
+use crate::solve::Settings;
+pub use crate::stopping::{Check, EarlyStopping, Training};
 use crate::TrainError;
 use finn_core::{Bound, Constraint, Method, Resolved};
 use ndarray::Array2;
@@ -91,56 +92,6 @@ impl Standardise {
     }
 }
 
-/// When to stop: every `every` iterations the validation NLL is measured; after `patience`
-/// measurements without a new best, training stops and keeps the best parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct EarlyStopping {
-    /// Measurements without improvement before stopping, >= 1.
-    pub patience: usize,
-    /// Iterations between measurements (each round restarts the quasi-Newton memory), >= 1.
-    pub every: u64,
-}
-
-/// One validation measurement.
-#[derive(Clone, Copy, Debug)]
-pub struct Check {
-    /// Iterations run so far.
-    pub iteration: u64,
-    /// The training loss (with weight decay) at that point.
-    pub train_loss: f64,
-    /// The validation NLL (learning coordinates).
-    pub validation: f64,
-}
-
-/// What [`fit`] found.
-#[derive(Clone, Debug)]
-pub struct Training {
-    /// The solver's combined report; `params` are the best by validation NLL.
-    pub report: Report,
-    /// Every validation measurement.
-    pub checks: Vec<Check>,
-    /// Iterations at which the best parameters were reached.
-    pub best_iteration: u64,
-    /// Why training stopped, in words.
-    pub stopped: String,
-}
-
-/// Forwards iterations to the caller's observer with an offset, without the per-round start
-/// and finish.
-struct Rounds<'a> {
-    inner: &'a mut dyn Observer,
-    offset: u64,
-}
-
-impl Observer for Rounds<'_> {
-    fn iteration(&mut self, step: &Step) {
-        self.inner.iteration(&Step {
-            iteration: step.iteration + self.offset,
-            ..*step
-        });
-    }
-}
-
 /// Initial parameters: finn's usual random start, then each first-layer unit's bias chosen so
 /// that its pre-activation is 0 at a random training point (its bump sits on the data) and
 /// its weights doubled (narrower bumps than the default start).
@@ -161,11 +112,8 @@ pub fn initial_parameters(arch: &Architecture, train_u: &Array2<f64>, seed: u64)
     p
 }
 
-/// Minimises `nll` from `init` in rounds of `stopping.every` iterations (at most
-/// `settings.max_iters` in all), keeping the parameters with the lowest NLL on `validation`.
-///
-/// A round whose solver fails (a line search that meets an overflow) ends training with the
-/// best parameters so far, and says so in [`Training::stopped`].
+/// Minimises `nll` from `init` with early stopping on the NLL of `validation` (see
+/// [`crate::stopping::fit`]).
 pub fn fit<P: Likelihood>(
     nll: &P,
     validation: &Array2<f64>,
@@ -174,77 +122,15 @@ pub fn fit<P: Likelihood>(
     stopping: EarlyStopping,
     observer: &mut dyn Observer,
 ) -> Result<Training, TrainError> {
-    let start = std::time::Instant::now();
-    observer.start("density", settings.max_iters);
-    let mut best = (nll.mean_nll(&init, validation)?, init.clone(), 0u64);
-    let mut params = init;
-    let mut history = Vec::new();
-    let mut checks = Vec::new();
-    let mut done = 0u64;
-    let mut since_best = 0usize;
-    let mut stopped = format!("iteration cap ({})", settings.max_iters);
-    while done < settings.max_iters {
-        let round = stopping.every.min(settings.max_iters - done);
-        let mut s = settings.clone();
-        s.max_iters = round;
-        let mut forward = Rounds {
-            inner: &mut *observer,
-            offset: done,
-        };
-        let report = match crate::observer::solve(nll.clone(), params.clone(), &s, "", &mut forward)
-        {
-            Ok(r) => r,
-            Err(e) => {
-                stopped = format!("solver stopped after {done} iterations ({e})");
-                break;
-            }
-        };
-        history.extend(report.history.iter().map(|st| Step {
-            iteration: st.iteration + done,
-            ..*st
-        }));
-        done += report.iterations.max(1);
-        params = report.params;
-        let validation_nll = nll.mean_nll(&params, validation)?;
-        checks.push(Check {
-            iteration: done,
-            train_loss: report.loss,
-            validation: validation_nll,
-        });
-        if validation_nll < best.0 {
-            best = (validation_nll, params.clone(), done);
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= stopping.patience {
-                stopped = format!(
-                    "early stopping: no better validation NLL in {} checks",
-                    stopping.patience
-                );
-                break;
-            }
-        }
-        if report.iterations < round {
-            stopped = format!("converged ({})", report.termination);
-            break;
-        }
-    }
-    let (_, params, best_iteration) = best;
-    let report = Report {
-        loss: nll.loss(&params)?,
-        params,
-        iterations: done,
-        termination: stopped.clone(),
-        history,
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    observer.finish("density", &report);
-    Ok(Training {
-        report,
-        checks,
-        best_iteration,
-        stopped,
-    })
+    crate::stopping::fit(
+        nll,
+        &|p: &[f64]| nll.mean_nll(p, validation),
+        init,
+        settings,
+        stopping,
+        "density",
+        observer,
+    )
 }
 
 /// The trained density as a model file: the folded network on the support with the scale
