@@ -7,6 +7,7 @@
 
 mod demo;
 mod densities;
+mod deviation;
 mod evaluate;
 mod figure1;
 mod figure4;
@@ -91,6 +92,13 @@ enum Command {
     /// Reproduce the paper's Figure 4 (a 1-D density from samples, its exact CDF, samples by
     /// bisection on the CDF): results/figure4.md and results/figure4.png.
     Figure4,
+    /// Reproduce the paper's Figure 2 (a learned correction of a base function whose total
+    /// deviation is at most eps): results/figure2.md and results/figure2.png.
+    Figure2,
+    /// Does the deviation budget curb overfitting? A sweep of eps on small noisy data sets
+    /// against the same model without a budget and with tuned weight decay:
+    /// results/deviation.md and results/deviation.png.
+    DeviationStudy,
     /// Densities from samples (two moons, ring, banana, iris): FINN against a Gaussian mixture
     /// and a KDE; writes results/densities.md and results/densities/.
     Densities,
@@ -129,6 +137,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Inspect { file } => inspect::command(&file),
         Command::Figure1 => figure1::run(),
         Command::Figure4 => figure4::run(),
+        Command::Figure2 => deviation::figure2(),
+        Command::DeviationStudy => deviation::study(),
         Command::Densities => densities::run(),
         Command::Fuzz {
             cases,

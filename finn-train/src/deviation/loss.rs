@@ -151,6 +151,11 @@ impl DeviationLoss {
         })
     }
 
+    /// The learning box's corners.
+    pub fn lower_upper(&self) -> (&[f64], &[f64]) {
+        (&self.lower, &self.upper)
+    }
+
     /// The number of parameters: the magnitude's and `outputs` direction networks'.
     pub fn parameter_count(&self) -> usize {
         self.magnitude.parameter_count() + self.outputs * self.direction.parameter_count()

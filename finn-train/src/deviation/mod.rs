@@ -23,9 +23,11 @@
 //! ```
 
 pub mod base;
+pub mod figure2;
 pub mod loss;
 pub mod model;
 mod report;
+pub mod study;
 
 use crate::config::{
     check_output, check_widths, with_suffix, Artefacts, Job, Outcome, SolverConfig,
@@ -431,6 +433,25 @@ pub fn train(
             c.seed.wrapping_add(k as u64 + 1),
         ));
     }
+    if eps.is_none() {
+        // Start where the budgeted model starts (the same function): its magnitude's output
+        // weights scaled by min(1, eps / I). From the raw start, an unbounded magnitude is
+        // often far larger than the data's residuals, which handicaps the baseline.
+        let (mp, _) = init.split_at(loss.magnitude.parameter_count());
+        let net = crate::grad::Net::new(&loss.magnitude, mp)?;
+        let i = net.corner_sum(
+            loss.lower_upper().0,
+            loss.lower_upper().1,
+            &mut crate::grad::Trace::default(),
+            None,
+        )?;
+        if i > c.deviation.eps {
+            let shrink = c.deviation.eps / i;
+            let out = *loss.magnitude.widths.last().unwrap_or(&0);
+            let end = loss.magnitude.parameter_count();
+            init[end - out..end].iter_mut().for_each(|w| *w *= shrink);
+        }
+    }
     let stopping = EarlyStopping {
         patience: c.early_stopping.patience,
         every: c.early_stopping.every,
@@ -577,7 +598,10 @@ pub fn run(
         unconstrained_deviation = quadrature(&m)?;
         unconstrained = Some(errors(
             "unconstrained residual (same size)",
-            format!("{} iterations", t.report.iterations),
+            format!(
+                "{} iterations, best at {}; {}",
+                t.report.iterations, t.best_iteration, t.stopped
+            ),
             &data,
             |x| m.value(x),
         )?);

@@ -87,7 +87,7 @@ pub(super) fn write(
     if m.inputs() == 1 {
         let png = with_suffix(stem, ".png");
         let title = format!("{name}: J <= {:.4} <= eps = {}", o.deviation_bound, m.eps);
-        plot_1d(&png, &title, m, &[&data.train, &data.test])?;
+        plot_1d(&png, &title, m, &[&data.train, &data.test], None)?;
         let _ = writeln!(
             s,
             "![data, base and learned function]({})\n",
@@ -106,13 +106,14 @@ pub(super) fn write(
     Ok(files)
 }
 
-/// Data (first output), psi, phi and the region between them (whose area is J) over the
+/// Data (first output), psi, phi, optionally the truth, and the region between them (whose area is J) over the
 /// domain of a one-input model.
 pub fn plot_1d(
     path: &Path,
     title: &str,
     m: &DeviationModel,
     parts: &[&(ndarray::Array2<f64>, ndarray::Array2<f64>)],
+    truth: Option<&dyn Fn(f64) -> f64>,
 ) -> Result<(), TrainError> {
     let text = has_font();
     let (a, b) = (m.lower[0], m.upper[0]);
@@ -181,6 +182,17 @@ pub fn plot_1d(
         if text {
             phi.label("learned phi")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], RED));
+        }
+        if let Some(t) = truth {
+            let grey = RGBColor(120, 120, 120);
+            let line = chart.draw_series(LineSeries::new(
+                curve.iter().map(|(x, _, _)| (*x, t(*x))),
+                grey.stroke_width(1),
+            ))?;
+            if text {
+                line.label("truth")
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], grey));
+            }
         }
         chart.draw_series(
             points
