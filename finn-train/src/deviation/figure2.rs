@@ -88,6 +88,7 @@ pub fn run(root: &Path, observer: &mut dyn Observer) -> Result<Figure2, TrainErr
     s.push('\n');
     let mut rows_t = vec![&o.base, &o.phi];
     rows_t.extend(o.unconstrained.iter());
+    rows_t.extend(o.ablation.iter());
     rows_t.extend(o.tuned.iter());
     s.push_str(&error_rows(&rows_t));
     let report = results.join("figure2.md");

@@ -297,8 +297,10 @@ pub struct DeviationOutcome {
     pub base: Errors,
     /// phi with the budget.
     pub phi: Errors,
-    /// The same model without the budget.
+    /// A plain residual network of about the same size, no budget.
     pub unconstrained: Option<Errors>,
+    /// The same model without the budget (ablation).
+    pub ablation: Option<Errors>,
     /// Without the budget, weight decay tuned on validation.
     pub tuned: Option<Errors>,
     /// The integral of the magnitude (double-double corner sum times the scale): J <= this.
@@ -469,6 +471,106 @@ pub fn train(
     Ok((loss, training))
 }
 
+/// A plain residual model: phi(x) = psi(x) + r(x), r one signed tanh network per output
+/// with about as many parameters as the bounded-deviation model (its hidden widths scaled),
+/// trained by the same solver with the same early stopping. The baseline a user would
+/// otherwise write.
+pub struct Residual {
+    /// Each output's network.
+    pub architecture: Architecture,
+    /// Parameters per output (learning coordinates).
+    pub params: Vec<Vec<f64>>,
+    /// Iterations and why training stopped, per output.
+    pub detail: String,
+}
+
+impl Residual {
+    /// psi(x) + r(u(x)).
+    pub fn value(&self, data: &Prepared, x: &[f64]) -> Result<Vec<f64>, TrainError> {
+        let u = data.standardise.apply(x);
+        let mut tr = crate::grad::Trace::default();
+        let mut y = data.base.value(x);
+        for (v, p) in y.iter_mut().zip(&self.params) {
+            *v += crate::grad::Net::new(&self.architecture, p)?
+                .antiderivative_forward(&u, &mut tr)?;
+        }
+        Ok(y)
+    }
+}
+
+/// Trains [`Residual`] with ridge `weight_decay`.
+pub fn train_residual(
+    c: &DeviationConfig,
+    data: &Prepared,
+    weight_decay: f64,
+    observer: &mut dyn Observer,
+) -> Result<Residual, TrainError> {
+    use crate::fit::loss::{Data, Fit, Objective};
+    let m = data.base.outputs;
+    let target = c.magnitude().parameter_count() + m * c.direction().parameter_count();
+    // The smallest multiple of the magnitude's widths with at least as many parameters per
+    // output as the bounded-deviation model has per output.
+    let mut architecture = Architecture {
+        kind: Kind::Signed,
+        activation: Activation::Tanh,
+        ..c.magnitude()
+    };
+    let base_widths = architecture.widths.clone();
+    for k in 1..=16 {
+        architecture.widths = base_widths.iter().map(|w| w * k).collect();
+        if architecture.parameter_count() * m >= target {
+            break;
+        }
+    }
+    let (u, r) = data.learning(&data.train);
+    let (vu, vr) = data.learning(&data.validation);
+    let stopping = EarlyStopping {
+        patience: c.early_stopping.patience,
+        every: c.early_stopping.every,
+    };
+    let mut params = Vec::new();
+    let mut details = Vec::new();
+    for k in 0..m {
+        let train = Objective::new(
+            architecture.clone(),
+            Data::new(u.clone(), r.column(k).to_owned())?,
+            Fit::Antiderivative,
+        )?
+        .with_weight_decay(weight_decay);
+        let validation = Objective::new(
+            architecture.clone(),
+            Data::new(vu.clone(), vr.column(k).to_owned())?,
+            Fit::Antiderivative,
+        )?;
+        let init =
+            crate::solve::initial_parameters(&architecture, c.seed.wrapping_add(k as u64 + 101));
+        let t = crate::stopping::fit(
+            &train,
+            &|p: &[f64]| validation.loss(p),
+            init,
+            &c.solver.settings(),
+            stopping,
+            "residual",
+            observer,
+        )?;
+        details.push(format!(
+            "{} iterations, best at {}",
+            t.report.iterations, t.best_iteration
+        ));
+        params.push(t.report.params);
+    }
+    Ok(Residual {
+        detail: format!(
+            "widths {:?} ({} parameters); {}",
+            architecture.widths,
+            m * architecture.parameter_count(),
+            details.join("; ")
+        ),
+        architecture,
+        params,
+    })
+}
+
 /// The model in the data's coordinates from a trained loss.
 pub fn to_model(
     c: &DeviationConfig,
@@ -585,19 +687,14 @@ pub fn run(
         |m: &DeviationModel| (m.inputs() <= 2).then(|| m.total_deviation(16)).transpose();
     let total_deviation = quadrature(&model)?;
     let (mut unconstrained, mut tuned, mut unconstrained_deviation) = (None, None, None);
+    let mut ablation = None;
     if c.baselines.unconstrained {
-        let (l, t) = train(
-            c,
-            &data,
-            None,
-            c.loss.weight_decay,
-            "unconstrained",
-            observer,
-        )?;
+        // The same model without the budget (an ablation: how much J it would spend).
+        let (l, t) = train(c, &data, None, c.loss.weight_decay, "no budget", observer)?;
         let m = to_model(c, &data, &l, &t.report.params)?;
         unconstrained_deviation = quadrature(&m)?;
-        unconstrained = Some(errors(
-            "unconstrained residual (same size)",
+        ablation = Some(errors(
+            "same model without the budget",
             format!(
                 "{} iterations, best at {}; {}",
                 t.report.iterations, t.best_iteration, t.stopped
@@ -605,15 +702,24 @@ pub fn run(
             &data,
             |x| m.value(x),
         )?);
+        let r = train_residual(c, &data, c.loss.weight_decay, observer)?;
+        unconstrained = Some(errors(
+            "residual network psi + r (no budget)",
+            r.detail.clone(),
+            &data,
+            |x| r.value(&data, x),
+        )?);
         let mut best: Option<(f64, Errors)> = None;
         for &wd in &c.baselines.weight_decays {
-            let (l, t) = train(c, &data, None, wd, "weight decay", observer)?;
-            let m = to_model(c, &data, &l, &t.report.params)?;
+            let r = train_residual(c, &data, wd, observer)?;
             let e = errors(
-                "unconstrained + weight decay (tuned)",
-                format!("weight decay {wd:e} of {:?}", c.baselines.weight_decays),
+                "residual network + weight decay (tuned)",
+                format!(
+                    "weight decay {wd:e} of {:?}; {}",
+                    c.baselines.weight_decays, r.detail
+                ),
                 &data,
-                |x| m.value(x),
+                |x| r.value(&data, x),
             )?;
             if best.as_ref().is_none_or(|(v, _)| e.validation < *v) {
                 best = Some((e.validation, e));
@@ -629,6 +735,7 @@ pub fn run(
         base,
         phi,
         unconstrained,
+        ablation,
         tuned,
         deviation_bound,
         total_deviation,

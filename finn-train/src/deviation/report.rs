@@ -81,6 +81,7 @@ pub(super) fn write(
     s.push_str("## Errors (mean squared error summed over outputs, same split)\n\n");
     let mut rows = vec![&o.base, &o.phi];
     rows.extend(o.unconstrained.iter());
+    rows.extend(o.ablation.iter());
     rows.extend(o.tuned.iter());
     s.push_str(&error_rows(&rows));
     let _ = writeln!(s, "\nTraining stopped: {}.\n", o.training.stopped);

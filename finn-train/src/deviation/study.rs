@@ -87,9 +87,10 @@ pub struct Row {
     pub seed: u64,
     /// (eps, test MSE, error against the truth) per budget.
     pub budgets: Vec<(f64, f64, f64)>,
-    /// Without a budget: (test MSE, truth error, its J by quadrature).
+    /// A residual network of the same size without a budget: (test MSE, truth error, its J
+    /// by quadrature).
     pub unconstrained: (f64, f64, f64),
-    /// Without a budget, weight decay tuned: (weight decay, test MSE, truth error).
+    /// The same with weight decay tuned: (weight decay, test MSE, truth error).
     pub tuned: (f64, f64, f64),
     /// The base alone: (test MSE, truth error).
     pub base: (f64, f64),
@@ -128,12 +129,25 @@ pub fn run_one(size: usize, seed: u64, observer: &mut dyn Observer) -> Result<Ro
         let (t, e, _) = scores(&fit(Some(eps), 0.0, observer)?)?;
         budgets.push((eps, t, e));
     }
-    let free = fit(None, 0.0, observer)?;
-    let (t, e, _) = scores(&free)?;
-    let unconstrained = (t, e, free.total_deviation(16)?);
+    let c = config(1.0, seed)?;
+    let residual_scores = |r: &super::Residual| -> Result<(f64, f64, f64), TrainError> {
+        Ok((
+            super::mse(&data.test, |x| r.value(&data, x))?,
+            truth_error(|x| Ok(r.value(&data, &[x])?[0]))?,
+            super::mse(&data.validation, |x| r.value(&data, x))?,
+        ))
+    };
+    let free = super::train_residual(&c, &data, 0.0, observer)?;
+    let (t, e, _) = residual_scores(&free)?;
+    // The residual's own total deviation J = integral of |r| over [0, 1].
+    let mut j = 0.0;
+    for (x, w) in crate::quadrature::composite_nodes(0.0, 1.0, 16) {
+        j += w * (free.value(&data, &[x])?[0] - data.base.value(&[x])[0]).abs();
+    }
+    let unconstrained = (t, e, j);
     let mut tuned = (f64::NAN, f64::NAN, f64::NAN, f64::INFINITY);
     for wd in DECAYS {
-        let (t, e, v) = scores(&fit(None, wd, observer)?)?;
+        let (t, e, v) = residual_scores(&super::train_residual(&c, &data, wd, observer)?)?;
         if v < tuned.3 {
             tuned = (wd, t, e, v);
         }
@@ -212,8 +226,9 @@ fn markdown(rows: &[Row], seconds: f64) -> String {
          Sizes {SIZES:?}, seeds 1..={SEEDS}, split 60/20/20 by the seed. Every model: an affine \
          base by least squares, magnitude widths [8], one direction network [8], L-BFGS \
          (at most 400 iterations) with early stopping on the validation MSE. \
-         Baselines: the same model without a budget, and without a budget with weight decay \
-         chosen from {DECAYS:?} by validation MSE.\n\n\
+         Baselines: a residual network psi + r (one tanh network with about as many \
+         parameters, same solver and early stopping), without and with weight decay chosen \
+         from {DECAYS:?} by validation MSE.\n\n\
          Two errors, mean +- standard deviation over the seeds: the test MSE against the noisy \
          test targets (noise alone gives {:.4}), and the MSE against the noiseless truth on a \
          dense grid (what overfitting costs).\n",
@@ -244,20 +259,44 @@ fn markdown(rows: &[Row], seconds: f64) -> String {
         }
         line(
             &mut s,
-            "no budget".into(),
+            "residual network, no budget".into(),
             rs.iter().map(|r| r.unconstrained.0).collect(),
             rs.iter().map(|r| r.unconstrained.1).collect(),
         );
         line(
             &mut s,
-            "no budget, weight decay tuned".into(),
+            "residual network, weight decay tuned".into(),
             rs.iter().map(|r| r.tuned.1).collect(),
             rs.iter().map(|r| r.tuned.2).collect(),
         );
         let (jm, js) = mean_std(&rs.iter().map(|r| r.unconstrained.2).collect::<Vec<_>>());
-        let _ = writeln!(
+        let _ = writeln!(s, "\nThe residual networks spend J = {jm:.4} +- {js:.4}.");
+    }
+    s.push_str("\n## Verdict (computed from the tables above)\n\n");
+    for size in SIZES {
+        let rs: Vec<&Row> = rows.iter().filter(|r| r.size == size).collect();
+        let mean = |f: &dyn Fn(&Row) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / rs.len() as f64;
+        let (k, best) = (0..BUDGETS.len())
+            .map(|k| (k, mean(&|r: &Row| r.budgets[k].2)))
+            .fold((0, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+        let free = mean(&|r: &Row| r.unconstrained.1);
+        let tuned = mean(&|r: &Row| r.tuned.2);
+        let rival = free.min(tuned);
+        let _ =
+            writeln!(
             s,
-            "\nThe models without a budget spend J = {jm:.4} +- {js:.4}."
+            "- {size} points: the best budget (eps = {}, chosen with hindsight) reaches {best:.5} \
+             against the truth; the residual network {free:.5}, with tuned weight decay \
+             {tuned:.5}. {}",
+            BUDGETS[k],
+            if best < rival {
+                format!("The budget helps here, by {:.0}%.", 100.0 * (1.0 - best / rival))
+            } else {
+                format!(
+                    "The budget does not help here: the residual network is {:.0}% better.",
+                    100.0 * (1.0 - rival / best)
+                )
+            }
         );
     }
     s.push_str("\n![test error against eps](deviation.png)\n");

@@ -353,3 +353,9 @@ impl Objective {
 }
 
 argmin_loss!(Objective);
+
+impl crate::stopping::Loss for Objective {
+    fn loss(&self, params: &[f64]) -> Result<f64, TrainError> {
+        Objective::loss(self, params)
+    }
+}
