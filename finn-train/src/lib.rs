@@ -92,5 +92,6 @@ pub enum TrainError {
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/trajectory.md")]
 #[doc = include_str!("../../docs/fit.md")]
+#[doc = include_str!("../../docs/deviation.md")]
 #[doc = include_str!("../../docs/density.md")]
 pub struct GuideDoctests;

@@ -383,10 +383,15 @@ pub fn prepare(
     let outputs = rows.ncols() - inputs;
     let base = match &base.coefficients {
         Some(c) => {
-            let terms = c.len() / outputs.max(1);
-            let degree = (0..=16)
-                .find(|d| finn_core::deviation::monomial_count(inputs, *d) == terms)
-                .unwrap_or(usize::MAX);
+            let count = |d: usize| outputs * finn_core::deviation::monomial_count(inputs, d);
+            let Some(degree) = (0..=6).find(|d| count(*d) == c.len()) else {
+                let counts: Vec<usize> = (0..=6).map(count).collect();
+                return Err(TrainError::Config(format!(
+                    "base.coefficients has {} values: a polynomial base from {inputs} inputs \
+                     to {outputs} outputs of degree 0, 1, 2, ... 6 has {counts:?}",
+                    c.len()
+                )));
+            };
             PolynomialBase::new(inputs, outputs, degree, c.clone())?
         }
         None => PolynomialBase::fit(&train.0, &train.1, base.degree.unwrap_or(1))?,
@@ -747,7 +752,10 @@ pub fn run(
             data.test.0.nrows(),
         ),
     };
-    let mut files = vec![json];
+    let mut files = vec![
+        json,
+        crate::plot::loss_history(&stem, "loss (MSE + ridge)", &outcome.training.report)?,
+    ];
     files.extend(report::write(job, c, &stem, &data, &outcome)?);
     let mut unproven = Vec::new();
     // The budget is a construction; its recomputation must agree (a defect otherwise).
