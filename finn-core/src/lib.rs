@@ -11,7 +11,8 @@
 //! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`],
 //! double-double scalars for the host-side constants in [`dd`], the
 //! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`], trajectories in
-//! [`trajectory`].
+//! [`trajectory`], rigorous enclosures of f over a box (interval jets, for proving bounds such as
+//! "this density never exceeds 3.2") in [`enclosure`].
 //!
 //! ```
 //! use finn_core::{Antiderivative, Bound, Constraint, Domain, Finn, Method, Network};
@@ -37,6 +38,7 @@ pub mod dd;
 pub mod density;
 pub mod domain;
 pub mod domain_map;
+pub mod enclosure;
 mod error;
 pub mod format;
 pub mod jet;
@@ -51,6 +53,7 @@ pub use domain::Domain;
 pub use domain_map::{
     AffineBox, Ball, DomainMap, MapReal, MappedDensity, Polar, RealSpace, Simplex,
 };
+pub use enclosure::Interval;
 pub use error::{ConstantsProblem, Error};
 pub use network::{parameter_count, Kind, Network};
 pub use real::Real;
