@@ -301,15 +301,15 @@ impl<T: Real> Coefficient for Interval<T> {
     }
 }
 
-/// Coefficients of Q_k, tanh^(k) = sech^2 Q_k(tanh), k = 1..=MAX_DIM + 1 (row k, ascending
+/// Coefficients of Q_k, tanh^(k) = sech^2 Q_k(tanh), k = 1..=MAX_DIM + 2 (row k, ascending
 /// powers; integers, exact in f32 too): Q_1 = 1, Q_(k+1) = -2t Q_k + (1 - t^2) Q_k'.
-const TANH_Q: [[i64; MAX_DIM + 1]; MAX_DIM + 2] = tanh_q();
+const TANH_Q: [[i64; MAX_DIM + 2]; MAX_DIM + 3] = tanh_q();
 
-const fn tanh_q() -> [[i64; MAX_DIM + 1]; MAX_DIM + 2] {
-    let mut q = [[0i64; MAX_DIM + 1]; MAX_DIM + 2];
+const fn tanh_q() -> [[i64; MAX_DIM + 2]; MAX_DIM + 3] {
+    let mut q = [[0i64; MAX_DIM + 2]; MAX_DIM + 3];
     q[1][0] = 1;
     let mut k = 1;
-    while k <= MAX_DIM {
+    while k <= MAX_DIM + 1 {
         let mut i = 0;
         while i < k {
             let c = q[k][i];
@@ -335,15 +335,16 @@ fn tanh_poly<T: Real>(k: usize, t: Interval<T>) -> Interval<T> {
     v
 }
 
-/// Enclosures of g^(k) over the interval `z`, for k = 0..out.len() (at most n + 1 orders):
-/// the module docs' methods and allowances. A non-finite `z` gives NaN intervals.
+/// Enclosures of g^(k) over the interval `z`, for k = 0..out.len() (at most n + 2 orders:
+/// f needs 0..=n, its slopes n + 1): the module docs' methods and allowances. A non-finite
+/// `z` gives NaN intervals.
 pub(crate) fn derivative_enclosures<T: Real>(
     activation: Activation,
     n: usize,
     z: Interval<T>,
     out: &mut [Interval<T>],
 ) {
-    let orders = out.len().min(n + 1);
+    let orders = out.len().min(n + 2);
     if !z.is_finite() {
         out.iter_mut().for_each(|o| *o = Interval::nan());
         return;
@@ -353,9 +354,9 @@ pub(crate) fn derivative_enclosures<T: Real>(
         Activation::Sigma => {
             let rel = T::from_f64(4.0) * crate::bound::activation_error::<T>(activation);
             let tiny = T::MIN_POSITIVE;
-            let (mut a, mut b) = ([T::ZERO; MAX_DIM + 1], [T::ZERO; MAX_DIM + 1]);
-            activation.fill_derivatives(n, z.lo, &mut a[..n + 1]);
-            activation.fill_derivatives(n, z.hi, &mut b[..n + 1]);
+            let (mut a, mut b) = ([T::ZERO; MAX_DIM + 2], [T::ZERO; MAX_DIM + 2]);
+            activation.fill_derivatives(n, z.lo, &mut a[..orders]);
+            activation.fill_derivatives(n, z.hi, &mut b[..orders]);
             for j in 0..orders {
                 out[j] = if j < n {
                     // Increasing and >= 0.
@@ -363,6 +364,27 @@ pub(crate) fn derivative_enclosures<T: Real>(
                         lo: Interval::around(a[j], rel, tiny).lo.max(T::ZERO),
                         hi: Interval::around(b[j], rel, tiny).hi,
                     }
+                } else if j == n + 1 {
+                    // -2z exp(-z^2)/sqrt(pi): decreasing on [-1/sqrt 2, 1/sqrt 2], increasing
+                    // outside; its extremes are +-sqrt(2/e)/sqrt(pi) there.
+                    let peak = T::from_f64(0.483_941_449_038_286_7);
+                    let half_root2 = T::from_f64(core::f64::consts::FRAC_1_SQRT_2);
+                    let (ea, eb) = (
+                        Interval::around(a[j], rel, tiny),
+                        Interval::around(b[j], rel, tiny),
+                    );
+                    let mut e = Interval {
+                        lo: min_nan(ea.lo, eb.lo),
+                        hi: max_nan(ea.hi, eb.hi),
+                    };
+                    let extreme = Interval::around(peak, rel, tiny);
+                    if z.lo <= -half_root2 && -half_root2 <= z.hi {
+                        e.hi = max_nan(e.hi, extreme.hi);
+                    }
+                    if z.lo <= half_root2 && half_root2 <= z.hi {
+                        e.lo = min_nan(e.lo, -extreme.hi);
+                    }
+                    e
                 } else {
                     // exp(-z^2)/sqrt(pi): largest at 0, smallest at the end farther from 0.
                     let top = if zero_inside {
@@ -486,6 +508,119 @@ fn box_intervals<T: Real, const N: usize>(
     Ok(x)
 }
 
+/// A coefficient of an enclosing jet: an [`Interval`], or an interval with the enclosure of
+/// its derivative along one input axis ([`Slope`]), for the mean-value form.
+trait Enclosing<T: Real>: Coefficient {
+    /// Derivative orders of the activation needed beyond those of f (0 or 1).
+    const EXTRA: usize;
+    /// A constant: a weight or a bias.
+    fn constant(v: T) -> Self;
+    /// A first-layer preactivation: the interval `z`, and `slope` its derivative along the
+    /// axis (the weight on that input).
+    fn preactivation(z: Interval<T>, slope: T) -> Self;
+    /// g^(k)(u), from the enclosures `d[k]` (and `d[k + 1]`) of the activation's
+    /// derivatives over the interval of u's value.
+    fn derivative(d: &[Interval<T>], k: usize, u: Self) -> Self;
+    /// The interval of the value.
+    fn value(self) -> Interval<T>;
+}
+
+impl<T: Real> Enclosing<T> for Interval<T> {
+    const EXTRA: usize = 0;
+    #[inline(always)]
+    fn constant(v: T) -> Self {
+        Interval::point(v)
+    }
+    #[inline(always)]
+    fn preactivation(z: Interval<T>, _slope: T) -> Self {
+        z
+    }
+    #[inline(always)]
+    fn derivative(d: &[Interval<T>], k: usize, _u: Self) -> Self {
+        d[k]
+    }
+    #[inline(always)]
+    fn value(self) -> Interval<T> {
+        self
+    }
+}
+
+/// An interval and the interval of its derivative along one axis (a dual number over
+/// intervals): the jets of these give an enclosure of d_i f over a box.
+#[derive(Clone, Copy, Debug)]
+struct Slope<T> {
+    v: Interval<T>,
+    d: Interval<T>,
+}
+
+impl<T: Real> Add for Slope<T> {
+    type Output = Self;
+    #[inline]
+    fn add(self, b: Self) -> Self {
+        Slope {
+            v: self.v + b.v,
+            d: self.d + b.d,
+        }
+    }
+}
+
+impl<T: Real> AddAssign for Slope<T> {
+    #[inline]
+    fn add_assign(&mut self, b: Self) {
+        *self = *self + b;
+    }
+}
+
+impl<T: Real> Mul for Slope<T> {
+    type Output = Self;
+    #[inline]
+    fn mul(self, b: Self) -> Self {
+        Slope {
+            v: self.v * b.v,
+            d: self.v * b.d + self.d * b.v,
+        }
+    }
+}
+
+impl<T: Real> Coefficient for Slope<T> {
+    #[inline(always)]
+    fn zero() -> Self {
+        Slope {
+            v: Interval::point(T::ZERO),
+            d: Interval::point(T::ZERO),
+        }
+    }
+}
+
+impl<T: Real> Enclosing<T> for Slope<T> {
+    const EXTRA: usize = 1;
+    #[inline(always)]
+    fn constant(v: T) -> Self {
+        Slope {
+            v: Interval::point(v),
+            d: Interval::point(T::ZERO),
+        }
+    }
+    #[inline(always)]
+    fn preactivation(z: Interval<T>, slope: T) -> Self {
+        Slope {
+            v: z,
+            d: Interval::point(slope),
+        }
+    }
+    #[inline(always)]
+    fn derivative(d: &[Interval<T>], k: usize, u: Self) -> Self {
+        Slope {
+            v: d[k],
+            d: d[k + 1] * u.d,
+        }
+    }
+    #[inline(always)]
+    fn value(self) -> Interval<T> {
+        self.v
+    }
+}
+
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
 where
     Dim<N>: JetDim,
@@ -511,7 +646,93 @@ where
     /// ```
     pub fn integrand_enclosure(&self, lower: &[T], upper: &[T]) -> Result<Interval<T>, Error> {
         let x = box_intervals::<T, N>(lower, upper)?;
-        finite_interval(self.integrand_enclosure_at(&x))
+        finite_interval(self.enclose::<Interval<T>>(&x, 0))
+    }
+
+    /// As [`Network::integrand_enclosure`], intersected with the mean-value (centred) form
+    /// f(m) + sum_i [d_i f](box) (x_i - m_i), m the box's centre: f(m) and the slopes d_i f
+    /// over the box are enclosed by the same interval jets on dual numbers (one pass per
+    /// axis, about 3 times the cost of [`Network::integrand_enclosure`] each). Near a
+    /// smooth maximum, where d_i f is small, its overestimate shrinks quadratically with
+    /// the box rather than linearly: what a branch and bound on sup f needs.
+    ///
+    /// Errors as for [`Network::integrand_enclosure`].
+    ///
+    /// ```
+    /// use finn_core::{Antiderivative, Network};
+    /// // Three sigma_2 ridges whose lines do not meet: f has its maximum where no unit peaks.
+    /// let p = [0.8, 0.6, 1.1, 0.3, 0.5, 1.2, 0.1, -0.4, 0.7, 1.0, 0.5, 0.8];
+    /// let net = Network::<f64, 2, 4, 1>::positive(&[3], &p).unwrap();
+    /// let top = [0.5320741459727287, -0.8158351480960846]; // located by a local search
+    /// let f_max = net.integrand(&top).unwrap();
+    /// let (lo, hi) = ([top[0] - 1e-3, top[1] - 1e-3], [top[0] + 1e-3, top[1] + 1e-3]);
+    /// let natural = net.integrand_enclosure(&lo, &hi).unwrap();
+    /// let centred = net.integrand_enclosure_centred(&lo, &hi).unwrap();
+    /// assert!(centred.hi >= f_max && centred.hi - f_max < 0.1 * (natural.hi - f_max));
+    /// ```
+    pub fn integrand_enclosure_centred(
+        &self,
+        lower: &[T],
+        upper: &[T],
+    ) -> Result<Interval<T>, Error> {
+        let x = box_intervals::<T, N>(lower, upper)?;
+        finite_interval(self.enclose_centred(&x))
+    }
+
+    /// Enclosures of the gradient of f over the box: entry i holds d_i f(x) for every x in
+    /// [lower, upper] (interval jets on dual numbers, one pass per axis). With the enclosure
+    /// of f at the centre m they give the mean-value form f(m) + sum_i [d_i f] (x_i - m_i)
+    /// ([`Network::integrand_enclosure_centred`]); a caller that adds several functions (a
+    /// mixture) sums their gradients first, so that they can cancel.
+    ///
+    /// Errors as for [`Network::integrand_enclosure`].
+    ///
+    /// ```
+    /// use finn_core::{Activation, Network};
+    /// // f = 2 sech^2(2x + 1): f' = -8 sech^2 tanh (2x + 1), 0 at x = -1/2.
+    /// let net = Network::<f64, 1, 1, 1>::signed(Activation::Tanh, &[1], &[2.0, 1.0, 1.0]).unwrap();
+    /// let [g] = net.integrand_gradient_enclosure(&[-0.51], &[-0.49]).unwrap();
+    /// assert!(g.contains(0.0) && g.width() < 0.35);
+    /// let [g] = net.integrand_gradient_enclosure(&[-2.0], &[-1.5]).unwrap();
+    /// assert!(g.lo > 0.0);
+    /// ```
+    pub fn integrand_gradient_enclosure(
+        &self,
+        lower: &[T],
+        upper: &[T],
+    ) -> Result<[Interval<T>; N], Error> {
+        let x = box_intervals::<T, N>(lower, upper)?;
+        let mut g = [Interval::point(T::ZERO); N];
+        for (i, gi) in g.iter_mut().enumerate() {
+            *gi = finite_interval(self.enclose::<Slope<T>>(&x, i).d)?;
+        }
+        Ok(g)
+    }
+
+    /// The natural enclosure intersected with the mean-value form (not yet checked).
+    fn enclose_centred(&self, x: &[Interval<T>; N]) -> Interval<T> {
+        let half = T::from_f64(0.5);
+        let mut centre = [Interval::point(T::ZERO); N];
+        for i in 0..N {
+            let m = (x[i].lo + (x[i].hi - x[i].lo) * half)
+                .max(x[i].lo)
+                .min(x[i].hi);
+            centre[i] = Interval::point(m);
+        }
+        let mut mean_value = self.enclose::<Interval<T>>(&centre, 0);
+        let mut natural: Option<Interval<T>> = None;
+        for i in 0..N {
+            if x[i].lo == x[i].hi {
+                continue; // no extent along this axis
+            }
+            let s = self.enclose::<Slope<T>>(x, i);
+            natural = Some(natural.map_or(s.v, |e| e.intersect(s.v)));
+            mean_value += s.d * (x[i] - centre[i]);
+        }
+        match natural {
+            Some(e) => e.intersect(mean_value),
+            None => mean_value,
+        }
     }
 
     /// The interval of first-layer unit `j`'s preactivation over the box: exact up to
@@ -524,68 +745,75 @@ where
         z
     }
 
-    /// The enclosure of f over the box of intervals `x` (not yet checked for overflow).
-    fn integrand_enclosure_at(&self, x: &[Interval<T>; N]) -> Interval<T> {
+    /// f over the box of intervals `x` on coefficients `C` (for [`Slope`], the derivative
+    /// along `axis`); not yet checked for overflow (NaN or infinite ends).
+    fn enclose<C: Enclosing<T>>(&self, x: &[Interval<T>; N], axis: usize) -> C {
         let w0 = self.widths[0];
-        let mut d = [Interval::point(T::ZERO); MAX_DIM + 1];
-        let mut f = Interval::point(T::ZERO);
+        let orders = N + 1 + C::EXTRA;
+        let mut d = [Interval::point(T::ZERO); MAX_DIM + 2];
+        let mut f = C::zero();
+        let nan = C::constant(T::ZERO * (T::ONE / T::ZERO));
         if self.last == 0 {
             // One hidden layer: f = sum_j a_j g^(n)(z_j) prod_i w_ji.
             for j in 0..w0 {
                 let z = self.first_preactivation_enclosure(j, x);
-                derivative_enclosures(self.activation, N, z, &mut d[..N + 1]);
-                let mut term = Interval::point(self.output[j]) * d[N];
+                derivative_enclosures(self.activation, N, z, &mut d[..orders]);
+                let zc = C::preactivation(z, self.first[j][axis]);
+                let mut term = C::constant(self.output[j]) * C::derivative(&d, N, zc);
                 for w in &self.first[j] {
-                    term = term * Interval::point(*w);
+                    term = term * C::constant(*w);
                 }
                 f += term;
             }
             return f;
         }
-        let zero = <Dim<N> as JetDim>::zero::<Interval<T>>();
+        let zero = <Dim<N> as JetDim>::zero::<C>();
         let mut prev = [zero; W];
         for (j, jet) in prev.iter_mut().enumerate().take(w0) {
             let z = self.first_preactivation_enclosure(j, x);
-            derivative_enclosures(self.activation, N, z, &mut d[..N + 1]);
+            derivative_enclosures(self.activation, N, z, &mut d[..orders]);
+            let zc = C::preactivation(z, self.first[j][axis]);
             // [g(z)]_S = g^(|S|)(z) prod_(i in S) w_i; the products extend smaller subsets.
             let jet = jet.as_mut();
-            jet[0] = Interval::point(T::ONE);
+            jet[0] = C::constant(T::ONE);
             for (i, &wi) in self.first[j].iter().enumerate() {
                 let half = 1usize << i;
                 for s in 0..half {
-                    jet[half + s] = jet[s] * Interval::point(wi);
+                    jet[half + s] = jet[s] * C::constant(wi);
                 }
             }
             for (s, c) in jet.iter_mut().enumerate() {
-                *c = *c * d[s.count_ones() as usize];
+                *c = *c * C::derivative(&d, s.count_ones() as usize, zc);
             }
         }
         let mut next = [zero; W];
+        let mut dc = [C::zero(); MAX_DIM + 1];
         for l in 1..self.depth() {
             let last = l == self.last;
             let fan_in = self.widths[l - 1];
             for k in 0..self.widths[l] {
                 let mut u = zero;
                 let uu = u.as_mut();
-                uu[0] = Interval::point(self.biases[l][k]);
+                uu[0] = C::constant(self.biases[l][k]);
                 for (w, pj) in self.hidden[l][k].iter().zip(&prev).take(fan_in) {
-                    let w = Interval::point(*w);
+                    let w = C::constant(*w);
                     for (c, p) in uu.iter_mut().zip(pj.as_ref()) {
                         *c += w * *p;
                     }
                 }
-                derivative_enclosures(self.activation, N, uu[0], &mut d[..N + 1]);
+                derivative_enclosures(self.activation, N, uu[0].value(), &mut d[..orders]);
+                for (o, c) in dc.iter_mut().enumerate().take(N + 1) {
+                    *c = C::derivative(&d, o, uu[0]);
+                }
+                // The slices have the lengths compose checks: it cannot fail here.
                 if last {
                     let mut v = zero;
-                    // The slices have the lengths compose checks: it cannot fail here.
-                    if compose::<Interval<T>, N>(&d[..N + 1], uu, v.as_mut(), true).is_err() {
-                        return Interval::nan();
+                    if compose::<C, N>(&dc[..N + 1], uu, v.as_mut(), true).is_err() {
+                        return nan;
                     }
-                    f += Interval::point(self.output[k]) * v.as_ref()[(1 << N) - 1];
-                } else if compose::<Interval<T>, N>(&d[..N + 1], uu, next[k].as_mut(), false)
-                    .is_err()
-                {
-                    return Interval::nan();
+                    f += C::constant(self.output[k]) * v.as_ref()[(1 << N) - 1];
+                } else if compose::<C, N>(&dc[..N + 1], uu, next[k].as_mut(), false).is_err() {
+                    return nan;
                 }
             }
             if !last {
@@ -618,9 +846,69 @@ where
     /// assert!(e.lo >= 0.0);
     /// ```
     pub fn integrand_enclosure(&self, lower: &[T], upper: &[T]) -> Result<Interval<T>, Error> {
+        self.enclosure_of(lower, upper, false)
+    }
+
+    /// As [`Finn::integrand_enclosure`] with the network's
+    /// [`Network::integrand_enclosure_centred`] (tighter on small boxes, about 3N times the
+    /// cost).
+    ///
+    /// Errors as for [`Finn::integrand_enclosure`].
+    ///
+    /// ```
+    /// use finn_core::{Antiderivative, Domain, Finn, Network};
+    /// let net = Network::<f64, 1, 4, 1>::positive(&[2], &[1.0, -0.5, 0.2, 0.3, 1.0, 2.0]).unwrap();
+    /// let model = Finn::new(net, Domain::new([0.0], [2.0]).unwrap(), None).unwrap();
+    /// let (lo, hi) = ([0.5], [0.5001]);
+    /// let c = model.integrand_enclosure_centred(&lo, &hi).unwrap();
+    /// assert!(c.contains(model.integrand(&[0.50005]).unwrap()));
+    /// assert!(c.width() <= model.integrand_enclosure(&lo, &hi).unwrap().width());
+    /// ```
+    pub fn integrand_enclosure_centred(
+        &self,
+        lower: &[T],
+        upper: &[T],
+    ) -> Result<Interval<T>, Error> {
+        self.enclosure_of(lower, upper, true)
+    }
+
+    /// Enclosures of the gradient of the model's f = scale f' + shift over the box
+    /// ([`Network::integrand_gradient_enclosure`] times the scale; the shift is constant).
+    ///
+    /// Errors as for [`Finn::integrand_enclosure`].
+    ///
+    /// ```
+    /// use finn_core::{Antiderivative, Domain, Finn, Network};
+    /// let net = Network::<f64, 1, 4, 1>::positive(&[2], &[1.0, -0.5, 0.2, 0.3, 1.0, 2.0]).unwrap();
+    /// let model = Finn::new(net, Domain::new([0.0], [2.0]).unwrap(), None).unwrap();
+    /// let [g] = model.integrand_gradient_enclosure(&[0.5], &[0.6]).unwrap();
+    /// let slope = (model.integrand(&[0.6]).unwrap() - model.integrand(&[0.5]).unwrap()) / 0.1;
+    /// assert!(g.contains(slope));
+    /// ```
+    pub fn integrand_gradient_enclosure(
+        &self,
+        lower: &[T],
+        upper: &[T],
+    ) -> Result<[Interval<T>; N], Error> {
+        self.check_loaded()?;
+        let g = self.network().integrand_gradient_enclosure(lower, upper)?;
+        let s = Interval::point(self.constants().scale);
+        let mut out = g;
+        for o in out.iter_mut() {
+            *o = finite_interval(s * *o)?;
+        }
+        Ok(out)
+    }
+
+    /// The natural or centred enclosure of the model's f.
+    fn enclosure_of(&self, lower: &[T], upper: &[T], centred: bool) -> Result<Interval<T>, Error> {
         self.check_loaded()?;
         let x = box_intervals::<T, N>(lower, upper)?;
-        let base = finite_interval(self.network().integrand_enclosure_at(&x))?;
+        let base = finite_interval(if centred {
+            self.network().enclose_centred(&x)
+        } else {
+            self.network().enclose::<Interval<T>>(&x, 0)
+        })?;
         let c = self.constants();
         let d = self.domain();
         let mut volume = Interval::point(T::ONE);
@@ -668,6 +956,75 @@ where
     /// assert_eq!(p.pdf_enclosure(&[3.0], &[4.0]).unwrap().hi, 0.0);
     /// ```
     pub fn pdf_enclosure(&self, lower: &[T; N], upper: &[T; N]) -> Result<Interval<T>, Error> {
+        self.enclosure_of(lower, upper, false)
+    }
+
+    /// As [`Density::pdf_enclosure`] with the centred form of
+    /// [`Finn::integrand_enclosure_centred`] (tighter on small boxes, about 3N times the
+    /// cost).
+    ///
+    /// Errors as for [`Density::pdf_enclosure`].
+    ///
+    /// ```
+    /// # use finn_core::{Bound, Constraint, Density, Domain, Finn, Method, Network};
+    /// # let net = Network::<f64, 1, 4, 1>::positive(&[2], &[1.0, -0.5, 0.2, 0.3, 1.0, 2.0]).unwrap();
+    /// # let one = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+    /// let p = Density::new(Finn::new(net, Domain::new([0.0], [2.0]).unwrap(), Some(one)).unwrap()).unwrap();
+    /// let e = p.pdf_enclosure_centred(&[0.9], &[0.9001]).unwrap();
+    /// assert!(e.contains(p.pdf(&[0.90005]).unwrap()));
+    /// ```
+    pub fn pdf_enclosure_centred(
+        &self,
+        lower: &[T; N],
+        upper: &[T; N],
+    ) -> Result<Interval<T>, Error> {
+        self.enclosure_of(lower, upper, true)
+    }
+
+    /// Enclosures of the pdf's gradient over a box inside the (closed) support
+    /// ([`Finn::integrand_gradient_enclosure`] of the model); `None` for a box that reaches
+    /// outside, where the pdf jumps to 0 and has no gradient.
+    ///
+    /// Errors as for [`Density::pdf_enclosure`].
+    ///
+    /// ```
+    /// # use finn_core::{Bound, Constraint, Density, Domain, Finn, Method, Network};
+    /// # let net = Network::<f64, 1, 4, 1>::positive(&[2], &[1.0, -0.5, 0.2, 0.3, 1.0, 2.0]).unwrap();
+    /// # let one = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+    /// let p = Density::new(Finn::new(net, Domain::new([0.0], [2.0]).unwrap(), Some(one)).unwrap()).unwrap();
+    /// assert!(p.pdf_gradient_enclosure(&[0.5], &[0.6]).unwrap().is_some());
+    /// assert!(p.pdf_gradient_enclosure(&[1.5], &[2.5]).unwrap().is_none());
+    /// ```
+    pub fn pdf_gradient_enclosure(
+        &self,
+        lower: &[T; N],
+        upper: &[T; N],
+    ) -> Result<Option<[Interval<T>; N]>, Error> {
+        self.finn().check_loaded()?;
+        let (a, b) = (self.support().lower(), self.support().upper());
+        for i in 0..N {
+            if lower[i].is_nan() || upper[i].is_nan() {
+                return Err(Error::NonFiniteInput);
+            }
+            if lower[i] > upper[i] {
+                return Err(Error::EmptyInterval { axis: i });
+            }
+            if lower[i] < a[i] || upper[i] > b[i] {
+                return Ok(None);
+            }
+        }
+        self.finn()
+            .integrand_gradient_enclosure(lower, upper)
+            .map(Some)
+    }
+
+    /// The natural or centred enclosure of the pdf.
+    fn enclosure_of(
+        &self,
+        lower: &[T; N],
+        upper: &[T; N],
+        centred: bool,
+    ) -> Result<Interval<T>, Error> {
         self.finn().check_loaded()?;
         let (a, b) = (self.support().lower(), self.support().upper());
         let (mut lo, mut hi) = (*lower, *upper);
@@ -691,7 +1048,7 @@ where
         if (0..N).any(|i| lo[i] > hi[i]) {
             return Ok(Interval::point(T::ZERO));
         }
-        let e = self.finn().integrand_enclosure(&lo, &hi)?;
+        let e = self.finn().enclosure_of(&lo, &hi, centred)?;
         Ok(Interval {
             lo: if inside { e.lo.max(T::ZERO) } else { T::ZERO },
             hi: e.hi.max(T::ZERO),

@@ -2,7 +2,9 @@
 //! (n = 1..4, depth 1..3, widths <= 6) and random boxes, f at the corners and at random points
 //! lies inside `integrand_enclosure` (f64; f32 against both the f32 value and the f64 value
 //! of the same rounded parameters, i.e. the exact f up to f64's error), the enclosure's width shrinks
-//! linearly with the box, and the enclosure of a degenerate box holds f at that point.
+//! linearly with the box, and the enclosure of a degenerate box holds f at that point. The same
+//! for the centred (mean-value) form, which must also lie inside the natural one, and the
+//! gradient enclosure holds the difference quotients inside the box.
 
 use finn_core::{
     parameter_count, Activation, Antiderivative, Bound, Constraint, Density, Domain, Finn,
@@ -110,6 +112,16 @@ where
         hi.iter().map(|&v| v as f32).collect(),
     );
     let e32 = net32.integrand_enclosure(&lo32, &hi32);
+    // The centred form is the natural one intersected with the mean-value form.
+    let c64 = net64.integrand_enclosure_centred(&lo, &hi).unwrap();
+    prop_assert!(
+        c64.lo >= e64.lo && c64.hi <= e64.hi,
+        "{c64:?} not in {e64:?}"
+    );
+    let c32 = net32.integrand_enclosure_centred(&lo32, &hi32);
+    // The gradient enclosure holds every difference quotient inside the box (the mean value
+    // theorem puts each at some d_i f in the box), up to the quotient's own rounding.
+    let g = net64.integrand_gradient_enclosure(&lo, &hi).unwrap();
     for x in points(&lo, &hi, c.seed) {
         let f = net64.integrand(&x).unwrap();
         prop_assert!(
@@ -126,6 +138,29 @@ where
                 "f32: f({x:?}) = {f:e} outside [{:e}, {:e}]",
                 e.lo,
                 e.hi
+            );
+        }
+        prop_assert!(c64.contains(f), "centred: f({x:?}) = {f:e} outside {c64:?}");
+        for i in 0..N {
+            let h = 1e-3 * (hi[i] - lo[i]);
+            if h == 0.0 || x[i] + h > hi[i] {
+                continue;
+            }
+            let mut y = x.clone();
+            y[i] += h;
+            let q = (net64.integrand(&y).unwrap() - f) / h;
+            let slack = 1e-12 * e64.magnitude() / h;
+            prop_assert!(
+                g[i].lo - slack <= q && q <= g[i].hi + slack,
+                "axis {i}: quotient {q:e} outside {:?}",
+                g[i]
+            );
+        }
+        if let Ok(e) = c32 {
+            let slack = 1e-10 * f.abs().max(e64.magnitude());
+            prop_assert!(
+                (e.lo as f64) <= f + slack && f - slack <= e.hi as f64,
+                "f32 centred: f({x:?}) = {f:e} outside {e:?}"
             );
         }
         // And so does the f32 value the f32 network computes there.
@@ -163,10 +198,18 @@ where
         .map(|(a, s)| a + 0.5 * s)
         .collect();
     let mut widths = Vec::new();
+    let mut centred = Vec::new();
     for h in [1e-2, 1e-3, 1e-4, 1e-5] {
         let lo: Vec<f64> = centre.iter().map(|v| v - h).collect();
         let hi: Vec<f64> = centre.iter().map(|v| v + h).collect();
         widths.push(net.integrand_enclosure(&lo, &hi).unwrap());
+        centred.push(net.integrand_enclosure_centred(&lo, &hi).unwrap());
+    }
+    // The centred form's width is |grad f| h-like plus O(h^2): it shrinks at least as fast.
+    for k in 1..centred.len() {
+        let (a, b) = (centred[k - 1].width(), centred[k].width());
+        let floor = 1e-9 * centred[0].magnitude() + 1e-290;
+        prop_assert!(b <= 0.2 * a || b <= floor, "centred: {centred:?}");
     }
     let floor = 1e-9 * widths[0].magnitude() + 1e-290;
     for k in 1..widths.len() {
@@ -268,4 +311,46 @@ fn enclosures_are_local_where_magnitude_bounds_are_not() {
     assert!(e.contains(f));
     assert!(e.width() < 1e-4 * f, "{e:?} around {f}");
     assert!(magnitude > 2.0 * f, "{magnitude} against {f}");
+}
+
+/// Near a maximum of f the centred form's overestimate (hi - max f) shrinks quadratically
+/// with the box, the natural form's linearly.
+#[test]
+fn the_centred_form_closes_in_quadratically_at_a_maximum() {
+    // Three sigma_2 units: f = sum_j a_j w_j1 w_j2 exp(-z_j^2)/sqrt(pi), each largest on its
+    // line z_j = 0; the lines do not meet in one point, so no unit peaks at the maximum of f
+    // and the natural form overestimates it in proportion to the box.
+    let params = [0.8, 0.6, 1.1, 0.3, 0.5, 1.2, 0.1, -0.4, 0.7, 1.0, 0.5, 0.8];
+    let net = Network::<f64, 2, 4, 1>::positive(&[3], &params).unwrap();
+    // Locate the maximum by a fine local search.
+    let (mut x, mut best) = ([0.0, 0.0], f64::NEG_INFINITY);
+    let mut step = 0.5;
+    while step > 1e-9 {
+        let mut moved = false;
+        for d in [[step, 0.0], [-step, 0.0], [0.0, step], [0.0, -step]] {
+            let y = [x[0] + d[0], x[1] + d[1]];
+            let v = net.integrand(&y).unwrap();
+            if v > best {
+                (x, best, moved) = (y, v, true);
+            }
+        }
+        if !moved {
+            step *= 0.5;
+        }
+    }
+    let over = |h: f64, centred: bool| {
+        let (lo, hi) = ([x[0] - h, x[1] - h], [x[0] + h, x[1] + h]);
+        let e = if centred {
+            net.integrand_enclosure_centred(&lo, &hi).unwrap()
+        } else {
+            net.integrand_enclosure(&lo, &hi).unwrap()
+        };
+        assert!(e.hi >= best);
+        e.hi - best
+    };
+    let (n1, n2) = (over(1e-2, false), over(1e-3, false));
+    let (c1, c2) = (over(1e-2, true), over(1e-3, true));
+    assert!(n2 > 0.05 * n1, "natural: {n1:e} -> {n2:e}");
+    assert!(c2 < 0.03 * c1, "centred: {c1:e} -> {c2:e}");
+    assert!(c2 < 0.1 * n2, "centred {c2:e} against natural {n2:e}");
 }
