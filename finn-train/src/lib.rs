@@ -58,6 +58,7 @@ pub mod plot;
 pub mod quadrature;
 mod random;
 pub mod solve;
+pub mod supremum;
 pub mod trajectory;
 
 /// Why training could not proceed, or what it found unmet.
