@@ -21,7 +21,7 @@ pub(crate) const MAX_BOUND_ORDER: usize = MAX_DIM + 6;
 
 /// sup |tanh^(m)| over R, m = 0..=14: tanh^(m) is a polynomial in tanh, maximised over
 /// [-1, 1] on a grid of step 1e-5, plus 1%.
-const TANH_SUP: [f64; MAX_BOUND_ORDER + 1] = [
+pub(crate) const TANH_SUP: [f64; MAX_BOUND_ORDER + 1] = [
     1.01,
     1.01,
     0.777498,

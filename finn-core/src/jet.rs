@@ -17,6 +17,35 @@
 
 use crate::activation::MAX_DIM;
 use crate::{Error, Real};
+use core::ops::{Add, AddAssign, Mul};
+
+/// What a jet coefficient needs: addition, multiplication and a zero. Every [`Real`] is one,
+/// and so is an [`Interval`](crate::Interval) (outward-rounded interval arithmetic), so the
+/// same Faa di Bruno code ([`compose`]) computes a point jet and a rigorous enclosure of the
+/// jet over a box ([`Network::integrand_enclosure`](crate::Network::integrand_enclosure)).
+///
+/// ```
+/// use finn_core::jet::Coefficient;
+/// fn dot<C: Coefficient>(a: &[C], b: &[C]) -> C {
+///     let mut s = C::zero();
+///     for (x, y) in a.iter().zip(b) {
+///         s += *x * *y;
+///     }
+///     s
+/// }
+/// assert_eq!(dot(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
+/// ```
+pub trait Coefficient: Copy + Add<Output = Self> + Mul<Output = Self> + AddAssign {
+    /// The additive identity.
+    fn zero() -> Self;
+}
+
+impl<T: Real> Coefficient for T {
+    #[inline(always)]
+    fn zero() -> Self {
+        T::ZERO
+    }
+}
 
 /// Marker for an input dimension `N` (see [`JetDim`]).
 pub struct Dim<const N: usize>;
@@ -31,19 +60,19 @@ pub struct Dim<const N: usize>;
 /// assert_eq!(j.as_ref().len(), 8);
 /// ```
 pub trait JetDim {
-    /// The coefficient array, `[T; 2^N]`.
-    type Jet<T: Real>: Copy + AsRef<[T]> + AsMut<[T]>;
+    /// The coefficient array, `[C; 2^N]`.
+    type Jet<C: Coefficient>: Copy + AsRef<[C]> + AsMut<[C]>;
     /// A jet with every coefficient 0.
-    fn zero<T: Real>() -> Self::Jet<T>;
+    fn zero<C: Coefficient>() -> Self::Jet<C>;
 }
 
 macro_rules! jet_dims {
     ($($n:literal)*) => {$(
         impl JetDim for Dim<$n> {
-            type Jet<T: Real> = [T; 1 << $n];
+            type Jet<C: Coefficient> = [C; 1 << $n];
             #[inline(always)]
-            fn zero<T: Real>() -> Self::Jet<T> {
-                [T::ZERO; 1 << $n]
+            fn zero<C: Coefficient>() -> Self::Jet<C> {
+                [C::zero(); 1 << $n]
             }
         }
     )*};
@@ -79,7 +108,10 @@ pub fn weight_products<T: Real>(w: &[T], out: &mut [T]) -> Result<(), Error> {
 
 /// Jet of an activation applied to the jet `u`, by Faa di Bruno over set partitions.
 ///
-/// `d[k]` holds sigma^(k)(u\[0\]) for k = 0..=n; `u` and `out` have 2^n coefficients. With
+/// `d[k]` holds sigma^(k)(u\[0\]) for k = 0..=n; `u` and `out` have 2^n coefficients. The
+/// coefficients are any [`Coefficient`]: real numbers for f at a point, or
+/// [`Interval`](crate::Interval)s for an enclosure of f over a box (the same code; the point
+/// path compiles to the same instructions as before it was generic). With
 /// `full_only`, only `out[2^n - 1]` (the full mixed partial) is computed, which needs roughly
 /// half the work; the other coefficients of `out` are then left untouched.
 ///
@@ -99,10 +131,10 @@ pub fn weight_products<T: Real>(w: &[T], out: &mut [T]) -> Result<(), Error> {
 /// assert!(compose::<f64, 2>(&d, &u[..3], &mut out, false).is_err());
 /// assert_eq!(out, [1.0, a, b, c + a * b]);
 /// ```
-pub fn compose<T: Real, const N: usize>(
-    d: &[T],
-    u: &[T],
-    out: &mut [T],
+pub fn compose<C: Coefficient, const N: usize>(
+    d: &[C],
+    u: &[C],
+    out: &mut [C],
     full_only: bool,
 ) -> Result<(), Error>
 where
@@ -116,7 +148,7 @@ where
     )?;
     let full = len - 1;
     // q[k - 1][S] = Q_k(S), k = 1..=N; sized by N so that small N pays for little zeroing.
-    let mut q = [<Dim<N> as JetDim>::zero::<T>(); N];
+    let mut q = [<Dim<N> as JetDim>::zero::<C>(); N];
     let q = q.each_mut().map(|j| j.as_mut());
     out[0] = d[0];
     for s in 1..len {
@@ -146,7 +178,7 @@ where
             }
         }
         if !full_only || s == full {
-            let mut v = T::ZERO;
+            let mut v = C::zero();
             for k in 1..=size {
                 v += d[k] * q[k - 1][s];
             }

@@ -10,8 +10,10 @@
 //!
 //! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`],
 //! double-double scalars for the host-side constants in [`dd`], the
-//! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`], densities in [`density`] and
-//! [`domain_map`], bounded-deviation models in [`deviation`], trajectories in [`trajectory`].
+//! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`],
+//! densities in [`density`] and [`domain_map`], bounded-deviation models in [`deviation`],
+//! trajectories in [`trajectory`], rigorous enclosures of f over a box (interval jets, for
+//! proving bounds such as "this density never exceeds 3.2") in [`enclosure`].
 //!
 //! ```
 //! use finn_core::{Antiderivative, Bound, Constraint, Domain, Finn, Method, Network};
@@ -38,6 +40,7 @@ pub mod density;
 pub mod deviation;
 pub mod domain;
 pub mod domain_map;
+pub mod enclosure;
 mod error;
 pub mod format;
 pub mod jet;
@@ -53,6 +56,7 @@ pub use domain::Domain;
 pub use domain_map::{
     AffineBox, Ball, DomainMap, MapReal, MappedDensity, Polar, RealSpace, Simplex,
 };
+pub use enclosure::Interval;
 pub use error::{ConstantsProblem, Error};
 pub use network::{parameter_count, Kind, Network};
 pub use real::Real;

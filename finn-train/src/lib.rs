@@ -60,6 +60,7 @@ pub mod quadrature;
 mod random;
 pub mod solve;
 pub mod stopping;
+pub mod supremum;
 pub mod trajectory;
 
 /// Why training could not proceed, or what it found unmet.

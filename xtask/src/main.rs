@@ -5,6 +5,7 @@
 //! here and published through [`report::publish`]; the other commands live in their own
 //! modules.
 
+mod bound;
 mod demo;
 mod densities;
 mod deviation;
@@ -67,6 +68,25 @@ enum Command {
         /// A box LO1,..,LOn:HI1,..,HIn (repeatable), e.g. --box -3,-3:3,3.
         #[arg(long = "box", value_name = "LO:HI", allow_hyphen_values = true)]
         boxes: Vec<String>,
+    },
+    /// Certified pointwise bound of a model or density blob over its domain: prove
+    /// f <= DELTA everywhere (--at-most; exits non-zero unless proven), or the supremum to a
+    /// tolerance. Prints the bound, the boxes and the time.
+    Bound {
+        /// The blob, e.g. results/densities/moons-c0.postcard or results/figure1/eps2.postcard.
+        file: PathBuf,
+        /// The bound to prove; without it, the supremum is computed.
+        #[arg(long, allow_hyphen_values = true)]
+        at_most: Option<f64>,
+        /// Relative resolution of the search.
+        #[arg(long, default_value_t = 1e-6)]
+        tolerance: f64,
+        /// Boxes to enclose at most.
+        #[arg(long, default_value_t = 2_000_000)]
+        max_boxes: usize,
+        /// Only the cheap (natural interval) enclosures, no centred forms: for comparison.
+        #[arg(long)]
+        natural: bool,
     },
     /// Describe a blob: its kind, shape, interval, endpoints, via-points or domain and
     /// constraint, scalar type, CRC, and the player (exact capacity, RAM, type line) it needs.
@@ -135,6 +155,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             boxes,
         } => evaluate::command(&model, points.as_deref(), &boxes),
         Command::Inspect { file } => inspect::command(&file),
+        Command::Bound {
+            file,
+            at_most,
+            tolerance,
+            max_boxes,
+            natural,
+        } => bound::command(&file, at_most, tolerance, max_boxes, natural),
         Command::Figure1 => figure1::run(),
         Command::Figure4 => figure4::run(),
         Command::Figure2 => deviation::figure2(),
