@@ -222,3 +222,64 @@ fn errors_name_the_problem() {
     assert!(e.to_string().contains("[1, 3, 6, 10"), "{e}");
     assert!(e.to_string().contains("base.coefficients"), "{e}");
 }
+
+/// A pointwise ceiling: the report says proven, and a dense grid plus local refinement
+/// around the largest samples never finds |phi - psi| above delta. The ceiling is chosen
+/// below what the unconstrained magnitude reaches, so the certificate has work to do.
+#[test]
+fn ceiling_is_proven_and_holds_between_samples() {
+    let dir = scratch("ceiling");
+    let rows = study::noisy_samples(150, 4);
+    let mut csv = String::new();
+    for r in rows.rows() {
+        let _ = writeln!(csv, "{},{}", r[0], r[1]);
+    }
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
+    let delta = 0.12;
+    let text = config("d.csv", 1, ("[0.0]", "[1.0]"), 0.08, "")
+        .replace(
+            "eps = 0.08",
+            &format!("eps = 0.08\nceiling = {delta}\nceiling_weight = 10.0"),
+        )
+        .replace("weight_decays = [1e-4]", "unconstrained = false");
+    let a = Job::from_toml_str(text, dir.join("c.toml"))
+        .unwrap()
+        .run(&mut Silent)
+        .unwrap();
+    a.ensure_proven().unwrap();
+    let Outcome::Deviation(o) = &a.outcome else {
+        panic!()
+    };
+    let k = o.ceiling.as_ref().expect("a ceiling was asked for");
+    assert!(k.proven && k.upper <= delta, "{k:?}");
+    let m = &o.model;
+    let gap = |x: f64| (m.value(&[x]).unwrap()[0] - m.base.value(&[x])[0]).abs();
+    let mut best = (0.0f64, 0.0f64);
+    for i in 0..=100_000 {
+        let x = i as f64 / 100_000.0;
+        let g = gap(x);
+        assert!(g <= delta, "|phi - psi| = {g} > {delta} at x = {x}");
+        if g > best.0 {
+            best = (g, x);
+        }
+    }
+    // Golden-section refinement around the largest sample.
+    let (mut a_, mut b_) = ((best.1 - 1e-5).max(0.0), (best.1 + 1e-5).min(1.0));
+    for _ in 0..80 {
+        let (c, d) = (b_ - 0.618 * (b_ - a_), a_ + 0.618 * (b_ - a_));
+        if gap(c) > gap(d) {
+            b_ = d;
+        } else {
+            a_ = c;
+        }
+        assert!(gap(c) <= delta && gap(d) <= delta);
+    }
+    // The ceiling binds somewhere near delta (the training penalty plus the rescaling).
+    assert!(
+        best.0 > 0.5 * delta,
+        "largest gap {} far below the ceiling",
+        best.0
+    );
+    let report = std::fs::read_to_string(with_suffix(&a.stem, "-report.md")).unwrap();
+    assert!(report.contains("**proven**"), "{report}");
+}

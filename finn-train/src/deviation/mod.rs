@@ -23,6 +23,7 @@
 //! ```
 
 pub mod base;
+pub mod ceiling;
 pub mod figure2;
 pub mod loss;
 pub mod model;
@@ -130,6 +131,17 @@ pub struct BudgetConfig {
     /// The direction's softness (d = nu / sqrt(|nu|^2 + softness^2)).
     #[serde(default = "default_softness")]
     pub softness: f64,
+    /// A pointwise ceiling delta: |phi - psi| <= delta everywhere in the domain, proven
+    /// ([`ceiling`]).
+    pub ceiling: Option<f64>,
+    /// Weight of the training penalty that keeps the magnitude under the ceiling at the
+    /// training points.
+    #[serde(default = "default_ceiling_weight")]
+    pub ceiling_weight: f64,
+}
+
+fn default_ceiling_weight() -> f64 {
+    100.0
 }
 
 fn default_softness() -> f64 {
@@ -213,6 +225,23 @@ impl DeviationConfig {
                 "deviation.softness = {}: must be finite and > 0",
                 e.softness
             ));
+        }
+        if let Some(delta) = e.ceiling {
+            if !(delta.is_finite() && delta > 0.0) {
+                return Err(format!(
+                    "deviation.ceiling = {delta}: must be finite and > 0"
+                ));
+            }
+            let (w, l) = (ceiling::WIDTH, ceiling::LAYERS);
+            if self.network.widths.len() > l || self.network.widths.iter().any(|v| *v > w) {
+                return Err(format!(
+                    "deviation.ceiling: the certificate handles network.widths of at most {l} \
+                     layers of at most {w} units"
+                ));
+            }
+        }
+        if !(e.ceiling_weight.is_finite() && e.ceiling_weight >= 0.0) {
+            return Err("deviation.ceiling_weight must be finite and >= 0".into());
         }
         if self.base.degree.is_some() && self.base.coefficients.is_some() {
             return Err("base: give degree (fitted) or coefficients (fixed), not both".into());
@@ -309,6 +338,8 @@ pub struct DeviationOutcome {
     pub total_deviation: Option<f64>,
     /// The unconstrained model's J by quadrature (how much budget it would have used).
     pub unconstrained_deviation: Option<f64>,
+    /// The pointwise ceiling's certificate, if one was asked for.
+    pub ceiling: Option<ceiling::Ceiling>,
     /// The solve.
     pub training: Training,
     /// Points per part (train, validation, test).
@@ -433,6 +464,9 @@ pub fn train(
         c.deviation.softness,
     )?;
     loss.weight_decay = weight_decay;
+    if eps.is_some() {
+        loss.ceiling = c.deviation.ceiling.map(|d| (d, c.deviation.ceiling_weight));
+    }
     let mut init = crate::density::train::initial_parameters(&loss.magnitude, &u, c.seed);
     for k in 0..data.base.outputs {
         init.extend(crate::solve::initial_parameters(
@@ -671,7 +705,18 @@ pub fn run(
         "deviation",
         observer,
     )?;
-    let model = to_model(c, &data, &loss, &training.report.params)?;
+    let mut model = to_model(c, &data, &loss, &training.report.params)?;
+    let ceiling = match c.deviation.ceiling {
+        Some(delta) => Some(ceiling::enforce(
+            &mut model,
+            delta,
+            &crate::supremum::Settings {
+                tolerance: 1e-4,
+                ..Default::default()
+            },
+        )?),
+        None => None,
+    };
     let base = errors(
         "base psi alone",
         format!("degree {}", data.base.degree),
@@ -745,6 +790,7 @@ pub fn run(
         deviation_bound,
         total_deviation,
         unconstrained_deviation,
+        ceiling,
         training,
         sizes: (
             data.train.0.nrows(),
@@ -764,6 +810,15 @@ pub fn run(
             "the integral of the magnitude is {deviation_bound}, above eps = {}",
             c.deviation.eps
         ));
+    }
+    if let Some(k) = &outcome.ceiling {
+        if !k.proven {
+            unproven.push(format!(
+                "the ceiling |phi - psi| <= {} is not proven (largest magnitude found {:.6e} at \
+                 {:?}, proven bound {:.6e})",
+                k.delta, k.found.0, k.found.1, k.upper
+            ));
+        }
     }
     let summary = format!(
         "deviation: test MSE {} (base {}), J <= {:.6e} (eps {})",

@@ -78,6 +78,33 @@ pub(super) fn write(
         if m.scale < 1.0 { "the budget binds" } else { "the budget does not bind" },
         o.unconstrained_deviation.map_or("-".into(), |j| format!("{j:.6e}"))
     );
+    if let Some(k) = &o.ceiling {
+        s.push_str("## Pointwise ceiling\n\n");
+        let _ = writeln!(
+            s,
+            "|phi - psi| <= f <= delta = {} everywhere in the domain: **{}** by branch and bound \
+             on rigorous enclosures of f (`finn_train::supremum`): proven bound {:.6e}, largest \
+             value found {:.6e} at {:?}, {} boxes, {:.2} s. {}\n",
+            k.delta,
+            if k.proven { "proven" } else { "NOT proven" },
+            k.upper,
+            k.found.0,
+            k.found.1,
+            k.boxes,
+            k.seconds,
+            match k.rescaled_from {
+                Some(before) => format!(
+                    "The trained magnitude's supremum was at most {:.6e} > delta, so its scale \
+                     was lowered from {before:.6e} to {:.6e} (the integral shrinks with it).",
+                    k.trained_upper, m.scale
+                ),
+                None => format!(
+                    "The trained magnitude already stayed below (supremum at most {:.6e}).",
+                    k.trained_upper
+                ),
+            }
+        );
+    }
     s.push_str("## Errors (mean squared error summed over outputs, same split)\n\n");
     let mut rows = vec![&o.base, &o.phi];
     rows.extend(o.unconstrained.iter());
