@@ -128,7 +128,7 @@ where
                         }
                     }
                     self.activation.derivatives(N, uu[0], &mut d[..N + 1])?;
-                    compose::<T, N>(&d, uu, next[k].as_mut(), false)?;
+                    compose_outlined::<T, N>(&d, uu, next[k].as_mut())?;
                 }
                 core::mem::swap(&mut prev, &mut next);
             }
@@ -188,6 +188,17 @@ where
         let half_ln_pi = T::from_f64(0.572_364_942_924_700_1);
         Some(max + sum.ln() - half_ln_pi)
     }
+}
+
+/// [`compose`] (not the last layer) as a call. Inlined into the subset partials, whose loops
+/// the compiler now unrolls over the layers, its temporaries added some 170 bytes to the
+/// deepest frame of a density sample on the device (`Density::axis_terms`).
+#[inline(never)]
+fn compose_outlined<T: Real, const N: usize>(d: &[T], u: &[T], out: &mut [T]) -> Result<(), Error>
+where
+    Dim<N>: JetDim,
+{
+    compose::<T, N>(d, u, out, false)
 }
 
 /// Counters of one call of [`Density::sample_with_stats`].

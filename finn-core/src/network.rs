@@ -219,11 +219,13 @@ where
             Kind::Signed => w,
         };
         let net = self;
-        net.widths.clear();
         // More layers than L is the one capacity failure: InvalidShape, like a width above W.
-        net.widths
-            .extend_from_slice(widths)
-            .map_err(|()| Error::InvalidShape)?;
+        // (Built in a local and moved in: its length stays in a register.)
+        let mut stored = Vec::new();
+        for &w in widths {
+            stored.push(w).map_err(|_| Error::InvalidShape)?;
+        }
+        net.widths = stored;
         net.kind = kind;
         net.activation = activation;
         let mut p = params.into_iter();
