@@ -376,7 +376,7 @@ impl<'a> ModelView<'a> {
             });
         }
         view.count = count;
-        view.header().check_values(view.parameters())?;
+        view.header().check_values(view.parameters().whole())?;
         Ok(view)
     }
 

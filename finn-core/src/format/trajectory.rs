@@ -359,7 +359,7 @@ impl<'a> TrajectoryView<'a> {
             });
         }
         view.count = count;
-        view.header().check_values(view.parameters())?;
+        view.header().check_values(view.parameters().whole())?;
         Ok(view)
     }
 
