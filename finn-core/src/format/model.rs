@@ -319,7 +319,6 @@ pub struct ModelView<'a> {
     constraint: Option<Constraint<f64>>,
     constants: Resolved<f64>,
     scalar: Scalar,
-    count: usize,
     params: &'a [u8],
 }
 
@@ -346,7 +345,6 @@ impl<'a> ModelView<'a> {
             constraint: body.constraint,
             constants: body.constants,
             scalar: body.scalar,
-            count: 0,
             params: body.params,
         };
         // Each corner has n <= MAX_DIM entries, so they fit (a failure would be the same shape
@@ -375,7 +373,6 @@ impl<'a> ModelView<'a> {
                 found: view.params.len(),
             });
         }
-        view.count = count;
         view.header().check_values(view.parameters().whole())?;
         Ok(view)
     }
@@ -447,7 +444,8 @@ impl<'a> ModelView<'a> {
 
     /// Number of parameters.
     pub fn parameter_count(&self) -> usize {
-        self.count
+        // Checked at decoding: the count fits.
+        checked_parameter_count(self.n(), &self.widths).unwrap_or(0)
     }
 
     /// The stored parameter bytes, borrowed from the blob.

@@ -280,8 +280,6 @@ pub struct TrajectoryView<'a> {
     via_positions: Vec<f64, { MAX_VIA * MAX_COORDS }>,
     policy: OutsidePolicy,
     scalar: Scalar,
-    /// Parameters per coordinate.
-    count: usize,
     params: &'a [u8],
 }
 
@@ -314,7 +312,6 @@ impl<'a> TrajectoryView<'a> {
             via_positions: Vec::new(),
             policy: body.policy,
             scalar: body.scalar,
-            count: 0,
             params: body.params,
         };
         // Each state has D entries; D <= MAX_COORDS, so they fit (a failure would be the same
@@ -358,7 +355,6 @@ impl<'a> TrajectoryView<'a> {
                 found: view.params.len(),
             });
         }
-        view.count = count;
         view.header().check_values(view.parameters().whole())?;
         Ok(view)
     }
@@ -439,12 +435,14 @@ impl<'a> TrajectoryView<'a> {
 
     /// Parameters of one coordinate network.
     pub fn coordinate_parameter_count(&self) -> usize {
-        self.count
+        // Checked at decoding: the count fits.
+        checked_parameter_count(1, &self.widths).unwrap_or(0)
     }
 
     /// Parameters of all coordinate networks together.
     pub fn parameter_count(&self) -> usize {
-        self.count.saturating_mul(self.coordinates())
+        self.coordinate_parameter_count()
+            .saturating_mul(self.coordinates())
     }
 
     /// The stored parameter bytes of all coordinates, borrowed from the blob.
@@ -462,7 +460,9 @@ impl<'a> TrajectoryView<'a> {
         if i >= self.coordinates() {
             return None;
         }
-        let size = self.count.checked_mul(self.scalar.size())?;
+        let size = self
+            .coordinate_parameter_count()
+            .checked_mul(self.scalar.size())?;
         let start = i.checked_mul(size)?;
         let bytes = self.params.get(start..start.checked_add(size)?)?;
         Some(Parameters::new(bytes, self.scalar))
