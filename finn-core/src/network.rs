@@ -144,9 +144,10 @@ where
     /// A network with no units yet, for a static to load into with
     /// [`Network::load_parameters`]. Evaluating it gives 0 (it has no units).
     ///
-    /// Every field is zero (no hidden layer, the first [`Kind`] and [`Activation`]), so a
-    /// `static` initialised with it is placed in `.bss`: zeroed at start-up, with no initial
-    /// value stored in flash.
+    /// Every field is zero (no hidden layer: the widths are an empty `heapless::Vec`, a zero
+    /// length and uninitialised slots; the first [`Kind`] and [`Activation`]), so a `static`
+    /// initialised with it is placed in `.bss`: zeroed at start-up, with no initial value
+    /// stored in flash.
     ///
     /// ```
     /// use finn_core::{Antiderivative, Network};

@@ -192,9 +192,10 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
     /// A trajectory with unloaded networks, for a `static` to load into (see
     /// [`Trajectory::coordinates_mut`] and [`Trajectory::reload`]). Sampling it is an error.
     ///
-    /// Every field is zero (the interval [0, 0], [`OutsidePolicy::Hold`], not loaded), so a
-    /// `static` initialised with it is placed in `.bss`: zeroed at start-up, with no initial
-    /// value stored in flash and nothing built on the stack.
+    /// Every field is zero (the interval [0, 0], no via-point coefficients: an empty
+    /// `heapless::Vec`, [`OutsidePolicy::Hold`], not loaded), so a `static` initialised with
+    /// it is placed in `.bss`: zeroed at start-up, with no initial value stored in flash and
+    /// nothing built on the stack.
     pub const fn unloaded() -> Self {
         Trajectory {
             coords: [const { Network::unloaded() }; D],
