@@ -129,26 +129,27 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
         let reach: [T; N] = core::array::from_fn(|i| lower[i].abs().max(upper[i].abs()));
         // w*_i: the largest |first-layer weight| on input i.
         let mut w_star = [T::ZERO; N];
-        for j in 0..self.widths[0] {
+        for j in 0..self.first_width() {
             for i in 0..N {
                 w_star[i] = w_star[i].max(self.first[j][i].abs());
             }
         }
         // c[j][m]: the bound of unit j's derivatives of order m, divided by prod w*.
         let mut c = [[T::ZERO; K]; W];
-        for j in 0..self.widths[0] {
+        for j in 0..self.first_width() {
             let mut z = self.biases[0][j].abs();
             for i in 0..N {
                 z += self.first[j][i].abs() * reach[i];
             }
             c[j] = activation_sup::<T, K>(self.activation, N, finite(z)?, orders);
         }
-        for l in 1..self.depth() {
+        let widths = self.layers();
+        for l in 1..widths.len() {
             let mut next = [[T::ZERO; K]; W];
-            for k in 0..self.widths[l] {
+            for k in 0..widths[l] {
                 let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
                 let mut prev = [T::ZERO; K];
-                for j in 0..self.widths[l - 1] {
+                for j in 0..widths[l - 1] {
                     let w = self.hidden[l][k][j].abs();
                     u += w * c[j][0];
                     r += w;
@@ -174,7 +175,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
             c = next;
         }
         let mut out = [T::ZERO; K];
-        for j in 0..self.widths[self.last] {
+        for j in 0..self.last_width() {
             let a = self.output[j].abs();
             for m in 0..=orders {
                 out[m] += a * c[j][m];
@@ -235,30 +236,38 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
     pub fn time_derivative_bounds(&self) -> Result<[T; 4], Error> {
         let a = self.activation.time_derivative_bounds::<T>();
         let mut bufs = [[[T::ZERO; 4]; W]; 2];
-        for j in 0..self.widths[0] {
-            let w = self.first[j][0].abs();
-            bufs[0][j] = [a[0], a[1] * w, a[2] * w * w, a[3] * w * w * w];
+        for (b, row) in bufs[0].iter_mut().zip(&self.first).take(self.first_width()) {
+            let w = row[0].abs();
+            *b = [a[0], a[1] * w, a[2] * w * w, a[3] * w * w * w];
         }
         let three = T::from_f64(3.0);
         let mut cur = 0;
-        for l in 1..self.depth() {
+        let widths = self.layers();
+        for l in 1..widths.len() {
             let (x, y) = bufs.split_at_mut(1);
             let (prev, next) = if cur == 0 {
                 (&x[0], &mut y[0])
             } else {
                 (&y[0], &mut x[0])
             };
-            for k in 0..self.widths[l] {
-                // u[0] bounds the preactivation's value, u[1..] its derivatives.
-                let mut u = [self.biases[l][k].abs(), T::ZERO, T::ZERO, T::ZERO];
-                for j in 0..self.widths[l - 1] {
-                    let w = self.hidden[l][k][j].abs();
+            // u (the bound of each unit's preactivation, u[0], and of its derivatives) is
+            // summed in `next`, input by input: one input's bounds stay in registers.
+            let units = widths[l];
+            for (n, b) in next.iter_mut().zip(&self.biases[l]).take(units) {
+                *n = [b.abs(), T::ZERO, T::ZERO, T::ZERO];
+            }
+            for (j, p) in prev.iter().enumerate().take(widths[l - 1]) {
+                for (n, row) in next.iter_mut().zip(&self.hidden[l]).take(units) {
+                    let w = row[j].abs();
                     for o in 0..4 {
-                        u[o] += w * prev[j][o];
+                        n[o] += w * p[o];
                     }
                 }
+            }
+            for n in next.iter_mut().take(units) {
+                let u = *n;
                 finite(u[0])?;
-                next[k] = [
+                *n = [
                     a[0],
                     a[1] * u[1],
                     a[2] * u[1] * u[1] + a[1] * u[2],
@@ -268,10 +277,10 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             cur = 1 - cur;
         }
         let mut out = [T::ZERO; 4];
-        for j in 0..self.widths[self.last] {
-            let c = self.output[j].abs();
+        for (c, b) in self.output.iter().zip(&bufs[cur]).take(self.last_width()) {
+            let c = c.abs();
             for o in 0..4 {
-                out[o] += c * bufs[cur][j][o];
+                out[o] += c * b[o];
             }
         }
         for v in &out {
@@ -356,7 +365,7 @@ where
                 }
             }
         };
-        for j in 0..self.widths[0] {
+        for j in 0..self.first_width() {
             let z = self.first_preactivation(j, x);
             let mut mag = self.biases[0][j].abs();
             for i in 0..N {
@@ -366,18 +375,19 @@ where
             h[j] = self.activation.value_unchecked(N, z);
             dh[j] = e_act * h[j].abs() + slope(z, dz) * dz;
         }
-        for l in 1..self.depth() {
+        let widths = self.layers();
+        for l in 1..widths.len() {
             let (mut next, mut dnext) = ([T::ZERO; W], [T::ZERO; W]);
-            for k in 0..self.widths[l] {
+            for k in 0..widths[l] {
                 let mut z = self.biases[l][k];
                 let (mut mag, mut carried) = (z.abs(), T::ZERO);
-                for j in 0..self.widths[l - 1] {
+                for j in 0..widths[l - 1] {
                     let w = self.hidden[l][k][j];
                     z += w * h[j];
                     mag += (w * h[j]).abs();
                     carried += w.abs() * dh[j];
                 }
-                let dz = carried + gamma::<T>(self.widths[l - 1] + 1) * mag;
+                let dz = carried + gamma::<T>(widths[l - 1] + 1) * mag;
                 next[k] = self.activation.value_unchecked(N, z);
                 dnext[k] = e_act * next[k].abs() + slope(z, dz) * dz;
             }
@@ -385,13 +395,13 @@ where
             dh = dnext;
         }
         let (mut y, mut mag, mut carried) = (T::ZERO, T::ZERO, T::ZERO);
-        for j in 0..self.widths[self.last] {
+        for j in 0..self.last_width() {
             let a = self.output[j];
             y += a * h[j];
             mag += (a * h[j]).abs();
             carried += a.abs() * dh[j];
         }
-        let error = carried + gamma::<T>(self.widths[self.last]) * mag;
+        let error = carried + gamma::<T>(self.last_width()) * mag;
         Ok((finite(y)?, finite(error * T::from_f64(1.01))?))
     }
 }

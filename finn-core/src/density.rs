@@ -90,8 +90,8 @@ where
         let zero = <Dim<N> as JetDim>::zero::<T>();
         let mut out = zero;
         let mut d = [T::ZERO; MAX_DIM + 1];
-        let w0 = self.widths[0];
-        if self.last == 0 {
+        let w0 = self.first_width();
+        if self.widths.len() <= 1 {
             // One hidden layer: [sigma(z_j)]_S = sigma^(|S|)(z_j) prod_(i in S) w_ji.
             let mut wp = zero;
             for j in 0..w0 {
@@ -115,9 +115,10 @@ where
                 }
             }
             let mut next = [zero; W];
-            for l in 1..self.depth() {
-                let fan_in = self.widths[l - 1];
-                for k in 0..self.widths[l] {
+            let widths = self.layers();
+            for l in 1..widths.len() {
+                let fan_in = widths[l - 1];
+                for k in 0..widths[l] {
                     let mut u = zero;
                     let uu = u.as_mut();
                     uu[0] = self.biases[l][k];
@@ -127,11 +128,11 @@ where
                         }
                     }
                     self.activation.derivatives(N, uu[0], &mut d[..N + 1])?;
-                    compose::<T, N>(&d, uu, next[k].as_mut(), false)?;
+                    compose_outlined::<T, N>(&d, uu, next[k].as_mut())?;
                 }
                 core::mem::swap(&mut prev, &mut next);
             }
-            for (a, pj) in self.output.iter().zip(&prev).take(self.widths[self.last]) {
+            for (a, pj) in self.output.iter().zip(&prev).take(self.last_width()) {
                 for (o, p) in out.as_mut().iter_mut().zip(pj.as_ref()) {
                     *o += *a * *p;
                 }
@@ -148,14 +149,14 @@ where
     /// ln a_j + sum_i ln w_ji - z_j^2 - ln(pi)/2, finite far beyond where f underflows.
     /// `None` for other networks.
     fn log_integrand_one_layer(&self, x: &[T; N]) -> Option<T> {
-        if self.last != 0 || self.kind != Kind::Positive {
+        if self.widths.len() > 1 || self.kind != Kind::Positive {
             return None;
         }
         let mut terms = [T::ZERO; W];
         let mut alive = [false; W];
         let mut max = T::ZERO;
         let mut any = false;
-        for j in 0..self.widths[0] {
+        for j in 0..self.first_width() {
             let a = self.output[j];
             if a <= T::ZERO || self.first[j].iter().any(|w| *w <= T::ZERO) {
                 continue;
@@ -179,7 +180,7 @@ where
             return Some(T::ZERO.ln());
         }
         let mut sum = T::ZERO;
-        for j in 0..self.widths[0] {
+        for j in 0..self.first_width() {
             if alive[j] {
                 sum += (terms[j] - max).exp();
             }
@@ -187,6 +188,17 @@ where
         let half_ln_pi = T::from_f64(0.572_364_942_924_700_1);
         Some(max + sum.ln() - half_ln_pi)
     }
+}
+
+/// [`compose`] (not the last layer) as a call. Inlined into the subset partials, whose loops
+/// the compiler now unrolls over the layers, its temporaries added some 170 bytes to the
+/// deepest frame of a density sample on the device (`Density::axis_terms`).
+#[inline(never)]
+fn compose_outlined<T: Real, const N: usize>(d: &[T], u: &[T], out: &mut [T]) -> Result<(), Error>
+where
+    Dim<N>: JetDim,
+{
+    compose::<T, N>(d, u, out, false)
 }
 
 /// Counters of one call of [`Density::sample_with_stats`].

@@ -1,6 +1,8 @@
 //! The network that parametrises the antiderivative F (paper Eq. 1), with sizes bounded at
 //! compile time, and its exact integrand f = d_1...d_n F (Eq. 2).
 
+use heapless::Vec;
+
 use crate::activation::{Activation, MAX_DIM};
 use crate::jet::{chain_rule, compose, weight_products, Dim, JetDim};
 use crate::{error::finite, Antiderivative, Error, Real};
@@ -19,8 +21,8 @@ pub enum Kind {
 /// A multilayer perceptron F: R^N -> R with up to `L` hidden layers of up to `W` units each.
 ///
 /// `N` is the input dimension (1..=8). The actual depth and widths are chosen at construction
-/// and must fit the capacity, like `heapless::Vec`. There is no output bias: it would cancel in
-/// f and in every box integral.
+/// and must fit the capacity: the widths are a `heapless::Vec` of at most `L`. There is no
+/// output bias: it would cancel in f and in every box integral.
 ///
 /// Parameters are one flat slice, layer by layer: for each hidden layer its weights row-major
 /// (`[unit][input]`) then its biases; finally the output weights. [`parameter_count`] gives the
@@ -38,10 +40,10 @@ pub enum Kind {
 pub struct Network<T: Real, const N: usize, const W: usize, const L: usize> {
     pub(crate) kind: Kind,
     pub(crate) activation: Activation,
-    /// The index of the last hidden layer (the depth minus 1). Stored rather than the depth
-    /// so that [`Network::unloaded`] is all zeros (a static of it lives in `.bss`).
-    pub(crate) last: usize,
-    pub(crate) widths: [usize; L],
+    /// The hidden widths, first layer first: one per layer, so the depth is their length
+    /// (empty when unloaded). An empty `heapless::Vec` is a zero length and uninitialised
+    /// slots, so [`Network::unloaded`] is still all zeros (a static of it lives in `.bss`).
+    pub(crate) widths: Vec<usize, L>,
     /// Effective first-layer weights, `[unit][input]`.
     pub(crate) first: [[T; N]; W],
     /// `hidden[l]`: effective weights into hidden layer `l` (`l >= 1`), `[unit][input]`.
@@ -51,10 +53,27 @@ pub struct Network<T: Real, const N: usize, const W: usize, const L: usize> {
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L> {
-    /// The number of hidden layers (at least 1).
+    /// The hidden widths for the evaluation loops: the vector's slice, cut to at most `L`
+    /// entries, which it never exceeds. The cut costs one comparison and tells the compiler
+    /// that a layer index is below `L`, so that it can unroll the loops over the layers
+    /// (with `L = 2` the one hidden-to-hidden layer) as it did over a fixed array.
     #[inline(always)]
-    pub(crate) fn depth(&self) -> usize {
-        self.last + 1
+    pub(crate) fn layers(&self) -> &[usize] {
+        let widths = self.widths.as_slice();
+        widths.get(..L).unwrap_or(widths)
+    }
+
+    /// The width of the first hidden layer (0 when unloaded).
+    #[inline(always)]
+    pub(crate) fn first_width(&self) -> usize {
+        self.layers().first().copied().unwrap_or(0)
+    }
+
+    /// The width of the last hidden layer, the one the output weights read (0 when
+    /// unloaded).
+    #[inline(always)]
+    pub(crate) fn last_width(&self) -> usize {
+        self.layers().last().copied().unwrap_or(0)
     }
 }
 
@@ -125,15 +144,22 @@ where
     /// A network with no units yet, for a static to load into with
     /// [`Network::load_parameters`]. Evaluating it gives 0 (it has no units).
     ///
-    /// Every field is zero (one hidden layer of width 0, the first [`Kind`] and
-    /// [`Activation`]), so a `static` initialised with it is placed in `.bss`: zeroed at
-    /// start-up, with no initial value stored in flash.
+    /// Every field is zero (no hidden layer: the widths are an empty `heapless::Vec`, a zero
+    /// length and uninitialised slots; the first [`Kind`] and [`Activation`]), so a `static`
+    /// initialised with it is placed in `.bss`: zeroed at start-up, with no initial value
+    /// stored in flash.
+    ///
+    /// ```
+    /// use finn_core::{Antiderivative, Network};
+    /// static UNLOADED: Network<f32, 2, 8, 2> = Network::unloaded();
+    /// assert!(UNLOADED.widths().is_empty());
+    /// assert_eq!(UNLOADED.integrand(&[0.5, 0.5]), Ok(0.0));
+    /// ```
     pub const fn unloaded() -> Self {
         Network {
             kind: Kind::Positive,
             activation: Activation::Sigma,
-            last: 0,
-            widths: [0; L],
+            widths: Vec::new(),
             first: [[T::ZERO; N]; W],
             hidden: [[[T::ZERO; W]; W]; L],
             biases: [[T::ZERO; W]; L],
@@ -151,7 +177,13 @@ where
     /// net.load_parameters(Kind::Signed, Activation::Tanh, &[1], [1.0, 0.0, 2.0]).unwrap();
     /// assert_eq!(net.widths(), &[1]);
     /// assert!(net.load_parameters(Kind::Signed, Activation::Tanh, &[1], [1.0]).is_err());
-    /// assert_eq!(net.widths(), &[0]); // unloaded again
+    /// assert!(net.widths().is_empty()); // unloaded again
+    /// // More layers than the capacity L = 2: a typed error, never a panic.
+    /// let three = [1.0; 7]; // 2 + 2 + 2 weights and biases, 1 output weight
+    /// assert_eq!(
+    ///     net.load_parameters(Kind::Signed, Activation::Tanh, &[1, 1, 1], three),
+    ///     Err(finn_core::Error::InvalidShape)
+    /// );
     /// ```
     pub fn load_parameters(
         &mut self,
@@ -162,8 +194,7 @@ where
     ) -> Result<(), Error> {
         let result = self.load_parameters_inner(kind, activation, widths, params);
         if result.is_err() {
-            self.last = 0;
-            self.widths = [0; L];
+            self.widths.clear();
         }
         result
     }
@@ -176,7 +207,6 @@ where
         params: impl IntoIterator<Item = T>,
     ) -> Result<(), Error> {
         if widths.is_empty()
-            || widths.len() > L
             || widths.iter().any(|&w| w == 0 || w > W)
             || N == 0
             || N > MAX_DIM
@@ -190,11 +220,15 @@ where
             Kind::Signed => w,
         };
         let net = self;
+        // More layers than L is the one capacity failure: InvalidShape, like a width above W.
+        // (Built in a local and moved in: its length stays in a register.)
+        let mut stored = Vec::new();
+        for &w in widths {
+            stored.push(w).map_err(|_| Error::InvalidShape)?;
+        }
+        net.widths = stored;
         net.kind = kind;
         net.activation = activation;
-        net.last = widths.len() - 1;
-        net.widths = [0; L];
-        net.widths[..widths.len()].copy_from_slice(widths);
         let mut p = params.into_iter();
         let mut found = 0usize;
         let mut non_finite = false;
@@ -251,9 +285,9 @@ where
         self.activation
     }
 
-    /// The hidden widths, first layer first.
+    /// The hidden widths, first layer first (empty for an unloaded network).
     pub fn widths(&self) -> &[usize] {
-        &self.widths[..self.depth()]
+        self.widths.as_slice()
     }
 
     /// Writes the effective parameters (after the positive map |w|) in the flat layout that
@@ -272,10 +306,13 @@ where
             i += 1;
         };
         let w = self.widths();
-        for row in self.first.iter().take(w[0]) {
+        for row in self.first.iter().take(self.first_width()) {
             row.iter().for_each(|&v| put(v));
         }
-        self.biases[0].iter().take(w[0]).for_each(|&v| put(v));
+        self.biases[0]
+            .iter()
+            .take(self.first_width())
+            .for_each(|&v| put(v));
         for l in 1..w.len() {
             for row in self.hidden[l].iter().take(w[l]) {
                 row.iter().take(w[l - 1]).for_each(|&v| put(v));
@@ -284,7 +321,7 @@ where
         }
         self.output
             .iter()
-            .take(w[w.len() - 1])
+            .take(self.last_width())
             .for_each(|&v| put(v));
         Ok(expected)
     }
@@ -330,19 +367,20 @@ where
     /// `U = T`, which compiles to the plain forward pass).
     #[inline(always)]
     fn forward<U: Real>(&self, x: &[U; N], widen: impl Fn(T) -> U) -> U {
+        let widths = self.layers();
         let mut h = [U::ZERO; W];
-        for (j, hj) in h.iter_mut().enumerate().take(self.widths[0]) {
+        for (j, hj) in h.iter_mut().enumerate().take(self.first_width()) {
             let mut z = widen(self.biases[0][j]);
             for (w, xi) in self.first[j].iter().zip(x) {
                 z += widen(*w) * *xi;
             }
             *hj = self.activation.value_unchecked(N, z);
         }
-        for l in 1..self.depth() {
+        for l in 1..widths.len() {
             let mut next = [U::ZERO; W];
-            for (k, nk) in next.iter_mut().enumerate().take(self.widths[l]) {
+            for (k, nk) in next.iter_mut().enumerate().take(widths[l]) {
                 let mut z = widen(self.biases[l][k]);
-                for (w, hj) in self.hidden[l][k].iter().zip(&h).take(self.widths[l - 1]) {
+                for (w, hj) in self.hidden[l][k].iter().zip(&h).take(widths[l - 1]) {
                     z += widen(*w) * *hj;
                 }
                 *nk = self.activation.value_unchecked(N, z);
@@ -350,7 +388,7 @@ where
             h = next;
         }
         let mut y = U::ZERO;
-        for (a, hj) in self.output.iter().zip(&h).take(self.widths[self.last]) {
+        for (a, hj) in self.output.iter().zip(&h).take(self.last_width()) {
             y += widen(*a) * *hj;
         }
         y
@@ -358,8 +396,9 @@ where
 
     /// f = d_1...d_N F at a checked point.
     fn integrand_at(&self, x: &[T; N]) -> Result<T, Error> {
-        let w0 = self.widths[0];
-        if self.last == 0 {
+        let widths = self.layers();
+        let w0 = self.first_width();
+        if widths.len() <= 1 {
             // One hidden layer: only the top coefficient of each unit's jet is needed,
             // sigma^(n)(z_j) prod_i w_ji: O(n H), no jets at all.
             let mut f = T::ZERO;
@@ -398,10 +437,10 @@ where
         }
         let mut f = T::ZERO;
         let mut next = [zero; W];
-        for l in 1..self.depth() {
-            let last = l == self.last;
-            let fan_in = self.widths[l - 1];
-            for k in 0..self.widths[l] {
+        for l in 1..widths.len() {
+            let last = l + 1 == widths.len();
+            let fan_in = widths[l - 1];
+            for k in 0..widths[l] {
                 let mut u = zero;
                 let uu = u.as_mut();
                 uu[0] = self.biases[l][k];
@@ -479,7 +518,8 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
         let mut bufs = [[[T::ZERO; K]; W]; 2];
         let mut d = [T::ZERO; K];
         // First layer in closed form: (sigma(w t + b))^(j) = sigma^(j)(z) w^j.
-        for j in 0..self.widths[0] {
+        let widths = self.layers();
+        for j in 0..self.first_width() {
             let w = self.first[j][0];
             let z = self.biases[0][j] + w * t;
             self.activation.fill_derivatives(1, z, &mut d);
@@ -490,21 +530,20 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             }
         }
         let mut cur = 0;
-        for l in 1..self.depth() {
+        for l in 1..widths.len() {
             let (a, b) = bufs.split_at_mut(1);
             let (prev, next) = if cur == 0 {
                 (&a[0], &mut b[0])
             } else {
                 (&b[0], &mut a[0])
             };
-            for kk in 0..self.widths[l] {
+            for kk in 0..widths[l] {
                 let mut u = [T::ZERO; K];
                 u[0] = self.biases[l][kk];
                 let row = &self.hidden[l][kk];
-                for j in 0..self.widths[l - 1] {
-                    let w = row[j];
+                for (w, p) in row.iter().zip(prev).take(widths[l - 1]) {
                     for o in 0..K {
-                        u[o] += w * prev[j][o];
+                        u[o] += *w * p[o];
                     }
                 }
                 self.activation.fill_derivatives(1, u[0], &mut d);
@@ -513,7 +552,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
             cur = 1 - cur;
         }
         let mut acc = [T::ZERO; K];
-        for j in 0..self.widths[self.last] {
+        for j in 0..self.last_width() {
             let a = self.output[j];
             for o in 0..K {
                 acc[o] += a * bufs[cur][j][o];

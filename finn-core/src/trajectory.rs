@@ -15,6 +15,8 @@
 //! small linear system once, at construction, for the given parameters. No penalty is involved:
 //! the via-points hold for any parameters, up to the rounding of that solve.
 
+use heapless::Vec;
+
 use crate::network::Network;
 use crate::{error::finite, Error, Real};
 
@@ -88,8 +90,9 @@ pub struct Trajectory<T: Real, const D: usize, const W: usize, const L: usize, c
     base: [T; D],
     /// F_i(T) - F_i(t0).
     delta: [T; D],
-    via_count: usize,
-    beta: [[T; V]; D],
+    /// The via-point correction: `beta[m][i]` is the coefficient of phi_m in coordinate i,
+    /// one entry per via-point (empty without via-points, and when unloaded).
+    beta: Vec<[T; D], V>,
     policy: OutsidePolicy,
     /// False until a successful [`Trajectory::reload`]: sampling refuses an unloaded one.
     loaded: bool,
@@ -189,9 +192,10 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
     /// A trajectory with unloaded networks, for a `static` to load into (see
     /// [`Trajectory::coordinates_mut`] and [`Trajectory::reload`]). Sampling it is an error.
     ///
-    /// Every field is zero (the interval [0, 0], [`OutsidePolicy::Hold`], not loaded), so a
-    /// `static` initialised with it is placed in `.bss`: zeroed at start-up, with no initial
-    /// value stored in flash and nothing built on the stack.
+    /// Every field is zero (the interval [0, 0], no via-point coefficients: an empty
+    /// `heapless::Vec`, [`OutsidePolicy::Hold`], not loaded), so a `static` initialised with
+    /// it is placed in `.bss`: zeroed at start-up, with no initial value stored in flash and
+    /// nothing built on the stack.
     pub const fn unloaded() -> Self {
         Trajectory {
             coords: [const { Network::unloaded() }; D],
@@ -201,8 +205,7 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
             x1: [T::ZERO; D],
             base: [T::ZERO; D],
             delta: [T::ZERO; D],
-            via_count: 0,
-            beta: [[T::ZERO; V]; D],
+            beta: Vec::new(),
             policy: OutsidePolicy::Hold,
             loaded: false,
         }
@@ -268,8 +271,7 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
         self.t1 = t1;
         self.x0 = x0;
         self.x1 = x1;
-        self.via_count = via.len();
-        self.beta = [[T::ZERO; V]; D];
+        self.beta.clear();
         self.policy = policy;
         let mut f = [T::ZERO; 1];
         for i in 0..D {
@@ -295,14 +297,15 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
         let h = finite(self.t1 - self.t0)?;
         let inv = finite(T::ONE / h)?;
         let scale = [T::ONE, inv, finite(inv * inv)?, finite(inv * inv * inv)?];
-        let basis = basis_bounds::<T, V>(self.via_count);
+        let beta = self.beta.as_slice();
+        let basis = basis_bounds::<T, V>(beta.len());
         let limit = T::MAX / T::from_f64(64.0);
         for i in 0..D {
             let f = self.coords[i].time_derivative_bounds()?;
             let mut corr = [T::ZERO; 4];
-            for (b, phi) in self.beta[i].iter().zip(&basis).take(self.via_count) {
+            for (b, phi) in beta.iter().zip(&basis) {
                 for k in 0..4 {
-                    corr[k] += b.abs() * phi[k];
+                    corr[k] += b[i].abs() * phi[k];
                 }
             }
             let (x0, x1) = (self.x0[i].abs(), self.x1[i].abs());
@@ -367,16 +370,20 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
                 }
             }
         }
+        let mut beta = [[T::ZERO; D]; V];
         for col in (0..k).rev() {
             for i in 0..D {
                 let mut v = rhs[col][i];
                 for c in col + 1..k {
-                    v -= a[col][c] * self.beta[i][c];
+                    v -= a[col][c] * beta[c][i];
                 }
-                self.beta[i][col] = finite(v / a[col][col])?;
+                beta[col][i] = finite(v / a[col][col])?;
             }
         }
-        Ok(())
+        // One coefficient vector per via-point; more than V is refused before (and here).
+        self.beta
+            .extend_from_slice(beta.get(..k).unwrap_or(&[]))
+            .map_err(|()| Error::InvalidViaPoints)
     }
 
     /// The start time t0 and end time T.
@@ -451,14 +458,15 @@ impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
         }
         let h = self.t1 - self.t0;
         let s = (t - self.t0) / h;
-        let basis = correction_basis::<T, V>(s, self.via_count);
+        let beta = self.beta.as_slice();
+        let basis = correction_basis::<T, V>(s, beta.len());
         let mut f = [T::ZERO; K];
         for i in 0..D {
             self.coords[i].time_jet(t, &mut f)?;
             let mut corr = [T::ZERO; 4];
-            for (b, phi) in self.beta[i].iter().zip(&basis).take(self.via_count) {
+            for (b, phi) in beta.iter().zip(&basis) {
                 for (c, p) in corr.iter_mut().zip(phi) {
-                    *c += *b * *p;
+                    *c += b[i] * *p;
                 }
             }
             // The bracket is exactly 0 at s = 0 and s = 1: group it before adding the ends.

@@ -1540,7 +1540,7 @@ fn trajectory_blob_round_trips() {
             range.contains(&view.parameter_bytes().as_ptr()),
             "zero copy"
         );
-        assert_eq!(decode_any(&bytes).unwrap(), Blob::Trajectory(view));
+        assert_eq!(decode_any(&bytes).unwrap(), Blob::Trajectory(view.clone()));
 
         // Loads into the trajectory built directly, in both types and larger capacities.
         assert_same_trajectory(
@@ -2614,7 +2614,7 @@ fn golden_bytes_of_the_smallest_density() {
     let view = decode_density(&bytes).unwrap();
     assert_eq!(view.payload(), Payload::Density);
     assert_eq!(decode(&bytes).unwrap(), view);
-    assert_eq!(decode_any(&bytes).unwrap(), Blob::Density(view));
+    assert_eq!(decode_any(&bytes).unwrap(), Blob::Density(view.clone()));
     assert_eq!(
         decode_trajectory(&bytes).unwrap_err(),
         FormatError::WrongPayload {

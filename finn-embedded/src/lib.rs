@@ -67,10 +67,11 @@
 //!   flash and copied to RAM at start-up.
 //!
 //! Instead, initialise a `static` with the player's `const fn unloaded()` and load it in place
-//! with `reload`. Every byte of an unloaded player is zero, so the static lands in `.bss` (RAM
-//! zeroed at start-up, nothing in flash), and `reload` checks the blob and writes the weights
-//! straight into the static: no copy of the player ever passes through the stack. Hand out
-//! the one `&'static mut` once, for example behind a flag:
+//! with `reload`. Every byte of an unloaded player is zero (or an unused, uninitialised slot of
+//! one of its `heapless` vectors), so the static lands in `.bss` (RAM zeroed at start-up,
+//! nothing in flash), and `reload` checks the blob and writes the weights straight into the
+//! static: no copy of the player ever passes through the stack. Hand out the one
+//! `&'static mut` once, for example behind a flag:
 //!
 //! ```
 //! use core::sync::atomic::{AtomicBool, Ordering};

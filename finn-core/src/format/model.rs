@@ -7,6 +7,8 @@
 //! by scale. [`decode_density`] reads only it, and [`ModelView::to_density`] builds the
 //! [`Density`]; [`decode`] reads it too (a density is a model: its f, F and integrals).
 
+use heapless::Vec;
+
 use super::framing::{blob_len, unframe, write_blob};
 use super::scalar::{read_float, Parameters};
 use super::shape::{check_widths, checked_parameter_count};
@@ -288,8 +290,9 @@ pub fn decode_density(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
     }
 }
 
-/// A checked blob: the architecture, domain, constraint and constants copied out, the
-/// parameters borrowed from the blob.
+/// A checked blob: the architecture, domain, constraint and constants copied out (the widths
+/// and the domain's corners into bounded `heapless::Vec`s of [`MAX_LAYERS`] and [`MAX_DIM`]),
+/// the parameters borrowed from the blob.
 ///
 /// ```
 /// # use finn_core::format::{decode, encode, ModelHeader, Payload, Scalar};
@@ -304,20 +307,18 @@ pub fn decode_density(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
 /// assert_eq!(view.parameter(2), Some(-1.0));
 /// assert_eq!(view.header(), header);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelView<'a> {
     payload: Payload,
     kind: Kind,
     activation: Activation,
-    n: usize,
-    depth: usize,
-    widths: [usize; MAX_LAYERS],
-    domain_lower: [f64; MAX_DIM],
-    domain_upper: [f64; MAX_DIM],
+    widths: Vec<usize, MAX_LAYERS>,
+    /// The domain's corners, n entries each: n is their length.
+    domain_lower: Vec<f64, MAX_DIM>,
+    domain_upper: Vec<f64, MAX_DIM>,
     constraint: Option<Constraint<f64>>,
     constants: Resolved<f64>,
     scalar: Scalar,
-    count: usize,
     params: &'a [u8],
 }
 
@@ -330,39 +331,37 @@ impl<'a> ModelView<'a> {
             return Err(FormatError::BadDimension { n });
         }
         let layers = body.widths.len();
-        if layers == 0 || layers > MAX_LAYERS {
-            return Err(FormatError::BadLayers { layers });
-        }
-        for (field, corner) in [
-            (Field::DomainLower, &body.domain_lower),
-            (Field::DomainUpper, &body.domain_upper),
-        ] {
-            if corner.len() != n {
-                return Err(FormatError::ShapeMismatch {
-                    field,
-                    expected: n,
-                    found: corner.len(),
-                });
-            }
-        }
+        let widths = match body.widths.to_vec() {
+            Some(widths) if layers > 0 => widths,
+            _ => return Err(FormatError::BadLayers { layers }),
+        };
         let mut view = ModelView {
             payload,
             kind: body.kind,
             activation: body.activation,
-            n,
-            depth: layers,
-            widths: [0; MAX_LAYERS],
-            domain_lower: [0.0; MAX_DIM],
-            domain_upper: [0.0; MAX_DIM],
+            widths,
+            domain_lower: Vec::new(),
+            domain_upper: Vec::new(),
             constraint: body.constraint,
             constants: body.constants,
             scalar: body.scalar,
-            count: 0,
             params: body.params,
         };
-        body.widths.copy_to(&mut view.widths);
-        body.domain_lower.copy_to(&mut view.domain_lower);
-        body.domain_upper.copy_to(&mut view.domain_upper);
+        // Each corner has n <= MAX_DIM entries, so they fit (a failure would be the same shape
+        // error).
+        let shape = |field, found| FormatError::ShapeMismatch {
+            field,
+            expected: n,
+            found,
+        };
+        let lower = &body.domain_lower;
+        if lower.len() != n || lower.push_to(&mut view.domain_lower).is_err() {
+            return Err(shape(Field::DomainLower, lower.len()));
+        }
+        let upper = &body.domain_upper;
+        if upper.len() != n || upper.push_to(&mut view.domain_upper).is_err() {
+            return Err(shape(Field::DomainUpper, upper.len()));
+        }
         let count = view.header().parameter_count()?;
         let expected = count
             .checked_mul(view.scalar.size())
@@ -374,8 +373,7 @@ impl<'a> ModelView<'a> {
                 found: view.params.len(),
             });
         }
-        view.count = count;
-        view.header().check_values(view.parameters())?;
+        view.header().check_values(view.parameters().whole())?;
         Ok(view)
     }
 
@@ -385,7 +383,7 @@ impl<'a> ModelView<'a> {
             payload: self.payload,
             kind: self.kind,
             activation: self.activation,
-            n: self.n,
+            n: self.n(),
             widths: self.widths(),
             domain_lower: self.domain_lower(),
             domain_upper: self.domain_upper(),
@@ -411,22 +409,22 @@ impl<'a> ModelView<'a> {
 
     /// Input dimension n.
     pub fn n(&self) -> usize {
-        self.n
+        self.domain_lower.len()
     }
 
     /// Hidden widths, first layer first.
     pub fn widths(&self) -> &[usize] {
-        self.widths.get(..self.depth).unwrap_or(&[])
+        &self.widths
     }
 
     /// Lower corner of the domain.
     pub fn domain_lower(&self) -> &[f64] {
-        self.domain_lower.get(..self.n).unwrap_or(&[])
+        &self.domain_lower
     }
 
     /// Upper corner of the domain.
     pub fn domain_upper(&self) -> &[f64] {
-        self.domain_upper.get(..self.n).unwrap_or(&[])
+        &self.domain_upper
     }
 
     /// The integral constraint, if any.
@@ -446,7 +444,8 @@ impl<'a> ModelView<'a> {
 
     /// Number of parameters.
     pub fn parameter_count(&self) -> usize {
-        self.count
+        // Checked at decoding: the count fits.
+        checked_parameter_count(self.n(), &self.widths).unwrap_or(0)
     }
 
     /// The stored parameter bytes, borrowed from the blob.
@@ -519,11 +518,11 @@ impl<'a> ModelView<'a> {
         Dim<N>: JetDim,
     {
         target.unload();
-        if N != self.n {
+        if N != self.n() {
             return Err(FormatError::CapacityMismatch {
                 field: Field::Dimension,
                 capacity: N,
-                found: self.n,
+                found: self.n(),
             });
         }
         let widths = self.widths();

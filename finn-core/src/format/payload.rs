@@ -32,9 +32,9 @@ impl fmt::Display for Payload {
     }
 }
 
-/// A checked blob of either payload. (The views hold their fixed-size headers by value, and
+/// A checked blob of either payload. (The views hold their bounded headers by value, and
 /// without an allocator there is no boxing the larger one.)
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 #[allow(clippy::large_enum_variant)]
 pub enum Blob<'a> {

@@ -38,6 +38,22 @@ impl<'a> Parameters<'a> {
     }
 }
 
+impl<'a> Parameters<'a> {
+    /// The same floats, each chunk read whole: for the value checks at decoding. (A chunk of
+    /// unknown length copied byte by byte can be a `memcpy` call per parameter where
+    /// [`read_float`] is not inlined into a loop that knows the scalar type.)
+    pub(super) fn whole(self) -> impl Iterator<Item = f64> + 'a {
+        let scalar = self.scalar;
+        // `chunks_exact` gives whole chunks only: the fallbacks are never taken.
+        self.chunks.map(move |c| match scalar {
+            Scalar::F32 => c
+                .first_chunk::<4>()
+                .map_or(0.0, |b| f64::from(f32::from_le_bytes(*b))),
+            Scalar::F64 => c.first_chunk::<8>().map_or(0.0, |b| f64::from_le_bytes(*b)),
+        })
+    }
+}
+
 impl Iterator for Parameters<'_> {
     type Item = f64;
 

@@ -14,6 +14,9 @@ pub(super) fn checked_parameter_count(n: usize, widths: &[usize]) -> Option<usiz
 }
 
 /// 1..=[`MAX_LAYERS`] widths, each in 1..=[`MAX_WIDTH`].
+// Not inlined: one copy for the decoders and the header checks, rather than a copy unrolled
+// into each.
+#[inline(never)]
 pub(super) fn check_widths(widths: &[usize]) -> Result<(), FormatError> {
     if widths.is_empty() || widths.len() > MAX_LAYERS {
         return Err(FormatError::BadLayers {

@@ -4,6 +4,8 @@
 //! [`TrajectoryView`], and [`TrajectoryView::to_trajectory`] or
 //! [`TrajectoryView::load_trajectory_into`] builds the [`Trajectory`].
 
+use heapless::Vec;
+
 use super::framing::{blob_len, unframe, write_blob};
 use super::scalar::Parameters;
 use super::shape::{check_widths, checked_parameter_count};
@@ -245,8 +247,9 @@ pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError
     }
 }
 
-/// A checked trajectory blob: the architecture, interval, states and via-points copied out,
-/// the parameters borrowed from the blob.
+/// A checked trajectory blob: the architecture, interval, states and via-points copied out
+/// (into bounded `heapless::Vec`s of [`MAX_LAYERS`], [`MAX_COORDS`] and [`MAX_VIA`]), the
+/// parameters borrowed from the blob.
 ///
 /// ```
 /// # use finn_core::format::{decode_trajectory, encode_trajectory, Scalar, TrajectoryHeader};
@@ -263,24 +266,20 @@ pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError
 /// assert_eq!(view.coordinate_parameters(0).unwrap().collect::<Vec<_>>(), [2.0, 0.5, -1.0]);
 /// assert_eq!(view.header(), header);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TrajectoryView<'a> {
     activation: Activation,
-    depth: usize,
-    widths: [usize; MAX_LAYERS],
-    d: usize,
+    widths: Vec<usize, MAX_LAYERS>,
     t0: f64,
     t1: f64,
-    x0: [f64; MAX_COORDS],
-    x1: [f64; MAX_COORDS],
-    via_count: usize,
-    via_times: [f64; MAX_VIA],
-    /// Row-major with stride `d`.
-    via_positions: [f64; MAX_VIA * MAX_COORDS],
+    /// The start state, D entries: D is its length.
+    x0: Vec<f64, MAX_COORDS>,
+    x1: Vec<f64, MAX_COORDS>,
+    via_times: Vec<f64, MAX_VIA>,
+    /// Row-major with stride D: D entries per via-point.
+    via_positions: Vec<f64, { MAX_VIA * MAX_COORDS }>,
     policy: OutsidePolicy,
     scalar: Scalar,
-    /// Parameters per coordinate.
-    count: usize,
     params: &'a [u8],
 }
 
@@ -293,67 +292,60 @@ impl<'a> TrajectoryView<'a> {
             return Err(FormatError::BadCoordinateNetwork { kind: body.kind, n });
         }
         let layers = body.widths.len();
-        if layers == 0 || layers > MAX_LAYERS {
-            return Err(FormatError::BadLayers { layers });
-        }
-        let mut widths = [0; MAX_LAYERS];
-        body.widths.copy_to(&mut widths);
-        check_widths(widths.get(..layers).unwrap_or(&[]))?;
+        let widths = match body.widths.to_vec() {
+            Some(widths) if layers > 0 => widths,
+            _ => return Err(FormatError::BadLayers { layers }),
+        };
+        check_widths(&widths)?;
         let d = usize::from(body.coordinates);
         if d == 0 || d > MAX_COORDS {
             return Err(FormatError::BadCoordinates { d });
         }
-        for (field, state) in [(Field::Start, &body.x0), (Field::End, &body.x1)] {
-            if state.len() != d {
-                return Err(FormatError::ShapeMismatch {
-                    field,
-                    expected: d,
-                    found: state.len(),
-                });
-            }
+        let mut view = TrajectoryView {
+            activation: body.activation,
+            widths,
+            t0: body.t0,
+            t1: body.t1,
+            x0: Vec::new(),
+            x1: Vec::new(),
+            via_times: Vec::new(),
+            via_positions: Vec::new(),
+            policy: body.policy,
+            scalar: body.scalar,
+            params: body.params,
+        };
+        // Each state has D entries; D <= MAX_COORDS, so they fit (a failure would be the same
+        // shape error).
+        let shape = |field, found| FormatError::ShapeMismatch {
+            field,
+            expected: d,
+            found,
+        };
+        if body.x0.len() != d || body.x0.push_to(&mut view.x0).is_err() {
+            return Err(shape(Field::Start, body.x0.len()));
+        }
+        if body.x1.len() != d || body.x1.push_to(&mut view.x1).is_err() {
+            return Err(shape(Field::End, body.x1.len()));
         }
         let via_count = body.via.count();
         if via_count > MAX_VIA {
             return Err(FormatError::TooManyViaPoints { count: via_count });
         }
-        let mut view = TrajectoryView {
-            activation: body.activation,
-            depth: layers,
-            widths,
-            d,
-            t0: body.t0,
-            t1: body.t1,
-            x0: [0.0; MAX_COORDS],
-            x1: [0.0; MAX_COORDS],
-            via_count,
-            via_times: [0.0; MAX_VIA],
-            via_positions: [0.0; MAX_VIA * MAX_COORDS],
-            policy: body.policy,
-            scalar: body.scalar,
-            count: 0,
-            params: body.params,
-        };
-        body.x0.copy_to(&mut view.x0);
-        body.x1.copy_to(&mut view.x1);
-        for (k, (time, position)) in body.via.iter().enumerate() {
+        // At most MAX_VIA points of D coordinates each: they fit (a failure would be the same
+        // error).
+        for (time, position) in body.via.iter() {
             if position.len() != d {
-                return Err(FormatError::ShapeMismatch {
-                    field: Field::ViaPoints,
-                    expected: d,
-                    found: position.len(),
-                });
+                return Err(shape(Field::ViaPoints, position.len()));
             }
-            if let Some(t) = view.via_times.get_mut(k) {
-                *t = time;
-            }
-            let start = k.saturating_mul(d);
-            if let Some(row) = view.via_positions.get_mut(start..start.saturating_add(d)) {
-                position.copy_to(row);
+            if view.via_times.push(time).is_err()
+                || position.push_to(&mut view.via_positions).is_err()
+            {
+                return Err(FormatError::TooManyViaPoints { count: via_count });
             }
         }
         let count = view.header().coordinate_parameter_count()?;
         let expected = count
-            .checked_mul(d)
+            .checked_mul(view.coordinates())
             .and_then(|total| total.checked_mul(view.scalar.size()))
             .ok_or(FormatError::TooLarge)?;
         if view.params.len() != expected {
@@ -363,8 +355,7 @@ impl<'a> TrajectoryView<'a> {
                 found: view.params.len(),
             });
         }
-        view.count = count;
-        view.header().check_values(view.parameters())?;
+        view.header().check_values(view.parameters().whole())?;
         Ok(view)
     }
 
@@ -390,12 +381,12 @@ impl<'a> TrajectoryView<'a> {
 
     /// Hidden widths of the coordinate networks, first layer first.
     pub fn widths(&self) -> &[usize] {
-        self.widths.get(..self.depth).unwrap_or(&[])
+        &self.widths
     }
 
     /// The number of coordinates D.
     pub fn coordinates(&self) -> usize {
-        self.d
+        self.x0.len()
     }
 
     /// The interval (t0, T).
@@ -405,33 +396,30 @@ impl<'a> TrajectoryView<'a> {
 
     /// The start state x0.
     pub fn start(&self) -> &[f64] {
-        self.x0.get(..self.d).unwrap_or(&[])
+        &self.x0
     }
 
     /// The end state xT.
     pub fn end(&self) -> &[f64] {
-        self.x1.get(..self.d).unwrap_or(&[])
+        &self.x1
     }
 
     /// The via-point times.
     pub fn via_times(&self) -> &[f64] {
-        self.via_times.get(..self.via_count).unwrap_or(&[])
+        &self.via_times
     }
 
     /// The via-point positions, row-major (point k's coordinates at `k*D .. k*D + D`).
     pub fn via_positions(&self) -> &[f64] {
-        self.via_positions
-            .get(..self.via_count.saturating_mul(self.d))
-            .unwrap_or(&[])
+        &self.via_positions
     }
 
     /// Via-point `k`: its time and position, or `None` past the end.
     pub fn via_point(&self, k: usize) -> Option<(f64, &[f64])> {
-        let time = *self.via_times().get(k)?;
-        let start = k.checked_mul(self.d)?;
-        let position = self
-            .via_positions()
-            .get(start..start.checked_add(self.d)?)?;
+        let d = self.coordinates();
+        let time = *self.via_times.get(k)?;
+        let start = k.checked_mul(d)?;
+        let position = self.via_positions.get(start..start.checked_add(d)?)?;
         Some((time, position))
     }
 
@@ -447,12 +435,14 @@ impl<'a> TrajectoryView<'a> {
 
     /// Parameters of one coordinate network.
     pub fn coordinate_parameter_count(&self) -> usize {
-        self.count
+        // Checked at decoding: the count fits.
+        checked_parameter_count(1, &self.widths).unwrap_or(0)
     }
 
     /// Parameters of all coordinate networks together.
     pub fn parameter_count(&self) -> usize {
-        self.count.saturating_mul(self.d)
+        self.coordinate_parameter_count()
+            .saturating_mul(self.coordinates())
     }
 
     /// The stored parameter bytes of all coordinates, borrowed from the blob.
@@ -467,10 +457,12 @@ impl<'a> TrajectoryView<'a> {
 
     /// The parameters of coordinate `i`'s network, widened to `f64`; `None` for i >= D.
     pub fn coordinate_parameters(&self, i: usize) -> Option<Parameters<'a>> {
-        if i >= self.d {
+        if i >= self.coordinates() {
             return None;
         }
-        let size = self.count.checked_mul(self.scalar.size())?;
+        let size = self
+            .coordinate_parameter_count()
+            .checked_mul(self.scalar.size())?;
         let start = i.checked_mul(size)?;
         let bytes = self.params.get(start..start.checked_add(size)?)?;
         Some(Parameters::new(bytes, self.scalar))
@@ -480,11 +472,11 @@ impl<'a> TrajectoryView<'a> {
     fn check_capacity<const D: usize, const W: usize, const L: usize, const V: usize>(
         &self,
     ) -> Result<(), FormatError> {
-        if D != self.d {
+        if D != self.coordinates() {
             return Err(FormatError::CapacityMismatch {
                 field: Field::Coordinates,
                 capacity: D,
-                found: self.d,
+                found: self.coordinates(),
             });
         }
         let widths = self.widths();
@@ -502,11 +494,11 @@ impl<'a> TrajectoryView<'a> {
                 found: width,
             });
         }
-        if self.via_count > V {
+        if self.via_times.len() > V {
             return Err(FormatError::CapacityMismatch {
                 field: Field::ViaPoints,
                 capacity: V,
-                found: self.via_count,
+                found: self.via_times.len(),
             });
         }
         Ok(())
@@ -522,7 +514,7 @@ impl<'a> TrajectoryView<'a> {
             .coordinate_parameters(i)
             .ok_or(FormatError::CapacityMismatch {
                 field: Field::Coordinates,
-                capacity: self.d,
+                capacity: self.coordinates(),
                 found: i,
             })?;
         Ok(net.load_parameters(
@@ -584,22 +576,26 @@ impl<'a> TrajectoryView<'a> {
             }
             x
         };
-        let mut via = [Via {
-            time: T::ZERO,
-            position: [T::ZERO; D],
-        }; V];
-        for (k, v) in via.iter_mut().enumerate() {
-            if let Some((time, position)) = self.via_point(k) {
-                v.time = T::from_f64(time);
-                v.position = state(position);
-            }
+        let mut via = Vec::<Via<T, D>, V>::new();
+        for (k, &time) in self.via_times.iter().enumerate() {
+            let position = self.via_point(k).map_or(&[][..], |(_, p)| p);
+            let point = Via {
+                time: T::from_f64(time),
+                position: state(position),
+            };
+            // Checked against V above: a failure here is the same capacity error.
+            via.push(point).map_err(|_| FormatError::CapacityMismatch {
+                field: Field::ViaPoints,
+                capacity: V,
+                found: self.via_times.len(),
+            })?;
         }
         Ok(target.reload(
             T::from_f64(self.t0),
             T::from_f64(self.t1),
             state(self.start()),
             state(self.end()),
-            via.get(..self.via_count).unwrap_or(&[]),
+            &via,
             self.policy,
         )?)
     }

@@ -3,8 +3,9 @@
 //!
 //! [`Reader`] walks the borrowed body bytes and checks every primitive as it goes (a varint's
 //! length and range, an option tag, an enum index, a length against the bytes left); what it
-//! parses keeps slices into the blob ([`F64s`], [`ViaPoints`], the parameter bytes) rather
-//! than copies, so a decode holds a few dozen bytes of parsed body whatever the capacity.
+//! parses keeps slices into the blob ([`F64s`], [`Widths`], [`ViaPoints`], the parameter
+//! bytes) rather than copies, so a decode holds a few dozen bytes of parsed body whatever the
+//! capacity.
 //! [`Sink`] and the `write_*` functions write the same encoding, or measure its length.
 //!
 //! The reader accepts exactly what postcard 1's deserializer accepts, which is what the
@@ -22,6 +23,8 @@
 //!   bytes little-endian (any bits, NaN included: the finiteness checks come later);
 //! * a sequence's length counts items; a sequence or byte string longer than the bytes left
 //!   is malformed.
+
+use heapless::Vec;
 
 use super::{FormatError, ModelHeader, Payload, Scalar, TrajectoryHeader, MAX_LAYERS};
 use crate::trajectory::OutsidePolicy;
@@ -264,23 +267,21 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The sequence of hidden widths: every item read and checked, the first
-    /// [`MAX_LAYERS`] kept.
-    fn widths(&mut self) -> Result<Widths, FormatError> {
+    /// The sequence of hidden widths: every item read and checked, kept as the bytes they
+    /// span.
+    fn widths(&mut self) -> Result<Widths<'a>, FormatError> {
         let len = self.usize()?;
-        let mut widths = Widths {
-            first: [0; MAX_LAYERS],
-            len,
-        };
+        let start = self.rest;
         // Each width takes at least one byte, so a length beyond the bytes left fails here
         // after at most that many reads.
-        for i in 0..len {
-            let w = self.u16()?;
-            if let Some(slot) = widths.first.get_mut(i) {
-                *slot = w;
-            }
+        for _ in 0..len {
+            self.u16()?;
         }
-        Ok(widths)
+        let spanned = start.len() - self.rest.len();
+        Ok(Widths {
+            bytes: start.get(..spanned).unwrap_or(&[]),
+            len,
+        })
     }
 
     /// The sequence of via-points: every item read and checked, kept as the bytes they span.
@@ -330,32 +331,46 @@ impl<'a> F64s<'a> {
         })
     }
 
-    /// Copies the items into `out` (as many as both have).
-    pub(super) fn copy_to(&self, out: &mut [f64]) {
-        for (o, v) in out.iter_mut().zip(self.iter()) {
-            *o = v;
+    /// Appends the items to `out`: `Err` if they do not all fit its capacity `C`.
+    pub(super) fn push_to<const C: usize>(&self, out: &mut Vec<f64, C>) -> Result<(), ()> {
+        // The loop is shared by every capacity: only the push is generic.
+        if self.each(&mut |v| out.push(v).is_ok()) {
+            Ok(())
+        } else {
+            Err(())
         }
+    }
+
+    /// Passes the items to `push` in order while it accepts them; whether it took all.
+    #[inline(never)]
+    fn each(&self, push: &mut dyn FnMut(f64) -> bool) -> bool {
+        self.iter().all(push)
     }
 }
 
-/// The hidden widths of a body: how many the sequence had and the first [`MAX_LAYERS`].
+/// The hidden widths of a body, borrowed: `len` `u16` varints, already checked by [`Reader`].
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Widths {
-    first: [u16; MAX_LAYERS],
+pub(super) struct Widths<'a> {
+    bytes: &'a [u8],
     len: usize,
 }
 
-impl Widths {
+impl Widths<'_> {
     /// The number of widths in the sequence.
     pub(super) fn len(&self) -> usize {
         self.len
     }
 
-    /// Copies the widths into `out` (at most [`MAX_LAYERS`]).
-    pub(super) fn copy_to(&self, out: &mut [usize; MAX_LAYERS]) {
-        for (o, w) in out.iter_mut().zip(self.first.iter().take(self.len)) {
-            *o = usize::from(*w);
+    /// The widths, or `None` if there are more than [`MAX_LAYERS`] of them. (They were read
+    /// once already, so every read succeeds; a failure would be `None` too.)
+    pub(super) fn to_vec(self) -> Option<Vec<usize, MAX_LAYERS>> {
+        let mut reader = Reader::new(self.bytes);
+        let mut out = Vec::new();
+        for _ in 0..self.len {
+            let w = reader.u16().ok()?;
+            out.push(usize::from(w)).ok()?;
         }
+        Some(out)
     }
 }
 
@@ -388,7 +403,7 @@ pub(super) struct ModelBody<'a> {
     pub(super) kind: Kind,
     pub(super) activation: Activation,
     pub(super) n: u8,
-    pub(super) widths: Widths,
+    pub(super) widths: Widths<'a>,
     pub(super) domain_lower: F64s<'a>,
     pub(super) domain_upper: F64s<'a>,
     pub(super) constraint: Option<Constraint<f64>>,
@@ -421,7 +436,7 @@ pub(super) struct TrajectoryBody<'a> {
     pub(super) kind: Kind,
     pub(super) activation: Activation,
     pub(super) n: u8,
-    pub(super) widths: Widths,
+    pub(super) widths: Widths<'a>,
     pub(super) coordinates: u8,
     pub(super) t0: f64,
     pub(super) t1: f64,

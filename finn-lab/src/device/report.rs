@@ -740,14 +740,15 @@ fn device_report(
          parser over the borrowed bytes (no serde or postcard in the image): it keeps slices \
          of the blob, not by-value arrays, which took the load stack from 7564 bytes (serde's \
          visitor chain moving `Seq<f64, N>` arrays through `Result`s) to the figure above. \
-         When this text was written, a write watchpoint on the deepest stack word of \
-         loading (QEMU's gdbstub, after the paint) still stopped in decoding, now well inside \
-         the goal: `TrajectoryPlayer::reload` holds the decoded `TrajectoryView` (about 620 \
-         bytes, most of it the fixed via-point array) while `decode_trajectory`, whose frame \
-         (about 830 bytes) builds the view before returning it, checks that every parameter \
-         is finite (`TrajectoryHeader::check_values`). Loading into the player \
-         (`load_trajectory_into`: the via-point solve and the load-time bounds) goes less \
-         deep.\n"
+         The deepest loading, well inside the goal, is where `TrajectoryPlayer::reload` \
+         holds the decoded `TrajectoryView` (about 640 bytes, most of it the capacity of its \
+         via-point vectors, `heapless::Vec`s of `MAX_VIA` times and `MAX_VIA * MAX_COORDS` \
+         coordinates): when this text was written, the functions' frames (from their \
+         prologues) put two paths within a few bytes of each other, `decode_trajectory` \
+         (about 870 bytes: it builds the view before returning it) checking that every \
+         parameter is finite (`TrajectoryHeader::check_values`), and `load_trajectory_into` \
+         running the load-time bounds (`Trajectory::check_bounded`, about 660 bytes, most of \
+         it the two layers of magnitude jets of `Network::time_derivative_bounds`).\n"
     )?;
     writeln!(md, "## `.text` by crate\n")?;
     writeln!(
