@@ -748,12 +748,14 @@ where
     /// f over the box of intervals `x` on coefficients `C` (for [`Slope`], the derivative
     /// along `axis`); not yet checked for overflow (NaN or infinite ends).
     fn enclose<C: Enclosing<T>>(&self, x: &[Interval<T>; N], axis: usize) -> C {
-        let w0 = self.widths[0];
+        let widths = self.layers();
+        let w0 = self.first_width();
+        let depth = widths.len();
         let orders = N + 1 + C::EXTRA;
         let mut d = [Interval::point(T::ZERO); MAX_DIM + 2];
         let mut f = C::zero();
         let nan = C::constant(T::ZERO * (T::ONE / T::ZERO));
-        if self.last == 0 {
+        if depth <= 1 {
             // One hidden layer: f = sum_j a_j g^(n)(z_j) prod_i w_ji.
             for j in 0..w0 {
                 let z = self.first_preactivation_enclosure(j, x);
@@ -788,10 +790,10 @@ where
         }
         let mut next = [zero; W];
         let mut dc = [C::zero(); MAX_DIM + 1];
-        for l in 1..self.depth() {
-            let last = l == self.last;
-            let fan_in = self.widths[l - 1];
-            for k in 0..self.widths[l] {
+        for l in 1..depth {
+            let last = l + 1 == depth;
+            let fan_in = widths[l - 1];
+            for k in 0..widths[l] {
                 let mut u = zero;
                 let uu = u.as_mut();
                 uu[0] = C::constant(self.biases[l][k]);
