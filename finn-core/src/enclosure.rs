@@ -23,6 +23,15 @@
 //! shrinks linearly with the box (tested in `finn-core/tests/enclosure.rs`); for a positive
 //! network every jet coefficient is >= 0 and the products stay tight.
 //!
+//! **Slopes and the centred form.** The same jets on dual numbers over intervals (an interval
+//! and the interval of its derivative along one axis; the activation then needs its
+//! derivative of order n + 1 too, enclosed the same way) enclose the gradient of f over the
+//! box ([`Network::integrand_gradient_enclosure`]). With f at the box's centre m they give the
+//! mean-value form f(m) + sum_i \[d_i f\](box) (x_i - m_i), intersected with the plain enclosure
+//! in [`Network::integrand_enclosure_centred`]: near a maximum, where the gradient is small,
+//! its overestimate shrinks quadratically with the box, which is what proving
+//! `sup f <= delta` close to the supremum needs (`finn_train::supremum`).
+//!
 //! # Rounding
 //!
 //! Every interval operation rounds outward: its result is widened by 2 ulps of itself plus
@@ -650,7 +659,7 @@ where
     }
 
     /// As [`Network::integrand_enclosure`], intersected with the mean-value (centred) form
-    /// f(m) + sum_i [d_i f](box) (x_i - m_i), m the box's centre: f(m) and the slopes d_i f
+    /// f(m) + sum_i \[d_i f\](box) (x_i - m_i), m the box's centre: f(m) and the slopes d_i f
     /// over the box are enclosed by the same interval jets on dual numbers (one pass per
     /// axis, about 3 times the cost of [`Network::integrand_enclosure`] each). Near a
     /// smooth maximum, where d_i f is small, its overestimate shrinks quadratically with

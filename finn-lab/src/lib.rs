@@ -15,6 +15,8 @@
 //!   yardstick for its constants).
 //! * [`sigma_reference`]: the independent big-integer reference table of sigma_n,
 //!   `finn-core/tests/data/sigma_reference.csv`.
+//! * [`supremum`]: certified suprema of the shipped densities and fit models (branch and
+//!   bound on rigorous enclosures), `results/supremum.md`.
 //!
 //! Host-only (`std`). Every path is resolved against the workspace root
 //! ([`workspace_root`]), so callers behave the same from any working directory. The `xtask`
@@ -29,6 +31,7 @@ pub mod integral_reference;
 pub mod precision;
 pub mod setup;
 pub mod sigma_reference;
+pub mod supremum;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

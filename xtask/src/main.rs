@@ -21,7 +21,7 @@ mod train;
 mod trajectory;
 
 use clap::{Parser, Subcommand};
-use finn_lab::{bench, device, precision, setup};
+use finn_lab::{bench, device, precision, setup, supremum};
 use report::publish;
 use std::path::PathBuf;
 
@@ -124,6 +124,9 @@ enum Command {
     Densities,
     /// Measure where f32 loses digits against f64; write results/precision.md.
     Precision,
+    /// Certified suprema of the shipped densities and positive fit models, against the
+    /// magnitude bound and a dense grid; write results/supremum.md.
+    Supremum,
     /// Train the trajectory examples (configs/trajectory-*.toml) against their soft-penalty
     /// baselines; write results/trajectory.md and results/trajectory/.
     Trajectory,
@@ -173,6 +176,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             seed,
         } => fuzz::run(cases, seconds, seed, true),
         Command::Precision => publish(precision::REPORT, &precision::measure()),
+        Command::Supremum => publish(supremum::REPORT, &supremum::measure()?),
         Command::Trajectory => trajectory::run(),
     }
 }
