@@ -225,8 +225,9 @@ impl Capacity {
         let align = pointer_bytes.max(F32);
         let round = |bytes: usize| bytes.div_ceil(align).saturating_mul(align);
         let sum = |terms: &[usize]| terms.iter().fold(0usize, |a, &t| a.saturating_add(t));
-        // finn_core::Network<f32, inputs, w, l>: kind and activation, the last layer's index,
-        // the widths, first-layer weights, hidden weights, biases, output weights.
+        // finn_core::Network<f32, inputs, w, l>: kind and activation, the widths (a
+        // heapless::Vec: its length and l slots), first-layer weights, hidden weights, biases,
+        // output weights.
         let network = |inputs: usize, w: usize, l: usize| {
             round(sum(&[
                 2,
@@ -240,14 +241,14 @@ impl Capacity {
         };
         match *self {
             // finn_core::trajectory::Trajectory<f32, d, w, l, v>: the coordinate networks,
-            // t0 and T, x0, xT, base and delta, the via-point count, the correction
-            // coefficients, the policy and the loaded flag.
+            // t0 and T, x0, xT, base and delta, the correction coefficients (a heapless::Vec
+            // of v rows of d: its length and the rows, padded to a pointer's alignment as a
+            // field of its own), the policy and the loaded flag.
             Capacity::Trajectory { d, w, l, v } => round(sum(&[
                 network(1, w, l).saturating_mul(d),
                 2 * F32,
                 4usize.saturating_mul(F32).saturating_mul(d),
-                pointer_bytes,
-                F32.saturating_mul(d).saturating_mul(v),
+                round(pointer_bytes.saturating_add(F32.saturating_mul(d).saturating_mul(v))),
                 2,
             ])),
             // finn_core::Finn<f32, n, w, l>: the network, the domain, the constraint (bound,

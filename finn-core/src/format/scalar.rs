@@ -36,9 +36,7 @@ impl<'a> Parameters<'a> {
             scalar,
         }
     }
-}
 
-impl<'a> Parameters<'a> {
     /// The same floats, each chunk read whole: for the value checks at decoding. (A chunk of
     /// unknown length copied byte by byte can be a `memcpy` call per parameter where
     /// [`read_float`] is not inlined into a loop that knows the scalar type.)
