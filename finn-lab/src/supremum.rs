@@ -160,12 +160,11 @@ pub fn measure() -> Result<String> {
             s.upper
         );
         // Where the largest value lies: inside, or on how many faces of the domain.
-        let faces = s
-            .at
-            .iter()
-            .zip(lo.iter().zip(&hi))
-            .filter(|(x, (a, b))| x == a || x == b)
-            .count();
+        let faces =
+            s.at.iter()
+                .zip(lo.iter().zip(&hi))
+                .filter(|(x, (a, b))| x == a || x == b)
+                .count();
         let attained = match faces {
             0 => "inside".to_string(),
             k if k == lo.len() => "a corner".to_string(),
