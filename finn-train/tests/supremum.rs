@@ -83,7 +83,7 @@ fn attack_with(f: impl Fn(&[f64]) -> f64, lo: &[f64], hi: &[f64]) -> (f64, Vec<f
             .map(|i| {
                 let j = idx % per_axis;
                 idx /= per_axis;
-                lo[i] + (hi[i] - lo[i]) * j as f64 / (per_axis - 1) as f64
+                (lo[i] + (hi[i] - lo[i]) * j as f64 / (per_axis - 1) as f64).min(hi[i])
             })
             .collect();
         let v = f(&x);
