@@ -382,7 +382,9 @@ fn measure_deviation(baseline_text: u64) -> Result<DeviationEvaluation> {
     let magnitude = view.magnitude();
     Ok(DeviationEvaluation {
         description: format!(
-            "n = {} input(s), m = {} output(s), a degree-{} polynomial base, magnitude widths              {:?} (scale {:.6}, eps {}), {} direction network(s) of widths {:?}              ({:?}, softness {}), domain {:?} to {:?}, parameters stored as {:?}",
+            "n = {} input(s), m = {} output(s), a degree-{} polynomial base, magnitude widths \
+             {:?} (scale {:.6}, eps {}), {} direction network(s) of widths {:?} \
+             ({:?}, softness {}), domain {:?} to {:?}, parameters stored as {:?}",
             view.n(),
             view.outputs(),
             view.degree(),
