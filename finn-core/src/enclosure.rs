@@ -650,7 +650,7 @@ where
     }
 
     /// As [`Network::integrand_enclosure`], intersected with the mean-value (centred) form
-    /// f(m) + sum_i [d_i f](box) (x_i - m_i), m the box's centre: f(m) and the slopes d_i f
+    /// f(m) + sum_i \[d_i f\](box) (x_i - m_i), m the box's centre: f(m) and the slopes d_i f
     /// over the box are enclosed by the same interval jets on dual numbers (one pass per
     /// axis, about 3 times the cost of [`Network::integrand_enclosure`] each). Near a
     /// smooth maximum, where d_i f is small, its overestimate shrinks quadratically with

@@ -4,7 +4,7 @@
 //! construction (finn-core's [`finn_core::deviation`]).
 //!
 //! A [`DeviationPlayer`] loads a deviation blob (payload 3 of [`finn_core::format`]) into
-//! finn-core's [`BoundedDeviation`] with a
+//! finn-core's [`BoundedDeviation`](finn_core::deviation::BoundedDeviation) with a
 //! [`Polynomial`](finn_core::deviation::Polynomial) base and a
 //! [`NetworkDirection`](finn_core::deviation::NetworkDirection), and evaluates it there.
 //! Outside the domain phi is the base.

@@ -94,7 +94,7 @@ pub trait Enclose {
         Ok(None)
     }
     /// A tighter enclosure for small boxes, at a higher cost: by default the mean-value form
-    /// f(m) + sum_i [d_i f](box) (x_i - m_i) at the centre m ([`centred_form`]), intersected
+    /// f(m) + sum_i \[d_i f\](box) (x_i - m_i) at the centre m ([`centred_form`]), intersected
     /// with [`Enclose::enclosure`], where a gradient is offered. The search asks for it where
     /// the cheap one does not settle a box.
     fn centred_enclosure(&self, lower: &[f64], upper: &[f64]) -> Result<Interval<f64>, Error> {

@@ -54,7 +54,7 @@ pub fn noisy_samples(count: usize, seed: u64) -> Array2<f64> {
 }
 
 /// The config every study run uses (and `configs/figure2.toml` spells out): one input, an
-/// affine base, magnitude widths [8], one direction network of width [8].
+/// affine base, magnitude widths \[8\], one direction network of width \[8\].
 pub fn config(eps: f64, seed: u64) -> Result<DeviationConfig, TrainError> {
     let text = format!(
         "application = \"deviation\"\nseed = {seed}\noutput = \"unused\"\n\
