@@ -11,7 +11,8 @@
 //!
 //! - a trajectory blob (payload 1): `finn_workload = "trajectory"`, `src/trajectory.rs`;
 //! - a model blob (payload 0, the fit application): `finn_workload = "fit"`, `src/fit.rs`;
-//! - a density blob (payload 2): `finn_workload = "density"`, `src/density.rs`.
+//! - a density blob (payload 2): `finn_workload = "density"`, `src/density.rs`;
+//! - a deviation blob (payload 3): `finn_workload = "deviation"`, `src/deviation.rs`.
 //!
 //! The player's compile-time capacity is taken from the blob itself, so any valid blob fits
 //! exactly: for a trajectory D, the widest layer, the depth and the via-point count; for a
@@ -53,6 +54,17 @@ const DEFAULT_SAMPLES: usize = 64;
 const MODEL_PAYLOAD_BYTE: u8 = 0;
 /// The same for a density blob: enum index 2 (`Density`).
 const DENSITY_PAYLOAD_BYTE: u8 = 2;
+/// The same for a deviation blob: enum index 3 (`Deviation`).
+const DEVIATION_PAYLOAD_BYTE: u8 = 3;
+/// The deviation player's capacity for a deviation blob that does not decode: 1 input, 1
+/// output, 1 hidden layer of 8, an affine base (the shape of `blobs/deviation.postcard`).
+const DEFAULT_DEVIATION_CAPACITY: Capacity = Capacity::Deviation {
+    n: 1,
+    m: 1,
+    w: 8,
+    l: 1,
+    k: 2,
+};
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -62,7 +74,7 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
     println!(
-        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\"))"
+        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\", \"deviation\"))"
     );
     for var in [
         "FINN_BLOB",
@@ -89,6 +101,7 @@ fn main() {
             let capacity = match opening_payload_byte(&blob) {
                 Some(MODEL_PAYLOAD_BYTE) => DEFAULT_FIT_CAPACITY,
                 Some(DENSITY_PAYLOAD_BYTE) => DEFAULT_DENSITY_CAPACITY,
+                Some(DEVIATION_PAYLOAD_BYTE) => DEFAULT_DEVIATION_CAPACITY,
                 _ => DEFAULT_CAPACITY,
             };
             Embedded::unchecked(&blob_path, blob, capacity)
@@ -98,6 +111,16 @@ fn main() {
     let trajectory_capacity = env::var("FINN_CAPACITY").ok();
     let fit_capacity = env::var("FINN_FIT_CAPACITY").ok();
     let capacity = match embedded.capacity() {
+        // A deviation blob is played with its own capacity (no override).
+        own @ Capacity::Deviation { .. } => {
+            if trajectory_capacity.is_some() || fit_capacity.is_some() {
+                panic!(
+                    "FINN_CAPACITY and FINN_FIT_CAPACITY do not apply to the deviation blob {}",
+                    blob_path.display()
+                );
+            }
+            own
+        }
         own @ (Capacity::Fit { .. } | Capacity::Density { .. }) => {
             if let Some(text) = trajectory_capacity {
                 panic!(

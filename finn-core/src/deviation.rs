@@ -139,6 +139,56 @@ pub struct Polynomial<T: Real, const N: usize, const M: usize, const K: usize> {
 }
 
 impl<T: Real, const N: usize, const M: usize, const K: usize> Polynomial<T, N, M, K> {
+    /// The zero polynomial of degree 0 with no monomials stored, for a `static` that a blob
+    /// loader fills in place (every field is zero, so it lives in `.bss`).
+    ///
+    /// ```
+    /// use finn_core::deviation::Polynomial;
+    /// static EMPTY: Polynomial<f32, 2, 1, 6> = Polynomial::unloaded();
+    /// assert_eq!(EMPTY.terms(), 0);
+    /// ```
+    pub const fn unloaded() -> Self {
+        Polynomial {
+            degree: 0,
+            terms: 0,
+            coefficients: [[T::ZERO; K]; M],
+        }
+    }
+
+    /// As [`Polynomial::from_coefficients`], in place; on an error the polynomial is left
+    /// with no monomials.
+    pub(crate) fn load(
+        &mut self,
+        degree: usize,
+        coefficients: impl IntoIterator<Item = T>,
+    ) -> Result<(), Error> {
+        self.degree = 0;
+        self.terms = 0;
+        let terms = monomial_count(N, degree);
+        if terms > K || N == 0 || M == 0 {
+            return Err(Error::InvalidShape);
+        }
+        let mut found = 0usize;
+        for c in coefficients {
+            if found < M * terms {
+                if !c.is_finite() {
+                    return Err(Error::NonFiniteParameter);
+                }
+                self.coefficients[found / terms][found % terms] = c;
+            }
+            found = found.saturating_add(1);
+        }
+        if found != M * terms {
+            return Err(Error::DimensionMismatch {
+                expected: M * terms,
+                found,
+            });
+        }
+        self.degree = degree;
+        self.terms = terms;
+        Ok(())
+    }
+
     /// A polynomial of total degree `degree` with `M * monomial_count(N, degree)`
     /// coefficients, output-major.
     ///
@@ -163,27 +213,8 @@ impl<T: Real, const N: usize, const M: usize, const K: usize> Polynomial<T, N, M
         if terms > K || N == 0 || M == 0 {
             return Err(Error::InvalidShape);
         }
-        let mut poly = Polynomial {
-            degree,
-            terms,
-            coefficients: [[T::ZERO; K]; M],
-        };
-        let mut found = 0usize;
-        for c in coefficients {
-            if found < M * terms {
-                if !c.is_finite() {
-                    return Err(Error::NonFiniteParameter);
-                }
-                poly.coefficients[found / terms][found % terms] = c;
-            }
-            found = found.saturating_add(1);
-        }
-        if found != M * terms {
-            return Err(Error::DimensionMismatch {
-                expected: M * terms,
-                found,
-            });
-        }
+        let mut poly = Self::unloaded();
+        poly.load(degree, coefficients)?;
         Ok(poly)
     }
 
@@ -363,6 +394,26 @@ where
         Ok(NetworkDirection { networks, softness })
     }
 
+    /// A direction of unloaded networks (softness 0, so it is not a valid direction until a
+    /// blob loader fills it in place), for a `static`.
+    ///
+    /// ```
+    /// use finn_core::deviation::NetworkDirection;
+    /// static EMPTY: NetworkDirection<f32, 2, 1, 8, 2> = NetworkDirection::unloaded();
+    /// assert_eq!(EMPTY.softness(), 0.0);
+    /// ```
+    pub const fn unloaded() -> Self {
+        NetworkDirection {
+            networks: [const { Network::unloaded() }; M],
+            softness: T::ZERO,
+        }
+    }
+
+    /// The networks and the softness, to load in place.
+    pub(crate) fn parts_mut(&mut self) -> (&mut [Network<T, N, W, L>; M], &mut T) {
+        (&mut self.networks, &mut self.softness)
+    }
+
     /// The networks nu_k.
     pub fn networks(&self) -> &[Network<T, N, W, L>; M] {
         &self.networks
@@ -537,9 +588,10 @@ where
     /// f(x) = |phi(x) - psi(x)| / |d(x)|: the magnitude, >= 0, and 0 outside the domain.
     ///
     /// Errors: `NonFiniteInput` (NaN or infinite x inside no domain is an error too),
-    /// `Overflow`.
+    /// `Overflow`, `InvalidShape` (an unloaded model, [`BoundedDeviation::unloaded`]).
     pub fn magnitude(&self, x: &[T; N]) -> Result<T, Error> {
         crate::point::<T, N>(x)?;
+        self.magnitude.check_loaded()?;
         if !self.magnitude.domain().contains(x) {
             return Ok(T::ZERO);
         }
@@ -578,6 +630,76 @@ where
         let d = self.magnitude.domain();
         self.magnitude
             .integral_over_with_bound(d.lower(), d.upper())
+    }
+}
+
+impl<T, const N: usize, const M: usize, const W: usize, const L: usize, const K: usize>
+    BoundedDeviation<T, Polynomial<T, N, M, K>, NetworkDirection<T, N, M, W, L>, N, M, W, L>
+where
+    T: Real,
+    Dim<N>: JetDim,
+{
+    /// A model with nothing loaded, for a `static` that a blob loader
+    /// ([`crate::format::DeviationView::load_deviation_into`]) fills in place: every field is
+    /// zero, so it lives in `.bss`. Evaluating it is `InvalidShape`.
+    ///
+    /// ```
+    /// use finn_core::deviation::{BoundedDeviation, NetworkDirection, Polynomial};
+    /// use finn_core::Error;
+    /// type Model = BoundedDeviation<f32, Polynomial<f32, 1, 1, 3>, NetworkDirection<f32, 1, 1, 8, 2>, 1, 1, 8, 2>;
+    /// static EMPTY: Model = Model::unloaded();
+    /// assert_eq!(EMPTY.value(&[0.5]).unwrap_err(), Error::InvalidShape);
+    /// ```
+    pub const fn unloaded() -> Self {
+        BoundedDeviation {
+            base: Polynomial::unloaded(),
+            direction: NetworkDirection::unloaded(),
+            magnitude: Finn::unloaded(),
+            eps: T::ZERO,
+        }
+    }
+
+    /// Marks the model unloaded (evaluating it is then an error).
+    pub fn unload(&mut self) {
+        self.magnitude.unload();
+    }
+
+    /// The parts, to load in place; the model is unloaded until [`Self::finish_load`].
+    pub(crate) fn parts_mut(
+        &mut self,
+    ) -> (
+        &mut Polynomial<T, N, M, K>,
+        &mut NetworkDirection<T, N, M, W, L>,
+        &mut Finn<T, N, W, L>,
+    ) {
+        self.magnitude.unload();
+        (&mut self.base, &mut self.direction, &mut self.magnitude)
+    }
+
+    /// Runs the checks of [`BoundedDeviation::new`] on parts loaded in place (the magnitude
+    /// already reloaded); on an error the model is left unloaded.
+    pub(crate) fn finish_load(&mut self) -> Result<(), Error> {
+        let result = self.check_parts();
+        if result.is_err() {
+            self.magnitude.unload();
+        }
+        result
+    }
+
+    fn check_parts(&mut self) -> Result<(), Error> {
+        self.magnitude.check_loaded()?;
+        let s = self.direction.softness;
+        if !(s.is_finite() && s > T::ZERO) {
+            return Err(Error::NotADeviation);
+        }
+        self.eps = check_magnitude(&self.magnitude)?;
+        let (lo, hi) = (
+            self.magnitude.domain().lower(),
+            self.magnitude.domain().upper(),
+        );
+        self.base.check_over(lo, hi)?;
+        self.direction.check_over(lo, hi)?;
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@
 //! `OUT_DIR/finn_player.rs`, a module with:
 //!
 //! - `BLOB`: the blob, `include_bytes!` of the checked copy;
-//! - `KIND`: `"trajectory"`, `"fit"` or `"density"`;
+//! - `KIND`: `"trajectory"`, `"fit"`, `"density"` or `"deviation"`;
 //! - the capacity as consts: `D`, `W`, `L`, `V` for a trajectory, `N`, `W`, `L` for a model or
 //!   a density;
 //! - `Player`: the player type of exactly that capacity, for example
@@ -119,6 +119,20 @@ pub enum Capacity {
         /// Hidden layers L.
         l: usize,
     },
+    /// A [`DeviationPlayer<N, M, W, L, K>`](crate::DeviationPlayer), for a deviation blob
+    /// (payload 3).
+    Deviation {
+        /// Inputs N.
+        n: usize,
+        /// Outputs M.
+        m: usize,
+        /// Widest hidden layer W (of the magnitude and the direction networks).
+        w: usize,
+        /// Hidden layers L (the deeper of the magnitude and the direction networks).
+        l: usize,
+        /// Monomials per output of the base, K.
+        k: usize,
+    },
 }
 
 impl Capacity {
@@ -150,11 +164,21 @@ impl Capacity {
                 w: widest(view.widths()),
                 l: view.widths().len(),
             }),
+            Blob::Deviation(view) => {
+                let (f, d) = (view.magnitude().widths(), view.direction_widths());
+                Some(Capacity::Deviation {
+                    n: view.n(),
+                    m: view.outputs(),
+                    w: widest(f).max(widest(d)),
+                    l: f.len().max(d.len()),
+                    k: view.terms(),
+                })
+            }
             _ => None,
         }
     }
 
-    /// `"trajectory"`, `"fit"` or `"density"`: the application, as the generated module's
+    /// `"trajectory"`, `"fit"`, `"density"` or `"deviation"`: the application, as the generated module's
     /// `KIND`.
     ///
     /// ```
@@ -166,6 +190,7 @@ impl Capacity {
             Capacity::Trajectory { .. } => "trajectory",
             Capacity::Fit { .. } => "fit",
             Capacity::Density { .. } => "density",
+            Capacity::Deviation { .. } => "deviation",
         }
     }
 
@@ -186,6 +211,9 @@ impl Capacity {
                 format!("finn_embedded::TrajectoryPlayer<{d}, {w}, {l}, {v}>")
             }
             Capacity::Fit { n, w, l } => format!("finn_embedded::FitPlayer<{n}, {w}, {l}>"),
+            Capacity::Deviation { n, m, w, l, k } => {
+                format!("finn_embedded::DeviationPlayer<{n}, {m}, {w}, {l}, {k}>")
+            }
             Capacity::Density { n, w, l } => {
                 format!("finn_embedded::DensityPlayer<{n}, {w}, {l}>")
             }
@@ -239,7 +267,31 @@ impl Capacity {
                 F32.saturating_mul(w),
             ]))
         };
+        // finn_core::Finn<f32, n, w, l>: the network, the domain, the constraint (bound,
+        // method, eps: 8 bytes), its flag, the three constants, the volume, the loaded flag.
+        let finn = |n: usize, w: usize, l: usize| {
+            round(sum(&[
+                network(n, w, l),
+                2usize.saturating_mul(F32).saturating_mul(n),
+                2 * F32,
+                1,
+                3 * F32,
+                F32,
+                1,
+            ]))
+        };
         match *self {
+            // finn_core::deviation::BoundedDeviation: the base (degree, terms, M x K
+            // coefficients), the direction (M networks, the softness), the magnitude, eps.
+            Capacity::Deviation { n, m, w, l, k } => round(sum(&[
+                round(sum(&[
+                    2usize.saturating_mul(pointer_bytes),
+                    F32.saturating_mul(k).saturating_mul(m),
+                ])),
+                round(sum(&[network(n, w, l).saturating_mul(m), F32])),
+                finn(n, w, l),
+                F32,
+            ])),
             // finn_core::trajectory::Trajectory<f32, d, w, l, v>: the coordinate networks,
             // t0 and T, x0, xT, base and delta, the correction coefficients (a heapless::Vec
             // of v rows of d: its length and the rows, padded to a pointer's alignment as a
@@ -254,15 +306,7 @@ impl Capacity {
             // finn_core::Finn<f32, n, w, l>: the network, the domain, the constraint (bound,
             // method, eps: 8 bytes), its flag, the three constants, the volume, the loaded flag.
             // A density player is a finn_core::Density, which is that model and nothing else.
-            Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => round(sum(&[
-                network(n, w, l),
-                2usize.saturating_mul(F32).saturating_mul(n),
-                2 * F32,
-                1,
-                3 * F32,
-                F32,
-                1,
-            ])),
+            Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => finn(n, w, l),
         }
     }
 
@@ -286,6 +330,14 @@ impl Capacity {
                 line("Hidden layers L.", "L", l),
             ]
             .concat(),
+            Capacity::Deviation { n, m, w, l, k } => [
+                line("Inputs N.", "N", n),
+                line("Outputs M.", "M", m),
+                line("Widest hidden layer W.", "W", w),
+                line("Hidden layers L.", "L", l),
+                line("Monomials per output K.", "K", k),
+            ]
+            .concat(),
         }
     }
 
@@ -295,6 +347,7 @@ impl Capacity {
             Capacity::Trajectory { .. } => "TrajectoryPlayer<D, W, L, V>",
             Capacity::Fit { .. } => "FitPlayer<N, W, L>",
             Capacity::Density { .. } => "DensityPlayer<N, W, L>",
+            Capacity::Deviation { .. } => "DeviationPlayer<N, M, W, L, K>",
         }
     }
 }
@@ -541,7 +594,7 @@ impl Embedded {
              /// The blob, embedded in flash.\n\
              #[allow(dead_code)]\n\
              pub static BLOB: &[u8] = include_bytes!({blob_file:?});\n\
-             /// The application: \"trajectory\", \"fit\" or \"density\".\n\
+             /// The application: \"trajectory\", \"fit\", \"density\" or \"deviation\".\n\
              #[allow(dead_code)]\n\
              pub const KIND: &str = {kind:?};\n\
              {consts}\

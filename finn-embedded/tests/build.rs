@@ -53,6 +53,50 @@ fn fit_player_bytes_match_size_of() {
     check::<6, 9, 1>();
 }
 
+/// `player_bytes_for` is `size_of` on this host, for deviation players of many shapes; the
+/// capacity of the deviation blob is its own.
+#[test]
+fn deviation_player_bytes_match_size_of() {
+    fn check<const N: usize, const M: usize, const W: usize, const L: usize, const K: usize>()
+    where
+        finn_core::jet::Dim<N>: finn_core::jet::JetDim,
+    {
+        let c = Capacity::Deviation {
+            n: N,
+            m: M,
+            w: W,
+            l: L,
+            k: K,
+        };
+        assert_eq!(
+            c.player_bytes_for(HOST_POINTER),
+            size_of::<finn_embedded::DeviationPlayer<N, M, W, L, K>>(),
+            "{c}"
+        );
+    }
+    check::<1, 1, 1, 1, 1>();
+    check::<1, 1, 8, 1, 2>();
+    check::<2, 2, 16, 2, 6>();
+    check::<3, 1, 5, 3, 4>();
+    check::<2, 3, 7, 1, 3>();
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let blob = Embedded::read(format!("{dir}/tests/data/deviation.postcard")).unwrap();
+    assert_eq!(
+        blob.capacity(),
+        Capacity::Deviation {
+            n: 1,
+            m: 1,
+            w: 4,
+            l: 1,
+            k: 2
+        }
+    );
+    assert_eq!(blob.capacity().kind(), "deviation");
+    assert!(blob
+        .module_source("/x")
+        .contains("pub type Player = ::finn_embedded::DeviationPlayer<N, M, W, L, K>;"));
+}
+
 /// The capacity taken from a blob loads it; one smaller in any dimension does not.
 #[test]
 fn the_blobs_capacity_is_exact() {

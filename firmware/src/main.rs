@@ -4,7 +4,8 @@
 //! The blob's payload selects the workload at build time (`build.rs`, the cfg `finn_workload`):
 //! a trajectory blob is played by the trajectory workload (`src/trajectory.rs`), a model blob
 //! by the fit workload (`src/fit.rs`), a density blob by the density workload
-//! (`src/density.rs`). Each is compiled as the module [`workload`], so that `main` is the same
+//! (`src/density.rs`), a deviation blob by the deviation workload (`src/deviation.rs`). Each is
+//! compiled as the module [`workload`], so that `main` is the same
 //! for all.
 //!
 //! It loads the blob (see `build.rs` for which one), then runs the workload and reports through
@@ -44,6 +45,9 @@ mod workload;
 mod workload;
 #[cfg(all(not(feature = "baseline"), finn_workload = "density"))]
 #[path = "density.rs"]
+mod workload;
+#[cfg(all(not(feature = "baseline"), finn_workload = "deviation"))]
+#[path = "deviation.rs"]
 mod workload;
 #[cfg(feature = "baseline")]
 #[path = "baseline.rs"]

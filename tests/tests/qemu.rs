@@ -1,6 +1,7 @@
 //! The firmware on the emulated device (QEMU `mps2-an386`, Cortex-M4F): trajectory playback, the
-//! fit workload (f, F and exact integrals of a model blob) and the density workload (pdf,
-//! log-pdf, CDF, box probabilities and samples of a density blob).
+//! fit workload (f, F and exact integrals of a model blob), the density workload (pdf,
+//! log-pdf, CDF, box probabilities and samples of a density blob) and the deviation workload
+//! (phi and the magnitude of a bounded-deviation blob).
 //!
 //! Each test builds the firmware with a blob, runs it under QEMU and compares what the device
 //! printed with `finn-embedded`'s player on the host, bit for bit: the same blob, the same
@@ -816,5 +817,83 @@ fn unseen_density_matches_host_bit_for_bit() {
     assert!(
         matches!(check, qemu::DensityCheck::Evaluated { .. }),
         "{check:?}"
+    );
+}
+
+/// The deviation workload (`firmware/src/deviation.rs`) on `firmware/blobs/deviation.postcard`
+/// (the paper's Figure 2 model, `cargo xtask train configs/figure2.toml` with
+/// `blob_scalar = "f32"`): phi and the magnitude at every point equal the host's
+/// `DeviationPlayer` bit for bit, phi stays within the magnitude of the base, and two runs
+/// cost the same.
+#[test]
+fn device_evaluates_the_deviation_bit_for_bit() {
+    let blob = std::fs::read(qemu::deviation_blob_path()).unwrap();
+    let elf = firmware_with_blob("deviation", &blob);
+    let first = run(&elf);
+    let check = qemu::check_deviation_run(&first, &blob).unwrap_or_else(|e| panic!("{e:#}"));
+    let qemu::DeviationCheck::Evaluated {
+        capacity,
+        points,
+        inside,
+    } = check
+    else {
+        panic!("the deviation blob did not load: {check:?}");
+    };
+    let view = finn_core::format::decode_deviation(&blob).unwrap();
+    assert_eq!(capacity[..2], [view.n(), view.outputs()]);
+    assert_eq!(points, 64);
+    assert!(inside > points / 2 && inside < points, "{inside} inside");
+    // phi - psi is within f of the base, and equal to it outside the domain.
+    let host = finn_embedded::DeviationPlayer::<1, 1, 64, 8, 8>::from_bytes(&blob).unwrap();
+    for p in first.deviation_points(1, 1).unwrap() {
+        let w = p.outcome.unwrap();
+        let x = [f32::from_bits(p.point[0])];
+        let (phi, f) = (f32::from_bits(w[0]), f32::from_bits(w[1]));
+        let c = host.correction(&x).unwrap()[0];
+        assert!(c.abs() <= f, "point {}: {c} {f}", p.index);
+        if !(0.0..=1.0).contains(&x[0]) {
+            assert_eq!((c, f), (0.0, 0.0), "outside the domain at {x:?}");
+        }
+        assert!(phi.is_finite());
+    }
+    let phases = first.phases().unwrap();
+    assert_eq!(
+        phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["value", "magnitude"]
+    );
+    assert!(phases.iter().all(|p| p.ticks > 0), "{phases:?}");
+    assert_eq!(
+        run(&elf).phases().unwrap(),
+        phases,
+        "two runs of the same firmware cost differently"
+    );
+    for p in &phases {
+        eprintln!(
+            "device: {:.0} instructions per {}",
+            p.instructions_per_call(),
+            p.name
+        );
+    }
+}
+
+/// A corrupt deviation blob (one flipped bit) makes the deviation workload print the
+/// deviation player's typed error and exit with a failure status: no panic, no fault.
+#[test]
+fn corrupt_deviation_blob_reports_the_typed_error() {
+    let mut blob = std::fs::read(qemu::deviation_blob_path()).unwrap();
+    blob[40] ^= 0x10;
+    let corrupt = run(&firmware_with_blob("deviation-corrupt", &blob));
+    let message = corrupt
+        .check_load_error()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let host = finn_embedded::DeviationPlayer::<1, 1, 8, 1, 2>::from_bytes(&blob).unwrap_err();
+    assert!(matches!(
+        host,
+        LoadError::Corrupt(FormatError::CrcMismatch { .. })
+    ));
+    assert_eq!(message, host.to_string());
+    assert_eq!(
+        qemu::check_deviation_run(&corrupt, &blob).unwrap(),
+        qemu::DeviationCheck::LoadError(message.to_string())
     );
 }

@@ -3,7 +3,9 @@
 
 use core::fmt;
 
-use super::{Payload, MAX_COORDS, MAX_LAYERS, MAX_VIA, MAX_WIDTH, MIN_LEN, VERSION};
+use super::{
+    Payload, MAX_COORDS, MAX_DEGREE, MAX_LAYERS, MAX_OUTPUTS, MAX_VIA, MAX_WIDTH, MIN_LEN, VERSION,
+};
 use crate::activation::MAX_DIM;
 use crate::{Error, Kind};
 
@@ -36,6 +38,17 @@ pub enum Field {
     End,
     /// A trajectory's via-points (their number, times or positions).
     ViaPoints,
+    /// A deviation model's output dimension m.
+    Outputs,
+    /// A deviation model's base monomials (per output), against the capacity K.
+    Monomials,
+    /// A deviation model's base coefficients.
+    Coefficients,
+    /// A deviation model's direction softness.
+    Softness,
+    /// A deviation model's direction networks: their parameter byte strings, or the networks'
+    /// hidden widths against the capacity.
+    DirectionParameters,
 }
 
 impl fmt::Display for Field {
@@ -54,6 +67,11 @@ impl fmt::Display for Field {
             Field::Start => "trajectory start state",
             Field::End => "trajectory end state",
             Field::ViaPoints => "trajectory via-points",
+            Field::Outputs => "deviation outputs",
+            Field::Monomials => "deviation base monomials",
+            Field::Coefficients => "deviation base coefficients",
+            Field::Softness => "deviation direction softness",
+            Field::DirectionParameters => "deviation direction parameters",
         })
     }
 }
@@ -173,6 +191,16 @@ pub enum FormatError {
         /// The number given.
         count: usize,
     },
+    /// A deviation model's output dimension m is 0 or above [`MAX_OUTPUTS`].
+    BadOutputs {
+        /// The number given.
+        m: usize,
+    },
+    /// A deviation model's base degree is above [`MAX_DEGREE`].
+    BadDegree {
+        /// The degree given.
+        degree: usize,
+    },
     /// The model is inconsistent in a way `finn-core` itself refuses (empty or non-finite
     /// domain box, a positive network without sigma_n, a scale constraint on a signed network,
     /// scale <= 0, via-points not increasing inside the interval, ...), or fails to build in
@@ -243,6 +271,12 @@ impl fmt::Display for FormatError {
             }
             FormatError::TooManyViaPoints { count } => {
                 write!(f, "{count} via-points is more than {MAX_VIA}")
+            }
+            FormatError::BadOutputs { m } => {
+                write!(f, "{m} deviation outputs is not in 1..={MAX_OUTPUTS}")
+            }
+            FormatError::BadDegree { degree } => {
+                write!(f, "base degree {degree} is above {MAX_DEGREE}")
             }
             FormatError::Core(e) => write!(f, "invalid model: {e}"),
         }

@@ -1,7 +1,7 @@
 //! The model file format: a checked `postcard` blob that loads into the fixed-size types of
 //! this crate without allocation.
 //!
-//! A blob holds one of two payloads ([`Payload`]):
+//! A blob holds one of four payloads ([`Payload`]):
 //!
 //! * a **model**: its architecture, its domain, its integral constraint with the constants
 //!   resolved on the host, and its parameters. [`encode`] writes it into a caller's buffer;
@@ -11,9 +11,14 @@
 //! * a **trajectory**: D one-input coordinate networks of one architecture, the interval, the
 //!   start and end states, the via-points and the outside-interval policy.
 //!   [`encode_trajectory`] writes it; [`decode_trajectory`] checks it and returns a
-//!   [`TrajectoryView`]; [`TrajectoryView::to_trajectory`] builds a [`Trajectory`].
+//!   [`TrajectoryView`]; [`TrajectoryView::to_trajectory`] builds a [`Trajectory`];
+//! * a **density** (payload 2): the model body under its own tag, for a positive network whose
+//!   integral is fixed to 1 ([`decode_density`], [`ModelView::to_density`]);
+//! * a **bounded-deviation model** (payload 3): a magnitude model, a polynomial base and M
+//!   direction networks ([`encode_deviation`], [`decode_deviation`],
+//!   [`DeviationView::to_deviation`]; the body is below).
 //!
-//! [`decode_any`] reads either. Every corrupt, truncated, wrong-version, wrong-payload or
+//! [`decode_any`] reads any of them. Every corrupt, truncated, wrong-version, wrong-payload or
 //! wrong-shape blob is a [`FormatError`], never a panic.
 //!
 //! # Byte layout (format version 1)
@@ -80,6 +85,22 @@
 //!
 //! The times, states and via-points are always `f64`; [`TrajectoryView::to_trajectory`]
 //! converts them and the parameters to the target type (an `F64` blob plays back in `f32`).
+//!
+//! ## Deviation body (payload 3)
+//!
+//! | #  | field                | encoding                                                     |
+//! |----|----------------------|--------------------------------------------------------------|
+//! | 1-11 | magnitude          | the model body's fields 1-11 with payload 3: kind `Positive`, constraint `AtMost`, `Scale`, eps > 0 (else `Core(NotADeviation)`); its scalar field applies to every parameter of the blob |
+//! | 12 | outputs              | `u8`: m, 1..=[`MAX_OUTPUTS`]                                  |
+//! | 13 | degree               | `u8`: the base's total degree, 0..=[`MAX_DEGREE`]             |
+//! | 14 | coefficients         | sequence of m * [`monomial_count`](crate::deviation::monomial_count)`(n, degree)` `f64`, output-major, in the monomial order of [`Polynomial`](crate::deviation::Polynomial) |
+//! | 15 | softness             | `f64`, finite and > 0                                          |
+//! | 16 | direction kind       | enum [`Kind`]: must be 1 = `Signed`                            |
+//! | 17 | direction activation | enum [`Activation`]                                            |
+//! | 18 | direction widths     | sequence of `u16` varints, 1..=[`MAX_LAYERS`] hidden widths, shared by the m networks |
+//! | 19 | direction parameters | sequence of m byte strings, each [`parameter_count`](crate::parameter_count)`(n, widths)` floats of the scalar type |
+//!
+//! [`decode_deviation`] documents its checks in order.
 //!
 //! **Payload and version.** Field 1 says which body follows. The trajectory payload was
 //! added *within* version 1 rather than as a version 2: the model body did not change, so
@@ -176,8 +197,10 @@
 //   hand: the postcard encoding, without serde;
 // - `scalar`: the scalar type and the parameter byte string;
 // - `shape`: the layer, width and parameter-count checks common to both payloads;
-// - `model`, `trajectory`: the two payloads (header, checks, encode, decode, view, load);
+// - `model`, `trajectory`, `deviation`: the payloads (header, checks, encode, decode, view,
+//   load; the density payload lives with the model, whose body it shares);
 // - `error`: `FormatError` and `Field`.
+mod deviation;
 mod error;
 mod framing;
 mod model;
@@ -187,6 +210,10 @@ mod shape;
 mod trajectory;
 mod wire;
 
+pub use deviation::{
+    decode_deviation, deviation_encoded_len, encode_deviation, validate_deviation, DeviationHeader,
+    DeviationModel, DeviationView, MAX_DEGREE, MAX_OUTPUTS,
+};
 pub use error::{Field, FormatError};
 pub use framing::crc32;
 pub use model::{decode, decode_density, encode, encoded_len, validate, ModelHeader, ModelView};

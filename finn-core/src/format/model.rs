@@ -57,7 +57,10 @@ impl ModelHeader<'_> {
     /// lengths), `Core` (a positive network without sigma_n, an empty or non-finite domain),
     /// `TooLarge`.
     pub fn parameter_count(&self) -> Result<usize, FormatError> {
-        if !matches!(self.payload, Payload::Model | Payload::Density) {
+        if !matches!(
+            self.payload,
+            Payload::Model | Payload::Density | Payload::Deviation
+        ) {
             return Err(FormatError::WrongPayload {
                 expected: Payload::Model,
                 found: self.payload,
@@ -89,7 +92,10 @@ impl ModelHeader<'_> {
     /// Checks eps, the constants and the parameters: all finite (`NonFinite`), then for a
     /// density that it is one (`Core(NotADensity)`), then the constraint against the network
     /// (`Core`).
-    fn check_values(&self, params: impl Iterator<Item = f64>) -> Result<(), FormatError> {
+    pub(super) fn check_values(
+        &self,
+        params: impl Iterator<Item = f64>,
+    ) -> Result<(), FormatError> {
         if let Some(c) = &self.constraint {
             if !c.eps.is_finite() {
                 return Err(FormatError::NonFinite {
@@ -117,6 +123,10 @@ impl ModelHeader<'_> {
         if self.payload == Payload::Density && !is_density(self.kind, self.constraint.as_ref()) {
             return Err(FormatError::Core(Error::NotADensity));
         }
+        if self.payload == Payload::Deviation && !is_magnitude(self.kind, self.constraint.as_ref())
+        {
+            return Err(FormatError::Core(Error::NotADeviation));
+        }
         crate::constraint::check_constants(self.kind, self.constraint.as_ref(), &self.constants)
             .map_err(FormatError::Core)?;
         Ok(())
@@ -128,6 +138,26 @@ fn is_density(kind: Kind, constraint: Option<&Constraint<f64>>) -> bool {
     kind == Kind::Positive
         && constraint
             .is_some_and(|c| c.bound == Bound::Equal && c.method == Method::Scale && c.eps == 1.0)
+}
+
+/// A model header under the deviation tag is only the first part of a deviation body:
+/// [`encode_deviation`](super::encode_deviation) writes it, never [`encode`].
+fn refuse_deviation(header: &ModelHeader<'_>) -> Result<(), FormatError> {
+    if header.payload == Payload::Deviation {
+        return Err(FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::Deviation,
+        });
+    }
+    Ok(())
+}
+
+/// The magnitude rule of a deviation blob: a positive network whose integral is constrained to
+/// at most eps > 0 by scale.
+fn is_magnitude(kind: Kind, constraint: Option<&Constraint<f64>>) -> bool {
+    kind == Kind::Positive
+        && constraint
+            .is_some_and(|c| c.bound == Bound::AtMost && c.method == Method::Scale && c.eps > 0.0)
 }
 
 /// Checks a model as [`decode`] checks a blob: shape, parameter count, finiteness, and the
@@ -154,6 +184,7 @@ fn is_density(kind: Kind, constraint: Option<&Constraint<f64>>) -> bool {
 /// );
 /// ```
 pub fn validate(header: &ModelHeader<'_>, params: &[f64]) -> Result<usize, FormatError> {
+    refuse_deviation(header)?;
     let count = header.parameter_count()?;
     if params.len() != count {
         return Err(FormatError::ShapeMismatch {
@@ -189,6 +220,7 @@ pub fn validate(header: &ModelHeader<'_>, params: &[f64]) -> Result<usize, Forma
 /// assert_eq!(encoded_len(&header, Scalar::F32), Ok(6 + 50 + 13 + 4));
 /// ```
 pub fn encoded_len(header: &ModelHeader<'_>, scalar: Scalar) -> Result<usize, FormatError> {
+    refuse_deviation(header)?;
     let count = header.parameter_count()?;
     let param_bytes = count
         .checked_mul(scalar.size())
@@ -238,6 +270,10 @@ pub fn decode(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
             expected: Payload::Model,
             found: Payload::Trajectory,
         }),
+        Body::Deviation(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::Deviation,
+        }),
     }
 }
 
@@ -286,6 +322,10 @@ pub fn decode_density(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
         Body::Trajectory(_) => Err(FormatError::WrongPayload {
             expected: Payload::Density,
             found: Payload::Trajectory,
+        }),
+        Body::Deviation(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Density,
+            found: Payload::Deviation,
         }),
     }
 }

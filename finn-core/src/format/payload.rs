@@ -1,11 +1,11 @@
-//! What a blob holds: the payload tag that opens every body, and the reader of a blob of either
+//! What a blob holds: the payload tag that opens every body, and the reader of a blob of any
 //! payload.
 
 use core::fmt;
 
 use super::framing::unframe;
 use super::wire::{parse_body, Body};
-use super::{FormatError, ModelView, TrajectoryView};
+use super::{DeviationView, FormatError, ModelView, TrajectoryView};
 
 /// What a blob contains: the first field of every body, which decides the fields after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,11 @@ pub enum Payload {
     /// domain (the support) is fixed to 1 by scale: a [`Density`](crate::Density)
     /// ([`decode_density`](super::decode_density)).
     Density,
+    /// A bounded-deviation model phi = psi + f d: a positive magnitude network with its
+    /// "at most eps" scale constraint, a polynomial base and M signed direction networks: a
+    /// [`BoundedDeviation`](crate::deviation::BoundedDeviation)
+    /// ([`decode_deviation`](super::decode_deviation)).
+    Deviation,
 }
 
 impl fmt::Display for Payload {
@@ -28,6 +33,7 @@ impl fmt::Display for Payload {
             Payload::Model => "model",
             Payload::Trajectory => "trajectory",
             Payload::Density => "density",
+            Payload::Deviation => "deviation",
         })
     }
 }
@@ -44,6 +50,8 @@ pub enum Blob<'a> {
     Trajectory(TrajectoryView<'a>),
     /// A density (its view's [`payload`](ModelView::payload) is [`Payload::Density`]).
     Density(ModelView<'a>),
+    /// A bounded-deviation model.
+    Deviation(DeviationView<'a>),
 }
 
 /// Checks a blob of any payload completely and returns its view.
@@ -51,12 +59,13 @@ pub enum Blob<'a> {
 /// ```
 /// use finn_core::format::{decode_any, Blob, FormatError};
 /// assert_eq!(decode_any(b"FINN").unwrap_err(), FormatError::Truncated { len: 4 });
-/// # let _ = |b: Blob<'_>| match b { Blob::Model(_) | Blob::Trajectory(_) | Blob::Density(_) => (), _ => () };
+/// # let _ = |b: Blob<'_>| match b { Blob::Model(_) | Blob::Trajectory(_) | Blob::Density(_) | Blob::Deviation(_) => (), _ => () };
 /// ```
 pub fn decode_any(bytes: &[u8]) -> Result<Blob<'_>, FormatError> {
     Ok(match parse_body(unframe(bytes)?)? {
         Body::Model(body) => Blob::Model(ModelView::from_body(body, Payload::Model)?),
         Body::Trajectory(body) => Blob::Trajectory(TrajectoryView::from_body(body)?),
         Body::Density(body) => Blob::Density(ModelView::from_body(body, Payload::Density)?),
+        Body::Deviation(body) => Blob::Deviation(DeviationView::from_body(body)?),
     })
 }

@@ -240,6 +240,10 @@ pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError
             expected: Payload::Trajectory,
             found: Payload::Model,
         }),
+        Body::Deviation(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Trajectory,
+            found: Payload::Deviation,
+        }),
         Body::Density(_) => Err(FormatError::WrongPayload {
             expected: Payload::Trajectory,
             found: Payload::Density,

@@ -26,7 +26,9 @@
 
 use heapless::Vec;
 
-use super::{FormatError, ModelHeader, Payload, Scalar, TrajectoryHeader, MAX_LAYERS};
+use super::{
+    DeviationHeader, FormatError, ModelHeader, Payload, Scalar, TrajectoryHeader, MAX_LAYERS,
+};
 use crate::trajectory::OutsidePolicy;
 use crate::{Activation, Bound, Constraint, Kind, Method, Resolved};
 
@@ -42,6 +44,7 @@ fn payload_index(payload: Payload) -> u32 {
         Payload::Model => 0,
         Payload::Trajectory => 1,
         Payload::Density => 2,
+        Payload::Deviation => 3,
     }
 }
 
@@ -186,11 +189,12 @@ impl<'a> Reader<'a> {
             0 => Some(Payload::Model),
             1 => Some(Payload::Trajectory),
             2 => Some(Payload::Density),
+            3 => Some(Payload::Deviation),
             _ => None,
         })
     }
 
-    fn kind(&mut self) -> Result<Kind, FormatError> {
+    pub(super) fn kind(&mut self) -> Result<Kind, FormatError> {
         self.variant(|i| match i {
             0 => Some(Kind::Positive),
             1 => Some(Kind::Signed),
@@ -198,7 +202,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn activation(&mut self) -> Result<Activation, FormatError> {
+    pub(super) fn activation(&mut self) -> Result<Activation, FormatError> {
         self.variant(|i| match i {
             0 => Some(Activation::Sigma),
             1 => Some(Activation::Tanh),
@@ -301,6 +305,22 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A sequence of byte strings: every item read, kept as the bytes they span.
+    fn byte_strings(&mut self) -> Result<ByteStrings<'a>, FormatError> {
+        let count = self.usize()?;
+        let start = self.rest;
+        // Each byte string takes at least one byte (its length), so a count beyond the bytes
+        // left fails here after a bounded number of reads.
+        for _ in 0..count {
+            self.byte_string()?;
+        }
+        let spanned = start.len() - self.rest.len();
+        Ok(ByteStrings {
+            bytes: start.get(..spanned).unwrap_or(&[]),
+            count,
+        })
+    }
+
     /// `Ok` if every byte was read, `TrailingBytes` otherwise.
     pub(super) fn finish(&self) -> Result<(), FormatError> {
         match self.remaining() {
@@ -311,7 +331,7 @@ impl<'a> Reader<'a> {
 }
 
 /// A sequence of `f64` borrowed from the body: its items' bytes, 8 each, little-endian.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct F64s<'a> {
     bytes: &'a [u8],
 }
@@ -345,6 +365,27 @@ impl<'a> F64s<'a> {
     #[inline(never)]
     fn each(&self, push: &mut dyn FnMut(f64) -> bool) -> bool {
         self.iter().all(push)
+    }
+}
+
+/// A sequence of byte strings borrowed from the body, already checked by [`Reader`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct ByteStrings<'a> {
+    bytes: &'a [u8],
+    count: usize,
+}
+
+impl<'a> ByteStrings<'a> {
+    /// The number of byte strings.
+    pub(super) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The byte strings in order. (They were read once already, so every read succeeds; a
+    /// failure would end the iteration.)
+    pub(super) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut reader = Reader::new(self.bytes);
+        (0..self.count).map_while(move |_| reader.byte_string().ok())
     }
 }
 
@@ -468,6 +509,37 @@ impl<'a> TrajectoryBody<'a> {
     }
 }
 
+/// A deviation body (payload 3): the magnitude as a model body, then the base, the softness
+/// and the direction networks, in wire order; what is not a scalar is borrowed from the blob.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DeviationBody<'a> {
+    pub(super) magnitude: ModelBody<'a>,
+    pub(super) outputs: u8,
+    pub(super) degree: u8,
+    pub(super) coefficients: F64s<'a>,
+    pub(super) softness: f64,
+    pub(super) direction_kind: Kind,
+    pub(super) direction_activation: Activation,
+    pub(super) direction_widths: Widths<'a>,
+    pub(super) direction_params: ByteStrings<'a>,
+}
+
+impl<'a> DeviationBody<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, FormatError> {
+        Ok(DeviationBody {
+            magnitude: ModelBody::read(r)?,
+            outputs: r.byte()?,
+            degree: r.byte()?,
+            coefficients: r.f64s()?,
+            softness: r.f64()?,
+            direction_kind: r.kind()?,
+            direction_activation: r.activation()?,
+            direction_widths: r.widths()?,
+            direction_params: r.byte_strings()?,
+        })
+    }
+}
+
 /// A body parsed by its payload tag, before the content checks.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Body<'a> {
@@ -475,6 +547,8 @@ pub(super) enum Body<'a> {
     Trajectory(TrajectoryBody<'a>),
     /// A density: a model body under the density payload tag.
     Density(ModelBody<'a>),
+    /// A bounded-deviation model.
+    Deviation(DeviationBody<'a>),
 }
 
 /// Parses the whole body by its payload: `Malformed` if it is not a valid encoding of that
@@ -485,6 +559,7 @@ pub(super) fn parse_body(bytes: &[u8]) -> Result<Body<'_>, FormatError> {
         Payload::Model => Body::Model(ModelBody::read(&mut r)?),
         Payload::Trajectory => Body::Trajectory(TrajectoryBody::read(&mut r)?),
         Payload::Density => Body::Density(ModelBody::read(&mut r)?),
+        Payload::Deviation => Body::Deviation(DeviationBody::read(&mut r)?),
     };
     r.finish()?;
     Ok(body)
@@ -626,6 +701,39 @@ pub(super) fn write_model_body<S: Sink>(
     s.f64(gap_low);
     s.varint(u64::from(scalar_index(scalar)));
     s.params(values, count, scalar);
+}
+
+/// Writes the body of a checked deviation header: the magnitude's model body under the
+/// deviation tag, then the base, the softness and the direction networks (`direction` holds
+/// the M vectors of `per_network` parameters back to back; empty when only measuring).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_deviation_body<S: Sink>(
+    s: &mut S,
+    header: &DeviationHeader<'_>,
+    magnitude: &[f64],
+    magnitude_count: usize,
+    direction: &[f64],
+    per_network: usize,
+    scalar: Scalar,
+) {
+    let mut model = header.magnitude;
+    model.payload = Payload::Deviation;
+    write_model_body(s, &model, magnitude, magnitude_count, scalar);
+    s.byte(u8::try_from(header.outputs).unwrap_or(u8::MAX));
+    s.byte(u8::try_from(header.degree).unwrap_or(u8::MAX));
+    s.f64s(header.coefficients);
+    s.f64(header.softness);
+    s.varint(u64::from(kind_index(Kind::Signed)));
+    s.varint(u64::from(activation_index(header.direction_activation)));
+    s.widths(header.direction_widths);
+    s.length(header.outputs);
+    for k in 0..header.outputs {
+        let start = k.saturating_mul(per_network);
+        let values = direction
+            .get(start..start.saturating_add(per_network))
+            .unwrap_or(&[]);
+        s.params(values, per_network, scalar);
+    }
 }
 
 /// Writes the body of a checked trajectory header (`total` parameters in all).

@@ -1,7 +1,9 @@
 //! [`inspect`]: what a blob holds and which player it needs, for people (`cargo xtask inspect`).
 
 use core::fmt;
-use finn_core::format::{crc32, decode_any, Blob, FormatError, ModelView, TrajectoryView, CRC_LEN};
+use finn_core::format::{
+    crc32, decode_any, Blob, DeviationView, FormatError, ModelView, TrajectoryView, CRC_LEN,
+};
 use finn_core::Bound;
 use std::format;
 use std::string::String;
@@ -195,12 +197,80 @@ fn model(f: &mut fmt::Formatter<'_>, view: &ModelView<'_>, density: bool) -> fmt
     line(f, "constraint", constraint)
 }
 
+fn deviation(f: &mut fmt::Formatter<'_>, view: &DeviationView<'_>) -> fmt::Result {
+    line(
+        f,
+        "kind",
+        "deviation (payload 3): phi = psi + f d, a base corrected by at most eps in total, \
+         played by the deviation application",
+    )?;
+    let m = view.magnitude();
+    line(f, "scalar", lower(m.scalar()))?;
+    line(
+        f,
+        "outputs",
+        format!("{} (M), from {} inputs (N)", view.outputs(), view.n()),
+    )?;
+    let coefficients: Vec<f64> = view.coefficients().collect();
+    line(
+        f,
+        "base",
+        format!(
+            "polynomial of degree {}, {} monomials per output, coefficients {}",
+            view.degree(),
+            view.terms(),
+            list(&coefficients)
+        ),
+    )?;
+    line(
+        f,
+        "domain",
+        format!("{} to {}", list(m.domain_lower()), list(m.domain_upper())),
+    )?;
+    line(
+        f,
+        "magnitude",
+        format!(
+            "{}, {}, hidden widths {:?} (depth {}), {} parameters, scale {}",
+            lower(m.kind()),
+            lower(m.activation()),
+            m.widths(),
+            m.widths().len(),
+            m.parameter_count(),
+            m.constants().scale
+        ),
+    )?;
+    line(
+        f,
+        "eps",
+        format!(
+            "{} (integral of |phi - psi| over the domain <= eps)",
+            view.eps()
+        ),
+    )?;
+    line(
+        f,
+        "direction",
+        format!(
+            "{} signed {} networks, hidden widths {:?} (depth {}), {} parameters each, \
+             softness {}",
+            view.outputs(),
+            lower(view.direction_activation()),
+            view.direction_widths(),
+            view.direction_widths().len(),
+            view.direction_parameter_count(),
+            view.softness()
+        ),
+    )
+}
+
 impl fmt::Display for Inspection<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.blob {
             Blob::Trajectory(view) => trajectory(f, view)?,
             Blob::Model(view) => model(f, view, false)?,
             Blob::Density(view) => model(f, view, true)?,
+            Blob::Deviation(view) => deviation(f, view)?,
             _ => line(f, "kind", "unknown payload")?,
         }
         line(
@@ -212,6 +282,9 @@ impl fmt::Display for Inspection<'_> {
             Capacity::Trajectory { d, w, l, v } => format!("D = {d}, W = {w}, L = {l}, V = {v}"),
             Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => {
                 format!("N = {n}, W = {w}, L = {l}")
+            }
+            Capacity::Deviation { n, m, w, l, k } => {
+                format!("N = {n}, M = {m}, W = {w}, L = {l}, K = {k}")
             }
         };
         line(f, "capacity", capacity)?;

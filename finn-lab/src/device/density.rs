@@ -264,7 +264,7 @@ impl Run {
 }
 
 /// The one record with this key.
-fn single<'a>(run: &'a Run, key: &str) -> Result<Record<'a>> {
+pub(super) fn single<'a>(run: &'a Run, key: &str) -> Result<Record<'a>> {
     let mut found = run.records().filter(|r| r.key == key);
     let record = found
         .next()
@@ -277,9 +277,9 @@ fn single<'a>(run: &'a Run, key: &str) -> Result<Record<'a>> {
 }
 
 /// The lines `key` and `key_error`: index, `count` words, the rest, whether it is an error.
-type RawLine<'a> = (usize, Vec<u32>, Vec<&'a str>, bool, Record<'a>);
+pub(super) type RawLine<'a> = (usize, Vec<u32>, Vec<&'a str>, bool, Record<'a>);
 
-fn raw_lines<'a>(run: &'a Run, key: &str, count: usize) -> Result<Vec<RawLine<'a>>> {
+pub(super) fn raw_lines<'a>(run: &'a Run, key: &str, count: usize) -> Result<Vec<RawLine<'a>>> {
     let error_key = format!("{key}_error");
     let mut out = Vec::new();
     for record in run.records() {
@@ -326,7 +326,7 @@ fn lines<'a, T>(
 }
 
 /// Exactly `count` hexadecimal words.
-fn words(fields: &[&str], count: usize, record: &Record<'_>) -> Result<Vec<u32>> {
+pub(super) fn words(fields: &[&str], count: usize, record: &Record<'_>) -> Result<Vec<u32>> {
     ensure!(
         fields.len() == count,
         "expected {count} words, found {}: {record:?}",

@@ -35,6 +35,7 @@
 //! * [`report`]: the `results/device.md` report, with its goals and verdicts.
 
 pub mod density;
+pub mod deviation;
 pub mod elf;
 pub mod example;
 pub mod firmware;
@@ -47,6 +48,7 @@ pub use density::{
     check_density_run, density_blob, doc_density_blob, reference_density_blob, DensityBox,
     DensityCheck, DensityDraw, DensityPoint, Phase,
 };
+pub use deviation::{check_deviation_run, DeviationCheck, DeviationPoint};
 pub use elf::{
     section_sizes, statics_named, text_by_crate, text_by_source_crate, SectionSizes, StaticObject,
 };
@@ -95,6 +97,13 @@ pub fn firmware_target_dir() -> PathBuf {
 /// The trajectory blob the firmware embeds by default.
 pub fn default_blob_path() -> PathBuf {
     firmware_dir().join("blobs/default.postcard")
+}
+
+/// The deviation blob the firmware's deviation workload is measured on: the paper's Figure 2
+/// model (`configs/figure2.toml`, trained with `blob_scalar = "f32"`), copied from
+/// `results/figure2/bumps.postcard`.
+pub fn deviation_blob_path() -> PathBuf {
+    firmware_dir().join("blobs/deviation.postcard")
 }
 
 /// The density blob the firmware's density workload is measured on

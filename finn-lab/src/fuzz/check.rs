@@ -8,7 +8,7 @@ use finn_core::format::{decode_any, Blob, ModelView, TrajectoryView, MAX_VIA};
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{Antiderivative, Kind, Real};
 use finn_embedded::density::halton_uniforms;
-use finn_embedded::{DensityPlayer, FitPlayer, TrajectoryPlayer};
+use finn_embedded::{DensityPlayer, DeviationPlayer, FitPlayer, TrajectoryPlayer};
 
 /// Capacity of the models and players the campaign loads into (the shipped blobs fit).
 const W: usize = 16;
@@ -42,10 +42,16 @@ fn judge(bytes: &[u8]) -> Verdict {
     let fit_player = || fit_player_verdict(bytes);
     let trajectory_player = || trajectory_player_verdict(bytes);
     let density_player = || density_player_verdict(bytes);
+    let deviation_player = || deviation_player_verdict(bytes);
     match decode_any(bytes) {
         Err(e) => {
             // The players read through the same decoder: they must refuse too.
-            for player in [fit_player(), trajectory_player(), density_player()] {
+            for player in [
+                fit_player(),
+                trajectory_player(),
+                density_player(),
+                deviation_player(),
+            ] {
                 match player {
                     Ok(false) => {}
                     Ok(true) => {
@@ -72,7 +78,66 @@ fn judge(bytes: &[u8]) -> Verdict {
             }
         }
         Ok(Blob::Trajectory(view)) => trajectory(&view, trajectory_player()),
+        Ok(Blob::Deviation(view)) => match (fit_player(), deviation_player()) {
+            (Ok(true), _) => Verdict::Failure("the fit player loaded a deviation blob".into()),
+            (Err(what), _) | (_, Err(what)) => Verdict::Failure(what),
+            (Ok(false), Ok(true)) => Verdict::Accepted,
+            (Ok(false), Ok(false)) => Verdict::Rejected(format!(
+                "deviation of {} inputs and {} outputs not loaded",
+                view.n(),
+                view.outputs()
+            )),
+        },
         Ok(_) => Verdict::Rejected("payload this campaign does not know".into()),
+    }
+}
+
+/// Ok(true) when a deviation player loaded and evaluated fine over its domain (phi and the
+/// magnitude finite, the magnitude >= 0 and the correction within it, the deviation bound
+/// finite), Ok(false) when it refused (or the shape is beyond this campaign's players: n or m
+/// above 3).
+fn deviation_player_verdict(bytes: &[u8]) -> Result<bool, String> {
+    fn play<const N: usize, const M: usize>(bytes: &[u8]) -> Result<bool, String>
+    where
+        Dim<N>: JetDim,
+    {
+        let Ok(p) = DeviationPlayer::<N, M, W, L, 64>::from_bytes(bytes) else {
+            return Ok(false);
+        };
+        let domain = p.model().magnitude_model().domain();
+        let (lo, hi) = (*domain.lower(), *domain.upper());
+        for x in grid::<f32, N>(&lo, &hi) {
+            let phi = p.value(&x).map_err(|e| format!("deviation phi: {e}"))?;
+            let f = finite(p.magnitude(&x), "deviation magnitude")?;
+            let c = p
+                .correction(&x)
+                .map_err(|e| format!("deviation correction: {e}"))?;
+            let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if phi.iter().any(|v| !v.is_finite()) || f < 0.0 || norm > f * (1.0 + 1e-5) {
+                return Err(format!(
+                    "deviation at {x:?}: phi {phi:?}, f {f}, correction {c:?}"
+                ));
+            }
+        }
+        let j = p
+            .deviation_bound()
+            .map_err(|e| format!("deviation bound: {e}"))?;
+        if !(j.value.is_finite() && j.error.is_finite()) {
+            return Err(format!("deviation bound {j:?}"));
+        }
+        Ok(true)
+    }
+    match finn_core::format::decode_deviation(bytes).map(|v| (v.n(), v.outputs())) {
+        Ok((1, 1)) => play::<1, 1>(bytes),
+        Ok((1, 2)) => play::<1, 2>(bytes),
+        Ok((2, 1)) => play::<2, 1>(bytes),
+        Ok((2, 2)) => play::<2, 2>(bytes),
+        Ok((3, 1)) => play::<3, 1>(bytes),
+        Ok(_) => Ok(false),
+        Err(_) => match DeviationPlayer::<1, 1, W, L, 64>::from_bytes(bytes) {
+            Ok(_) => Err("a deviation player loaded what decode_deviation refuses".into()),
+            Err(_) => Ok(false),
+        },
     }
 }
 

@@ -10,7 +10,8 @@
 //! train/validation/test split -> base by least squares ([`base`]) -> phi by MSE with exact
 //! gradients ([`loss::DeviationLoss`]) and early stopping on the validation MSE -> the same
 //! model without the budget and a weight-decay-tuned one, same split, same budget of
-//! iterations -> [`DeviationModel`] (`<stem>.deviation.json`) and the report.
+//! iterations -> [`DeviationModel`] (`<stem>.deviation.json`, and the blob `<stem>.postcard`,
+//! [`DeviationModel::to_blob`]) and the report.
 //!
 //! ```no_run
 //! use finn_train::config::{Job, Outcome};
@@ -57,6 +58,9 @@ pub struct DeviationConfig {
     pub seed: u64,
     /// Output stem (relative to the config file's directory).
     pub output: PathBuf,
+    /// Scalar type of the blob's network parameters.
+    #[serde(default)]
+    pub blob_scalar: crate::config::ScalarConfig,
     /// `[data]`.
     pub data: DataConfig,
     /// `[domain]`.
@@ -780,6 +784,8 @@ pub fn run(
     let stem = job.prepare_stem()?;
     let json = with_suffix(&stem, ".deviation.json");
     std::fs::write(&json, model.to_json())?;
+    let blob_path = with_suffix(&stem, ".postcard");
+    std::fs::write(&blob_path, model.to_blob(c.blob_scalar.into())?)?;
     let outcome = DeviationOutcome {
         model,
         base,
@@ -800,6 +806,7 @@ pub fn run(
     };
     let mut files = vec![
         json,
+        blob_path,
         crate::plot::loss_history(&stem, "loss (MSE + ridge)", &outcome.training.report)?,
     ];
     files.extend(report::write(job, c, &stem, &data, &outcome)?);
