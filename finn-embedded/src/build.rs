@@ -298,8 +298,12 @@ impl Capacity {
                 network(1, w, l).saturating_mul(d),
                 2 * F32,
                 4usize.saturating_mul(F32).saturating_mul(d),
-                pointer_bytes,
-                F32.saturating_mul(d).saturating_mul(v),
+                // The correction coefficients are a heapless::Vec: its length and V entries,
+                // a struct of its own, rounded to its alignment.
+                round(sum(&[
+                    pointer_bytes,
+                    F32.saturating_mul(d).saturating_mul(v),
+                ])),
                 2,
             ])),
             // finn_core::Finn<f32, n, w, l>: the network, the domain, the constraint (bound,
