@@ -300,6 +300,8 @@ impl Capacity {
                 network(1, w, l).saturating_mul(d),
                 2 * F32,
                 4usize.saturating_mul(F32).saturating_mul(d),
+                // The correction coefficients are a heapless::Vec: its length and V entries,
+                // a struct of its own, rounded to its alignment.
                 round(pointer_bytes.saturating_add(F32.saturating_mul(d).saturating_mul(v))),
                 2,
             ])),

@@ -446,6 +446,8 @@ fn shipped_configs_parse() {
                 Application::Fit
             } else if name.starts_with("density") || name.starts_with("figure4") {
                 Application::Density
+            } else if name.starts_with("figure2") || name.starts_with("deviation") {
+                Application::Deviation
             } else {
                 Application::Trajectory
             };

@@ -711,14 +711,25 @@ pub fn run(
     )?;
     let mut model = to_model(c, &data, &loss, &training.report.params)?;
     let ceiling = match c.deviation.ceiling {
-        Some(delta) => Some(ceiling::enforce(
-            &mut model,
-            delta,
-            &crate::supremum::Settings {
-                tolerance: 1e-4,
-                ..Default::default()
-            },
-        )?),
+        // The branch and bound holds fixed-capacity enclosures on the stack, more than a
+        // test thread's 2 MiB in a debug build: it runs on a thread of its own with room.
+        Some(delta) => Some(std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(64 << 20)
+                .spawn_scoped(scope, || {
+                    ceiling::enforce(
+                        &mut model,
+                        delta,
+                        &crate::supremum::Settings {
+                            tolerance: 1e-4,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .map_err(TrainError::Io)?
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })?),
         None => None,
     };
     let base = errors(
@@ -784,8 +795,7 @@ pub fn run(
     let stem = job.prepare_stem()?;
     let json = with_suffix(&stem, ".deviation.json");
     std::fs::write(&json, model.to_json())?;
-    let blob_path = with_suffix(&stem, ".postcard");
-    std::fs::write(&blob_path, model.to_blob(c.blob_scalar.into())?)?;
+    let blob_path = write_blob(&stem, &model, c.blob_scalar.into())?;
     let outcome = DeviationOutcome {
         model,
         base,
@@ -841,6 +851,20 @@ pub fn run(
         outcome: Outcome::Deviation(Box::new(outcome)),
         unproven,
     })
+}
+
+/// Writes `<stem>.postcard`, the model's deviation blob; returns its path. (A function of its
+/// own, so that its temporaries are not in `run`'s frame, which is on the stack while the
+/// ceiling's branch and bound runs.)
+#[inline(never)]
+fn write_blob(
+    stem: &std::path::Path,
+    model: &DeviationModel,
+    scalar: finn_core::format::Scalar,
+) -> Result<PathBuf, TrainError> {
+    let path = with_suffix(stem, ".postcard");
+    std::fs::write(&path, model.to_blob(scalar)?)?;
+    Ok(path)
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
