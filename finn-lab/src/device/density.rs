@@ -373,25 +373,13 @@ pub fn check_density_run(run: &Run, blob: &[u8]) -> Result<DensityCheck> {
         Dim<N>: JetDim,
     {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let p = match DensityPlayer::<N, HOST_W, HOST_L>::from_bytes(blob) {
+        let p = match run.check_loaded(
+            DensityPlayer::<N, HOST_W, HOST_L>::from_bytes(blob),
+            "density",
+        )? {
             Ok(p) => p,
-            Err(e) => {
-                let message = run.check_load_error()?;
-                ensure!(
-                    message == e.to_string(),
-                    "the device's load error {message:?} is not the host's {:?}",
-                    e.to_string()
-                );
-                return Ok(DensityCheck::LoadError(message.to_string()));
-            }
+            Err(message) => return Ok(DensityCheck::LoadError(message)),
         };
-        run.check_success()?;
-        let cost = run.cost()?;
-        ensure!(
-            cost.workload == "density",
-            "the firmware ran the {} workload",
-            cost.workload
-        );
         let view = decode_density(blob).map_err(|e| anyhow!("{e}"))?;
         let capacity = run.density_capacity()?;
         let widest = view.widths().iter().copied().max().unwrap_or(0);

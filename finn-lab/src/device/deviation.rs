@@ -93,25 +93,13 @@ pub fn check_deviation_run(run: &Run, blob: &[u8]) -> Result<DeviationCheck> {
         Dim<N>: JetDim,
     {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let p = match DeviationPlayer::<N, M, HOST_W, HOST_L, HOST_K>::from_bytes(blob) {
+        let p = match run.check_loaded(
+            DeviationPlayer::<N, M, HOST_W, HOST_L, HOST_K>::from_bytes(blob),
+            "deviation",
+        )? {
             Ok(p) => p,
-            Err(e) => {
-                let message = run.check_load_error()?;
-                ensure!(
-                    message == e.to_string(),
-                    "the device's load error {message:?} is not the host's {:?}",
-                    e.to_string()
-                );
-                return Ok(DeviationCheck::LoadError(message.to_string()));
-            }
+            Err(message) => return Ok(DeviationCheck::LoadError(message)),
         };
-        run.check_success()?;
-        let cost = run.cost()?;
-        ensure!(
-            cost.workload == "deviation",
-            "the firmware ran the {} workload",
-            cost.workload
-        );
         let view = decode_deviation(blob).map_err(|e| anyhow!("{e}"))?;
         let capacity = run.deviation_capacity()?;
         let (f, d) = (view.magnitude().widths(), view.direction_widths());

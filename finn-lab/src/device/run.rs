@@ -154,6 +154,37 @@ impl Run {
         }
     }
 
+    /// Compares the device's load with the host's: when the host refused the blob
+    /// (`host` is `Err`), the device must have refused it with the same message, returned as
+    /// `Ok(Err(message))`; otherwise the device must have run the `workload` cleanly, and the
+    /// host's player comes back as `Ok(Ok(player))`.
+    pub fn check_loaded<P, E: std::fmt::Display>(
+        &self,
+        host: std::result::Result<P, E>,
+        workload: &str,
+    ) -> Result<std::result::Result<P, String>> {
+        let player = match host {
+            Ok(p) => p,
+            Err(e) => {
+                let message = self.check_load_error()?;
+                ensure!(
+                    message == e.to_string(),
+                    "the device's load error {message:?} is not the host's {:?}",
+                    e.to_string()
+                );
+                return Ok(Err(message.to_string()));
+            }
+        };
+        self.check_success()?;
+        let cost = self.cost()?;
+        ensure!(
+            cost.workload == workload,
+            "the firmware ran the {} workload, not the {workload} one",
+            cost.workload
+        );
+        Ok(Ok(player))
+    }
+
     /// The player's capacity `[D, W, L, V]` from the `capacity` line.
     pub fn capacity(&self) -> Result<[usize; 4]> {
         let record = self
