@@ -55,6 +55,7 @@ pub mod fit;
 pub mod grad;
 pub mod model;
 pub mod observer;
+pub mod parallel;
 pub mod plot;
 pub mod quadrature;
 mod random;

@@ -133,7 +133,11 @@ pub fn fit<P: Loss>(
                 break;
             }
         }
-        if report.iterations < round {
+        // A round that ends early has either converged or stalled (a line search that
+        // finds no decrease, or a cost change below the tolerance after a poor quasi-Newton
+        // step). The next round restarts the quasi-Newton memory, which is often enough to
+        // get going again; only a round that makes no progress at all ends training.
+        if report.iterations < round && report.iterations <= 1 {
             stopped = format!("converged ({})", report.termination);
             break;
         }

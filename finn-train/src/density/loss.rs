@@ -128,9 +128,16 @@ impl Nll {
         let mut tr = Trace::default();
         let z = self.normaliser(&net, &mut tr, None)?;
         let mut sum = 0.0;
-        for x in points.rows() {
-            let x = x.to_vec();
-            sum -= net.integrand_forward(&x, &mut tr)?.max(FLOOR).ln();
+        for part in crate::parallel::map_blocks(points, |block| {
+            let mut tr = Trace::default();
+            let mut sum = 0.0;
+            for x in block.rows() {
+                let x = x.to_vec();
+                sum -= net.integrand_forward(&x, &mut tr)?.max(FLOOR).ln();
+            }
+            Ok::<_, Error>(sum)
+        }) {
+            sum += part?;
         }
         Ok(sum / points.nrows() as f64 + z.ln())
     }
@@ -149,20 +156,33 @@ impl Nll {
         let net = Net::new(&self.architecture, params)?;
         let mut tr = Trace::default();
         let m = self.points.nrows() as f64;
-        let mut g_eff = grad.as_ref().map(|_| vec![0.0; params.len()]);
-        let mut sum = 0.0;
-        for x in self.points.rows() {
-            let x = x
-                .as_slice()
-                .ok_or_else(|| TrainError::Data("points must be contiguous rows".into()))?;
-            let f = net.integrand_forward(x, &mut tr)?;
-            if f > FLOOR {
-                sum -= f.ln();
-                if let Some(g) = g_eff.as_mut() {
-                    net.integrand_backward(x, &mut tr, -1.0 / (m * f), g);
+        let want = grad.is_some();
+        // One partial sum (and gradient) per block of rows, in parallel, added in row order.
+        let partials = crate::parallel::map_blocks(&self.points, |block| {
+            let mut tr = Trace::default();
+            let mut g = vec![0.0; if want { params.len() } else { 0 }];
+            let mut sum = 0.0;
+            for x in block.rows() {
+                let x = x.to_vec();
+                let f = net.integrand_forward(&x, &mut tr)?;
+                if f > FLOOR {
+                    sum -= f.ln();
+                    if want {
+                        net.integrand_backward(&x, &mut tr, -1.0 / (m * f), &mut g);
+                    }
+                } else {
+                    sum -= FLOOR.ln();
                 }
-            } else {
-                sum -= FLOOR.ln();
+            }
+            Ok::<_, Error>((sum, g))
+        });
+        let mut sum = 0.0;
+        let mut g_eff = want.then(|| vec![0.0; params.len()]);
+        for part in partials {
+            let (s, g) = part?;
+            sum += s;
+            if let Some(total) = g_eff.as_mut() {
+                total.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
             }
         }
         let z = match g_eff.as_mut() {

@@ -51,6 +51,35 @@ pub fn sign_patterns(n: usize, reflections: bool) -> Vec<Vec<bool>> {
         .collect()
 }
 
+/// Most networks a mixture may have (each is trained and stored separately).
+pub const MAX_COMPONENTS: usize = 64;
+
+/// The reflection of each of `count` components (default: one per pattern of
+/// [`sign_patterns`]), cycling through the patterns.
+///
+/// ```
+/// use finn_train::density::mixture::components;
+/// let signs = components(2, true, Some(3)).unwrap();
+/// assert_eq!(signs, vec![vec![false, false], vec![false, true], vec![false, false]]);
+/// assert!(components(2, true, Some(0)).is_err());
+/// ```
+pub fn components(
+    n: usize,
+    reflections: bool,
+    count: Option<usize>,
+) -> Result<Vec<Vec<bool>>, TrainError> {
+    let patterns = sign_patterns(n, reflections);
+    let count = count.unwrap_or(patterns.len());
+    if !(1..=MAX_COMPONENTS).contains(&count) {
+        return Err(TrainError::Data(format!(
+            "network.components = {count}: a mixture has 1 to {MAX_COMPONENTS} networks"
+        )));
+    }
+    Ok((0..count)
+        .map(|k| patterns[k % patterns.len()].clone())
+        .collect())
+}
+
 /// A loss that [`super::train::fit`] can minimise: a cost with its exact gradient, and the
 /// plain NLL on other points.
 pub trait Likelihood: crate::stopping::Loss {
@@ -83,7 +112,7 @@ impl Likelihood for super::loss::Nll {
 /// let arch = Architecture { n: 2, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![3] };
 /// let points = array![[0.1, 0.2], [-0.5, 0.7], [1.0, -1.0]];
 /// let nll = MixtureNll::new(arch, points, 2.0, sign_patterns(2, true)).unwrap();
-/// let params = nll.initial_parameters(1);
+/// let params = nll.initial_parameters(1).unwrap();
 /// assert_eq!(nll.per_component(), 12); // 2 x 3 weights, 3 biases, 3 output weights
 /// assert_eq!(params.len(), 2 + 2 * 12);
 /// let mut g = vec![0.0; params.len()];
@@ -193,20 +222,32 @@ impl MixtureNll {
         self.architecture.parameter_count()
     }
 
-    /// Starting parameters: equal weights, and each component started by
-    /// [`super::train::initial_parameters`] on the reflected training points (another seed
-    /// per component).
-    pub fn initial_parameters(&self, seed: u64) -> Vec<f64> {
-        let mut p = vec![0.0; self.components()];
+    /// Starting parameters: equal weights, and each component started as a sum of bumps
+    /// ([`super::train::bump_parameters`]) on its share of k-means centres of the training
+    /// points ([`super::train::bump_centres`]), in its reflected coordinates (another seed per
+    /// component).
+    ///
+    /// Errors: `Data` when k-means fails.
+    pub fn initial_parameters(&self, seed: u64) -> Result<Vec<f64>, TrainError> {
+        let kk = self.components();
+        let per = super::train::bumps_per_network(&self.architecture);
+        let centres = super::train::bump_centres(&self.points, kk * per)?;
+        let mut p = vec![0.0; kk];
         for (k, s) in self.signs.iter().enumerate() {
             let reflected = reflect_rows(&self.points, s);
-            p.extend(super::train::initial_parameters(
+            // Component k's share of the centres, in its reflected coordinates.
+            let rows: Vec<usize> = (0..per.max(1))
+                .map(|j| (k * per + j) % centres.nrows())
+                .collect();
+            let mine = reflect_rows(&centres.select(ndarray::Axis(0), &rows), s);
+            p.extend(super::train::bump_parameters(
                 &self.architecture,
                 &reflected,
+                &mine,
                 seed.wrapping_add(k as u64 * 0x9E37),
             ));
         }
-        p
+        Ok(p)
     }
 
     /// The mixing weights pi for `params`.
@@ -264,47 +305,55 @@ impl MixtureNll {
             .map(|(net, tr)| box_sum(net, tr, &lower, &upper, None))
             .collect::<Result<Vec<_>, _>>()?;
         let want = grad.is_some();
-        let mut g_eff = if want {
-            vec![vec![0.0; per]; kk]
-        } else {
-            Vec::new()
-        };
-        let mut g_logit = vec![0.0; kk];
-        let mut resp = vec![0.0; kk];
         let m = points.nrows() as f64;
-        let mut sum = 0.0;
-        let mut y = vec![vec![0.0; n]; kk];
-        let mut q = vec![0.0; kk];
-        for x in points.rows() {
-            let mut p = 0.0;
-            for k in 0..kk {
-                for i in 0..n {
-                    y[k][i] = if self.signs[k][i] { -x[i] } else { x[i] };
-                }
-                let f = nets[k].integrand_forward(&y[k], &mut traces[k])?;
-                q[k] = pi[k] * f / z[k];
-                p += q[k];
-            }
-            if p > FLOOR {
-                sum -= p.ln();
-                if want {
-                    for k in 0..kk {
-                        let r = q[k] / p;
-                        resp[k] += r / m;
-                        g_logit[k] -= (r - pi[k]) / m;
-                        // The forward pass of component k is the last one its trace saw.
-                        nets[k].integrand_backward(
-                            &y[k],
-                            &mut traces[k],
-                            -pi[k] / (m * p * z[k]),
-                            &mut g_eff[k],
-                        );
+        // One partial sum per block of rows, in parallel, combined in row order.
+        let partials = crate::parallel::map_blocks(points, |block| {
+            let mut part = Partial::new(kk, if want { per } else { 0 });
+            let mut traces = vec![Trace::default(); kk];
+            let mut y = vec![vec![0.0; n]; kk];
+            let mut q = vec![0.0; kk];
+            for x in block.rows() {
+                let mut p = 0.0;
+                for k in 0..kk {
+                    for i in 0..n {
+                        y[k][i] = if self.signs[k][i] { -x[i] } else { x[i] };
                     }
+                    let f = nets[k].integrand_forward(&y[k], &mut traces[k])?;
+                    q[k] = pi[k] * f / z[k];
+                    p += q[k];
                 }
-            } else {
-                sum -= FLOOR.ln();
+                if p > FLOOR {
+                    part.sum -= p.ln();
+                    if want {
+                        for k in 0..kk {
+                            let r = q[k] / p;
+                            part.resp[k] += r / m;
+                            part.g_logit[k] -= (r - pi[k]) / m;
+                            // The forward pass of component k is the last one its trace saw.
+                            nets[k].integrand_backward(
+                                &y[k],
+                                &mut traces[k],
+                                -pi[k] / (m * p * z[k]),
+                                &mut part.g_eff[k],
+                            );
+                        }
+                    }
+                } else {
+                    part.sum -= FLOOR.ln();
+                }
             }
+            Ok::<_, Error>(part)
+        });
+        let mut total = Partial::new(kk, if want { per } else { 0 });
+        for part in partials {
+            total.add(&part?);
         }
+        let Partial {
+            sum,
+            resp,
+            g_logit,
+            mut g_eff,
+        } = total;
         let ridge: f64 = params[kk..].iter().map(|p| p * p).sum::<f64>();
         let loss = sum / m + decay * ridge;
         if let Some(grad) = grad {
@@ -328,6 +377,41 @@ impl MixtureNll {
             Ok(loss)
         } else {
             Err(Error::Overflow.into())
+        }
+    }
+}
+
+/// The sums of one block of points: the NLL, and with a gradient the responsibilities' means,
+/// the logits' gradient and each component's gradient in effective parameters.
+struct Partial {
+    sum: f64,
+    resp: Vec<f64>,
+    g_logit: Vec<f64>,
+    g_eff: Vec<Vec<f64>>,
+}
+
+impl Partial {
+    fn new(components: usize, per: usize) -> Self {
+        Partial {
+            sum: 0.0,
+            resp: vec![0.0; components],
+            g_logit: vec![0.0; components],
+            g_eff: vec![vec![0.0; per]; components],
+        }
+    }
+
+    fn add(&mut self, other: &Partial) {
+        self.sum += other.sum;
+        for (a, b) in self.resp.iter_mut().zip(&other.resp) {
+            *a += b;
+        }
+        for (a, b) in self.g_logit.iter_mut().zip(&other.g_logit) {
+            *a += b;
+        }
+        for (a, b) in self.g_eff.iter_mut().zip(&other.g_eff) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
         }
     }
 }
@@ -387,7 +471,7 @@ mod tests {
             let nll = MixtureNll::new(arch(widths), points.clone(), 2.0, sign_patterns(2, true))
                 .unwrap()
                 .with_weight_decay(1e-3);
-            let mut p = nll.initial_parameters(7);
+            let mut p = nll.initial_parameters(7).unwrap();
             p[0] = 0.3; // unequal weights
             let mut g = vec![0.0; p.len()];
             nll.loss_and_gradient(&p, &mut g).unwrap();
@@ -413,7 +497,7 @@ mod tests {
         let mix = MixtureNll::new(a.clone(), points.clone(), 2.0, sign_patterns(2, false)).unwrap();
         let plain =
             super::super::loss::Nll::new(a, points.clone(), vec![-2.0; 2], vec![2.0; 2]).unwrap();
-        let p = mix.initial_parameters(3);
+        let p = mix.initial_parameters(3).unwrap();
         let l_mix = mix.mean_nll(&p, &points).unwrap();
         let l_plain = plain.mean_nll(&p[1..], &points).unwrap();
         assert!((l_mix - l_plain).abs() < 1e-12, "{l_mix} vs {l_plain}");

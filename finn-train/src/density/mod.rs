@@ -118,6 +118,10 @@ pub struct NetworkConfig {
     /// 2^(n-1) of them; see [`mixture`]) instead of one network.
     #[serde(default)]
     pub reflections: bool,
+    /// How many networks the mixture has (default: one per reflection). More components than
+    /// reflections cycle through the reflections, each network with its own start.
+    #[serde(default)]
+    pub components: Option<usize>,
 }
 
 fn positive() -> KindConfig {
@@ -530,10 +534,10 @@ pub(crate) fn run(
         map.apply_rows(&to_u(&split.train)),
         map.apply_rows(&to_u(&split.validation)),
     );
-    let signs = mixture::sign_patterns(n, c.network.reflections);
+    let signs = mixture::components(n, c.network.reflections, c.network.components)?;
     let nll = mixture::MixtureNll::new(arch.clone(), train_u, train::HALF_SIDE, signs.clone())?
         .with_weight_decay(c.loss.weight_decay);
-    let init = nll.initial_parameters(c.seed);
+    let init = nll.initial_parameters(c.seed)?;
     nll.loss(&init)?;
     let stopping = train::EarlyStopping {
         patience: c.early_stopping.patience,

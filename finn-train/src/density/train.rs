@@ -112,6 +112,145 @@ pub fn initial_parameters(arch: &Architecture, train_u: &Array2<f64>, seed: u64)
     p
 }
 
+/// Starting parameters that make a network of two or more hidden layers a sum of localised
+/// bumps, one per second-layer unit that the first layer can feed (k = min(w0 / n, w1)).
+///
+/// A positive network's mixed partial is a sum of ridges when its first layer acts alone:
+/// every unit of w . x is constant along a hyperplane, and the learned density leaks along
+/// it across the whole support, a local minimum that training rarely leaves. One unit of the
+/// second layer fed by n first-layer units, one per axis (h_i = (x_i - c_i) / s_i), gives
+/// z = sum_i sigma_n(h_i) - b, and the z-term of its mixed partial,
+/// sigma_n^(n)(z) prod_i sigma_n'(h_i), vanishes along every arm of the level set z = 0: a
+/// bump around c. The centres are the rows of `centres` (cycled when there are fewer than
+/// k; see [`bump_centres`]), the widths s_i a Scott-like fraction of each axis's spread;
+/// small positive couplings everywhere else let training bend and tilt the bumps. Networks
+/// of one hidden layer start as [`initial_parameters`].
+///
+/// ```
+/// use finn_core::{Activation, Kind};
+/// use finn_train::{density::train::bump_parameters, model::Architecture};
+/// use ndarray::array;
+/// let arch = Architecture { n: 2, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![4, 3] };
+/// let points = array![[0.1, 0.2], [-0.5, 0.7], [1.0, -1.0]];
+/// let p = bump_parameters(&arch, &points, &points, 1);
+/// assert_eq!(p.len(), arch.parameter_count());
+/// // The first unit looks at the first axis only (up to a small coupling).
+/// assert!(p[0] > 10.0 * p[1].abs());
+/// ```
+pub fn bump_parameters(
+    arch: &Architecture,
+    train_u: &Array2<f64>,
+    centres: &Array2<f64>,
+    seed: u64,
+) -> Vec<f64> {
+    let n = arch.n;
+    let mut p = initial_parameters(arch, train_u, seed);
+    if arch.widths.len() < 2
+        || arch.widths[0] < n
+        || train_u.nrows() == 0
+        || centres.nrows() == 0
+        || centres.ncols() != n
+    {
+        return p;
+    }
+    let (w0, w1) = (arch.widths[0], arch.widths[1]);
+    let k = (w0 / n).min(w1);
+    let m = train_u.nrows() as f64;
+    let spread: Vec<f64> = (0..n)
+        .map(|i| {
+            let col = train_u.column(i);
+            let mean = col.sum() / m;
+            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
+            var.sqrt().max(1e-3)
+        })
+        .collect();
+    // Scott's factor for k kernels, halved: the bumps start narrower than a kernel
+    // estimate's and training widens the ones that need it.
+    let factor = 0.25 * (k as f64).powf(-1.0 / (n as f64 + 4.0));
+    let mut rng = SplitMix64::new(seed ^ 0x94D0_49BB_1331_11EB);
+    let mut small = move || 0.01 * rng.unit();
+    let centre = |j: usize, a: usize| centres[[j % centres.nrows(), a]];
+    // First layer: unit j n + i is axis i of bump j.
+    for j in 0..k {
+        for i in 0..n {
+            let unit = j * n + i;
+            let mut shift = 0.0;
+            for a in 0..n {
+                let w = if a == i { 1.0 / (factor * spread[i]) } else { small() };
+                p[unit * n + a] = w;
+                shift += w * centre(j, a);
+            }
+            p[w0 * n + unit] = -shift;
+        }
+    }
+    // Second layer: unit j sums its own n units; its bias puts z = 0 at its centre.
+    let o1 = w0 * n + w0;
+    let act = arch.activation;
+    for j in 0..k {
+        let mut z = 0.0;
+        for u in 0..w0 {
+            let w = if u / n == j { 1.0 } else { small() };
+            p[o1 + j * w0 + u] = w;
+            let h: f64 = (0..n)
+                .map(|a| p[u * n + a].abs() * centre(j, a))
+                .sum::<f64>()
+                + p[w0 * n + u];
+            z += w * act.value(n, h).unwrap_or(0.0);
+        }
+        p[o1 + w1 * w0 + j] = -z;
+    }
+    // With exactly two hidden layers the output weights follow: the bumps share the mass.
+    if arch.widths.len() == 2 {
+        let o2 = o1 + w1 * w0 + w1;
+        for j in 0..w1 {
+            p[o2 + j] = if j < k { 1.0 } else { small() };
+        }
+    }
+    p
+}
+
+/// How many bumps [`bump_parameters`] places in one network (0 for one hidden layer).
+///
+/// ```
+/// use finn_core::{Activation, Kind};
+/// use finn_train::{density::train::bumps_per_network, model::Architecture};
+/// let arch = Architecture { n: 2, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![16, 8] };
+/// assert_eq!(bumps_per_network(&arch), 8);
+/// ```
+pub fn bumps_per_network(arch: &Architecture) -> usize {
+    if arch.widths.len() < 2 {
+        0
+    } else {
+        (arch.widths[0] / arch.n).min(arch.widths[1])
+    }
+}
+
+/// `count` centres that cover the training points: the centroids of linfa's k-means (k-means++
+/// seeding, deterministic), or the points themselves when there are no more points than
+/// centres. A bump on every cluster, rather than on random points, reaches the sparse ends of
+/// the data (the tips of the moons) that random picks often miss.
+///
+/// ```
+/// use ndarray::array;
+/// let points = array![[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]];
+/// let c = finn_train::density::train::bump_centres(&points, 2).unwrap();
+/// assert_eq!(c.nrows(), 2);
+/// assert!(c.rows().into_iter().any(|r| (r[0] - 0.05).abs() < 1e-9));
+/// ```
+pub fn bump_centres(points: &Array2<f64>, count: usize) -> Result<Array2<f64>, TrainError> {
+    use linfa::prelude::*;
+    if count == 0 || points.nrows() <= count {
+        return Ok(points.clone());
+    }
+    let data = linfa::DatasetBase::from(points.clone());
+    let model = linfa_clustering::KMeans::params(count)
+        .max_n_iterations(100)
+        .tolerance(1e-6)
+        .fit(&data)
+        .map_err(|e| TrainError::Data(format!("k-means of {count} bump centres: {e}")))?;
+    Ok(model.centroids().to_owned())
+}
+
 /// Minimises `nll` from `init` with early stopping on the NLL of `validation` (see
 /// [`crate::stopping::fit`]).
 pub fn fit<P: Likelihood>(
