@@ -223,27 +223,24 @@ impl MixtureNll {
     }
 
     /// Starting parameters: equal weights, and each component started as a sum of bumps
-    /// ([`super::train::bump_parameters`]) on its share of k-means centres of the training
-    /// points ([`super::train::bump_centres`]), in its reflected coordinates (another seed per
+    /// ([`super::train::bump_parameters`]) on its share of k-means clusters of the training
+    /// points ([`super::train::bumps`]), in its reflected coordinates (another seed per
     /// component).
     ///
     /// Errors: `Data` when k-means fails.
     pub fn initial_parameters(&self, seed: u64) -> Result<Vec<f64>, TrainError> {
         let kk = self.components();
         let per = super::train::bumps_per_network(&self.architecture);
-        let centres = super::train::bump_centres(&self.points, kk * per)?;
+        let sites = super::train::bumps(&self.points, (kk * per).max(1))?;
         let mut p = vec![0.0; kk];
         for (k, s) in self.signs.iter().enumerate() {
             let reflected = reflect_rows(&self.points, s);
-            // Component k's share of the centres, in its reflected coordinates.
-            let rows: Vec<usize> = (0..per.max(1))
-                .map(|j| (k * per + j) % centres.nrows())
-                .collect();
-            let mine = reflect_rows(&centres.select(ndarray::Axis(0), &rows), s);
+            // Component k's share of the bumps, in its reflected coordinates.
+            let rows: Vec<usize> = (k * per..(k + 1) * per).collect();
             p.extend(super::train::bump_parameters(
                 &self.architecture,
                 &reflected,
-                &mine,
+                &sites.select(&rows, s),
                 seed.wrapping_add(k as u64 * 0x9E37),
             ));
         }
