@@ -176,7 +176,11 @@ pub fn bump_parameters(
             let unit = j * n + i;
             let mut shift = 0.0;
             for a in 0..n {
-                let w = if a == i { 1.0 / (factor * spread[i]) } else { small() };
+                let w = if a == i {
+                    1.0 / (factor * spread[i])
+                } else {
+                    small()
+                };
                 p[unit * n + a] = w;
                 shift += w * centre(j, a);
             }
