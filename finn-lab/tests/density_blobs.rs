@@ -1,6 +1,8 @@
 //! The shipped density blobs are what their generators write (`firmware/blobs/README.md`):
 //! `firmware/blobs/density.postcard` is `reference_density_blob()` and
-//! `finn-embedded/tests/data/density.postcard` is `doc_density_blob()`. `FINN_BLESS=1` rewrites
+//! `finn-embedded/tests/data/density.postcard` is `doc_density_blob()`;
+//! `finn-embedded/tests/data/density_mixture.postcard` and `density_mixture_real.postcard` are
+//! `doc_density_mixture_blob()` and `doc_density_mixture_real_blob()`. `FINN_BLESS=1` rewrites
 //! them.
 
 use finn_lab::device::{density_blob_path, doc_density_blob, reference_density_blob};
@@ -27,6 +29,20 @@ fn firmware_density_blob_is_the_reference_density_blob() {
 fn example_density_blob_is_the_doc_density_blob() {
     let path = finn_lab::workspace_root().join("finn-embedded/tests/data/density.postcard");
     check(&path, doc_density_blob().unwrap());
+}
+
+#[test]
+fn example_density_mixture_blobs_are_their_generators_output() {
+    use finn_lab::device::{doc_density_mixture_blob, doc_density_mixture_real_blob};
+    let data = finn_lab::workspace_root().join("finn-embedded/tests/data");
+    check(
+        &data.join("density_mixture.postcard"),
+        doc_density_mixture_blob().unwrap(),
+    );
+    check(
+        &data.join("density_mixture_real.postcard"),
+        doc_density_mixture_real_blob().unwrap(),
+    );
 }
 
 /// The hostile-input campaign over the two density blobs alone: every mutant is refused with a

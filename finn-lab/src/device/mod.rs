@@ -45,7 +45,8 @@ pub mod run;
 
 pub use crate::setup::DEVICE_TARGET;
 pub use density::{
-    check_density_run, density_blob, doc_density_blob, reference_density_blob, DensityBox,
+    check_density_run, density_blob, density_mixture_blob, doc_density_blob,
+    doc_density_mixture_blob, doc_density_mixture_real_blob, reference_density_blob, DensityBox,
     DensityCheck, DensityDraw, DensityPoint, Phase,
 };
 pub use deviation::{check_deviation_run, DeviationCheck, DeviationPoint};
