@@ -74,3 +74,33 @@ fn mutated_density_blobs_are_refused_or_work() {
         "some mutants are refused by the content checks: {report}"
     );
 }
+
+/// The same campaign over the two density mixture blobs: every mutant is refused with a typed
+/// error or loads and works (pdf, log-pdf, CDF, total probability, samples) in f64, in f32 and
+/// in the mixture player; no single-network player loads one; some mutants load.
+#[test]
+fn mutated_density_mixture_blobs_are_refused_or_work() {
+    use finn_lab::device::{doc_density_mixture_blob, doc_density_mixture_real_blob};
+    use finn_lab::fuzz::{self, Campaign};
+    let blobs = vec![
+        (
+            "finn-embedded/tests/data/density_mixture.postcard".into(),
+            doc_density_mixture_blob().unwrap(),
+        ),
+        (
+            "finn-embedded/tests/data/density_mixture_real.postcard".into(),
+            doc_density_mixture_real_blob().unwrap(),
+        ),
+    ];
+    let campaign = Campaign {
+        seed: 2027,
+        cases: 300,
+        limit: std::time::Duration::from_secs(600),
+        threads: 2,
+    };
+    let summary = fuzz::run(&campaign, &blobs, &|_| {});
+    let report = summary.markdown(&campaign, &blobs);
+    assert!(summary.failures.is_empty(), "{report}");
+    assert_eq!(summary.cases, 300);
+    assert!(summary.accepted > 0, "{report}");
+}
