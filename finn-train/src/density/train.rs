@@ -239,7 +239,8 @@ pub fn bumps_per_network(arch: &Architecture) -> usize {
 /// let points = array![[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]];
 /// let c = finn_train::density::train::bump_centres(&points, 2).unwrap();
 /// assert_eq!(c.nrows(), 2);
-/// assert!(c.rows().into_iter().any(|r| (r[0] - 0.05).abs() < 1e-9));
+/// // k-means stops at its tolerance (1e-6): the centroid is within about 3e-7 of 0.05.
+/// assert!(c.rows().into_iter().any(|r| (r[0] - 0.05).abs() < 1e-5));
 /// ```
 pub fn bump_centres(points: &Array2<f64>, count: usize) -> Result<Array2<f64>, TrainError> {
     use linfa::prelude::*;
