@@ -12,7 +12,9 @@
 //! - a trajectory blob (payload 1): `finn_workload = "trajectory"`, `src/trajectory.rs`;
 //! - a model blob (payload 0, the fit application): `finn_workload = "fit"`, `src/fit.rs`;
 //! - a density blob (payload 2): `finn_workload = "density"`, `src/density.rs`;
-//! - a deviation blob (payload 3): `finn_workload = "deviation"`, `src/deviation.rs`.
+//! - a deviation blob (payload 3): `finn_workload = "deviation"`, `src/deviation.rs`;
+//! - a density mixture blob (payload 4): `finn_workload = "density_mixture"`,
+//!   `src/density_mixture.rs`.
 //!
 //! The player's compile-time capacity is taken from the blob itself, so any valid blob fits
 //! exactly: for a trajectory D, the widest layer, the depth and the via-point count; for a
@@ -56,6 +58,16 @@ const MODEL_PAYLOAD_BYTE: u8 = 0;
 const DENSITY_PAYLOAD_BYTE: u8 = 2;
 /// The same for a deviation blob: enum index 3 (`Deviation`).
 const DEVIATION_PAYLOAD_BYTE: u8 = 3;
+/// The same for a density mixture blob: enum index 4 (`DensityMixture`).
+const MIXTURE_PAYLOAD_BYTE: u8 = 4;
+/// The density mixture player's capacity for a mixture blob that does not decode: 2 inputs,
+/// 1 hidden layer of 4, 2 components (the shape of finn-embedded's example mixture blobs).
+const DEFAULT_MIXTURE_CAPACITY: Capacity = Capacity::DensityMixture {
+    n: 2,
+    w: 4,
+    l: 1,
+    k: 2,
+};
 /// The deviation player's capacity for a deviation blob that does not decode: 1 input, 1
 /// output, 1 hidden layer of 8, an affine base (the shape of `blobs/deviation.postcard`).
 const DEFAULT_DEVIATION_CAPACITY: Capacity = Capacity::Deviation {
@@ -74,7 +86,7 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
     println!(
-        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\", \"deviation\"))"
+        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\", \"deviation\", \"density_mixture\"))"
     );
     for var in [
         "FINN_BLOB",
@@ -102,6 +114,7 @@ fn main() {
                 Some(MODEL_PAYLOAD_BYTE) => DEFAULT_FIT_CAPACITY,
                 Some(DENSITY_PAYLOAD_BYTE) => DEFAULT_DENSITY_CAPACITY,
                 Some(DEVIATION_PAYLOAD_BYTE) => DEFAULT_DEVIATION_CAPACITY,
+                Some(MIXTURE_PAYLOAD_BYTE) => DEFAULT_MIXTURE_CAPACITY,
                 _ => DEFAULT_CAPACITY,
             };
             Embedded::unchecked(&blob_path, blob, capacity)
@@ -111,11 +124,12 @@ fn main() {
     let trajectory_capacity = env::var("FINN_CAPACITY").ok();
     let fit_capacity = env::var("FINN_FIT_CAPACITY").ok();
     let capacity = match embedded.capacity() {
-        // A deviation blob is played with its own capacity (no override).
-        own @ Capacity::Deviation { .. } => {
+        // A deviation or density mixture blob is played with its own capacity (no override).
+        own @ (Capacity::Deviation { .. } | Capacity::DensityMixture { .. }) => {
             if trajectory_capacity.is_some() || fit_capacity.is_some() {
                 panic!(
-                    "FINN_CAPACITY and FINN_FIT_CAPACITY do not apply to the deviation blob {}",
+                    "FINN_CAPACITY and FINN_FIT_CAPACITY do not apply to the {} blob {}",
+                    own.kind(),
                     blob_path.display()
                 );
             }

@@ -552,6 +552,21 @@ impl<T: MapReal, const N: usize> RealSpace<T, N> {
         }
         Ok(RealSpace { centre, scale })
     }
+
+    /// The centre of each axis (x where u = 1/2).
+    ///
+    /// ```
+    /// let m = finn_core::RealSpace::new([1.0f64], [2.0]).unwrap();
+    /// assert_eq!((m.centre(), m.scale()), (&[1.0], &[2.0]));
+    /// ```
+    pub fn centre(&self) -> &[T; N] {
+        &self.centre
+    }
+
+    /// The scale of each axis, > 0.
+    pub fn scale(&self) -> &[T; N] {
+        &self.scale
+    }
 }
 
 impl<T: MapReal, const N: usize> DomainMap<T, N> for RealSpace<T, N> {

@@ -60,6 +60,9 @@ pub enum Error {
     /// `AtMost` (or `Equal`) integral constraint of eps > 0, whose direction is not usable
     /// (softness <= 0 or not finite), or whose base is of the wrong size.
     NotADeviation,
+    /// The components do not make a mixture density: the problem says which rule they break
+    /// ([`DensityMixture`](crate::density_mixture::DensityMixture)).
+    NotAMixture(crate::density_mixture::MixtureProblem),
 }
 
 /// Which rule a set of constraint constants breaks ([`Error::InconsistentConstants`]).
@@ -136,6 +139,7 @@ impl fmt::Display for Error {
                 "not a bounded deviation: needs a positive magnitude network with an integral \
                  at most eps > 0, a direction with softness > 0, and a base of the right size",
             ),
+            Error::NotAMixture(p) => write!(f, "not a mixture density: {p}"),
         }
     }
 }

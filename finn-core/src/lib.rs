@@ -11,7 +11,8 @@
 //! Where each concept lives: the activation sigma_n in [`activation`], jets in [`jet`],
 //! double-double scalars for the host-side constants in [`dd`], the
 //! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`],
-//! densities in [`density`] and [`domain_map`], bounded-deviation models in [`deviation`],
+//! densities in [`density`] and [`domain_map`], mixtures of them in [`density_mixture`],
+//! bounded-deviation models in [`deviation`],
 //! trajectories in [`trajectory`], rigorous enclosures of f over a box (interval jets, for
 //! proving bounds such as "this density never exceeds 3.2") in [`enclosure`].
 //!
@@ -37,6 +38,7 @@ mod bound;
 pub mod constraint;
 pub mod dd;
 pub mod density;
+pub mod density_mixture;
 pub mod deviation;
 pub mod domain;
 pub mod domain_map;
@@ -51,6 +53,7 @@ pub mod trajectory;
 pub use activation::Activation;
 pub use constraint::{Bound, Bounded, Constraint, Finn, Method, Resolved};
 pub use density::{Density, SampleStats};
+pub use density_mixture::{DensityMixture, MixtureComponent, MixtureMap, MixtureSupport};
 pub use deviation::{BoundedDeviation, MappedDeviation, NetworkDirection, Polynomial};
 pub use domain::Domain;
 pub use domain_map::{

@@ -51,6 +51,54 @@ fn model_body() -> Vec<u8> {
     body_of(&out[..len])
 }
 
+/// A density mixture on R of two reflected one-unit components, f32 parameters.
+fn mixture_body() -> Vec<u8> {
+    use finn_core::format::{
+        encode_density_mixture, DensityMixtureHeader, MixtureComponentHeader, MixtureMapHeader,
+    };
+    let one = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+    let params = [1.0, 0.0, 1.0];
+    // F' = sigma_1(x) = the Gaussian CDF-like antiderivative; resolve its scale on [0, 1].
+    let net = finn_core::Network::<f64, 1, 1, 1>::positive(&[1], &params).unwrap();
+    let d = finn_core::Domain::new([0.0], [1.0]).unwrap();
+    let host = finn_core::Finn::new(net, d, Some(one)).unwrap();
+    let model = ModelHeader {
+        payload: Payload::Density,
+        kind: Kind::Positive,
+        activation: Activation::Sigma,
+        n: 1,
+        widths: &[1],
+        domain_lower: &[0.0],
+        domain_upper: &[1.0],
+        constraint: Some(one),
+        constants: host.constants(),
+    };
+    let parts = [
+        MixtureComponentHeader {
+            weight: 0.5,
+            reflect: 0,
+            model,
+            params: &params,
+        },
+        MixtureComponentHeader {
+            weight: 0.5,
+            reflect: 1,
+            model,
+            params: &params,
+        },
+    ];
+    let header = DensityMixtureHeader {
+        map: MixtureMapHeader::RealSpace {
+            centre: &[0.0],
+            scale: &[1.0],
+        },
+        components: &parts,
+    };
+    let mut out = vec![0u8; 1024];
+    let len = encode_density_mixture(&header, Scalar::F32, &mut out).unwrap();
+    body_of(&out[..len])
+}
+
 /// A model with a shift constraint (the option's `Some` branch), f32 parameters.
 fn constrained_model_body() -> Vec<u8> {
     let header = ModelHeader {
@@ -298,6 +346,8 @@ enum PayloadIn {
     Trajectory,
     // The density payload's body is the model body.
     Density,
+    Deviation,
+    DensityMixture,
 }
 
 #[derive(Deserialize)]
@@ -329,6 +379,36 @@ struct ModelIn<'a> {
     params: &'a [u8],
 }
 
+/// The deviation body: the magnitude's model body, then the base and the direction networks.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct DeviationIn<'a> {
+    #[serde(borrow)]
+    magnitude: ModelIn<'a>,
+    outputs: u8,
+    degree: u8,
+    coefficients: Vec<f64>,
+    softness: f64,
+    kind: Two,
+    activation: Two,
+    widths: Vec<u16>,
+    #[serde(borrow)]
+    params: Vec<&'a [u8]>,
+}
+
+/// The density mixture body: the map, its vectors, then (weight, mask, tagged model body)
+/// per component.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct MixtureIn<'a> {
+    payload: PayloadIn,
+    map: Two,
+    centre: Vec<f64>,
+    scale: Vec<f64>,
+    #[serde(borrow)]
+    components: Vec<(f64, u8, ModelIn<'a>)>,
+}
+
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct TrajectoryIn<'a> {
@@ -358,6 +438,12 @@ fn postcard_verdict(body: &[u8]) -> Result<(), FormatError> {
         }
         PayloadIn::Trajectory => {
             postcard::take_from_bytes::<TrajectoryIn<'_>>(body).map(|(_, r)| r.len())
+        }
+        PayloadIn::Deviation => {
+            postcard::take_from_bytes::<DeviationIn<'_>>(body).map(|(_, r)| r.len())
+        }
+        PayloadIn::DensityMixture => {
+            postcard::take_from_bytes::<MixtureIn<'_>>(body).map(|(_, r)| r.len())
         }
     }
     .map_err(|_| FormatError::Malformed)?;
@@ -428,10 +514,10 @@ proptest! {
 
     #[test]
     fn the_parser_agrees_with_postcard_on_edited_bodies(
-        which in 0usize..3,
+        which in 0usize..4,
         edits in prop::collection::vec(edit(), 1..5),
     ) {
-        let mut body = [model_body, constrained_model_body, trajectory_body][which]();
+        let mut body = [model_body, constrained_model_body, trajectory_body, mixture_body][which]();
         for e in &edits {
             apply(&mut body, e);
         }
@@ -440,7 +526,7 @@ proptest! {
 
     #[test]
     fn the_parser_agrees_with_postcard_on_random_bodies(
-        payload in 0u8..3,
+        payload in 0u8..5,
         rest in prop::collection::vec(interesting_byte(), 0..96),
     ) {
         let mut body = vec![payload];

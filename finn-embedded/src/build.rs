@@ -10,7 +10,7 @@
 //! `OUT_DIR/finn_player.rs`, a module with:
 //!
 //! - `BLOB`: the blob, `include_bytes!` of the checked copy;
-//! - `KIND`: `"trajectory"`, `"fit"`, `"density"` or `"deviation"`;
+//! - `KIND`: `"trajectory"`, `"fit"`, `"density"`, `"deviation"` or `"density_mixture"`;
 //! - the capacity as consts: `D`, `W`, `L`, `V` for a trajectory, `N`, `W`, `L` for a model or
 //!   a density;
 //! - `Player`: the player type of exactly that capacity, for example
@@ -133,6 +133,18 @@ pub enum Capacity {
         /// Monomials per output of the base, K.
         k: usize,
     },
+    /// A [`DensityMixturePlayer<N, W, L, K>`](crate::DensityMixturePlayer), for a density
+    /// mixture blob (payload 4).
+    DensityMixture {
+        /// Inputs N.
+        n: usize,
+        /// Widest hidden layer W (over the components).
+        w: usize,
+        /// Hidden layers L (the deepest component).
+        l: usize,
+        /// Components K.
+        k: usize,
+    },
 }
 
 impl Capacity {
@@ -174,12 +186,26 @@ impl Capacity {
                     k: view.terms(),
                 })
             }
+            Blob::DensityMixture(view) => {
+                let (mut w, mut l) = (0, 0);
+                for c in 0..view.len() {
+                    let (_, _, model) = view.component(c)?;
+                    w = widest(model.widths()).max(w);
+                    l = model.widths().len().max(l);
+                }
+                Some(Capacity::DensityMixture {
+                    n: view.n(),
+                    w,
+                    l,
+                    k: view.len(),
+                })
+            }
             _ => None,
         }
     }
 
-    /// `"trajectory"`, `"fit"`, `"density"` or `"deviation"`: the application, as the generated module's
-    /// `KIND`.
+    /// `"trajectory"`, `"fit"`, `"density"`, `"deviation"` or `"density_mixture"`: the
+    /// application, as the generated module's `KIND`.
     ///
     /// ```
     /// use finn_embedded::build::Capacity;
@@ -191,6 +217,7 @@ impl Capacity {
             Capacity::Fit { .. } => "fit",
             Capacity::Density { .. } => "density",
             Capacity::Deviation { .. } => "deviation",
+            Capacity::DensityMixture { .. } => "density_mixture",
         }
     }
 
@@ -216,6 +243,9 @@ impl Capacity {
             }
             Capacity::Density { n, w, l } => {
                 format!("finn_embedded::DensityPlayer<{n}, {w}, {l}>")
+            }
+            Capacity::DensityMixture { n, w, l, k } => {
+                format!("finn_embedded::DensityMixturePlayer<{n}, {w}, {l}, {k}>")
             }
         }
     }
@@ -309,6 +339,15 @@ impl Capacity {
             // method, eps: 8 bytes), its flag, the three constants, the volume, the loaded flag.
             // A density player is a finn_core::Density, which is that model and nothing else.
             Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => finn(n, w, l),
+            // finn_core::DensityMixture<f32, n, w, l, k>: K component slots (the weight, the
+            // n reflection flags and the density, padded to the alignment), the count, and
+            // the map (a tag, then the real-space centre and scale: 2n f32).
+            Capacity::DensityMixture { n, w, l, k } => round(sum(&[
+                round(sum(&[finn(n, w, l), F32, n])).saturating_mul(k),
+                pointer_bytes,
+                F32,
+                2usize.saturating_mul(F32).saturating_mul(n),
+            ])),
         }
     }
 
@@ -332,6 +371,13 @@ impl Capacity {
                 line("Hidden layers L.", "L", l),
             ]
             .concat(),
+            Capacity::DensityMixture { n, w, l, k } => [
+                line("Inputs N.", "N", n),
+                line("Widest hidden layer W.", "W", w),
+                line("Hidden layers L.", "L", l),
+                line("Components K.", "K", k),
+            ]
+            .concat(),
             Capacity::Deviation { n, m, w, l, k } => [
                 line("Inputs N.", "N", n),
                 line("Outputs M.", "M", m),
@@ -350,6 +396,7 @@ impl Capacity {
             Capacity::Fit { .. } => "FitPlayer<N, W, L>",
             Capacity::Density { .. } => "DensityPlayer<N, W, L>",
             Capacity::Deviation { .. } => "DeviationPlayer<N, M, W, L, K>",
+            Capacity::DensityMixture { .. } => "DensityMixturePlayer<N, W, L, K>",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! | [`fit`] | [`FitPlayer`] | a model (0) | f, F and exact box integrals of a regression model with an integral constraint |
 //! | [`trajectory`] | [`TrajectoryPlayer`] | a trajectory (1) | position, velocity, acceleration and jerk at any time |
 //! | [`density`] | [`DensityPlayer`] | a density (2) | pdf, log-pdf, CDF, exact box probabilities and samples from uniforms of a probability density |
+//! | [`density_mixture`] | [`DensityMixturePlayer`] | a density mixture (4) | the same for what a `density` run with reflections or a real-space map writes: weighted, reflected density networks on a box or on R^n |
 //! | [`deviation`] | [`DeviationPlayer`] | a bounded-deviation model (3) | phi = psi + f d, the magnitude f and the correction of a base psi whose total deviation is at most eps |
 //!
 //! A player is built from a weights blob in flash (a `&'static [u8]`, typically
@@ -125,6 +126,7 @@ extern crate std;
 pub mod build;
 // One module per application, named as on every other layer of the project.
 pub mod density;
+pub mod density_mixture;
 pub mod deviation;
 mod error;
 pub mod fit;
@@ -135,6 +137,7 @@ pub use finn_core::format::FormatError;
 pub use finn_core::Error;
 
 pub use density::DensityPlayer;
+pub use density_mixture::DensityMixturePlayer;
 pub use deviation::DeviationPlayer;
 pub use error::LoadError;
 pub use fit::FitPlayer;

@@ -221,3 +221,49 @@ fn density_blobs_get_the_density_player() {
         c.player_bytes()
     )));
 }
+
+/// A density mixture blob gets the density mixture player of exactly its capacity (N, the
+/// widest and deepest component, K components); its RAM is what the player takes.
+#[test]
+fn density_mixture_blobs_get_the_mixture_player() {
+    use finn_embedded::DensityMixturePlayer;
+    let dir = env!("CARGO_MANIFEST_DIR");
+    for name in ["density_mixture", "density_mixture_real"] {
+        let blob = Embedded::read(format!("{dir}/tests/data/{name}.postcard")).unwrap();
+        let c = Capacity::DensityMixture {
+            n: 2,
+            w: 4,
+            l: 1,
+            k: 2,
+        };
+        assert_eq!(blob.capacity(), c);
+        assert!(DensityMixturePlayer::<2, 4, 1, 2>::from_bytes(blob.bytes()).is_ok());
+        assert!(DensityMixturePlayer::<2, 4, 1, 1>::from_bytes(blob.bytes()).is_err());
+        assert_eq!(
+            c.player_bytes_for(HOST_POINTER),
+            size_of::<DensityMixturePlayer<2, 4, 1, 2>>()
+        );
+        let module = blob.module_source("/out/b");
+        assert!(
+            module.contains("pub const KIND: &str = \"density_mixture\";"),
+            "{module}"
+        );
+        assert!(
+            module.contains("pub type Player = ::finn_embedded::DensityMixturePlayer<N, W, L, K>;"),
+            "{module}"
+        );
+        let text = inspect(blob.bytes()).unwrap().to_string();
+        assert!(text.contains("density mixture (payload 4)"), "{text}");
+        assert!(text.contains("components:  2 (K)"), "{text}");
+    }
+    for (n, w, l, k) in [(3, 16, 2, 4), (1, 5, 3, 3), (2, 16, 2, 16)] {
+        let c = Capacity::DensityMixture { n, w, l, k };
+        let host = c.player_bytes_for(HOST_POINTER);
+        let size = match (n, w, l, k) {
+            (3, 16, 2, 4) => size_of::<DensityMixturePlayer<3, 16, 2, 4>>(),
+            (1, 5, 3, 3) => size_of::<DensityMixturePlayer<1, 5, 3, 3>>(),
+            _ => size_of::<DensityMixturePlayer<2, 16, 2, 16>>(),
+        };
+        assert_eq!(host, size, "{c:?}");
+    }
+}

@@ -198,7 +198,10 @@ impl TrainedModel {
     }
 
     /// [`TrainedModel::resolve_constants`] for other parameters of the same architecture.
-    fn resolve_constants_for(&self, params: &[f64]) -> Result<Resolved<f64>, ModelError> {
+    pub(crate) fn resolve_constants_for(
+        &self,
+        params: &[f64],
+    ) -> Result<Resolved<f64>, ModelError> {
         let core = |e| ModelError::Format(FormatError::Core(e));
         let Some(c) = self.constraint else {
             return Ok(Resolved::scaled(1.0));
@@ -344,7 +347,12 @@ impl TrainedModel {
     /// Errors: every check of `finn_core::format::decode`, then the integral check of
     /// [`TrainedModel::validate`] (to f32's precision for an f32 blob).
     pub fn from_blob(bytes: &[u8]) -> Result<Self, ModelError> {
-        let view = format::decode(bytes)?;
+        Self::from_view(&format::decode(bytes)?)
+    }
+
+    /// The model of a checked view, with the integral check of [`TrainedModel::from_blob`]
+    /// (shared with the components of a density mixture blob).
+    pub(crate) fn from_view(view: &format::ModelView<'_>) -> Result<Self, ModelError> {
         let unit = match view.scalar() {
             Scalar::F32 => f32::EPSILON as f64,
             Scalar::F64 => f64::EPSILON,

@@ -29,5 +29,5 @@ where
     R: Fn(ArrayView2<'_, f64>) -> T + Sync,
 {
     let blocks: Vec<ArrayView2<'_, f64>> = points.axis_chunks_iter(Axis(0), BLOCK).collect();
-    blocks.into_par_iter().map(|b| reduce(b)).collect()
+    blocks.into_par_iter().map(&reduce).collect()
 }

@@ -328,6 +328,18 @@ fn reflected_mixture_on_real_space_runs_and_is_normalised() {
         let m = TrainedModel::load(with_suffix(&stem, &format!("-c{k}.postcard"))).unwrap();
         assert!((Evaluator::new(&m).unwrap().integral().unwrap() - 1.0).abs() < 1e-14);
     }
+    // The whole mixture as one blob (payload 4): the model of the JSON, and what finn-core's
+    // DensityMixture plays agrees with the host.
+    let bytes = std::fs::read(with_suffix(&stem, ".postcard")).unwrap();
+    assert_eq!(DensityModel::from_blob(&bytes).unwrap(), back);
+    let device = finn_core::format::decode_density_mixture(&bytes)
+        .unwrap()
+        .to_density_mixture::<f64, 2, 4, 1, 2>()
+        .unwrap();
+    for x in [[0.0, 0.5], [1.0, -0.3], [-2.0, 2.0]] {
+        let (d, h) = (device.pdf(&x).unwrap(), back.pdf(&x).unwrap());
+        assert!((d - h).abs() <= 1e-12 * h, "{d} vs {h}");
+    }
     // Far outside the data the density is small but positive, and the NLL finite.
     assert!(back.pdf(&[40.0, -40.0]).unwrap() > 0.0);
     assert_eq!(o.test_outside, 0);
@@ -411,7 +423,10 @@ fn mixture_loss_is_the_same_bits_on_one_thread_and_many() {
     let run = || {
         let mut g = vec![0.0; p.len()];
         let loss = nll.loss_and_gradient(&p, &mut g).unwrap();
-        (loss.to_bits(), g.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+        (
+            loss.to_bits(),
+            g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        )
     };
     let one = rayon::ThreadPoolBuilder::new()
         .num_threads(1)

@@ -4,7 +4,8 @@
 //! The blob's payload selects the workload at build time (`build.rs`, the cfg `finn_workload`):
 //! a trajectory blob is played by the trajectory workload (`src/trajectory.rs`), a model blob
 //! by the fit workload (`src/fit.rs`), a density blob by the density workload
-//! (`src/density.rs`), a deviation blob by the deviation workload (`src/deviation.rs`). Each is
+//! (`src/density.rs`), a deviation blob by the deviation workload (`src/deviation.rs`), a
+//! density mixture blob by `src/density_mixture.rs`. Each is
 //! compiled as the module [`workload`], so that `main` is the same
 //! for all.
 //!
@@ -48,6 +49,9 @@ mod workload;
 mod workload;
 #[cfg(all(not(feature = "baseline"), finn_workload = "deviation"))]
 #[path = "deviation.rs"]
+mod workload;
+#[cfg(all(not(feature = "baseline"), finn_workload = "density_mixture"))]
+#[path = "density_mixture.rs"]
 mod workload;
 #[cfg(feature = "baseline")]
 #[path = "baseline.rs"]

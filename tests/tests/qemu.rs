@@ -707,6 +707,65 @@ fn device_evaluates_the_density_bit_for_bit() {
     }
 }
 
+/// The density mixture workload (`firmware/src/density_mixture.rs`) on finn-embedded's two
+/// example mixture blobs (a box support and all of R^2; `finn_lab::device::doc_density_mixture_blob`
+/// and `doc_density_mixture_real_blob`, checked in finn-lab's tests): pdf, log-pdf, CDF, box
+/// probabilities and samples equal the host's `DensityMixturePlayer` bit for bit, and two runs
+/// cost the same.
+#[test]
+fn device_evaluates_the_density_mixture_bit_for_bit() {
+    for (label, blob, real_space) in [
+        (
+            "mixture-box",
+            qemu::doc_density_mixture_blob().unwrap(),
+            false,
+        ),
+        (
+            "mixture-real",
+            qemu::doc_density_mixture_real_blob().unwrap(),
+            true,
+        ),
+    ] {
+        let elf = firmware_with_blob(label, &blob);
+        let first = run(&elf);
+        let check =
+            qemu::check_density_mixture_run(&first, &blob).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            check,
+            qemu::MixtureCheck::Evaluated {
+                capacity: [2, 4, 1, 2],
+                real_space,
+                points: 64,
+                boxes: 16,
+                draws: 64
+            }
+        );
+        let phases = first.phases().unwrap();
+        assert!(phases.iter().all(|p| p.ticks > 0), "{phases:?}");
+        assert_eq!(
+            run(&elf).phases().unwrap(),
+            phases,
+            "two runs cost differently"
+        );
+        for p in &phases {
+            eprintln!(
+                "device ({label}): {:.0} instructions per {}",
+                p.instructions_per_call(),
+                p.name
+            );
+        }
+    }
+    // A flipped bit: the mixture workload prints the typed error and fails, as the host does.
+    let mut blob = qemu::doc_density_mixture_blob().unwrap();
+    let at = blob.len() / 2;
+    blob[at] ^= 0x04;
+    let corrupt = run(&firmware_with_blob("mixture-corrupt", &blob));
+    assert!(matches!(
+        qemu::check_density_mixture_run(&corrupt, &blob),
+        Ok(qemu::MixtureCheck::LoadError(_))
+    ));
+}
+
 /// A corrupt density blob (one flipped bit) makes the density workload print the density
 /// player's typed error and exit with a failure status: no panic, no fault. So does an intact
 /// density blob in a player too narrow for it, and a density blob whose model is not a

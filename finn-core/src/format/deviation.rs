@@ -285,6 +285,7 @@ pub fn decode_deviation(bytes: &[u8]) -> Result<DeviationView<'_>, FormatError> 
         Body::Model(_) => Payload::Model,
         Body::Density(_) => Payload::Density,
         Body::Trajectory(_) => Payload::Trajectory,
+        Body::DensityMixture(_) => Payload::DensityMixture,
     };
     Err(FormatError::WrongPayload {
         expected: Payload::Deviation,

@@ -49,6 +49,16 @@ pub enum Field {
     /// A deviation model's direction networks: their parameter byte strings, or the networks'
     /// hidden widths against the capacity.
     DirectionParameters,
+    /// A density mixture's number of components, against the capacity K.
+    Components,
+    /// A density mixture's component weights.
+    Weights,
+    /// A density mixture component's reflection mask (a bit set beyond the dimension).
+    Reflection,
+    /// A density mixture's real-space map centre.
+    MapCentre,
+    /// A density mixture's real-space map scale.
+    MapScale,
 }
 
 impl fmt::Display for Field {
@@ -72,6 +82,11 @@ impl fmt::Display for Field {
             Field::Coefficients => "deviation base coefficients",
             Field::Softness => "deviation direction softness",
             Field::DirectionParameters => "deviation direction parameters",
+            Field::Components => "mixture components",
+            Field::Weights => "mixture weights",
+            Field::Reflection => "mixture reflection mask",
+            Field::MapCentre => "mixture map centre",
+            Field::MapScale => "mixture map scale",
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The model file format: a checked `postcard` blob that loads into the fixed-size types of
 //! this crate without allocation.
 //!
-//! A blob holds one of four payloads ([`Payload`]):
+//! A blob holds one of five payloads ([`Payload`]):
 //!
 //! * a **model**: its architecture, its domain, its integral constraint with the constants
 //!   resolved on the host, and its parameters. [`encode`] writes it into a caller's buffer;
@@ -16,7 +16,11 @@
 //!   integral is fixed to 1 ([`decode_density`], [`ModelView::to_density`]);
 //! * a **bounded-deviation model** (payload 3): a magnitude model, a polynomial base and M
 //!   direction networks ([`encode_deviation`], [`decode_deviation`],
-//!   [`DeviationView::to_deviation`]; the body is below).
+//!   [`DeviationView::to_deviation`]; the body is below);
+//! * a **density mixture** (payload 4): a support map (a box, or R^n by
+//!   [`RealSpace`](crate::RealSpace)) and weighted, reflected density networks on one u-box
+//!   ([`encode_density_mixture`], [`decode_density_mixture`],
+//!   [`DensityMixtureView::load_density_mixture_into`]; the body is below).
 //!
 //! [`decode_any`] reads any of them. Every corrupt, truncated, wrong-version, wrong-payload or
 //! wrong-shape blob is a [`FormatError`], never a panic.
@@ -101,6 +105,19 @@
 //! | 19 | direction parameters | sequence of m byte strings, each [`parameter_count`](crate::parameter_count)`(n, widths)` floats of the scalar type |
 //!
 //! [`decode_deviation`] documents its checks in order.
+//!
+//! ## Density mixture body (payload 4)
+//!
+//! | #  | field      | encoding                                                              |
+//! |----|------------|-----------------------------------------------------------------------|
+//! | 1  | payload    | enum [`Payload`]: 4 = `DensityMixture`                                 |
+//! | 2  | map        | enum: 0 = box (the u-box is the support), 1 = real space (all of R^n) |
+//! | 3  | centre     | sequence of `f64`: n for real space, 0 for a box                      |
+//! | 4  | scale      | sequence of `f64`: n (each > 0) for real space, 0 for a box           |
+//! | 5  | components | sequence of 1..=[`MAX_COMPONENTS`] items, each: weight `f64` (>= 0; the weights sum to 1 within 1e-9), reflection mask `u8` (bit i: axis i is reflected about the centre of the u-box; bits below n only), then a whole density body (payload 2's fields 1-11, its own tag included), all on the same box of the same n |
+//!
+//! The weights and the map are always `f64`; each component's scalar field applies to its
+//! own parameters. [`decode_density_mixture`] documents its checks in order.
 //!
 //! **Payload and version.** Field 1 says which body follows. The trajectory payload was
 //! added *within* version 1 rather than as a version 2: the model body did not change, so
@@ -200,6 +217,7 @@
 // - `model`, `trajectory`, `deviation`: the payloads (header, checks, encode, decode, view,
 //   load; the density payload lives with the model, whose body it shares);
 // - `error`: `FormatError` and `Field`.
+mod density_mixture;
 mod deviation;
 mod error;
 mod framing;
@@ -210,6 +228,11 @@ mod shape;
 mod trajectory;
 mod wire;
 
+pub use density_mixture::{
+    decode_density_mixture, density_mixture_encoded_len, encode_density_mixture,
+    validate_density_mixture, DensityMixtureHeader, DensityMixtureView, MixtureComponentHeader,
+    MixtureMapHeader, MAX_COMPONENTS,
+};
 pub use deviation::{
     decode_deviation, deviation_encoded_len, encode_deviation, validate_deviation, DeviationHeader,
     DeviationModel, DeviationView, MAX_DEGREE, MAX_OUTPUTS,

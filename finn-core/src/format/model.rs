@@ -274,6 +274,10 @@ pub fn decode(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
             expected: Payload::Model,
             found: Payload::Deviation,
         }),
+        Body::DensityMixture(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::DensityMixture,
+        }),
     }
 }
 
@@ -326,6 +330,10 @@ pub fn decode_density(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
         Body::Deviation(_) => Err(FormatError::WrongPayload {
             expected: Payload::Density,
             found: Payload::Deviation,
+        }),
+        Body::DensityMixture(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Density,
+            found: Payload::DensityMixture,
         }),
     }
 }

@@ -5,7 +5,7 @@ use core::fmt;
 
 use super::framing::unframe;
 use super::wire::{parse_body, Body};
-use super::{DeviationView, FormatError, ModelView, TrajectoryView};
+use super::{DensityMixtureView, DeviationView, FormatError, ModelView, TrajectoryView};
 
 /// What a blob contains: the first field of every body, which decides the fields after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,10 @@ pub enum Payload {
     /// [`BoundedDeviation`](crate::deviation::BoundedDeviation)
     /// ([`decode_deviation`](super::decode_deviation)).
     Deviation,
+    /// A mixture of reflected densities on one u-box, on a box or on R^N: a
+    /// [`DensityMixture`](crate::DensityMixture)
+    /// ([`decode_density_mixture`](super::decode_density_mixture)).
+    DensityMixture,
 }
 
 impl fmt::Display for Payload {
@@ -34,6 +38,7 @@ impl fmt::Display for Payload {
             Payload::Trajectory => "trajectory",
             Payload::Density => "density",
             Payload::Deviation => "deviation",
+            Payload::DensityMixture => "density mixture",
         })
     }
 }
@@ -52,6 +57,8 @@ pub enum Blob<'a> {
     Density(ModelView<'a>),
     /// A bounded-deviation model.
     Deviation(DeviationView<'a>),
+    /// A density mixture.
+    DensityMixture(DensityMixtureView<'a>),
 }
 
 /// Checks a blob of any payload completely and returns its view.
@@ -67,5 +74,6 @@ pub fn decode_any(bytes: &[u8]) -> Result<Blob<'_>, FormatError> {
         Body::Trajectory(body) => Blob::Trajectory(TrajectoryView::from_body(body)?),
         Body::Density(body) => Blob::Density(ModelView::from_body(body, Payload::Density)?),
         Body::Deviation(body) => Blob::Deviation(DeviationView::from_body(body)?),
+        Body::DensityMixture(body) => Blob::DensityMixture(DensityMixtureView::from_body(body)?),
     })
 }

@@ -244,6 +244,10 @@ pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError
             expected: Payload::Trajectory,
             found: Payload::Deviation,
         }),
+        Body::DensityMixture(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Trajectory,
+            found: Payload::DensityMixture,
+        }),
         Body::Density(_) => Err(FormatError::WrongPayload {
             expected: Payload::Trajectory,
             found: Payload::Density,

@@ -27,7 +27,8 @@
 use heapless::Vec;
 
 use super::{
-    DeviationHeader, FormatError, ModelHeader, Payload, Scalar, TrajectoryHeader, MAX_LAYERS,
+    DensityMixtureHeader, DeviationHeader, FormatError, MixtureMapHeader, ModelHeader, Payload,
+    Scalar, TrajectoryHeader, MAX_LAYERS,
 };
 use crate::trajectory::OutsidePolicy;
 use crate::{Activation, Bound, Constraint, Kind, Method, Resolved};
@@ -45,6 +46,7 @@ fn payload_index(payload: Payload) -> u32 {
         Payload::Trajectory => 1,
         Payload::Density => 2,
         Payload::Deviation => 3,
+        Payload::DensityMixture => 4,
     }
 }
 
@@ -190,6 +192,7 @@ impl<'a> Reader<'a> {
             1 => Some(Payload::Trajectory),
             2 => Some(Payload::Density),
             3 => Some(Payload::Deviation),
+            4 => Some(Payload::DensityMixture),
             _ => None,
         })
     }
@@ -316,6 +319,23 @@ impl<'a> Reader<'a> {
         }
         let spanned = start.len() - self.rest.len();
         Ok(ByteStrings {
+            bytes: start.get(..spanned).unwrap_or(&[]),
+            count,
+        })
+    }
+
+    /// The sequence of mixture components: every item read (weight, mask, a tagged model
+    /// body), kept as the bytes they span.
+    fn mixture_components(&mut self) -> Result<MixtureComponents<'a>, FormatError> {
+        let count = self.usize()?;
+        let start = self.rest;
+        // Each component takes dozens of bytes, so a count beyond the bytes left fails here
+        // after a bounded number of reads.
+        for _ in 0..count {
+            MixtureComponentBody::read(self)?;
+        }
+        let spanned = start.len() - self.rest.len();
+        Ok(MixtureComponents {
             bytes: start.get(..spanned).unwrap_or(&[]),
             count,
         })
@@ -540,6 +560,78 @@ impl<'a> DeviationBody<'a> {
     }
 }
 
+/// One mixture component on the wire: weight, reflection mask, then a whole model body with
+/// its own payload tag (a density's, payload 2).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MixtureComponentBody<'a> {
+    pub(super) weight: f64,
+    pub(super) reflect: u8,
+    pub(super) payload: Payload,
+    pub(super) model: ModelBody<'a>,
+}
+
+impl<'a> MixtureComponentBody<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, FormatError> {
+        let weight = r.f64()?;
+        let reflect = r.byte()?;
+        // Any tag reads here, as postcard reads the enum; a model body follows whatever it
+        // says, and a tag other than the density's is refused later, as a content check.
+        let payload = r.payload()?;
+        Ok(MixtureComponentBody {
+            weight,
+            reflect,
+            payload,
+            model: ModelBody::read(r)?,
+        })
+    }
+}
+
+/// The components of a mixture body, borrowed, already checked by [`Reader`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct MixtureComponents<'a> {
+    bytes: &'a [u8],
+    count: usize,
+}
+
+impl<'a> MixtureComponents<'a> {
+    /// The number of components.
+    pub(super) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The components in order. (They were read once already, so every read succeeds; a
+    /// failure would end the iteration.)
+    pub(super) fn iter(&self) -> impl Iterator<Item = MixtureComponentBody<'a>> + 'a {
+        let mut reader = Reader::new(self.bytes);
+        (0..self.count).map_while(move |_| MixtureComponentBody::read(&mut reader).ok())
+    }
+}
+
+/// A density mixture body (payload 4): the map (0 = box, 1 = real space), its centre and
+/// scale (empty for a box), then the components.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MixtureBody<'a> {
+    pub(super) real_space: bool,
+    pub(super) centre: F64s<'a>,
+    pub(super) scale: F64s<'a>,
+    pub(super) components: MixtureComponents<'a>,
+}
+
+impl<'a> MixtureBody<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, FormatError> {
+        Ok(MixtureBody {
+            real_space: r.variant(|i| match i {
+                0 => Some(false),
+                1 => Some(true),
+                _ => None,
+            })?,
+            centre: r.f64s()?,
+            scale: r.f64s()?,
+            components: r.mixture_components()?,
+        })
+    }
+}
+
 /// A body parsed by its payload tag, before the content checks.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Body<'a> {
@@ -549,6 +641,8 @@ pub(super) enum Body<'a> {
     Density(ModelBody<'a>),
     /// A bounded-deviation model.
     Deviation(DeviationBody<'a>),
+    /// A density mixture.
+    DensityMixture(MixtureBody<'a>),
 }
 
 /// Parses the whole body by its payload: `Malformed` if it is not a valid encoding of that
@@ -560,6 +654,7 @@ pub(super) fn parse_body(bytes: &[u8]) -> Result<Body<'_>, FormatError> {
         Payload::Trajectory => Body::Trajectory(TrajectoryBody::read(&mut r)?),
         Payload::Density => Body::Density(ModelBody::read(&mut r)?),
         Payload::Deviation => Body::Deviation(DeviationBody::read(&mut r)?),
+        Payload::DensityMixture => Body::DensityMixture(MixtureBody::read(&mut r)?),
     };
     r.finish()?;
     Ok(body)
@@ -733,6 +828,37 @@ pub(super) fn write_deviation_body<S: Sink>(
             .get(start..start.saturating_add(per_network))
             .unwrap_or(&[]);
         s.params(values, per_network, scalar);
+    }
+}
+
+/// Writes the body of a checked density mixture header: the map, then each component's
+/// weight, mask and density body (`values[k]` its parameters, empty when only measuring).
+pub(super) fn write_mixture_body<S: Sink>(
+    s: &mut S,
+    header: &DensityMixtureHeader<'_>,
+    measuring: bool,
+    counts: impl Fn(usize) -> usize,
+    scalar: Scalar,
+) {
+    s.varint(u64::from(payload_index(Payload::DensityMixture)));
+    match header.map {
+        MixtureMapHeader::Box => {
+            s.varint(0);
+            s.f64s(&[]);
+            s.f64s(&[]);
+        }
+        MixtureMapHeader::RealSpace { centre, scale } => {
+            s.varint(1);
+            s.f64s(centre);
+            s.f64s(scale);
+        }
+    }
+    s.length(header.components.len());
+    for (k, c) in header.components.iter().enumerate() {
+        s.f64(c.weight);
+        s.byte(c.reflect);
+        let values = if measuring { &[][..] } else { c.params };
+        write_model_body(s, &c.model, values, counts(k), scalar);
     }
 }
 

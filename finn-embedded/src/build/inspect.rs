@@ -2,7 +2,8 @@
 
 use core::fmt;
 use finn_core::format::{
-    crc32, decode_any, Blob, DeviationView, FormatError, ModelView, TrajectoryView, CRC_LEN,
+    crc32, decode_any, Blob, DensityMixtureView, DeviationView, FormatError, ModelView,
+    TrajectoryView, CRC_LEN,
 };
 use finn_core::Bound;
 use std::format;
@@ -264,6 +265,46 @@ fn deviation(f: &mut fmt::Formatter<'_>, view: &DeviationView<'_>) -> fmt::Resul
     )
 }
 
+fn mixture(f: &mut fmt::Formatter<'_>, view: &DensityMixtureView<'_>) -> fmt::Result {
+    line(
+        f,
+        "kind",
+        "density mixture (payload 4): weighted, reflected density networks on one u-box, \
+         played by the density application",
+    )?;
+    line(f, "inputs", format!("{} (N)", view.n()))?;
+    if view.is_real_space() {
+        let c: Vec<f64> = view.centre().collect();
+        let s: Vec<f64> = view.scale().collect();
+        line(
+            f,
+            "support",
+            format!("all of R^n, centre {c:?}, scale {s:?}"),
+        )?;
+    } else if let Some((_, _, m)) = view.component(0) {
+        line(
+            f,
+            "support",
+            format!("{:?} to {:?}", m.domain_lower(), m.domain_upper()),
+        )?;
+    }
+    line(f, "components", format!("{} (K)", view.len()))?;
+    for k in 0..view.len() {
+        if let Some((w, mask, m)) = view.component(k) {
+            line(
+                f,
+                &format!("  {k}"),
+                format!(
+                    "weight {w}, reflected axes mask {mask:#04b}, widths {:?}, {}",
+                    m.widths(),
+                    lower(m.scalar())
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for Inspection<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.blob {
@@ -271,6 +312,7 @@ impl fmt::Display for Inspection<'_> {
             Blob::Model(view) => model(f, view, false)?,
             Blob::Density(view) => model(f, view, true)?,
             Blob::Deviation(view) => deviation(f, view)?,
+            Blob::DensityMixture(view) => mixture(f, view)?,
             _ => line(f, "kind", "unknown payload")?,
         }
         line(
@@ -282,6 +324,9 @@ impl fmt::Display for Inspection<'_> {
             Capacity::Trajectory { d, w, l, v } => format!("D = {d}, W = {w}, L = {l}, V = {v}"),
             Capacity::Fit { n, w, l } | Capacity::Density { n, w, l } => {
                 format!("N = {n}, W = {w}, L = {l}")
+            }
+            Capacity::DensityMixture { n, w, l, k } => {
+                format!("N = {n}, W = {w}, L = {l}, K = {k}")
             }
             Capacity::Deviation { n, m, w, l, k } => {
                 format!("N = {n}, M = {m}, W = {w}, L = {l}, K = {k}")

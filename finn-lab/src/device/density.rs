@@ -38,23 +38,7 @@ pub fn density_blob(
     seed: u64,
     scalar: Scalar,
 ) -> Result<Vec<u8>> {
-    let architecture = Architecture {
-        n: lower.len(),
-        kind: Kind::Positive,
-        activation: Activation::Sigma,
-        widths: widths.to_vec(),
-    };
-    let params = fixed_parameters(&architecture, 1, seed).remove(0);
-    let mut model = TrainedModel {
-        architecture,
-        domain_lower: lower.to_vec(),
-        domain_upper: upper.to_vec(),
-        constraint: Some(Constraint::new(Bound::Equal, Method::Scale, 1.0)),
-        constants: Resolved::scaled(1.0),
-        params,
-    };
-    model.constants = model.resolve_constants()?;
-    Ok(model.to_density_blob(scalar)?)
+    Ok(density_model(widths, lower, upper, seed)?.to_density_blob(scalar)?)
 }
 
 /// The density the firmware's density workload is measured on (`firmware/blobs/density.postcard`):
@@ -79,6 +63,92 @@ pub fn reference_density_blob() -> Result<Vec<u8>> {
 /// ```
 pub fn doc_density_blob() -> Result<Vec<u8>> {
     density_blob(&[4], &[-1.0, 0.0], &[1.0, 2.0], 7, Scalar::F32)
+}
+
+/// The density model of [`density_blob`] (before writing), for the mixtures below.
+fn density_model(
+    widths: &[usize],
+    lower: &[f64],
+    upper: &[f64],
+    seed: u64,
+) -> Result<TrainedModel> {
+    let architecture = Architecture {
+        n: lower.len(),
+        kind: Kind::Positive,
+        activation: Activation::Sigma,
+        widths: widths.to_vec(),
+    };
+    let params = fixed_parameters(&architecture, 1, seed).remove(0);
+    let mut model = TrainedModel {
+        architecture,
+        domain_lower: lower.to_vec(),
+        domain_upper: upper.to_vec(),
+        constraint: Some(Constraint::new(Bound::Equal, Method::Scale, 1.0)),
+        constants: Resolved::scaled(1.0),
+        params,
+    };
+    model.constants = model.resolve_constants()?;
+    Ok(model)
+}
+
+/// A density mixture blob (payload 4) of finn-embedded's examples: two components of
+/// [`density_blob`]'s kind (n = 2, one hidden layer of 4 units, seeds 7 and 8) on the u-box
+/// [lower, upper], weights 0.4 and 0.6, the second reflected on axis 0, parameters `f32`;
+/// on that box (`real_space` = `None`) or on all of R^2 by `RealSpace` (centre, scale; the
+/// u-box must then be the unit square). Written by `DensityModel::to_blob`.
+///
+/// ```
+/// let blob = finn_lab::device::density_mixture_blob(&[0.0, 0.0], &[1.0, 1.0], Some(([0.0, 0.0], [1.0, 1.0]))).unwrap();
+/// assert_eq!(finn_core::format::decode_density_mixture(&blob).unwrap().len(), 2);
+/// ```
+pub fn density_mixture_blob(
+    lower: &[f64],
+    upper: &[f64],
+    real_space: Option<([f64; 2], [f64; 2])>,
+) -> Result<Vec<u8>> {
+    use finn_train::density::composite::{Component, DensityModel, SupportMap};
+    let components = vec![
+        Component {
+            weight: 0.4,
+            reflect: vec![false, false],
+            model: density_model(&[4], lower, upper, 7)?,
+        },
+        Component {
+            weight: 0.6,
+            reflect: vec![true, false],
+            model: density_model(&[4], lower, upper, 8)?,
+        },
+    ];
+    let map = match real_space {
+        None => SupportMap::Box,
+        Some((centre, scale)) => SupportMap::RealSpace {
+            centre: centre.to_vec(),
+            scale: scale.to_vec(),
+        },
+    };
+    Ok(DensityModel::new(map, components)?.to_blob(Scalar::F32)?)
+}
+
+/// `finn-embedded/tests/data/density_mixture.postcard`: [`density_mixture_blob`] on the box
+/// [-1, 1] x [0, 2].
+///
+/// ```
+/// let blob = finn_lab::device::doc_density_mixture_blob().unwrap();
+/// assert!(!finn_core::format::decode_density_mixture(&blob).unwrap().is_real_space());
+/// ```
+pub fn doc_density_mixture_blob() -> Result<Vec<u8>> {
+    density_mixture_blob(&[-1.0, 0.0], &[1.0, 2.0], None)
+}
+
+/// `finn-embedded/tests/data/density_mixture_real.postcard`: [`density_mixture_blob`] on all
+/// of R^2, centre (0, 1), scale (0.5, 1).
+///
+/// ```
+/// let blob = finn_lab::device::doc_density_mixture_real_blob().unwrap();
+/// assert!(finn_core::format::decode_density_mixture(&blob).unwrap().is_real_space());
+/// ```
+pub fn doc_density_mixture_real_blob() -> Result<Vec<u8>> {
+    density_mixture_blob(&[0.0, 0.0], &[1.0, 1.0], Some(([0.0, 1.0], [0.5, 1.0])))
 }
 
 /// Box j of the density workload over the support [lower, upper] (module documentation), as

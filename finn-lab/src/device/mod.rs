@@ -31,10 +31,12 @@
 //! * [`fit`]: the fit workload's records;
 //! * [`density`]: the density workload's records, its blobs, and the bit-for-bit comparison
 //!   with the host;
+//! * [`density_mixture`]: the same for the density mixture workload;
 //! * [`elf`]: section sizes and `.text` by crate;
 //! * [`report`]: the `results/device.md` report, with its goals and verdicts.
 
 pub mod density;
+pub mod density_mixture;
 pub mod deviation;
 pub mod elf;
 pub mod example;
@@ -45,9 +47,11 @@ pub mod run;
 
 pub use crate::setup::DEVICE_TARGET;
 pub use density::{
-    check_density_run, density_blob, doc_density_blob, reference_density_blob, DensityBox,
+    check_density_run, density_blob, density_mixture_blob, doc_density_blob,
+    doc_density_mixture_blob, doc_density_mixture_real_blob, reference_density_blob, DensityBox,
     DensityCheck, DensityDraw, DensityPoint, Phase,
 };
+pub use density_mixture::{check_density_mixture_run, MixtureCheck};
 pub use deviation::{check_deviation_run, DeviationCheck, DeviationPoint};
 pub use elf::{
     section_sizes, statics_named, text_by_crate, text_by_source_crate, SectionSizes, StaticObject,

@@ -4,15 +4,19 @@
 //! CDF or samples leave their range, or an accepted blob that fails somewhere in its domain
 //! (the promise is: what loads, works).
 
-use finn_core::format::{decode_any, Blob, ModelView, TrajectoryView, MAX_VIA};
+use finn_core::format::{decode_any, Blob, DensityMixtureView, ModelView, TrajectoryView, MAX_VIA};
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{Antiderivative, Kind, Real};
 use finn_embedded::density::halton_uniforms;
-use finn_embedded::{DensityPlayer, DeviationPlayer, FitPlayer, TrajectoryPlayer};
+use finn_embedded::{
+    DensityMixturePlayer, DensityPlayer, DeviationPlayer, FitPlayer, TrajectoryPlayer,
+};
 
 /// Capacity of the models and players the campaign loads into (the shipped blobs fit).
 const W: usize = 16;
 const L: usize = 3;
+/// Components of the density mixtures the campaign loads into.
+const K: usize = 16;
 
 /// What one blob did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +47,7 @@ fn judge(bytes: &[u8]) -> Verdict {
     let trajectory_player = || trajectory_player_verdict(bytes);
     let density_player = || density_player_verdict(bytes);
     let deviation_player = || deviation_player_verdict(bytes);
+    let mixture_player = || mixture_player_verdict(bytes);
     match decode_any(bytes) {
         Err(e) => {
             // The players read through the same decoder: they must refuse too.
@@ -51,6 +56,7 @@ fn judge(bytes: &[u8]) -> Verdict {
                 trajectory_player(),
                 density_player(),
                 deviation_player(),
+                mixture_player(),
             ] {
                 match player {
                     Ok(false) => {}
@@ -87,6 +93,11 @@ fn judge(bytes: &[u8]) -> Verdict {
                 view.n(),
                 view.outputs()
             )),
+        },
+        Ok(Blob::DensityMixture(view)) => match (fit_player(), density_player()) {
+            (Ok(false), Ok(false)) => mixture(&view, mixture_player()),
+            (Err(what), _) | (_, Err(what)) => Verdict::Failure(what),
+            _ => Verdict::Failure("a single-network player loaded a mixture blob".into()),
         },
         Ok(_) => Verdict::Rejected("payload this campaign does not know".into()),
     }
@@ -250,6 +261,111 @@ fn density(view: &ModelView<'_>, player: Result<bool, String>) -> Verdict {
     }
     let (wide, narrow) = by_n!(1 2 3 4 5 6 7 8);
     settle(wide, narrow, player, "density")
+}
+
+/// Ok(true) when a density mixture player loaded and evaluated fine, Ok(false) when it
+/// refused.
+fn mixture_player_verdict(bytes: &[u8]) -> Result<bool, String> {
+    macro_rules! by_n {
+        ($($n:literal)*) => {
+            match finn_core::format::decode_density_mixture(bytes).map(|v| v.n()) {
+                $(Ok($n) => match DensityMixturePlayer::<$n, W, L, K>::from_bytes(bytes) {
+                    Ok(p) => check_mixture::<f32, $n>(p.mixture()).map(|()| true),
+                    Err(_) => Ok(false),
+                },)*
+                _ => match DensityMixturePlayer::<1, W, L, K>::from_bytes(bytes) {
+                    Ok(_) => Err("a mixture player loaded what decode_density_mixture refuses".into()),
+                    Err(_) => Ok(false),
+                },
+            }
+        };
+    }
+    by_n!(1 2 3 4 5 6 7 8)
+}
+
+/// A loaded mixture works: on a grid over its box (or, on R^n, over the map's centre plus or
+/// minus 4 scales) the pdf is finite and >= 0, the log-pdf never NaN, the CDF in [0, 1]; the
+/// total probability is finite; samples from Halton uniforms are finite and inside a box
+/// support.
+fn check_mixture<T: finn_core::MapReal, const N: usize>(
+    p: &finn_core::DensityMixture<T, N, W, L, K>,
+) -> Result<(), String>
+where
+    Dim<N>: JetDim,
+{
+    use finn_core::density_mixture::MixtureSupport;
+    let support = p
+        .support()
+        .map_err(|e| format!("a loaded mixture has no support: {e}"))?;
+    let (lo, hi) = match support {
+        MixtureSupport::Box(d) => (*d.lower(), *d.upper()),
+        MixtureSupport::RealSpace(r) => {
+            let four = T::from_f64(4.0);
+            (
+                core::array::from_fn(|i| r.centre()[i] - four * r.scale()[i]),
+                core::array::from_fn(|i| r.centre()[i] + four * r.scale()[i]),
+            )
+        }
+    };
+    for x in grid::<T, N>(&lo, &hi) {
+        let f = finite(p.pdf(&x), "pdf")?;
+        if f < T::ZERO {
+            return Err(format!("pdf {f} < 0"));
+        }
+        let l = p.log_pdf(&x).map_err(|e| format!("log_pdf failed: {e}"))?;
+        if l.is_nan() {
+            return Err("log_pdf returned NaN".into());
+        }
+        let c = finite(p.cdf(&x), "cdf")?;
+        if !(c >= T::ZERO && c <= T::ONE) {
+            return Err(format!("cdf {c} outside [0, 1]"));
+        }
+    }
+    let inf = T::ONE / T::ZERO;
+    finite(
+        p.box_probability(&[-inf; N], &[inf; N]),
+        "the total probability",
+    )?;
+    for k in 0..8 {
+        let u = halton_uniforms::<N>(k + 1).map(|v| T::from_f64(f64::from(v)));
+        let x = p
+            .sample(&u)
+            .map_err(|e| format!("sample from {u:?} failed: {e}"))?;
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(format!("sample {x:?} not finite"));
+        }
+        if let MixtureSupport::Box(d) = support {
+            if !d.contains(&x) {
+                return Err(format!("sample {x:?} outside the support"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mixture(view: &DensityMixtureView<'_>, player: Result<bool, String>) -> Verdict {
+    fn load<T: finn_core::MapReal, const N: usize>(
+        view: &DensityMixtureView<'_>,
+    ) -> Result<bool, String>
+    where
+        Dim<N>: JetDim,
+    {
+        let Ok(p) = view.to_density_mixture::<T, N, W, L, K>() else {
+            return Ok(false);
+        };
+        check_mixture(&p)?;
+        Ok(true)
+    }
+    macro_rules! by_n {
+        ($($n:literal)*) => {
+            match view.n() {
+                $($n => (load::<f64, $n>(view), load::<f32, $n>(view)),)*
+                n => return Verdict::Failure(format!("decode accepted n = {n}")),
+            }
+        };
+    }
+    let (wide, narrow) = by_n!(1 2 3 4 5 6 7 8);
+    settle(wide, narrow, player, "density mixture")
 }
 
 /// Ok(true) when a trajectory player loaded and sampled fine, Ok(false) when it refused.

@@ -594,6 +594,18 @@ pub(crate) fn run(
         composite::DensityModel::new(support_map, components)?.save_json(&whole)?;
         let back = composite::DensityModel::load_json(&whole)?;
         files.push(whole);
+        // The whole mixture as ONE blob (payload 4), what a device flashes
+        // (finn-embedded's `DensityMixturePlayer`); read back, it must be the JSON's model.
+        let blob = with_suffix(&stem, ".postcard");
+        back.save_blob(&blob, c.blob_scalar.into())?;
+        let bytes = std::fs::read(&blob)?;
+        if composite::DensityModel::from_blob(&bytes)? != back {
+            return Err(TrainError::Data(format!(
+                "{} does not read back to the model of the JSON",
+                blob.display()
+            )));
+        }
+        files.push(blob);
         back
     };
     let normalisation_error = density.integral()? - 1.0;

@@ -155,7 +155,8 @@ impl Bumps {
 /// let points = array![[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]];
 /// let b = finn_train::density::train::bumps(&points, 2).unwrap();
 /// assert_eq!(b.centres.nrows(), 2);
-/// assert!(b.centres.rows().into_iter().any(|r| (r[0] - 0.05).abs() < 1e-9));
+/// // k-means stops at its tolerance (1e-6): the centroid is within about 3e-7 of 0.05.
+/// assert!(b.centres.rows().into_iter().any(|r| (r[0] - 0.05).abs() < 1e-5));
 /// assert!(b.widths.iter().all(|w| *w > 0.0));
 /// ```
 pub fn bumps(points: &Array2<f64>, count: usize) -> Result<Bumps, TrainError> {
