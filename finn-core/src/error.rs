@@ -60,6 +60,9 @@ pub enum Error {
     /// `AtMost` (or `Equal`) integral constraint of eps > 0, whose direction is not usable
     /// (softness <= 0 or not finite), or whose base is of the wrong size.
     NotADeviation,
+    /// A model placed on a [`DomainMap`](crate::DomainMap) must live on the map's unit box
+    /// [0, 1]^N (its domain inside it), where the map is defined.
+    NotOnUnitBox,
     /// The components do not make a mixture density: the problem says which rule they break
     /// ([`DensityMixture`](crate::density_mixture::DensityMixture)).
     NotAMixture(crate::density_mixture::MixtureProblem),
@@ -132,6 +135,9 @@ impl fmt::Display for Error {
                 "a positive network takes a shift constraint only with bound at-least; use scale",
             ),
             Error::InconsistentConstants(p) => write!(f, "inconsistent constraint constants: {p}"),
+            Error::NotOnUnitBox => f.write_str(
+                "a model on a domain map must have its domain inside the unit box [0, 1]^n",
+            ),
             Error::NotADensity => f.write_str(
                 "not a density: needs a positive network scaled to integral 1 over its support",
             ),

@@ -46,6 +46,7 @@ pub mod enclosure;
 mod error;
 pub mod format;
 pub mod jet;
+pub mod mapped_finn;
 pub mod network;
 mod real;
 pub mod trajectory;
@@ -61,6 +62,7 @@ pub use domain_map::{
 };
 pub use enclosure::Interval;
 pub use error::{ConstantsProblem, Error};
+pub use mapped_finn::MappedFinn;
 pub use network::{parameter_count, Kind, Network};
 pub use real::Real;
 
