@@ -7,10 +7,10 @@
 //! sample, every value checked against the host's `DensityPlayer` bit for bit; and the
 //! deviation workload on `firmware/blobs/deviation.postcard` (the Figure 2 model): its cost
 //! per phi evaluation, every value checked against the host's `DeviationPlayer` bit for bit
-//! ([`deviation`]); and the density mixture workload on
+//! (`report/deviation.rs`); and the density mixture workload on
 //! `firmware/blobs/density-mixture.postcard` (the trained moons mixture): its cost per pdf,
 //! CDF, box probability and sample, every value checked against the host's
-//! `DensityMixturePlayer` bit for bit ([`mixture`]).
+//! `DensityMixturePlayer` bit for bit (`report/mixture.rs`).
 
 mod deviation;
 mod mixture;
