@@ -709,21 +709,30 @@ fn device_evaluates_the_density_bit_for_bit() {
 
 /// The density mixture workload (`firmware/src/density_mixture.rs`) on finn-embedded's two
 /// example mixture blobs (a box support and all of R^2; `finn_lab::device::doc_density_mixture_blob`
-/// and `doc_density_mixture_real_blob`, checked in finn-lab's tests): pdf, log-pdf, CDF, box
-/// probabilities and samples equal the host's `DensityMixturePlayer` bit for bit, and two runs
-/// cost the same.
+/// and `doc_density_mixture_real_blob`, checked in finn-lab's tests) and on the trained moons
+/// mixture that `cargo xtask device` measures (`firmware/blobs/density-mixture.postcard`, 8
+/// components of widths [16, 8]): pdf, log-pdf, CDF, box probabilities and samples equal the
+/// host's `DensityMixturePlayer` bit for bit, and two runs cost the same.
 #[test]
 fn device_evaluates_the_density_mixture_bit_for_bit() {
-    for (label, blob, real_space) in [
+    for (label, blob, real_space, capacity) in [
         (
             "mixture-box",
             qemu::doc_density_mixture_blob().unwrap(),
             false,
+            [2, 4, 1, 2],
         ),
         (
             "mixture-real",
             qemu::doc_density_mixture_real_blob().unwrap(),
             true,
+            [2, 4, 1, 2],
+        ),
+        (
+            "mixture-moons",
+            std::fs::read(qemu::density_mixture_blob_path()).unwrap(),
+            false,
+            [2, 16, 2, 8],
         ),
     ] {
         let elf = firmware_with_blob(label, &blob);
@@ -733,7 +742,7 @@ fn device_evaluates_the_density_mixture_bit_for_bit() {
         assert_eq!(
             check,
             qemu::MixtureCheck::Evaluated {
-                capacity: [2, 4, 1, 2],
+                capacity,
                 real_space,
                 points: 64,
                 boxes: 16,

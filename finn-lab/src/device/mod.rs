@@ -16,7 +16,9 @@
 //!   ([`Run::fit_integral`], [`Run::fit_boxes`]), the cost per evaluation of f;
 //! * a density blob: pdf, log-pdf and CDF at Halton points of the support, box
 //!   probabilities and samples from Halton uniforms ([`Run::density_points`],
-//!   [`Run::density_boxes`], [`Run::density_draws`]), the cost of each ([`Run::phases`]).
+//!   [`Run::density_boxes`], [`Run::density_draws`]), the cost of each ([`Run::phases`]);
+//! * a density mixture blob: the same records over the mixture's region
+//!   ([`density_mixture`]).
 //!
 //! The firmware (`firmware/`, a workspace of its own) is built in release for
 //! [`DEVICE_TARGET`] and run on QEMU's `mps2-an386` machine with a Cortex-M4 and
@@ -108,6 +110,13 @@ pub fn default_blob_path() -> PathBuf {
 /// `results/figure2/bumps.postcard`.
 pub fn deviation_blob_path() -> PathBuf {
     firmware_dir().join("blobs/deviation.postcard")
+}
+
+/// The density mixture blob the firmware's density mixture workload is measured on: the
+/// trained moons mixture (`configs/density-moons.toml`, 8 components), copied from
+/// `results/densities/moons.postcard` so that the report measures a real model.
+pub fn density_mixture_blob_path() -> PathBuf {
+    firmware_dir().join("blobs/density-mixture.postcard")
 }
 
 /// The density blob the firmware's density workload is measured on
