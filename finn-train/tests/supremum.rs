@@ -315,8 +315,11 @@ fn shipped_density_blobs_load_and_are_bounded() {
     let (lo, hi) = f.domain();
     let s = supremum(f, &lo, &hi, &settings()).unwrap();
     assert!(s.converged && s.upper < blob.magnitude_bound);
-    let c = prove_at_most(f, &lo, &hi, 3.2, &settings()).unwrap();
+    // Just above the certified supremum is proven; just below what was found is refuted.
+    let c = prove_at_most(f, &lo, &hi, s.upper * 1.01, &settings()).unwrap();
     assert!(c.proven());
+    let below = prove_at_most(f, &lo, &hi, s.lower * 0.99, &settings()).unwrap();
+    assert!(matches!(below.status, Status::Violated { .. }));
     // A trajectory blob is not a model.
     let trajectory = std::fs::read(root.join("results/demo/trajectory.postcard")).unwrap();
     assert!(load_blob(&trajectory).is_err());
