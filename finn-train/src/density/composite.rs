@@ -11,6 +11,10 @@
 //! where each p_k is a payload-0 model (a positive FINN whose integral over the u-box is 1).
 //! `RealSpace` is per axis and monotone, so the image of an x-box is a u-box: every box
 //! probability stays a weighted sum of exact vertex sums, for a box support and for R^n.
+//! On the mapped domains ([`SupportMap::Polar`], [`SupportMap::Ball`],
+//! [`SupportMap::Simplex`]: finn-core's maps, constant abs det) only the images of u-boxes
+//! have exact probabilities ([`DensityModel::image_probability`]); an x-box is refused with
+//! [`TrainError::Inexact`].
 
 use super::loss::FLOOR;
 use crate::eval::Evaluator;
@@ -1152,7 +1156,11 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(k, r)| Component {
-                weight: if patterns.len() == 1 { 1.0 } else { w[k] },
+                weight: match patterns.len() {
+                    1 => 1.0,
+                    2 => w[k],
+                    m => 1.0 / m as f64,
+                },
                 reflect: r.clone(),
                 model: train::model(
                     &arch,
@@ -1343,6 +1351,117 @@ mod tests {
         }
         eprintln!("f32: pdf {pdf32:e} relative, box probabilities {box32:e} absolute");
         assert!(pdf32 < 1e-5 && box32 < 1e-5, "{pdf32} {box32}");
+    }
+
+    /// Mapped domains: the integral over the domain by quadrature in x, exact images of
+    /// u-boxes, x-boxes and payload 4 refused, samples inside and passing the u-cell test, the
+    /// JSON round trip, and a wrong dimension refused.
+    #[test]
+    fn mapped_domains_integrate_sample_and_round_trip() {
+        let disk = SupportMap::Polar {
+            centre: vec![0.5, -0.5],
+            inner: 0.0,
+            outer: 1.0,
+            start: 0.0,
+            span: std::f64::consts::TAU,
+        };
+        let maps = [
+            disk.clone(),
+            SupportMap::Polar {
+                centre: vec![0.0, 0.0],
+                inner: 0.5,
+                outer: 1.5,
+                start: 1.0,
+                span: 2.0,
+            },
+            SupportMap::Simplex,
+        ];
+        for map in maps {
+            let d = mixture(2, &[0.0, 0.0], &[1.0, 1.0], map.clone());
+            // Quadrature in x over a box around the domain: [c - 1.6, c + 1.6]^2 for the
+            // polar maps, [0, 1]^2 for the simplex.
+            let (c, side) = match &map {
+                SupportMap::Polar { centre, .. } => ([centre[0] - 1.6, centre[1] - 1.6], 3.2),
+                _ => ([0.0, 0.0], 1.0),
+            };
+            let k = 500;
+            let w = side / k as f64;
+            let mut sum = 0.0;
+            for i in 0..k {
+                for j in 0..k {
+                    let x = [c[0] + (i as f64 + 0.5) * w, c[1] + (j as f64 + 0.5) * w];
+                    sum += d.pdf(&x).unwrap() * w * w;
+                }
+            }
+            assert!((sum - 1.0).abs() < 5e-3, "{map:?}: quadrature {sum}");
+            assert!((d.integral().unwrap() - 1.0).abs() < 1e-14);
+            let half = d.image_probability(&[0.0, 0.0], &[0.5, 1.0]).unwrap();
+            let rest = d.image_probability(&[0.5, 0.0], &[1.0, 1.0]).unwrap();
+            assert!((half + rest - 1.0).abs() < 1e-14 && half > 0.0 && rest > 0.0);
+            assert!(matches!(
+                d.box_probability(&[0.0, 0.0], &[1.0, 1.0]),
+                Err(TrainError::Inexact(_))
+            ));
+            assert!(d.to_blob(Scalar::F64).is_err());
+            let check = sample_check(&d, 10_000, 3, 5, &[0.0; 2], &[1.0; 2]).unwrap();
+            assert!(
+                check.z < 3.5,
+                "{map:?}: {} at {}",
+                check.chi_square,
+                check.dof
+            );
+            assert!(check.samples.iter().all(|x| d.to_u(x).is_some()));
+            let path = std::env::temp_dir().join(format!(
+                "finn-composite-mapped-{}.density.json",
+                std::process::id()
+            ));
+            d.save_json(&path).unwrap();
+            assert_eq!(DensityModel::load_json(&path).unwrap(), d);
+            std::fs::remove_file(&path).ok();
+        }
+        // The disk has a seam, the partial sector and the simplex none.
+        let d = mixture(2, &[0.0, 0.0], &[1.0, 1.0], disk.clone());
+        let j = d.seam_jump(64).unwrap().unwrap();
+        assert!(j.points == 64 && j.absolute > 0.0 && j.relative <= 1.0);
+        let s = mixture(2, &[0.0, 0.0], &[1.0, 1.0], SupportMap::Simplex);
+        assert_eq!(s.seam_jump(64).unwrap(), None);
+        // A ball needs 3 coordinates; components off [0, 1]^n are refused.
+        let comps = mixture(2, &[0.0, 0.0], &[1.0, 1.0], SupportMap::Box).components;
+        let ball = SupportMap::Ball {
+            centre: vec![0.0; 3],
+            radius: 1.0,
+        };
+        assert!(DensityModel::new(ball, comps).is_err());
+        let comps = mixture(2, &[-1.0, 0.0], &[1.0, 1.0], SupportMap::Box).components;
+        assert!(DensityModel::new(disk, comps).is_err());
+    }
+
+    /// A ball in 3-D: the pdf is the u-density over the constant abs det, samples lie inside.
+    #[test]
+    fn a_ball_density_is_the_u_density_over_its_volume() {
+        let d = mixture(
+            3,
+            &[0.0; 3],
+            &[1.0; 3],
+            SupportMap::Ball {
+                centre: vec![1.0, 0.0, -1.0],
+                radius: 2.0,
+            },
+        );
+        let evals = d.evaluators().unwrap();
+        let u = [0.3, 0.6, 0.2];
+        let x = d.from_u(&u);
+        let volume = 4.0 * std::f64::consts::PI * 8.0 / 3.0;
+        let want = d.pdf_u(&evals, &u).unwrap() / volume;
+        assert!((d.pdf(&x).unwrap() - want).abs() < 1e-12 * want);
+        assert_eq!(d.pdf(&[4.0, 0.0, 0.0]).unwrap(), 0.0);
+        let sampler = d.sampler().unwrap();
+        for k in 0..50 {
+            let v = [k as f64 / 50.0, 0.3, (k as f64 * 0.37) % 1.0, 0.9];
+            let (x, _) = sampler.sample(&v).unwrap();
+            assert!(d.to_u(&x).is_some(), "{x:?}");
+        }
+        assert!(d.seam_jump(8).unwrap().unwrap().points == 64);
     }
 
     #[test]
