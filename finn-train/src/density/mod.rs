@@ -8,7 +8,10 @@
 //! gradients) -> rounds of L-BFGS with early stopping on the validation NLL ([`train`]) ->
 //! [`TrainedModel`] (payload 0 of `docs/model-format.md`, so `cargo xtask eval --box` gives
 //! exact probabilities) -> report with the baselines ([`baselines`]: a Gaussian mixture by EM
-//! and a Gaussian KDE, same split) and plots. [`benchmark`] runs the shipped datasets
+//! and a Gaussian KDE, same split) and plots. `support.map` places the density on a box, on
+//! all of R^n, or on a mapped domain (disk, annulus, sector, ball, simplex: the components
+//! on the unit u-box, [`fit_to_domain`], `loss.seam` for the periodic seam; see
+//! [`composite`]). [`benchmark`] runs the shipped datasets
 //! (`cargo xtask densities`), [`figure4`] the paper's Figure 4 (`cargo xtask figure4`).
 //!
 //! ```no_run
