@@ -85,6 +85,11 @@ pub enum TrainError {
     /// Drawing a plot failed.
     #[error("plot: {0}")]
     Plot(String),
+    /// A quantity asked for cannot be computed exactly by this model (e.g. the probability of
+    /// an axis-aligned x-box on a mapped domain such as a disk); the message says what to use
+    /// instead.
+    #[error("not exact: {0}")]
+    Inexact(String),
     /// The run finished, but a requirement it states does not hold (files are written).
     #[error("not met: {0}")]
     Unmet(String),

@@ -440,3 +440,181 @@ fn mixture_loss_is_the_same_bits_on_one_thread_and_many() {
         .install(run);
     assert_eq!(one, many);
 }
+
+/// A run on a generated disk dataset (`datasets::disk`, 300 points) in a scratch directory,
+/// a small mixture and few iterations; `seam` is `loss.seam`.
+fn disk_run(name: &str, seam: f64) -> Box<finn_train::density::DensityOutcome> {
+    let dir = scratch(name);
+    let points = datasets::disk(300, 4);
+    std::fs::write(dir.join("disk.csv"), datasets::to_csv(&points, "disk")).unwrap();
+    let text = format!(
+        r#"
+        application = "density"
+        seed = 3
+        output = "out/disk"
+        [network]
+        widths = [5]
+        components = 2
+        reflections = true
+        [support]
+        map = "disk"
+        [data]
+        csv = "disk.csv"
+        [loss]
+        seam = {seam}
+        [early_stopping]
+        patience = 10
+        every = 20
+        [baselines]
+        gmm_components = 0
+        kde = false
+        [solver]
+        max_iters = 60
+        [sampling]
+        samples = 4000
+        grid = 5
+        "#
+    );
+    let job = Job::from_toml_str(text, dir.join("config.toml")).unwrap();
+    let artefacts = job.run(&mut Silent).unwrap();
+    let Outcome::Density(d) = artefacts.outcome else {
+        panic!("not a density outcome")
+    };
+    // No payload-4 blob on a mapped domain; the JSON model and the report are there.
+    assert!(!dir.join("out/disk.postcard").exists());
+    assert!(dir.join("out/disk.density.json").exists());
+    let report = std::fs::read_to_string(dir.join("out/disk-report.md")).unwrap();
+    assert!(report.contains("across the seam"), "{report}");
+    assert!(report.contains("device player"), "{report}");
+    assert!(report.contains("marginal plots are skipped"), "{report}");
+    std::fs::remove_dir_all(&dir).ok();
+    d
+}
+
+/// On a disk: the run trains on u = r^-1(x), the density integrates to 1, the samples pass
+/// the u-cell chi-square test, and `loss.seam` > 0 makes the measured seam jump smaller.
+#[test]
+fn the_seam_penalty_shrinks_the_jump_on_a_disk() {
+    let plain = disk_run("seam0", 0.0);
+    let damped = disk_run("seam1", 1.0);
+    for d in [&plain, &damped] {
+        assert!(
+            d.normalisation_error.abs() < 1e-9,
+            "{}",
+            d.normalisation_error
+        );
+        assert!(d.finn.test.unwrap().is_finite());
+        let s = d.sampling.as_ref().unwrap();
+        assert!(s.z < 4.0, "chi-square {} at {} dof", s.chi_square, s.dof);
+        assert!(s.samples.iter().all(|x| x[0].hypot(x[1]) <= 1.0 + 1e-12));
+        // An x-box has no exact probability here; the image of a u-box has.
+        let e = d.density.box_probability(&[0.0, 0.0], &[0.5, 0.5]);
+        assert!(
+            matches!(e, Err(finn_train::TrainError::Inexact(_))),
+            "{e:?}"
+        );
+        let all = d
+            .density
+            .image_probability(&[0.0, 0.0], &[1.0, 1.0])
+            .unwrap();
+        assert!((all - 1.0).abs() < 1e-12, "{all}");
+    }
+    let (a, b) = (plain.seam.clone().unwrap(), damped.seam.clone().unwrap());
+    eprintln!(
+        "seam jump without the penalty {:.4e} ({:.2} %), with loss.seam = 1: {:.4e} ({:.2} %)",
+        a.absolute,
+        100.0 * a.relative,
+        b.absolute,
+        100.0 * b.relative
+    );
+    assert_eq!(a.points, 64);
+    assert!(b.absolute < a.absolute, "{b:?} vs {a:?}");
+}
+
+/// Mapped-domain keys: errors name the key; points outside are an error naming the row, or
+/// clipped and counted.
+#[test]
+fn mapped_domain_config_errors_name_the_key() {
+    let base = CONFIG.replace("lower = [-5.0]\n    upper = [5.0]", "map = \"disk\"");
+    assert!(parse(&base).is_ok());
+    let cases = [
+        (
+            "map = \"disk\"",
+            "map = \"disk\"\nradius = -1.0",
+            "support.radius",
+        ),
+        (
+            "map = \"disk\"",
+            "map = \"disk\"\nspan = 90.0",
+            "support.span",
+        ),
+        (
+            "map = \"disk\"",
+            "map = \"disk\"\ncentre = [0.0]",
+            "support.centre",
+        ),
+        ("map = \"disk\"", "map = \"annulus\"", "support.inner"),
+        (
+            "map = \"disk\"",
+            "map = \"annulus\"\ninner = 2.0",
+            "support.inner",
+        ),
+        ("map = \"disk\"", "map = \"sector\"", "support.span"),
+        (
+            "map = \"disk\"",
+            "map = \"sector\"\nspan = 400.0",
+            "support.span",
+        ),
+        (
+            "map = \"disk\"",
+            "map = \"simplex\"\nradius = 1.0",
+            "support.radius",
+        ),
+        (
+            "map = \"disk\"",
+            "map = \"disk\"\nauto = true",
+            "support.auto",
+        ),
+        (
+            "map = \"disk\"",
+            "map = \"box\"\ncentre = [0.0, 0.0]\nauto = true",
+            "support.centre",
+        ),
+        (
+            "[early_stopping]",
+            "[loss]\nseam = -1.0\n[early_stopping]",
+            "loss.seam",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let text = base.replace(from, to);
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(key), "{to}: {e}");
+    }
+    // loss.seam needs a periodic coordinate: a sector of 90 degrees has none.
+    let text = base
+        .replace("map = \"disk\"", "map = \"sector\"\nspan = 90.0")
+        .replace("[early_stopping]", "[loss]\nseam = 1.0\n[early_stopping]");
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(e.contains("loss.seam"), "{e}");
+
+    // A point outside the disk: an error naming its row, or clipped and counted.
+    let dir = scratch("outside");
+    let mut points = datasets::disk(120, 9);
+    points[[6, 0]] = 1.5;
+    std::fs::write(dir.join("points.csv"), datasets::to_csv(&points, "disk")).unwrap();
+    let text = base
+        .replace("widths = [4]", "widths = [3]")
+        .replace("gmm_components = 3", "gmm_components = 0\n    kde = false");
+    let job = Job::from_toml_str(text.clone(), dir.join("config.toml")).unwrap();
+    let e = job.run(&mut Silent).unwrap_err().to_string();
+    assert!(e.contains("point 7"), "{e}");
+    let text = text.replace("map = \"disk\"", "map = \"disk\"\n    outside = \"clip\"");
+    let job = Job::from_toml_str(text, dir.join("config.toml")).unwrap();
+    let artefacts = job.run(&mut Silent).unwrap();
+    let Outcome::Density(d) = artefacts.outcome else {
+        panic!("not a density outcome")
+    };
+    assert_eq!(d.clipped, 1);
+    std::fs::remove_dir_all(&dir).ok();
+}

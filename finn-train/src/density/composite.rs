@@ -11,6 +11,10 @@
 //! where each p_k is a payload-0 model (a positive FINN whose integral over the u-box is 1).
 //! `RealSpace` is per axis and monotone, so the image of an x-box is a u-box: every box
 //! probability stays a weighted sum of exact vertex sums, for a box support and for R^n.
+//! On the mapped domains ([`SupportMap::Polar`], [`SupportMap::Ball`],
+//! [`SupportMap::Simplex`]: finn-core's maps, constant abs det) only the images of u-boxes
+//! have exact probabilities ([`DensityModel::image_probability`]); an x-box is refused with
+//! [`TrainError::Inexact`].
 
 use super::loss::FLOOR;
 use crate::eval::Evaluator;
@@ -41,6 +45,275 @@ pub enum SupportMap {
         /// Per-axis scale, > 0.
         scale: Vec<f64>,
     },
+    /// An annular sector in 2-D (finn-core's area-preserving `Polar`: disk, annulus, sector):
+    /// r = sqrt(inner^2 + u_1 (outer^2 - inner^2)), theta = start + span u_2, constant
+    /// abs det = span (outer^2 - inner^2) / 2. A full turn (span = 2 pi) makes u_2 periodic.
+    Polar {
+        /// The centre (2 entries).
+        centre: Vec<f64>,
+        /// Inner radius, >= 0 (0: a disk or a sector).
+        inner: f64,
+        /// Outer radius, > inner.
+        outer: f64,
+        /// Start angle, radians.
+        start: f64,
+        /// Angle spanned, radians, in (0, 2 pi].
+        span: f64,
+    },
+    /// The ball of radius `radius` in 3-D (finn-core's volume-preserving `Ball`): constant
+    /// abs det = 4 pi R^3 / 3, u_3 periodic.
+    Ball {
+        /// The centre (3 entries).
+        centre: Vec<f64>,
+        /// The radius, > 0.
+        radius: f64,
+    },
+    /// The standard simplex x_i >= 0, sum x_i <= 1 (finn-core's `Simplex`, stick-breaking):
+    /// constant abs det = 1 / n!.
+    Simplex,
+}
+
+/// Runs `$body` with `$s` bound to finn-core's `Simplex<f64, N>` for the runtime dimension
+/// `$n` (1..=8), else evaluates `$none`.
+macro_rules! with_simplex {
+    ($n:expr, $s:ident, $body:expr, $none:expr) => {
+        match $n {
+            1 => with_simplex!(@ 1, $s, $body),
+            2 => with_simplex!(@ 2, $s, $body),
+            3 => with_simplex!(@ 3, $s, $body),
+            4 => with_simplex!(@ 4, $s, $body),
+            5 => with_simplex!(@ 5, $s, $body),
+            6 => with_simplex!(@ 6, $s, $body),
+            7 => with_simplex!(@ 7, $s, $body),
+            8 => with_simplex!(@ 8, $s, $body),
+            _ => $none,
+        }
+    };
+    (@ $k:literal, $s:ident, $body:expr) => {{
+        let $s = finn_core::Simplex::<f64, $k>::new();
+        $body
+    }};
+}
+
+fn arr<const N: usize>(v: &[f64]) -> Option<[f64; N]> {
+    (v.len() == N).then(|| core::array::from_fn(|i| v[i]))
+}
+
+impl SupportMap {
+    /// Whether every axis-aligned x-box is the image of a u-box (box and real-space maps), so
+    /// that [`DensityModel::box_probability`] is exact.
+    ///
+    /// ```
+    /// use finn_train::density::composite::SupportMap;
+    /// assert!(SupportMap::Box.exact_boxes() && !SupportMap::Simplex.exact_boxes());
+    /// ```
+    pub fn exact_boxes(&self) -> bool {
+        matches!(self, SupportMap::Box | SupportMap::RealSpace { .. })
+    }
+
+    /// The axis of u that is periodic in x (glued faces u = 0 and u = 1), if any: u_2 of a
+    /// full-turn polar map, u_3 of a ball.
+    ///
+    /// ```
+    /// use finn_train::density::composite::SupportMap;
+    /// let disk = SupportMap::Polar { centre: vec![0.0, 0.0], inner: 0.0, outer: 1.0, start: 0.0, span: std::f64::consts::TAU };
+    /// assert_eq!(disk.periodic_axis(), Some(1));
+    /// assert_eq!(SupportMap::Simplex.periodic_axis(), None);
+    /// ```
+    pub fn periodic_axis(&self) -> Option<usize> {
+        use finn_core::DomainMap;
+        match self {
+            SupportMap::Polar { .. } => self.polar().ok()?.periodic_axis(),
+            SupportMap::Ball { .. } => Some(2),
+            _ => None,
+        }
+    }
+
+    /// A short description (report and run output).
+    pub fn describe(&self) -> String {
+        match self {
+            SupportMap::Box => "box".into(),
+            SupportMap::RealSpace { .. } => "all of R^n".into(),
+            SupportMap::Polar {
+                centre,
+                inner,
+                outer,
+                start,
+                span,
+            } => format!(
+                "polar (annular sector) centre {centre:?}, radii {inner} to {outer}, angles \
+                 {:.4} to {:.4} degrees",
+                start.to_degrees(),
+                (start + span).to_degrees()
+            ),
+            SupportMap::Ball { centre, radius } => {
+                format!("ball centre {centre:?}, radius {radius}")
+            }
+            SupportMap::Simplex => "the standard simplex x_i >= 0, sum x_i <= 1".into(),
+        }
+    }
+
+    fn polar(&self) -> Result<finn_core::Polar<f64>, TrainError> {
+        let bad = |m: &str| TrainError::Data(format!("density model: polar map: {m}"));
+        let SupportMap::Polar {
+            centre,
+            inner,
+            outer,
+            start,
+            span,
+        } = self
+        else {
+            return Err(bad("not a polar map"));
+        };
+        let c = arr::<2>(centre).ok_or_else(|| bad("the centre needs 2 entries"))?;
+        finn_core::Polar::annular_sector(c, *inner, *outer, *start, *span).map_err(|e| {
+            bad(&format!(
+                "{e} (need finite values, 0 <= inner < outer, span in (0, 2 pi])"
+            ))
+        })
+    }
+
+    fn ball(&self) -> Result<finn_core::Ball<f64>, TrainError> {
+        let bad = |m: &str| TrainError::Data(format!("density model: ball map: {m}"));
+        let SupportMap::Ball { centre, radius } = self else {
+            return Err(bad("not a ball map"));
+        };
+        let c = arr::<3>(centre).ok_or_else(|| bad("the centre needs 3 entries"))?;
+        finn_core::Ball::new(c, *radius)
+            .map_err(|e| bad(&format!("{e} (need a finite centre and radius > 0)")))
+    }
+
+    /// Checks the map's parameters for `n` coordinates (polar maps need n = 2, balls n = 3,
+    /// the simplex 1..=8).
+    pub fn check(&self, n: usize) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Data(format!("density model: {m}")));
+        match self {
+            SupportMap::Box | SupportMap::RealSpace { .. } => Ok(()),
+            SupportMap::Polar { .. } if n != 2 => bad(format!("a polar map needs n = 2, not {n}")),
+            SupportMap::Polar { .. } => self.polar().map(|_| ()),
+            SupportMap::Ball { .. } if n != 3 => bad(format!("a ball needs n = 3, not {n}")),
+            SupportMap::Ball { .. } => self.ball().map(|_| ()),
+            SupportMap::Simplex if !(1..=8).contains(&n) => {
+                bad(format!("a simplex has 1..=8 coordinates, not {n}"))
+            }
+            SupportMap::Simplex => Ok(()),
+        }
+    }
+
+    /// For the maps onto bounded domains (polar, ball, simplex): u = r^-1(x) in [0, 1]^n and
+    /// ln abs det dr/du (a constant), `None` outside the domain or for the other maps.
+    ///
+    /// ```
+    /// use finn_train::density::composite::SupportMap;
+    /// let (u, log_det) = SupportMap::Simplex.domain_to_u(&[0.25, 0.25]).unwrap();
+    /// assert!(u.iter().all(|v| (0.0..=1.0).contains(v)));
+    /// assert!((log_det - 0.5f64.ln()).abs() < 1e-15); // abs det = 1 / 2!
+    /// assert!(SupportMap::Simplex.domain_to_u(&[0.75, 0.5]).is_none());
+    /// ```
+    pub fn domain_to_u(&self, x: &[f64]) -> Option<(Vec<f64>, f64)> {
+        use finn_core::DomainMap;
+        match self {
+            SupportMap::Box | SupportMap::RealSpace { .. } => None,
+            SupportMap::Polar { .. } => {
+                let m = self.polar().ok()?;
+                let u = m.inverse(&arr::<2>(x)?)?;
+                Some((u.to_vec(), m.log_jacobian(&u)))
+            }
+            SupportMap::Ball { .. } => {
+                let m = self.ball().ok()?;
+                let u = m.inverse(&arr::<3>(x)?)?;
+                Some((u.to_vec(), m.log_jacobian(&u)))
+            }
+            SupportMap::Simplex => with_simplex!(
+                x.len(),
+                s,
+                {
+                    let u = s.inverse(&arr(x)?)?;
+                    Some((u.to_vec(), s.log_jacobian(&u)))
+                },
+                None
+            ),
+        }
+    }
+
+    /// For the maps onto bounded domains: x = r(u) (u clamped into [0, 1]^n); `None` for the
+    /// box and real-space maps (see [`DensityModel::from_u`]) or a wrong length.
+    pub fn domain_from_u(&self, u: &[f64]) -> Option<Vec<f64>> {
+        use finn_core::DomainMap;
+        match self {
+            SupportMap::Box | SupportMap::RealSpace { .. } => None,
+            SupportMap::Polar { .. } => Some(self.polar().ok()?.forward(&arr::<2>(u)?).to_vec()),
+            SupportMap::Ball { .. } => Some(self.ball().ok()?.forward(&arr::<3>(u)?).to_vec()),
+            SupportMap::Simplex => {
+                with_simplex!(u.len(), s, Some(s.forward(&arr(u)?).to_vec()), None)
+            }
+        }
+    }
+
+    /// For the maps onto bounded domains: x moved into the domain (the nearest radius and
+    /// angle of a polar map, the radius of a ball, negative coordinates to 0 and then the
+    /// sum scaled down to 1 for the simplex), and whether it moved. Points already inside stay
+    /// as they are; `None` for the box and real-space maps and non-finite x.
+    ///
+    /// ```
+    /// use finn_train::density::composite::SupportMap;
+    /// let disk = SupportMap::Polar { centre: vec![0.0, 0.0], inner: 0.0, outer: 1.0, start: 0.0, span: std::f64::consts::TAU };
+    /// let (x, moved) = disk.clip(&[2.0, 0.0]).unwrap();
+    /// assert!(moved && disk.domain_to_u(&x).is_some());
+    /// assert_eq!(disk.clip(&[0.5, 0.0]), Some((vec![0.5, 0.0], false)));
+    /// ```
+    pub fn clip(&self, x: &[f64]) -> Option<(Vec<f64>, bool)> {
+        if x.iter().any(|v| !v.is_finite()) || self.exact_boxes() {
+            return None;
+        }
+        if self.domain_to_u(x).is_some() {
+            return Some((x.to_vec(), false));
+        }
+        let moved = match self {
+            SupportMap::Polar {
+                centre,
+                inner,
+                outer,
+                start,
+                span,
+            } => {
+                let (dx, dy) = (x[0] - centre[0], x[1] - centre[1]);
+                let rho = dx.hypot(dy).clamp(*inner, *outer);
+                let tau = std::f64::consts::TAU;
+                let mut rel = dy.atan2(dx) - start;
+                rel -= tau * (rel / tau).floor();
+                if rel > *span {
+                    // Nearer to the end angle or (going round) to the start angle.
+                    rel = if rel - span < tau - rel { *span } else { 0.0 };
+                }
+                let u = [
+                    (rho * rho - inner * inner) / (outer * outer - inner * inner),
+                    rel / span,
+                ];
+                self.domain_from_u(&u.map(|v| v.clamp(0.0, 1.0)))?
+            }
+            SupportMap::Ball { centre, radius } => {
+                let d: Vec<f64> = x.iter().zip(centre).map(|(a, c)| a - c).collect();
+                let rho = d.iter().map(|v| v * v).sum::<f64>().sqrt();
+                // Slightly inside, so that rounding cannot leave it out.
+                let k = radius * (1.0 - 1e-12) / rho;
+                d.iter().zip(centre).map(|(v, c)| c + v * k).collect()
+            }
+            SupportMap::Simplex => {
+                let mut y: Vec<f64> = x.iter().map(|v| v.max(0.0)).collect();
+                let total: f64 = y.iter().sum();
+                if total > 1.0 {
+                    let k = (1.0 - 1e-12) / total;
+                    y.iter_mut().for_each(|v| *v *= k);
+                }
+                y
+            }
+            SupportMap::Box | SupportMap::RealSpace { .. } => return None,
+        };
+        // Through u and back, so that the moved point is inside up to the map's rounding.
+        let u = self.domain_to_u(&moved).map(|(u, _)| u)?;
+        Some((self.domain_from_u(&u)?, true))
+    }
 }
 
 /// One mixture component.
@@ -159,6 +432,13 @@ impl DensityModel {
                 return bad("a real-space map needs components on [0, 1]^n".into());
             }
         }
+        if !map.exact_boxes() {
+            map.check(n)?;
+            if first.model.domain_lower != vec![0.0; n] || first.model.domain_upper != vec![1.0; n]
+            {
+                return bad("a mapped domain needs components on [0, 1]^n".into());
+            }
+        }
         Ok(DensityModel {
             format: FORMAT.into(),
             map,
@@ -199,6 +479,7 @@ impl DensityModel {
                 }
                 Some((u, log_det))
             }
+            other => other.domain_to_u(x),
         }
     }
 
@@ -211,6 +492,7 @@ impl DensityModel {
                 .zip(centre.iter().zip(scale))
                 .map(|(u, (c, s))| c + s * (u.ln() - (-u).ln_1p()))
                 .collect(),
+            other => other.domain_from_u(u).unwrap_or_default(),
         }
     }
 
@@ -281,6 +563,9 @@ impl DensityModel {
 
     /// The exact probability of the box [lo, hi] in x (clipped to the support): a weighted sum
     /// of vertex sums (the image of an x-box under `RealSpace` is a u-box).
+    ///
+    /// Errors: [`TrainError::Inexact`] for the polar, ball and simplex maps, where an x-box is
+    /// not the image of a u-box (use [`DensityModel::image_probability`]).
     pub fn box_probability(&self, lo: &[f64], hi: &[f64]) -> Result<f64, TrainError> {
         self.box_probability_with(&self.evaluators()?, lo, hi)
     }
@@ -292,6 +577,17 @@ impl DensityModel {
         lo: &[f64],
         hi: &[f64],
     ) -> Result<f64, TrainError> {
+        if !self.map.exact_boxes() {
+            return Err(TrainError::Inexact(format!(
+                "the probability of an axis-aligned x-box on a {} map: such a box is not the \
+                 image of a u-box (use image_probability for images of u-boxes)",
+                match self.map {
+                    SupportMap::Polar { .. } => "polar",
+                    SupportMap::Ball { .. } => "ball",
+                    _ => "simplex",
+                }
+            )));
+        }
         let n = self.dim();
         let (ulo, uhi) = self.u_box();
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
@@ -310,6 +606,7 @@ impl DensityModel {
                     };
                     (s(lo[i]), s(hi[i]))
                 }
+                _ => return Err(TrainError::Inexact("x-boxes on a mapped domain".into())),
             };
             a[i] = p.max(ulo[i]);
             b[i] = q.min(uhi[i]);
@@ -317,9 +614,61 @@ impl DensityModel {
                 return Ok(0.0);
             }
         }
+        self.u_box_probability(evals, &a, &b)
+    }
+
+    /// The exact probability of the image r([u_lo, u_hi]) of a u-box (clipped to the
+    /// components' box): the mixture's weighted vertex sums over it, for every map (for a box
+    /// support u = x). On a disk, [0, 1/2] x [0, 1] is the inner disk of half the area.
+    ///
+    /// Errors: `Core(DimensionMismatch)` for corners of the wrong length, and those of the
+    /// evaluation.
+    pub fn image_probability(&self, u_lo: &[f64], u_hi: &[f64]) -> Result<f64, TrainError> {
+        self.image_probability_with(&self.evaluators()?, u_lo, u_hi)
+    }
+
+    /// [`DensityModel::image_probability`] with prepared evaluators.
+    pub fn image_probability_with(
+        &self,
+        evals: &[Evaluator],
+        u_lo: &[f64],
+        u_hi: &[f64],
+    ) -> Result<f64, TrainError> {
+        let n = self.dim();
+        for v in [u_lo, u_hi] {
+            if v.len() != n {
+                return Err(finn_core::Error::DimensionMismatch {
+                    expected: n,
+                    found: v.len(),
+                }
+                .into());
+            }
+        }
+        if u_lo.iter().chain(u_hi).any(|v| v.is_nan()) {
+            return Err(finn_core::Error::NonFiniteInput.into());
+        }
+        let (ulo, uhi) = self.u_box();
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        for i in 0..n {
+            a[i] = u_lo[i].max(ulo[i]);
+            b[i] = u_hi[i].min(uhi[i]);
+            if a[i] >= b[i] {
+                return Ok(0.0);
+            }
+        }
+        self.u_box_probability(evals, &a, &b)
+    }
+
+    /// The weighted vertex sums over the u-box [a, b] (inside the components' box).
+    fn u_box_probability(
+        &self,
+        evals: &[Evaluator],
+        a: &[f64],
+        b: &[f64],
+    ) -> Result<f64, TrainError> {
         let mut total = 0.0;
         for (k, e) in evals.iter().enumerate() {
-            let (ra, rb) = (self.reflect(k, &a), self.reflect(k, &b));
+            let (ra, rb) = (self.reflect(k, a), self.reflect(k, b));
             let (p, q): (Vec<f64>, Vec<f64>) = ra
                 .iter()
                 .zip(&rb)
@@ -338,6 +687,56 @@ impl DensityModel {
             total += c.weight * Evaluator::new(&c.model)?.integral()?;
         }
         Ok(total)
+    }
+
+    /// The largest jump of the x-density across the periodic seam, `None` for a map without
+    /// one: the mixture evaluated on both sides (u_p = 0 and u_p = 1 of the periodic axis p) at
+    /// the midpoints of `steps` cells per other axis (steps^(n-1) seam points), each side's
+    /// u-density divided by abs det dr/du.
+    ///
+    /// Errors: those of the evaluation.
+    pub fn seam_jump(&self, steps: usize) -> Result<Option<SeamJump>, TrainError> {
+        let Some(p) = self.map.periodic_axis() else {
+            return Ok(None);
+        };
+        let n = self.dim();
+        let steps = steps.max(1);
+        let evals = self.evaluators()?;
+        let mut out = SeamJump {
+            absolute: 0.0,
+            relative: 0.0,
+            at: vec![0.0; n],
+            points: 0,
+        };
+        let others: Vec<usize> = (0..n).filter(|i| *i != p).collect();
+        let count = steps.pow(others.len() as u32);
+        for index in 0..count {
+            let mut rest = index;
+            let mut u = vec![0.0; n];
+            for &i in &others {
+                u[i] = ((rest % steps) as f64 + 0.5) / steps as f64;
+                rest /= steps;
+            }
+            let (mut lo, mut hi) = (u.clone(), u.clone());
+            lo[p] = 0.0;
+            hi[p] = 1.0;
+            // Constant abs det on every map with a seam; taken at the point anyway.
+            let log_det = self.to_u(&self.from_u(&lo)).map_or(0.0, |(_, l)| l);
+            let det = log_det.exp();
+            let (a, b) = (
+                self.pdf_u(&evals, &lo)? / det,
+                self.pdf_u(&evals, &hi)? / det,
+            );
+            let jump = (a - b).abs();
+            let rel = if jump > 0.0 { jump / a.max(b) } else { 0.0 };
+            out.points += 1;
+            if rel > out.relative {
+                out.relative = rel;
+                out.at = lo;
+            }
+            out.absolute = out.absolute.max(jump);
+        }
+        Ok(Some(out))
     }
 
     /// Writes the JSON document.
@@ -370,7 +769,9 @@ impl DensityModel {
     /// rounded to f32 and its scale re-resolved for the rounded parameters (as
     /// [`TrainedModel::to_density_blob`] does); weights and map stay f64 in the blob.
     ///
-    /// Errors: `Data` for more than 8 inputs (the reflection mask is a byte) or a model the
+    /// Errors: `Data` for a polar, ball or simplex map (payload 4 and the device player know
+    /// box and real-space supports only), for more than 8 inputs (the reflection mask is a
+    /// byte) or a model the
     /// format refuses.
     pub fn to_blob(&self, scalar: Scalar) -> Result<Vec<u8>, TrainError> {
         let data = |e: String| TrainError::Data(format!("density mixture blob: {e}"));
@@ -416,6 +817,13 @@ impl DensityModel {
             SupportMap::Box => MixtureMapHeader::Box,
             SupportMap::RealSpace { centre, scale } => {
                 MixtureMapHeader::RealSpace { centre, scale }
+            }
+            other => {
+                return Err(data(format!(
+                    "payload 4 (the device player) holds box and real-space supports only, not \
+                     the {} map; keep the JSON model",
+                    other.describe()
+                )))
             }
         };
         let header = DensityMixtureHeader {
@@ -548,6 +956,19 @@ impl CoreDensity {
     }
 }
 
+/// What [`DensityModel::seam_jump`] measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeamJump {
+    /// The largest abs(p_x(seam from below) - p_x(seam from above)) over the grid.
+    pub absolute: f64,
+    /// The largest jump relative to the larger of the two one-sided densities, in [0, 1].
+    pub relative: f64,
+    /// The u (periodic coordinate 0) where the relative jump is largest.
+    pub at: Vec<f64>,
+    /// How many seam points were evaluated.
+    pub points: usize,
+}
+
 /// Draws samples from a [`DensityModel`] with finn-core's sampler.
 pub struct Sampler<'a> {
     model: &'a DensityModel,
@@ -606,7 +1027,10 @@ pub struct SampleCheck {
 /// Draws `count` samples with seeded uniforms and tests them: chi-square on a
 /// `grid` x `grid` partition of [lo, hi] in the first two coordinates (every other
 /// coordinate unrestricted) plus one cell for the rest of the space, against the exact
-/// [`DensityModel::box_probability`] of each cell.
+/// [`DensityModel::box_probability`] of each cell. On a polar, ball or simplex domain the
+/// cells are the images of a `grid` x `grid` partition of [0, 1]^2 in (u_1, u_2) instead
+/// (`lo` and `hi` are ignored), each with its exact [`DensityModel::image_probability`], and
+/// each sample is counted in the cell of its u = r^-1(x).
 ///
 /// Errors: those of [`DensityModel::sampler`] and of the model's evaluation; `Data` for
 /// n < 2.
@@ -636,6 +1060,13 @@ pub fn sample_check(
     }
     let seconds = start.elapsed().as_secs_f64();
     let evals = model.evaluators()?;
+    // On a mapped domain the cells are images of u-cells (an x-box has no exact probability).
+    let mapped = !model.map.exact_boxes();
+    let (lo, hi) = if mapped {
+        (&[0.0, 0.0][..], &[1.0, 1.0][..])
+    } else {
+        (lo, hi)
+    };
     let (wx, wy) = ((hi[0] - lo[0]) / grid as f64, (hi[1] - lo[1]) / grid as f64);
     let mut a = vec![f64::NEG_INFINITY; n];
     let mut b = vec![f64::INFINITY; n];
@@ -646,12 +1077,27 @@ pub fn sample_check(
             b[0] = a[0] + wx;
             a[1] = lo[1] + j as f64 * wy;
             b[1] = a[1] + wy;
-            expected.push(model.box_probability_with(&evals, &a, &b)? * count as f64);
+            let p = if mapped {
+                let (mut ua, mut ub) = (vec![0.0; n], vec![1.0; n]);
+                ua[..2].copy_from_slice(&a[..2]);
+                ub[..2].copy_from_slice(&b[..2]);
+                model.image_probability_with(&evals, &ua, &ub)?
+            } else {
+                model.box_probability_with(&evals, &a, &b)?
+            };
+            expected.push(p * count as f64);
         }
     }
     let mut observed = vec![0.0; grid * grid];
     let mut rest_observed = 0.0;
     for x in &samples {
+        let u;
+        let x = if mapped {
+            u = model.to_u(x).map_or_else(|| vec![f64::NAN; n], |(u, _)| u);
+            &u
+        } else {
+            x
+        };
         let (i, j) = ((x[0] - lo[0]) / wx, (x[1] - lo[1]) / wy);
         if i >= 0.0 && j >= 0.0 && (i as usize) < grid && (j as usize) < grid {
             observed[i as usize * grid + j as usize] += 1.0;
@@ -710,7 +1156,11 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(k, r)| Component {
-                weight: if patterns.len() == 1 { 1.0 } else { w[k] },
+                weight: match patterns.len() {
+                    1 => 1.0,
+                    2 => w[k],
+                    m => 1.0 / m as f64,
+                },
                 reflect: r.clone(),
                 model: train::model(
                     &arch,
@@ -901,6 +1351,117 @@ mod tests {
         }
         eprintln!("f32: pdf {pdf32:e} relative, box probabilities {box32:e} absolute");
         assert!(pdf32 < 1e-5 && box32 < 1e-5, "{pdf32} {box32}");
+    }
+
+    /// Mapped domains: the integral over the domain by quadrature in x, exact images of
+    /// u-boxes, x-boxes and payload 4 refused, samples inside and passing the u-cell test, the
+    /// JSON round trip, and a wrong dimension refused.
+    #[test]
+    fn mapped_domains_integrate_sample_and_round_trip() {
+        let disk = SupportMap::Polar {
+            centre: vec![0.5, -0.5],
+            inner: 0.0,
+            outer: 1.0,
+            start: 0.0,
+            span: std::f64::consts::TAU,
+        };
+        let maps = [
+            disk.clone(),
+            SupportMap::Polar {
+                centre: vec![0.0, 0.0],
+                inner: 0.5,
+                outer: 1.5,
+                start: 1.0,
+                span: 2.0,
+            },
+            SupportMap::Simplex,
+        ];
+        for map in maps {
+            let d = mixture(2, &[0.0, 0.0], &[1.0, 1.0], map.clone());
+            // Quadrature in x over a box around the domain: [c - 1.6, c + 1.6]^2 for the
+            // polar maps, [0, 1]^2 for the simplex.
+            let (c, side) = match &map {
+                SupportMap::Polar { centre, .. } => ([centre[0] - 1.6, centre[1] - 1.6], 3.2),
+                _ => ([0.0, 0.0], 1.0),
+            };
+            let k = 500;
+            let w = side / k as f64;
+            let mut sum = 0.0;
+            for i in 0..k {
+                for j in 0..k {
+                    let x = [c[0] + (i as f64 + 0.5) * w, c[1] + (j as f64 + 0.5) * w];
+                    sum += d.pdf(&x).unwrap() * w * w;
+                }
+            }
+            assert!((sum - 1.0).abs() < 5e-3, "{map:?}: quadrature {sum}");
+            assert!((d.integral().unwrap() - 1.0).abs() < 1e-14);
+            let half = d.image_probability(&[0.0, 0.0], &[0.5, 1.0]).unwrap();
+            let rest = d.image_probability(&[0.5, 0.0], &[1.0, 1.0]).unwrap();
+            assert!((half + rest - 1.0).abs() < 1e-14 && half > 0.0 && rest > 0.0);
+            assert!(matches!(
+                d.box_probability(&[0.0, 0.0], &[1.0, 1.0]),
+                Err(TrainError::Inexact(_))
+            ));
+            assert!(d.to_blob(Scalar::F64).is_err());
+            let check = sample_check(&d, 10_000, 3, 5, &[0.0; 2], &[1.0; 2]).unwrap();
+            assert!(
+                check.z < 3.5,
+                "{map:?}: {} at {}",
+                check.chi_square,
+                check.dof
+            );
+            assert!(check.samples.iter().all(|x| d.to_u(x).is_some()));
+            let path = std::env::temp_dir().join(format!(
+                "finn-composite-mapped-{}.density.json",
+                std::process::id()
+            ));
+            d.save_json(&path).unwrap();
+            assert_eq!(DensityModel::load_json(&path).unwrap(), d);
+            std::fs::remove_file(&path).ok();
+        }
+        // The disk has a seam, the partial sector and the simplex none.
+        let d = mixture(2, &[0.0, 0.0], &[1.0, 1.0], disk.clone());
+        let j = d.seam_jump(64).unwrap().unwrap();
+        assert!(j.points == 64 && j.absolute > 0.0 && j.relative <= 1.0);
+        let s = mixture(2, &[0.0, 0.0], &[1.0, 1.0], SupportMap::Simplex);
+        assert_eq!(s.seam_jump(64).unwrap(), None);
+        // A ball needs 3 coordinates; components off [0, 1]^n are refused.
+        let comps = mixture(2, &[0.0, 0.0], &[1.0, 1.0], SupportMap::Box).components;
+        let ball = SupportMap::Ball {
+            centre: vec![0.0; 3],
+            radius: 1.0,
+        };
+        assert!(DensityModel::new(ball, comps).is_err());
+        let comps = mixture(2, &[-1.0, 0.0], &[1.0, 1.0], SupportMap::Box).components;
+        assert!(DensityModel::new(disk, comps).is_err());
+    }
+
+    /// A ball in 3-D: the pdf is the u-density over the constant abs det, samples lie inside.
+    #[test]
+    fn a_ball_density_is_the_u_density_over_its_volume() {
+        let d = mixture(
+            3,
+            &[0.0; 3],
+            &[1.0; 3],
+            SupportMap::Ball {
+                centre: vec![1.0, 0.0, -1.0],
+                radius: 2.0,
+            },
+        );
+        let evals = d.evaluators().unwrap();
+        let u = [0.3, 0.6, 0.2];
+        let x = d.from_u(&u);
+        let volume = 4.0 * std::f64::consts::PI * 8.0 / 3.0;
+        let want = d.pdf_u(&evals, &u).unwrap() / volume;
+        assert!((d.pdf(&x).unwrap() - want).abs() < 1e-12 * want);
+        assert_eq!(d.pdf(&[4.0, 0.0, 0.0]).unwrap(), 0.0);
+        let sampler = d.sampler().unwrap();
+        for k in 0..50 {
+            let v = [k as f64 / 50.0, 0.3, (k as f64 * 0.37) % 1.0, 0.9];
+            let (x, _) = sampler.sample(&v).unwrap();
+            assert!(d.to_u(&x).is_some(), "{x:?}");
+        }
+        assert!(d.seam_jump(8).unwrap().unwrap().points == 64);
     }
 
     #[test]

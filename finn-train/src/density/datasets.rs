@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 /// Points per generated 2-D dataset.
 pub const POINTS: usize = 2000;
 
+/// Points of the [`disk`] dataset (`configs/data/density-disk.csv`).
+pub const DISK_POINTS: usize = 1000;
+
 /// Normal variates by Box-Muller over a SplitMix64 stream.
 struct Normal(SplitMix64);
 
@@ -102,6 +105,41 @@ pub fn bimodal(count: usize, seed: u64) -> Array2<f64> {
     a
 }
 
+/// Points on the unit disk with mass across the seam of polar coordinates (theta = 0, the
+/// positive x1-axis), for the `disk` map: with probability 0.6 a Gaussian blob at (0.55, 0)
+/// of standard deviation 0.2, else a ring of radius 0.3 (noise 0.08); draws outside the
+/// disk are redrawn.
+///
+/// Why this shape: the blob straddles theta = 0, where the disk's u-coordinates are glued,
+/// so an unpenalised model can show a jump there.
+///
+/// ```
+/// let p = finn_train::density::datasets::disk(200, 3);
+/// assert_eq!(p.dim(), (200, 2));
+/// assert!(p.rows().into_iter().all(|r| r[0] * r[0] + r[1] * r[1] <= 1.0));
+/// ```
+pub fn disk(count: usize, seed: u64) -> Array2<f64> {
+    let mut g = Normal::new(seed);
+    let mut a = Array2::zeros((count, 2));
+    for k in 0..count {
+        loop {
+            let (x, y) = if g.unit() < 0.6 {
+                (0.55 + 0.2 * g.next(), 0.2 * g.next())
+            } else {
+                let t = 2.0 * PI * g.unit();
+                let r = 0.3 + 0.08 * g.next();
+                (r * t.cos(), r * t.sin())
+            };
+            if x * x + y * y <= 1.0 {
+                a[[k, 0]] = x;
+                a[[k, 1]] = y;
+                break;
+            }
+        }
+    }
+    a
+}
+
 /// (weight, mean, standard deviation) of [`bimodal`]'s components.
 pub const BIMODAL: [(f64, f64, f64); 2] = [(0.4, -1.5, 0.45), (0.6, 1.2, 0.7)];
 
@@ -162,6 +200,12 @@ pub fn all() -> Vec<(&'static str, Array2<f64>, &'static str)> {
             bimodal(POINTS, 14),
             "0.4 N(-1.5, 0.45^2) + 0.6 N(1.2, 0.7^2), 2000 points, seed 14",
         ),
+        (
+            "disk",
+            disk(DISK_POINTS, 15),
+            "unit disk: 0.6 N((0.55, 0), 0.2^2) + 0.4 ring r = 0.3 (noise 0.08), redrawn \
+             outside the disk, 1000 points, seed 15",
+        ),
     ]
 }
 
@@ -175,4 +219,35 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
         out.push(path);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The disk generator: seeded, inside the unit disk, with mass on both sides of the seam
+    /// (theta = 0), and the shipped CSV is its output.
+    #[test]
+    fn the_disk_dataset_straddles_the_seam_and_is_the_shipped_csv() {
+        let p = disk(DISK_POINTS, 15);
+        assert_eq!(p, disk(DISK_POINTS, 15));
+        assert!(p.rows().into_iter().all(|r| r[0].hypot(r[1]) <= 1.0));
+        let near = |above: bool| {
+            p.rows()
+                .into_iter()
+                .filter(|r| r[0] > 0.3 && r[1].abs() < 0.1 && (r[1] > 0.0) == above)
+                .count()
+        };
+        assert!(
+            near(true) > 50 && near(false) > 50,
+            "{} {}",
+            near(true),
+            near(false)
+        );
+        let (_, points, what) = all().into_iter().find(|d| d.0 == "disk").unwrap();
+        let shipped =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/data/density-disk.csv");
+        let text = std::fs::read_to_string(shipped).unwrap();
+        assert_eq!(text, to_csv(&points, what));
+    }
 }

@@ -131,6 +131,29 @@ pub struct MixtureNll {
     pub signs: Vec<Vec<bool>>,
     /// Ridge coefficient on the network parameters (not the logits).
     pub weight_decay: f64,
+    /// The seam penalty (`loss.seam`), if any.
+    pub seam: Option<SeamPenalty>,
+}
+
+/// The seam penalty of a periodic coordinate p: with P(y) = c sum_k pi_k f'_k(s_k y) / Z_k
+/// the mixture's density in the map's u (c = the volume of the learning box over the
+/// u-box's), and for each seam point y_j its two sides a_j (y_p = -h) and b_j (y_p = +h),
+///
+/// ```text
+/// weight * (1/G) sum_j (P(a_j) - P(b_j))^2,
+/// ```
+///
+/// added to the training loss (not to the validation NLL) with its exact gradient.
+#[derive(Clone, Debug)]
+pub struct SeamPenalty {
+    /// The periodic axis p.
+    pub axis: usize,
+    /// The weight (`loss.seam`), >= 0.
+    pub weight: f64,
+    /// The seam points (G rows, learning coordinates; column p is ignored).
+    pub points: Array2<f64>,
+    /// c: the u-density is c times the learning-coordinate density.
+    pub scale: f64,
 }
 
 /// exp(l_k) / sum exp(l), stable.
@@ -203,7 +226,34 @@ impl MixtureNll {
             half_side,
             signs,
             weight_decay: 0.0,
+            seam: None,
         })
+    }
+
+    /// Adds the seam penalty ([`SeamPenalty`]); a weight of 0 leaves the loss as it was.
+    ///
+    /// Errors: `Data` for an axis out of range, seam points of the wrong width or none, or a
+    /// weight or scale that is negative or not finite.
+    pub fn with_seam(mut self, seam: SeamPenalty) -> Result<Self, TrainError> {
+        let n = self.architecture.n;
+        if seam.axis >= n || seam.points.ncols() != n || seam.points.nrows() == 0 {
+            return Err(TrainError::Data(format!(
+                "seam penalty: axis {} and {} points of {} columns for {n} inputs",
+                seam.axis,
+                seam.points.nrows(),
+                seam.points.ncols()
+            )));
+        }
+        if !(seam.weight.is_finite() && seam.weight >= 0.0 && seam.scale.is_finite())
+            || seam.scale <= 0.0
+        {
+            return Err(TrainError::Data(format!(
+                "seam penalty: weight {} and scale {} must be finite, >= 0 and > 0",
+                seam.weight, seam.scale
+            )));
+        }
+        self.seam = (seam.weight > 0.0).then_some(seam);
+        Ok(self)
     }
 
     /// Sets the ridge coefficient.
@@ -260,17 +310,102 @@ impl MixtureNll {
 
     /// The loss value.
     pub fn loss(&self, params: &[f64]) -> Result<f64, TrainError> {
-        self.evaluate(params, &self.points, self.weight_decay, None)
+        self.evaluate(params, &self.points, self.weight_decay, true, None)
     }
 
     /// The loss value; its exact gradient is written into `grad`.
     pub fn loss_and_gradient(&self, params: &[f64], grad: &mut [f64]) -> Result<f64, TrainError> {
-        self.evaluate(params, &self.points, self.weight_decay, Some(grad))
+        self.evaluate(params, &self.points, self.weight_decay, true, Some(grad))
     }
 
     /// The mean of -log p over `points` (no ridge term).
     pub fn mean_nll(&self, params: &[f64], points: &Array2<f64>) -> Result<f64, TrainError> {
-        self.evaluate(params, points, 0.0, None)
+        self.evaluate(params, points, 0.0, false, None)
+    }
+
+    /// The seam penalty alone (0 without one).
+    pub fn seam_penalty(&self, params: &[f64]) -> Result<f64, TrainError> {
+        let Some(seam) = &self.seam else {
+            return Ok(0.0);
+        };
+        let kk = self.components();
+        let nets = (0..kk)
+            .map(|k| Net::new(&self.architecture, self.component(params, k)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut traces = vec![Trace::default(); kk];
+        let n = self.architecture.n;
+        let (lower, upper) = (vec![-self.half_side; n], vec![self.half_side; n]);
+        let z = nets
+            .iter()
+            .zip(traces.iter_mut())
+            .map(|(net, tr)| box_sum(net, tr, &lower, &upper, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pi = self.weights(params);
+        self.seam_term(seam, &nets, &mut traces, &pi, &z, None)
+            .map_err(Into::into)
+    }
+
+    /// The seam term's value; with `grad` = (logits' gradient, each component's gradient in
+    /// effective parameters, each component's coefficient of dZ_k), adds its gradient.
+    fn seam_term(
+        &self,
+        seam: &SeamPenalty,
+        nets: &[Net],
+        traces: &mut [Trace],
+        pi: &[f64],
+        z: &[f64],
+        mut grad: Option<SeamGrad<'_>>,
+    ) -> Result<f64, Error> {
+        let (kk, n, h) = (nets.len(), self.architecture.n, self.half_side);
+        let g_count = seam.points.nrows() as f64;
+        let c = seam.scale;
+        let mut total = 0.0;
+        // f[side][k] and the side's point per component.
+        let mut y = vec![vec![vec![0.0; n]; kk]; 2];
+        let mut f = [vec![0.0; kk], vec![0.0; kk]];
+        for row in seam.points.rows() {
+            let mut p_side = [0.0; 2];
+            for side in 0..2 {
+                for k in 0..kk {
+                    for i in 0..n {
+                        let v = if i == seam.axis {
+                            if side == 0 {
+                                -h
+                            } else {
+                                h
+                            }
+                        } else {
+                            row[i]
+                        };
+                        y[side][k][i] = if self.signs[k][i] { -v } else { v };
+                    }
+                    f[side][k] = nets[k].integrand_forward(&y[side][k], &mut traces[k])?;
+                    p_side[side] += c * pi[k] * f[side][k] / z[k];
+                }
+            }
+            let d = p_side[0] - p_side[1];
+            total += seam.weight * d * d / g_count;
+            if let Some((g_logit, g_eff, z_seed)) = grad.as_mut() {
+                // d term / d P_a = g, d term / d P_b = -g.
+                let g = 2.0 * seam.weight * d / g_count;
+                for k in 0..kk {
+                    for (side, sign) in [(0, 1.0), (1, -1.0)] {
+                        let gs = sign * g;
+                        g_logit[k] += gs * (c * pi[k] * f[side][k] / z[k] - pi[k] * p_side[side]);
+                        z_seed[k] -= gs * c * pi[k] * f[side][k] / (z[k] * z[k]);
+                        // The backward pass needs this point's forward pass in the trace.
+                        nets[k].integrand_forward(&y[side][k], &mut traces[k])?;
+                        nets[k].integrand_backward(
+                            &y[side][k],
+                            &mut traces[k],
+                            gs * c * pi[k] / z[k],
+                            &mut g_eff[k],
+                        );
+                    }
+                }
+            }
+        }
+        Ok(total)
     }
 
     fn evaluate(
@@ -278,6 +413,7 @@ impl MixtureNll {
         params: &[f64],
         points: &Array2<f64>,
         decay: f64,
+        penalties: bool,
         grad: Option<&mut [f64]>,
     ) -> Result<f64, TrainError> {
         let (kk, per) = (self.components(), self.per_component());
@@ -352,17 +488,30 @@ impl MixtureNll {
             mut g_eff,
         } = total;
         let ridge: f64 = params[kk..].iter().map(|p| p * p).sum::<f64>();
-        let loss = sum / m + decay * ridge;
+        let mut loss = sum / m + decay * ridge;
+        let mut g_logit = g_logit;
+        let mut z_seed = vec![0.0; kk];
+        let seam = self.seam.as_ref().filter(|_| penalties);
+        if let Some(seam) = seam {
+            let g = want.then_some((&mut g_logit[..], &mut g_eff[..], &mut z_seed[..]));
+            loss += self.seam_term(seam, &nets, &mut traces, &pi, &z, g)?;
+        }
         if let Some(grad) = grad {
             grad.iter_mut().for_each(|v| *v = 0.0);
             grad[..kk].copy_from_slice(&g_logit);
             for k in 0..kk {
+                // Without a seam term the coefficient is resp / Z exactly as before.
+                let coefficient = if seam.is_some() {
+                    resp[k] / z[k] + z_seed[k]
+                } else {
+                    resp[k] / z[k]
+                };
                 box_sum(
                     &nets[k],
                     &mut traces[k],
                     &lower,
                     &upper,
-                    Some((resp[k] / z[k], &mut g_eff[k])),
+                    Some((coefficient, &mut g_eff[k])),
                 )?;
                 nets[k].raw_gradient(&g_eff[k], &mut grad[kk + k * per..kk + (k + 1) * per]);
             }
@@ -377,6 +526,10 @@ impl MixtureNll {
         }
     }
 }
+
+/// Where the seam term adds its gradient: the logits', each component's in effective
+/// parameters, and each component's coefficient of dZ_k.
+type SeamGrad<'a> = (&'a mut [f64], &'a mut [Vec<f64>], &'a mut [f64]);
 
 /// The sums of one block of points: the NLL, and with a gradient the responsibilities' means,
 /// the logits' gradient and each component's gradient in effective parameters.
@@ -491,6 +644,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The seam term's gradient (logits, networks through f and through Z) against central
+    /// differences, with reflected components so that the seam's sides swap in some of them.
+    #[test]
+    fn seam_gradient_matches_central_differences() {
+        let points = array![[0.1, 0.2], [-0.5, 0.7], [1.0, -1.0], [-1.2, -0.3]];
+        let seam_points = array![[-1.5, 0.0], [-0.2, 0.0], [0.9, 0.0], [1.7, 0.0]];
+        let nll = MixtureNll::new(arch(vec![3, 2]), points, 2.0, sign_patterns(2, true))
+            .unwrap()
+            .with_weight_decay(1e-3)
+            .with_seam(SeamPenalty {
+                axis: 1,
+                weight: 5.0,
+                points: seam_points,
+                scale: 16.0,
+            })
+            .unwrap();
+        // Generic parameters (the bump start is nearly 0 on the faces).
+        let mut p: Vec<f64> = (0..nll.components() * (1 + nll.per_component()))
+            .map(|j| 0.8 * (j as f64 * 1.3).sin())
+            .collect();
+        p[0] = 0.3;
+        let penalty = nll.seam_penalty(&p).unwrap();
+        assert!(penalty > 1e-6, "{penalty}");
+        let mut g = vec![0.0; p.len()];
+        nll.loss_and_gradient(&p, &mut g).unwrap();
+        for j in 0..p.len() {
+            let h = 1e-6 * p[j].abs().max(1.0);
+            let (mut a, mut b) = (p.clone(), p.clone());
+            a[j] += h;
+            b[j] -= h;
+            let fd = (nll.loss(&a).unwrap() - nll.loss(&b).unwrap()) / (2.0 * h);
+            assert!(
+                (fd - g[j]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                "parameter {j}: finite difference {fd}, gradient {}",
+                g[j]
+            );
+        }
+        // The penalty is in the training loss only, not in the NLL of other points.
+        let plain = nll.mean_nll(&p, &nll.points).unwrap();
+        let with = nll.loss(&p).unwrap();
+        let ridge: f64 = p[2..].iter().map(|v| v * v).sum::<f64>() * 1e-3;
+        assert!((with - plain - ridge - nll.seam_penalty(&p).unwrap()).abs() < 1e-12);
     }
 
     #[test]

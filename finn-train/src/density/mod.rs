@@ -8,7 +8,10 @@
 //! gradients) -> rounds of L-BFGS with early stopping on the validation NLL ([`train`]) ->
 //! [`TrainedModel`] (payload 0 of `docs/model-format.md`, so `cargo xtask eval --box` gives
 //! exact probabilities) -> report with the baselines ([`baselines`]: a Gaussian mixture by EM
-//! and a Gaussian KDE, same split) and plots. [`benchmark`] runs the shipped datasets
+//! and a Gaussian KDE, same split) and plots. `support.map` places the density on a box, on
+//! all of R^n, or on a mapped domain (disk, annulus, sector, ball, simplex: the components
+//! on the unit u-box, [`fit_to_domain`], `loss.seam` for the periodic seam; see
+//! [`composite`]). [`benchmark`] runs the shipped datasets
 //! (`cargo xtask densities`), [`figure4`] the paper's Figure 4 (`cargo xtask figure4`).
 //!
 //! ```no_run
@@ -45,6 +48,7 @@ use crate::TrainError;
 use finn_core::{Activation, Kind};
 use ndarray::Array2;
 use serde::Deserialize;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -148,12 +152,24 @@ pub struct SupportConfig {
     /// What to do with points outside the box.
     #[serde(default)]
     pub outside: Outside,
-    /// `"box"` (the default: the density is 0 outside the box) or `"real-space"` (all of
+    /// `"box"` (the default: the density is 0 outside the box), `"real-space"` (all of
     /// R^n through finn-core's `RealSpace`, centred on the training points' means with their
     /// standard deviations as scales; `lower`, `upper`, `auto`, `margin` and `outside` do not
-    /// apply).
+    /// apply), or a mapped domain: `"disk"`, `"annulus"`, `"sector"`, `"ball"`, `"simplex"`
+    /// (the keys below; `lower`, `upper`, `auto` and `margin` do not apply).
     #[serde(default)]
     pub map: MapKind,
+    /// Disk, annulus, sector, ball: the centre (default the origin).
+    pub centre: Option<Vec<f64>>,
+    /// Disk, sector, ball: the radius; annulus: the outer radius (default 1).
+    pub radius: Option<f64>,
+    /// Annulus (required) and sector (default 0): the inner radius.
+    pub inner: Option<f64>,
+    /// Sector: the start angle in degrees (default 0).
+    pub start: Option<f64>,
+    /// Sector: the angle spanned in degrees, in (0, 360] (required; 360 is a full turn with a
+    /// seam).
+    pub span: Option<f64>,
 }
 
 /// `support.map`.
@@ -165,6 +181,173 @@ pub enum MapKind {
     Box,
     /// All of R^n.
     RealSpace,
+    /// A disk in 2-D.
+    Disk,
+    /// An annulus in 2-D.
+    Annulus,
+    /// A sector (or annular sector) in 2-D.
+    Sector,
+    /// A ball in 3-D.
+    Ball,
+    /// The standard simplex.
+    Simplex,
+}
+
+impl MapKind {
+    /// The name in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Box => "box",
+            MapKind::RealSpace => "real-space",
+            MapKind::Disk => "disk",
+            MapKind::Annulus => "annulus",
+            MapKind::Sector => "sector",
+            MapKind::Ball => "ball",
+            MapKind::Simplex => "simplex",
+        }
+    }
+
+    /// Whether this is a mapped bounded domain (disk, annulus, sector, ball, simplex).
+    pub fn is_domain(self) -> bool {
+        !matches!(self, MapKind::Box | MapKind::RealSpace)
+    }
+}
+
+impl SupportConfig {
+    /// The support map of a mapped domain (`None` for `"box"` and `"real-space"`), checked;
+    /// the message names the key.
+    ///
+    /// ```
+    /// let c: finn_train::density::SupportConfig =
+    ///     toml::from_str("map = \"sector\"\nradius = 2.0\nspan = 90.0").unwrap();
+    /// assert!(c.domain().unwrap().is_some());
+    /// let bad: finn_train::density::SupportConfig =
+    ///     toml::from_str("map = \"disk\"\nspan = 90.0").unwrap();
+    /// assert!(bad.domain().unwrap_err().contains("support.span"));
+    /// ```
+    pub fn domain(&self) -> Result<Option<composite::SupportMap>, String> {
+        let kind = self.map;
+        if !kind.is_domain() {
+            for (key, given) in [
+                ("centre", self.centre.is_some()),
+                ("radius", self.radius.is_some()),
+                ("inner", self.inner.is_some()),
+                ("start", self.start.is_some()),
+                ("span", self.span.is_some()),
+            ] {
+                if given {
+                    return Err(format!(
+                        "support.{key} applies to map = \"disk\", \"annulus\", \"sector\" or \
+                         \"ball\", not to map = \"{}\"",
+                        kind.name()
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        let name = kind.name();
+        if self.auto || self.lower.is_some() || self.upper.is_some() {
+            return Err(format!(
+                "support.map = \"{name}\" is a fixed domain: support.auto, support.lower and \
+                 support.upper apply to map = \"box\" only"
+            ));
+        }
+        let allowed: &[&str] = match kind {
+            MapKind::Disk | MapKind::Ball => &["centre", "radius"],
+            MapKind::Annulus => &["centre", "radius", "inner"],
+            MapKind::Sector => &["centre", "radius", "inner", "start", "span"],
+            _ => &[],
+        };
+        for (key, given) in [
+            ("centre", self.centre.is_some()),
+            ("radius", self.radius.is_some()),
+            ("inner", self.inner.is_some()),
+            ("start", self.start.is_some()),
+            ("span", self.span.is_some()),
+        ] {
+            if given && !allowed.contains(&key) {
+                return Err(format!("support.{key} is not used by map = \"{name}\""));
+            }
+        }
+        let dim = if kind == MapKind::Ball { 3 } else { 2 };
+        let centre = self.centre.clone().unwrap_or_else(|| vec![0.0; dim]);
+        if kind != MapKind::Simplex {
+            if centre.len() != dim {
+                return Err(format!(
+                    "support.centre needs {dim} entries for map = \"{name}\", has {}",
+                    centre.len()
+                ));
+            }
+            if centre.iter().any(|v| !v.is_finite()) {
+                return Err(format!("support.centre = {centre:?}: must be finite"));
+            }
+        }
+        let radius = self.radius.unwrap_or(1.0);
+        if !(radius.is_finite() && radius > 0.0 && (radius * radius * radius).is_finite()) {
+            return Err(format!("support.radius = {radius}: must be finite and > 0"));
+        }
+        let inner = match (kind, self.inner) {
+            (MapKind::Annulus, None) => {
+                return Err("support.inner: map = \"annulus\" needs the inner radius".into())
+            }
+            (_, v) => v.unwrap_or(0.0),
+        };
+        let floor = if kind == MapKind::Annulus {
+            f64::MIN_POSITIVE
+        } else {
+            0.0
+        };
+        if !(inner.is_finite() && inner >= floor && inner < radius) {
+            return Err(format!(
+                "support.inner = {inner}: must be in [0, support.radius = {radius}){}",
+                if kind == MapKind::Annulus {
+                    " and > 0 for an annulus"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let full = std::f64::consts::TAU;
+        let (start, span) = if kind == MapKind::Sector {
+            let start = self.start.unwrap_or(0.0);
+            if !start.is_finite() {
+                return Err(format!("support.start = {start}: must be finite (degrees)"));
+            }
+            let Some(span) = self.span else {
+                return Err(
+                    "support.span: map = \"sector\" needs the angle spanned (degrees)".into(),
+                );
+            };
+            if !(span > 0.0 && span <= 360.0) {
+                return Err(format!(
+                    "support.span = {span}: must be in (0, 360] degrees"
+                ));
+            }
+            let span = if span == 360.0 {
+                full
+            } else {
+                span.to_radians()
+            };
+            (start.to_radians(), span)
+        } else {
+            (0.0, full)
+        };
+        let map = match kind {
+            MapKind::Disk | MapKind::Annulus | MapKind::Sector => composite::SupportMap::Polar {
+                centre,
+                inner,
+                outer: radius,
+                start,
+                span,
+            },
+            MapKind::Ball => composite::SupportMap::Ball { centre, radius },
+            _ => composite::SupportMap::Simplex,
+        };
+        if kind != MapKind::Simplex {
+            map.check(dim).map_err(|e| format!("support: {e}"))?;
+        }
+        Ok(Some(map))
+    }
 }
 
 fn default_margin() -> f64 {
@@ -207,6 +390,10 @@ pub struct LossConfig {
     /// Ridge coefficient.
     #[serde(default)]
     pub weight_decay: f64,
+    /// Weight of the seam penalty (maps with a periodic coordinate only): the mean over 64
+    /// seam points of the squared jump of the u-density across the seam (default 0).
+    #[serde(default)]
+    pub seam: f64,
 }
 
 /// `[early_stopping]`.
@@ -286,6 +473,25 @@ impl DensityConfig {
                     .into(),
             );
         }
+        let domain = s.domain()?;
+        if !(self.loss.seam.is_finite() && self.loss.seam >= 0.0) {
+            return Err(format!(
+                "loss.seam = {}: must be finite and >= 0",
+                self.loss.seam
+            ));
+        }
+        if self.loss.seam > 0.0 && domain.as_ref().and_then(|m| m.periodic_axis()).is_none() {
+            return Err(format!(
+                "loss.seam applies to maps with a periodic coordinate (disk, annulus, a sector \
+                 with span = 360, ball), not to map = \"{}\"{}",
+                s.map.name(),
+                if s.map == MapKind::Sector {
+                    " with span < 360"
+                } else {
+                    ""
+                }
+            ));
+        }
         if self.sampling.grid.is_some_and(|g| !(2..=100).contains(&g)) {
             return Err("sampling.grid must be 2..=100".into());
         }
@@ -294,6 +500,15 @@ impl DensityConfig {
         }
         let n = match (s.auto, &s.lower, &s.upper) {
             (false, None, None) if s.map == MapKind::RealSpace => None,
+            (false, None, None)
+                if s.map == MapKind::Disk
+                    || s.map == MapKind::Annulus
+                    || s.map == MapKind::Sector =>
+            {
+                Some(2)
+            }
+            (false, None, None) if s.map == MapKind::Ball => Some(3),
+            (false, None, None) if s.map == MapKind::Simplex => None,
             (true, None, None) => None,
             (true, _, _) => {
                 return Err("support: give either auto = true or lower and upper, not both".into())
@@ -432,6 +647,90 @@ pub struct DensityOutcome {
     pub seconds: f64,
     /// The output stem.
     pub stem: PathBuf,
+    /// Why no whole-model blob was written (mapped domains), if so.
+    pub blob_note: Option<String>,
+    /// The largest jump of the trained x-density across the periodic seam (maps with one).
+    pub seam: Option<composite::SeamJump>,
+}
+
+/// Seam points per non-periodic axis by dimension: 64 on the seam of a 2-D map, 8 x 8 on a
+/// ball's.
+const SEAM_STEPS: [usize; 4] = [1, 1, 64, 8];
+
+/// The seam points in u: the midpoints of [`SEAM_STEPS`] cells per axis other than `axis`,
+/// whose coordinate is 0.
+fn seam_grid(n: usize, axis: usize) -> Array2<f64> {
+    let steps = SEAM_STEPS[n.min(3)];
+    let others: Vec<usize> = (0..n).filter(|i| *i != axis).collect();
+    let count = steps.pow(others.len() as u32);
+    let mut g = Array2::zeros((count, n));
+    for index in 0..count {
+        let mut rest = index;
+        for &i in &others {
+            g[[index, i]] = ((rest % steps) as f64 + 0.5) / steps as f64;
+            rest /= steps;
+        }
+    }
+    g
+}
+
+/// The bounding box of a mapped domain (the plotted range).
+fn bounding_box(m: &composite::SupportMap, n: usize) -> (Vec<f64>, Vec<f64>) {
+    match m {
+        composite::SupportMap::Polar { centre, outer, .. } => (
+            centre.iter().map(|c| c - outer).collect(),
+            centre.iter().map(|c| c + outer).collect(),
+        ),
+        composite::SupportMap::Ball { centre, radius } => (
+            centre.iter().map(|c| c - radius).collect(),
+            centre.iter().map(|c| c + radius).collect(),
+        ),
+        _ => (vec![0.0; n], vec![1.0; n]),
+    }
+}
+
+/// Checks that every row is in the mapped domain: an error naming the first row outside, or
+/// with `clip` each such row moved inside ([`composite::SupportMap::clip`]); returns how many
+/// moved.
+///
+/// ```
+/// use finn_train::density::{composite::SupportMap, fit_to_domain, MapKind};
+/// let mut p = ndarray::array![[0.2, 0.3], [0.9, 0.9]];
+/// let e = fit_to_domain(&mut p.clone(), &SupportMap::Simplex, false, MapKind::Simplex).unwrap_err();
+/// assert!(e.to_string().contains("point 2"));
+/// assert_eq!(fit_to_domain(&mut p, &SupportMap::Simplex, true, MapKind::Simplex).unwrap(), 1);
+/// assert!(p[[1, 0]] + p[[1, 1]] <= 1.0);
+/// ```
+pub fn fit_to_domain(
+    points: &mut Array2<f64>,
+    map: &composite::SupportMap,
+    clip: bool,
+    kind: MapKind,
+) -> Result<usize, TrainError> {
+    let mut moved = 0;
+    for (r, mut row) in points.rows_mut().into_iter().enumerate() {
+        let x = row.to_vec();
+        if map.domain_to_u(&x).is_some() {
+            continue;
+        }
+        let outside = || {
+            TrainError::Data(format!(
+                "point {} ({x:?}) lies outside the domain of support.map = \"{}\" ({}): the \
+                 domain must contain the data (change its keys, or use support.outside = \
+                 \"clip\")",
+                r + 1,
+                kind.name(),
+                map.describe()
+            ))
+        };
+        if !clip {
+            return Err(outside());
+        }
+        let (inside, _) = map.clip(&x).ok_or_else(outside)?;
+        row.iter_mut().zip(inside).for_each(|(v, w)| *v = w);
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 /// The mean of -log pdf over the rows, for a model evaluator (pdf 0 counts as
@@ -476,6 +775,18 @@ pub(crate) fn run(
     check_dim(n).map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
     check_widths(n, &c.network.widths).map_err(TrainError::Data)?;
     let real_space = c.support.map == MapKind::RealSpace;
+    let domain = c.support.domain().map_err(TrainError::Config)?;
+    if let Some(m) = &domain {
+        m.check(n).map_err(|e| {
+            TrainError::Data(format!(
+                "{} has {n} columns, which support.map = \"{}\" does not take: {e}",
+                path.display(),
+                c.support.map.name()
+            ))
+        })?;
+    }
+    // Components on the unit u-box (real-space and mapped domains) instead of the support box.
+    let unit_u = real_space || domain.is_some();
     let (lower, upper) = match (&c.support.lower, &c.support.upper) {
         (Some(lo), Some(hi)) => {
             if lo.len() != n {
@@ -491,6 +802,14 @@ pub(crate) fn run(
     };
     let clipped = if real_space {
         0
+    } else if let Some(m) = &domain {
+        fit_to_domain(
+            &mut points,
+            m,
+            c.support.outside == Outside::Clip,
+            c.support.map,
+        )
+        .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?
     } else {
         data::fit_to_support(
             &mut points,
@@ -503,13 +822,15 @@ pub(crate) fn run(
     let split = data::split(&points, c.data.validation, c.data.test, c.seed)?;
 
     // The support map and the components' box (u): the box itself, or (0, 1)^n for R^n.
-    let support_map = if real_space {
+    let support_map = if let Some(m) = &domain {
+        m.clone()
+    } else if real_space {
         let (centre, scale) = data::moments(&split.train);
         composite::SupportMap::RealSpace { centre, scale }
     } else {
         composite::SupportMap::Box
     };
-    let (u_lower, u_upper) = if real_space {
+    let (u_lower, u_upper) = if unit_u {
         (vec![0.0; n], vec![1.0; n])
     } else {
         (lower.clone(), upper.clone())
@@ -520,6 +841,13 @@ pub(crate) fn run(
             for mut row in out.rows_mut() {
                 for (i, v) in row.iter_mut().enumerate() {
                     *v = composite::logistic((*v - centre[i]) / scale[i]);
+                }
+            }
+        } else if domain.is_some() {
+            for mut row in out.rows_mut() {
+                // Every point is inside (fit_to_domain): its u exists.
+                if let Some((u, _)) = support_map.domain_to_u(&row.to_vec()) {
+                    row.iter_mut().zip(u).for_each(|(v, u)| *v = u);
                 }
             }
         }
@@ -535,8 +863,17 @@ pub(crate) fn run(
         map.apply_rows(&to_u(&split.validation)),
     );
     let signs = mixture::components(n, c.network.reflections, c.network.components)?;
-    let nll = mixture::MixtureNll::new(arch.clone(), train_u, train::HALF_SIDE, signs.clone())?
+    let mut nll = mixture::MixtureNll::new(arch.clone(), train_u, train::HALF_SIDE, signs.clone())?
         .with_weight_decay(c.loss.weight_decay);
+    if let (Some(axis), true) = (support_map.periodic_axis(), c.loss.seam > 0.0) {
+        nll = nll.with_seam(mixture::SeamPenalty {
+            axis,
+            weight: c.loss.seam,
+            points: map.apply_rows(&seam_grid(n, axis)),
+            // u-density = learning density / prod scale_i.
+            scale: map.scale.iter().map(|s| 1.0 / s).product(),
+        })?;
+    }
     let init = nll.initial_parameters(c.seed)?;
     nll.loss(&init)?;
     let stopping = train::EarlyStopping {
@@ -561,7 +898,8 @@ pub(crate) fn run(
 
     // Written, then read back: the figures are the files'.
     let stem = job.prepare_stem()?;
-    let single = signs.len() == 1 && !real_space;
+    let single = signs.len() == 1 && !unit_u;
+    let mut blob_note = None;
     let mut files = Vec::new();
     let density = if single {
         let (blob, json) = components[0]
@@ -594,18 +932,28 @@ pub(crate) fn run(
         composite::DensityModel::new(support_map, components)?.save_json(&whole)?;
         let back = composite::DensityModel::load_json(&whole)?;
         files.push(whole);
-        // The whole mixture as ONE blob (payload 4), what a device flashes
-        // (finn-embedded's `DensityMixturePlayer`); read back, it must be the JSON's model.
-        let blob = with_suffix(&stem, ".postcard");
-        back.save_blob(&blob, c.blob_scalar.into())?;
-        let bytes = std::fs::read(&blob)?;
-        if composite::DensityModel::from_blob(&bytes)? != back {
-            return Err(TrainError::Data(format!(
-                "{} does not read back to the model of the JSON",
-                blob.display()
-            )));
+        if back.map.exact_boxes() {
+            // The whole mixture as ONE blob (payload 4), what a device flashes
+            // (finn-embedded's `DensityMixturePlayer`); read back, it must be the JSON's model.
+            let blob = with_suffix(&stem, ".postcard");
+            back.save_blob(&blob, c.blob_scalar.into())?;
+            let bytes = std::fs::read(&blob)?;
+            if composite::DensityModel::from_blob(&bytes)? != back {
+                return Err(TrainError::Data(format!(
+                    "{} does not read back to the model of the JSON",
+                    blob.display()
+                )));
+            }
+            files.push(blob);
+        } else {
+            // A blob the device player cannot honour is not written.
+            blob_note = Some(format!(
+                "no whole-model blob: the device player (payload 4) supports box and real-space \
+                 supports only, not support.map = \"{}\"; the whole model is the JSON \
+                 (each component's payload-0 blob is on the u-box)",
+                c.support.map.name()
+            ));
         }
-        files.push(blob);
         back
     };
     let normalisation_error = density.integral()? - 1.0;
@@ -632,7 +980,13 @@ pub(crate) fn run(
                 String::new()
             },
             arch.widths,
-            if real_space { "on R^n" } else { "on the box" },
+            if domain.is_some() {
+                format!("on the {}", c.support.map.name())
+            } else if real_space {
+                "on R^n".to_string()
+            } else {
+                "on the box".to_string()
+            },
             training.best_iteration,
             training.report.iterations
         ),
@@ -687,6 +1041,8 @@ pub(crate) fn run(
     // The range drawn: the support box, or for R^n the data's range with a margin.
     let (plot_lo, plot_hi) = if real_space {
         data::auto_support(&points, 0.1)
+    } else if let Some(m) = &domain {
+        bounding_box(m, n)
     } else {
         (lower.clone(), upper.clone())
     };
@@ -696,7 +1052,7 @@ pub(crate) fn run(
         lower: plot_lo.clone(),
         upper: plot_hi.clone(),
     };
-    files.extend(plot::draw(&stem, &view, &split)?);
+    files.extend(plot::draw(&stem, &view, &split, density.map.exact_boxes())?);
     let sampling = if c.sampling.samples > 0 && n >= 2 {
         let check = composite::sample_check(
             &density,
@@ -720,7 +1076,10 @@ pub(crate) fn run(
     } else {
         None
     };
+    let seam = density.seam_jump(SEAM_STEPS[n.min(3)])?;
     let mut outcome = DensityOutcome {
+        blob_note,
+        seam,
         model: density.components[0].model.clone(),
         density,
         training,
@@ -752,6 +1111,18 @@ pub(crate) fn run(
         outcome.training.stopped,
         outcome.seconds
     );
+    let mut summary = summary;
+    if let Some(j) = &outcome.seam {
+        let _ = write!(
+            summary,
+            "; seam jump {:.3e} absolute, {:.2} % relative",
+            j.absolute,
+            100.0 * j.relative
+        );
+    }
+    if let Some(note) = &outcome.blob_note {
+        let _ = write!(summary, "; {note}");
+    }
     // The scale constraint makes the integral 1 up to the rounding of the vertex sum; a
     // larger error means the written model is not a density, and the command says so.
     let mut unproven = Vec::new();

@@ -377,15 +377,27 @@ fn density_1d(path: &Path, eval: &dyn View, points: &Array2<f64>) -> Result<(), 
 }
 
 /// Writes `<stem>-density.png` and, for n >= 2, `<stem>-marginals.png`; returns their paths.
+///
+/// Without exact x-box probabilities (`exact_boxes = false`: a polar, ball or simplex
+/// domain) only what needs the pdf alone is drawn: the 1-D curve, or the 2-D heatmap; the
+/// marginals and the heatmap of n > 2 (both x-box probabilities) are skipped.
 pub(super) fn draw(
     stem: &Path,
     eval: &dyn View,
     split: &Split,
+    exact_boxes: bool,
 ) -> Result<Vec<PathBuf>, TrainError> {
     let density = with_suffix(stem, "-density.png");
     if eval.dim() == 1 {
         density_1d(&density, eval, &split.train)?;
         return Ok(vec![density]);
+    }
+    if !exact_boxes {
+        if eval.dim() == 2 {
+            heatmap(&density, eval, &split.train)?;
+            return Ok(vec![density]);
+        }
+        return Ok(Vec::new());
     }
     heatmap(&density, eval, &split.train)?;
     let marg = with_suffix(stem, "-marginals.png");

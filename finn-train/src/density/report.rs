@@ -35,8 +35,16 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
     let a = &o.model.architecture;
     let mut s = format!("# Density `{name}`\n\n");
     let _ = writeln!(s, "Command: `{}`\n", job.command());
-    let support = if let super::composite::SupportMap::RealSpace { centre, scale } = &o.density.map
-    {
+    let support = if !o.density.map.exact_boxes() {
+        format!(
+            "{} (support.map = \"{}\"): the components live on the unit u-box, x = r(u) by \
+             finn-core's area-preserving map, constant abs det dr/du, so the NLL includes the \
+             constant ln abs det; exact: the integral over the domain and the probability of \
+             the image of every u-box (not of axis-aligned x-boxes)",
+            o.density.map.describe(),
+            c.support.map.name()
+        )
+    } else if let super::composite::SupportMap::RealSpace { centre, scale } = &o.density.map {
         format!(
             "all of R^n: x = centre + scale ln(u / (1 - u)) per axis (finn-core's RealSpace), \
              centre {centre:.4?}, scale {scale:.4?} (the training points' means and standard \
@@ -136,6 +144,24 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
         ),
         ("wall time", format!("{:.2} s", o.seconds)),
     ];
+    let mut rows = rows.to_vec();
+    if let Some(j) = &o.seam {
+        rows.push((
+            "largest jump of the x-density across the seam",
+            format!(
+                "{:.4e} absolute, {:.2} % of the larger side (at u = {:.4?}; {} seam points; \
+                 loss.seam = {})",
+                j.absolute,
+                100.0 * j.relative,
+                j.at,
+                j.points,
+                c.loss.seam
+            ),
+        ));
+    }
+    if let Some(note) = &o.blob_note {
+        rows.push(("device blob", note.clone()));
+    }
     s.push_str("| | |\n| --- | --- |\n");
     for (k, v) in rows {
         let _ = writeln!(s, "| {k} | {v} |");
@@ -166,11 +192,17 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
              picks the component, the others go to `Density::sample` (sequential inversion of \
              the conditional CDFs). Chi-square of their counts on a grid over the plotted range \
              (plus one cell for the rest of the space) against the model's exact box \
-             probabilities: {:.1} at {} degrees of freedom (Wilson-Hilferty z = {:.2}; above \
+             probabilities{}: {:.1} at {} degrees of freedom (Wilson-Hilferty z = {:.2}; above \
              1.645 rejects at 5 %). Largest |C_k(sample) - u_k| over all samples and axes: \
              {:.2e}. Plot: `{name}-samples.png`.\n",
             sc.samples.len(),
             sc.seconds,
+            if o.density.map.exact_boxes() {
+                ""
+            } else {
+                " (on a mapped domain: the cells are the images of a grid of u-cells in \
+                 (u_1, u_2), each sample counted in the cell of its u)"
+            },
             sc.chi_square,
             sc.dof,
             sc.z,
@@ -185,11 +217,25 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
             ch.iteration, ch.train_loss, ch.validation
         );
     }
-    let _ = write!(
-        s,
-        "\n## Plots\n\n`{name}-density.png`, `{name}-marginals.png` (n >= 2: model marginals \
-         by exact differences of F), `{name}-loss.png`.\n\n## Config\n\n```toml\n{}\n```\n",
-        job.text.trim_end()
-    );
+    if o.density.map.exact_boxes() {
+        let _ = write!(
+            s,
+            "\n## Plots\n\n`{name}-density.png`, `{name}-marginals.png` (n >= 2: model marginals \
+             by exact differences of F), `{name}-loss.png`.\n"
+        );
+    } else {
+        let _ = write!(
+            s,
+            "\n## Plots\n\n{}`{name}-loss.png`. The 1-D marginal plots are skipped on a mapped \
+             domain: the marginal of an x-axis needs x-box probabilities, which are not exact \
+             there (only images of u-boxes are).\n",
+            if o.model.architecture.n <= 2 {
+                format!("`{name}-density.png` (the pdf), ")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let _ = write!(s, "\n## Config\n\n```toml\n{}\n```\n", job.text.trim_end());
     s
 }
