@@ -709,11 +709,11 @@ pub fn load_blob(bytes: &[u8]) -> Result<Loaded, TrainError> {
     let (view, density) = match decode_any(bytes).map_err(bad)? {
         Blob::Model(v) => (v, false),
         Blob::Density(v) => (v, true),
-        _ => {
-            return Err(TrainError::Data(
-                "blob: a trajectory blob; the certificate reads model and density blobs".into(),
-            ))
-        }
+        // The whole mixture as flashed: the same model as its `.density.json`.
+        Blob::DensityMixture(_) => return mixture_loaded(&DensityModel::from_blob(bytes)?),
+        Blob::Trajectory(_) => return Err(not_certified(Payload::Trajectory)),
+        Blob::Deviation(_) => return Err(not_certified(Payload::Deviation)),
+        _ => return Err(TrainError::Data("blob: an unknown payload".into())),
     };
     fn build<const N: usize>(
         view: &ModelView<'_>,
@@ -937,19 +937,30 @@ impl Enclose for Mixture {
 /// [`load_blob`].
 pub fn load_file(path: &std::path::Path) -> Result<Loaded, TrainError> {
     if path.to_string_lossy().ends_with(".json") {
-        let d = DensityModel::load_json(path)?;
-        let m = Mixture::new(&d)?;
-        let c = &d.components[0].model.architecture;
-        return Ok(Loaded {
-            description: format!(
-                "the pdf of a mixture of {} reflected densities (n = {}, widths {:?})",
-                d.components.len(),
-                c.n,
-                c.widths
-            ),
-            magnitude_bound: m.magnitude_bound(),
-            function: Box::new(m),
-        });
+        return mixture_loaded(&DensityModel::load_json(path)?);
     }
     load_blob(&std::fs::read(path)?)
+}
+
+/// A density mixture (from its JSON or its payload-4 blob) as a certifiable function.
+fn mixture_loaded(d: &DensityModel) -> Result<Loaded, TrainError> {
+    let m = Mixture::new(d)?;
+    let c = &d.components[0].model.architecture;
+    Ok(Loaded {
+        description: format!(
+            "the pdf of a mixture of {} reflected densities (n = {}, widths {:?})",
+            d.components.len(),
+            c.n,
+            c.widths
+        ),
+        magnitude_bound: m.magnitude_bound(),
+        function: Box::new(m),
+    })
+}
+
+/// The error for a blob whose payload has no pointwise bound to certify here.
+fn not_certified(payload: Payload) -> TrainError {
+    TrainError::Data(format!(
+        "blob: a {payload} blob; the certificate reads model, density and density mixture blobs"
+    ))
 }

@@ -352,3 +352,24 @@ fn a_shipped_mixture_never_exceeds_its_certified_supremum() {
     let c = prove_at_most(&p, &lo, &hi, 1.2, &settings()).unwrap();
     assert!(c.proven(), "{c:?}");
 }
+
+/// A density mixture's blob (payload 4, what the device flashes) is certified as the same
+/// model as its JSON; it used to be refused as "a trajectory blob".
+#[test]
+fn a_mixture_blob_is_certified_like_its_json() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let blob =
+        load_blob(&std::fs::read(root.join("results/densities/moons.postcard")).unwrap()).unwrap();
+    let json = finn_train::supremum::load_file(&root.join("results/densities/moons.density.json"))
+        .unwrap();
+    assert_eq!(blob.description, json.description);
+    assert_eq!(blob.magnitude_bound, json.magnitude_bound);
+    let x = [0.3, 0.2];
+    assert_eq!(
+        blob.function.value(&x).unwrap(),
+        json.function.value(&x).unwrap()
+    );
+    let trajectory = std::fs::read(root.join("results/demo/trajectory.postcard")).unwrap();
+    let e = load_blob(&trajectory).err().unwrap().to_string();
+    assert!(e.contains("a trajectory blob"), "{e}");
+}
