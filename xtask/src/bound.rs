@@ -1,9 +1,10 @@
 //! `cargo xtask bound FILE [--at-most DELTA]`: a certified pointwise bound of a model or
-//! density blob, or of a density mixture (`*.density.json` on a box support), over its domain
+//! density blob, or of a density mixture on a box support (`*.density.json`, or its payload-4
+//! blob), over its domain
 //! (`finn_train::supremum` does the work).
 //!
 //! ```text
-//! cargo xtask bound results/densities/moons-c0.postcard --at-most 3.2
+//! cargo xtask bound results/densities/moons-c0.postcard --at-most 3.7
 //! cargo xtask bound results/densities/moons.density.json
 //! cargo xtask bound results/figure1/eps2.postcard
 //! ```
