@@ -14,6 +14,29 @@ use linfa_clustering::GaussianMixtureModel;
 use ndarray::{Array2, ArrayView1};
 use std::f64::consts::PI;
 
+/// A fitted baseline density: its log density, and from it the NLL of points.
+///
+/// ```
+/// use finn_train::density::baselines::{Baseline, Kde};
+/// let kde = Kde::new(ndarray::array![[0.0], [1.0]], 1.0);
+/// let nll = kde.nll_each(&ndarray::array![[0.0], [0.5]]);
+/// assert!((kde.mean_nll(&ndarray::array![[0.0], [0.5]]) - (nll[0] + nll[1]) / 2.0).abs() < 1e-15);
+/// ```
+pub trait Baseline {
+    /// log p(x).
+    fn log_density(&self, x: ArrayView1<f64>) -> f64;
+
+    /// -log p of every row.
+    fn nll_each(&self, points: &Array2<f64>) -> Vec<f64> {
+        points.rows().into_iter().map(|x| -self.log_density(x)).collect()
+    }
+
+    /// The mean of -log p over the rows.
+    fn mean_nll(&self, points: &Array2<f64>) -> f64 {
+        self.nll_each(points).iter().sum::<f64>() / points.nrows() as f64
+    }
+}
+
 /// log(sum(exp(v))), stable.
 fn log_sum_exp(v: &[f64]) -> f64 {
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -93,8 +116,10 @@ impl Mixture {
         self.log_weights.len()
     }
 
-    /// log p(x).
-    pub fn log_density(&self, x: ArrayView1<f64>) -> f64 {
+}
+
+impl Baseline for Mixture {
+    fn log_density(&self, x: ArrayView1<f64>) -> f64 {
         let n = x.len();
         let terms: Vec<f64> = (0..self.components())
             .map(|k| {
@@ -110,16 +135,6 @@ impl Mixture {
             })
             .collect();
         log_sum_exp(&terms)
-    }
-
-    /// The mean of -log p over the rows.
-    pub fn mean_nll(&self, points: &Array2<f64>) -> f64 {
-        -points
-            .rows()
-            .into_iter()
-            .map(|x| self.log_density(x))
-            .sum::<f64>()
-            / points.nrows() as f64
     }
 }
 
@@ -223,8 +238,10 @@ impl Kde {
         }
     }
 
-    /// log p(x).
-    pub fn log_density(&self, x: ArrayView1<f64>) -> f64 {
+}
+
+impl Baseline for Kde {
+    fn log_density(&self, x: ArrayView1<f64>) -> f64 {
         let n = x.len();
         let norm: f64 = self.widths.iter().map(|w| w.ln()).sum::<f64>()
             + 0.5 * n as f64 * (2.0 * PI).ln()
@@ -240,16 +257,6 @@ impl Kde {
             })
             .collect();
         log_sum_exp(&terms) - norm
-    }
-
-    /// The mean of -log p over the rows.
-    pub fn mean_nll(&self, points: &Array2<f64>) -> f64 {
-        -points
-            .rows()
-            .into_iter()
-            .map(|x| self.log_density(x))
-            .sum::<f64>()
-            / points.nrows() as f64
     }
 }
 

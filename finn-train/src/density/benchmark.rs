@@ -36,6 +36,13 @@ fn test(s: Option<&Scores>) -> String {
         .map_or("-".into(), |v| format!("{v:.4}"))
 }
 
+/// `other`'s test NLL minus the FINN's, paired, with its standard error.
+fn paired(other: Option<&Scores>, finn: &Scores) -> String {
+    other
+        .and_then(|o| o.paired_difference(finn))
+        .map_or("-".into(), |(d, se)| format!("{d:+.4} ({se:.4})"))
+}
+
 fn seconds(s: Option<&Scores>) -> String {
     s.map_or("-".into(), |s| format!("{:.1}", s.seconds))
 }
@@ -76,14 +83,17 @@ pub fn run<O: Observer>(
          NLL (hold-out cross-validation over 30 values). The FINN's density is 0 outside its \
          support; the baselines are normalised over all of R^n. Times are wall-clock on this \
          2-core machine, one run at a time.\n\n\
-         | dataset | n | train / val / test | FINN | Gaussian mixture | KDE | FINN s | GMM s | KDE s | FINN integral - 1 |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+         The two difference columns are paired over the same test points (mean and standard \
+         error of the per-point difference): a difference within about two standard errors \
+         of 0 is a tie.\n\n\
+         | dataset | n | train / val / test | FINN | Gaussian mixture | KDE | GMM - FINN (s.e.) | KDE - FINN (s.e.) | FINN s | GMM s | KDE s | FINN integral - 1 |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let mut lines = Vec::new();
     for (name, _, o) in &done {
         let _ = writeln!(
             md,
-            "| {name} | {} | {} / {} / {} | {} | {} | {} | {:.1} | {} | {} | {:.2e} |",
+            "| {name} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {:.2e} |",
             o.model.architecture.n,
             o.split.train.nrows(),
             o.split.validation.nrows(),
@@ -91,6 +101,8 @@ pub fn run<O: Observer>(
             test(Some(&o.finn)),
             test(o.gmm.as_ref()),
             test(o.kde.as_ref()),
+            paired(o.gmm.as_ref(), &o.finn),
+            paired(o.kde.as_ref(), &o.finn),
             o.finn.seconds,
             seconds(o.gmm.as_ref()),
             seconds(o.kde.as_ref()),

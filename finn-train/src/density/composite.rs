@@ -549,16 +549,24 @@ impl DensityModel {
     /// (about 690.8 nats: a point outside a box support costs that much), and how many rows
     /// were outside the support.
     pub fn mean_nll(&self, points: &Array2<f64>) -> Result<(f64, usize), TrainError> {
+        let (each, outside) = self.nll_each(points)?;
+        Ok((each.iter().sum::<f64>() / points.nrows() as f64, outside))
+    }
+
+    /// -log p of every row, floored as in [`Self::mean_nll`], and how many rows were outside
+    /// the support (for paired comparisons with a baseline on the same points).
+    pub fn nll_each(&self, points: &Array2<f64>) -> Result<(Vec<f64>, usize), TrainError> {
         let evals = self.evaluators()?;
-        let (mut sum, mut outside) = (0.0, 0);
+        let mut outside = 0;
+        let mut each = Vec::with_capacity(points.nrows());
         for x in points.rows() {
             let l = self.log_pdf_with(&evals, &x.to_vec())?;
             if l == f64::NEG_INFINITY && self.to_u(&x.to_vec()).is_none() {
                 outside += 1;
             }
-            sum -= l.max(FLOOR.ln());
+            each.push(-l.max(FLOOR.ln()));
         }
-        Ok((sum / points.nrows() as f64, outside))
+        Ok((each, outside))
     }
 
     /// The exact probability of the box [lo, hi] in x (clipped to the support): a weighted sum

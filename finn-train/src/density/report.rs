@@ -4,16 +4,24 @@ use super::{DensityConfig, DensityOutcome, Scores};
 use crate::config::Job;
 use std::fmt::Write as _;
 
-/// `| method | detail | train | validation | test | seconds |` rows.
+/// `| method | detail | train | validation | test | test - first's | seconds |` rows; the
+/// difference to the first row (the FINN) is paired over the same test points, with its
+/// standard error.
 pub(crate) fn score_rows(rows: &[&Scores]) -> String {
     let mut s = String::from(
-        "| method | selected | train NLL | validation NLL | test NLL | seconds |\n\
-         | --- | --- | --- | --- | --- | --- |\n",
+        "| method | selected | train NLL | validation NLL | test NLL | test NLL - FINN's (s.e.) | seconds |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in rows {
+        let paired = match rows.first() {
+            Some(first) if !std::ptr::eq(*first, *r) => r
+                .paired_difference(first)
+                .map_or("-".into(), |(d, se)| format!("{d:+.4} ({se:.4})")),
+            _ => "-".into(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.4} | {:.4} | {} | {:.2} |",
+            "| {} | {} | {:.4} | {:.4} | {} | {paired} | {:.2} |",
             r.method,
             r.detail,
             r.train,
