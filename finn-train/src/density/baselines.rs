@@ -28,7 +28,11 @@ pub trait Baseline {
 
     /// -log p of every row.
     fn nll_each(&self, points: &Array2<f64>) -> Vec<f64> {
-        points.rows().into_iter().map(|x| -self.log_density(x)).collect()
+        points
+            .rows()
+            .into_iter()
+            .map(|x| -self.log_density(x))
+            .collect()
     }
 
     /// The mean of -log p over the rows.
@@ -115,7 +119,6 @@ impl Mixture {
     pub fn components(&self) -> usize {
         self.log_weights.len()
     }
-
 }
 
 impl Baseline for Mixture {
@@ -237,7 +240,6 @@ impl Kde {
             factor,
         }
     }
-
 }
 
 impl Baseline for Kde {

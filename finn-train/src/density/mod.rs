@@ -42,10 +42,10 @@ use crate::config::{
     ScalarConfig, SolverConfig,
 };
 use crate::eval::Evaluator;
-use baselines::Baseline as _;
 use crate::model::{Architecture, TrainedModel};
 use crate::observer::Observer;
 use crate::TrainError;
+use baselines::Baseline as _;
 use finn_core::{Activation, Kind};
 use ndarray::Array2;
 use serde::Deserialize;
