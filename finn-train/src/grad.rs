@@ -76,6 +76,9 @@ macro_rules! by_dim {
     };
 }
 
+mod batch;
+pub use batch::BLOCK;
+
 fn resize(v: &mut Vec<Vec<f64>>, layers: usize) {
     v.resize_with(layers, Vec::new);
 }

@@ -50,6 +50,9 @@ enum Command {
     /// Time a training loss against the loss with its exact gradient; write the table to
     /// results/gradient-bench.md.
     BenchGradient,
+    /// Time f at 1,024 points batched against single-point f and the nested-dual baseline;
+    /// write the table to results/batch-bench.md.
+    BenchBatch,
     /// Train what a TOML config describes: `application = "fit"`, `"trajectory"` or `"density"`. Writes
     /// `<output>.postcard` (the blob), plots and `<output>-report.md`. Every key, with its
     /// default: docs/config.md.
@@ -151,6 +154,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Device => publish(device::REPORT, &device::measure()?),
         Command::Bench => publish(bench::integrand::REPORT, &bench::integrand::measure()?),
         Command::BenchGradient => publish(bench::gradient::REPORT, &bench::gradient::measure()?),
+        Command::BenchBatch => publish(bench::batch::REPORT, &bench::batch::measure()?),
         Command::Train { config } => train::command(&config),
         Command::Eval {
             model,

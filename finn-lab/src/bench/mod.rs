@@ -3,11 +3,14 @@
 //! * [`integrand`] (`cargo xtask bench`) times the exact integrand f against F and against
 //!   nested dual numbers (`finn-core/benches/integrand.rs`) for `results/integrand-bench.md`;
 //! * [`gradient`] (`cargo xtask bench-gradient`) times a training loss against the loss with
-//!   its exact gradient (`finn-train/benches/gradient.rs`) for `results/gradient-bench.md`.
+//!   its exact gradient (`finn-train/benches/gradient.rs`) for `results/gradient-bench.md`;
+//! * [`batch`] (`cargo xtask bench-batch`) times batched f against single-point f and the
+//!   nested-dual baseline (`finn-train/benches/batch.rs`) for `results/batch-bench.md`.
 //!
 //! [`criterion`] runs the benchmarks and reads criterion's estimates; [`machine`] tells where
 //! and when they ran. This module holds what both reports share: the shapes and the preamble.
 
+pub mod batch;
 pub mod criterion;
 pub mod gradient;
 pub mod integrand;
