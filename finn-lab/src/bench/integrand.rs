@@ -150,7 +150,7 @@ fn write_report(md: &mut String, rows: &[Row], machine: &Machine, date: &str) ->
         "- **nested duals** (the baseline): the same f from `num_dual::Dual` nested n times, \
          written for speed (`finn-core/benches/support/nested_dual.rs`): parameters \
          pre-extracted into fixed arrays, no allocation, the activation through finn-core's \
-         own derivative table composed by its Taylor polynomial. \
+         own derivative table applied one nesting level at a time by the chain rule. \
          `finn-core/tests/nested_dual_baseline.rs` checks that it computes f;"
     )?;
     writeln!(
