@@ -4,13 +4,15 @@
 //! per unit: the pre-activation jets of layer l are W_l times the previous layer's jets. Over a
 //! batch of B points those are one matrix product, W_l (w_l x w_(l-1)) times the previous
 //! jets laid out as w_(l-1) x (B 2^n) (a row per unit, a column per point and subset), done by
-//! `matrixmultiply`'s blocked, vectorised kernel instead of B small dot-product loops. The
-//! layout keeps each (unit, point) jet contiguous, so the activation's Faa di Bruno step
-//! (finn-core's `compose`) reads and writes it in place. Points are cut into blocks of
-//! [`BLOCK`] so the jets stay in cache; `rayon` spreads the blocks over the threads.
+//! `matrixmultiply`'s blocked, vectorised kernel instead of B small dot-product loops. Within
+//! a unit's row the columns run subset-major (index S B + p), so the activation's Faa di
+//! Bruno step ([`compose_points`], the same sums as finn-core's `compose`) does each of its
+//! data-independent multiply-adds for all the block's points in one contiguous, vectorisable
+//! loop instead of walking the subset combinatorics once per point. Points are cut into
+//! blocks of [`BLOCK`] so the jets stay in cache; `rayon` spreads the blocks over the threads.
 
 use super::Net;
-use finn_core::jet::{compose, weight_products, Dim, JetDim};
+use finn_core::jet::{weight_products, Dim, JetDim};
 use finn_core::Error;
 use rayon::prelude::*;
 
@@ -23,6 +25,10 @@ struct Scratch {
     jets: Vec<f64>,
     pre: Vec<f64>,
     d: Vec<f64>,
+    /// Derivative tables of one unit for the block's points, order-major (k B + p).
+    dk: Vec<f64>,
+    /// The Q tables of [`compose_points`].
+    q: Vec<f64>,
     prodw: Vec<f64>,
 }
 
@@ -151,18 +157,18 @@ impl Net<'_> {
             }
             return Ok(());
         }
-        // Layer 1 jets: unit j, point p, subset S -> sigma^(|S|)(z) prod_(i in S) w_ji.
+        // Layer 1 jets: unit j, subset S, point p -> sigma^(|S|)(z) prod_(i in S) w_ji.
         s.jets.clear();
         s.jets.resize(l0.width * cols, 0.0);
         for j in 0..l0.width {
             let row = &self.eff[l0.weights + j * N..][..N];
             let pw = &s.prodw[j * jlen..][..jlen];
+            let unit = &mut s.jets[j * cols..][..cols];
             for p in 0..b {
                 let z = self.eff[l0.biases + j] + super::dot(row, &points[p * N..][..N]);
                 self.derivatives(z, &mut s.d)?;
-                let jet = &mut s.jets[j * cols + p * jlen..][..jlen];
-                for (sub, (c, w)) in jet.iter_mut().zip(pw).enumerate() {
-                    *c = s.d[sub.count_ones() as usize] * w;
+                for (sub, w) in pw.iter().enumerate() {
+                    unit[sub * b + p] = s.d[sub.count_ones() as usize] * w;
                 }
             }
         }
@@ -194,25 +200,91 @@ impl Net<'_> {
             }
             s.jets.clear();
             s.jets.resize(layer.width * cols, 0.0);
+            s.dk.resize(ord * b, 0.0);
             for k in 0..layer.width {
                 let bias = self.eff[layer.biases + k];
+                let u = &mut s.pre[k * cols..][..cols];
                 for p in 0..b {
-                    let at = k * cols + p * jlen;
-                    let u = &mut s.pre[at..][..jlen];
-                    u[0] += bias;
-                    self.derivatives(u[0], &mut s.d)?;
-                    compose::<f64, N>(&s.d, u, &mut s.jets[at..][..jlen], last)?;
+                    u[p] += bias;
+                    self.derivatives(u[p], &mut s.d)?;
+                    for (o, v) in s.d.iter().enumerate() {
+                        s.dk[o * b + p] = *v;
+                    }
                 }
+                compose_points::<N>(&s.dk, u, &mut s.jets[k * cols..][..cols], &mut s.q, b, last);
             }
         }
         let last = self.layers[depth - 1];
         for (p, o) in out.iter_mut().enumerate() {
             let f: f64 = (0..last.width)
-                .map(|k| self.eff[self.output + k] * s.jets[k * cols + p * jlen + full])
+                .map(|k| self.eff[self.output + k] * s.jets[k * cols + full * b + p])
                 .sum();
             *o = finite(f)?;
         }
         Ok(())
+    }
+}
+
+/// finn-core's `compose` (Faa di Bruno over set partitions, grouped by block count) for `b`
+/// points at once: `d` holds the derivative tables order-major (`d[k b + p]`), `u` and `out`
+/// the jets subset-major (`u[S b + p]`). Every multiply-add of the partition recursion is
+/// the same for all points, so each becomes one loop over the points.
+fn compose_points<const N: usize>(
+    d: &[f64],
+    u: &[f64],
+    out: &mut [f64],
+    q: &mut Vec<f64>,
+    b: usize,
+    full_only: bool,
+) {
+    let len = 1usize << N;
+    let full = len - 1;
+    // q[((k - 1) len + S) b + p] = Q_k(S) at point p.
+    q.clear();
+    q.resize(N * len * b, 0.0);
+    let at = |k: usize, s: usize| ((k - 1) * len + s) * b;
+    out[..b].copy_from_slice(&d[..b]);
+    for s in 1..len {
+        if full_only && s & 1 == 1 && s != full {
+            // Subsets holding variable 0 only ever appear as the full set itself.
+            continue;
+        }
+        q[at(1, s)..][..b].copy_from_slice(&u[s * b..][..b]);
+        let size = s.count_ones() as usize;
+        if size >= 2 {
+            let low = s & s.wrapping_neg();
+            let rest_all = s ^ low;
+            let mut c = rest_all;
+            loop {
+                c = c.wrapping_sub(1) & rest_all;
+                let ub = &u[(c | low) * b..][..b];
+                let rest = rest_all ^ c;
+                let kmax = rest.count_ones() as usize + 1;
+                for k in 2..=kmax {
+                    // Q_k(S) += u_B Q_(k-1)(rest): distinct rows of q (S != rest).
+                    let (src, dst) = (at(k - 1, rest), at(k, s));
+                    let (lo, hi) = q.split_at_mut(dst);
+                    let target = &mut hi[..b];
+                    let from = &lo[src..][..b];
+                    for ((t, x), y) in target.iter_mut().zip(ub).zip(from) {
+                        *t += x * y;
+                    }
+                }
+                if c == 0 {
+                    break;
+                }
+            }
+        }
+        if !full_only || s == full {
+            let o = &mut out[s * b..][..b];
+            o.fill(0.0);
+            for k in 1..=size {
+                let (dk, qk) = (&d[k * b..][..b], &q[at(k, s)..][..b]);
+                for ((v, x), y) in o.iter_mut().zip(dk).zip(qk) {
+                    *v += x * y;
+                }
+            }
+        }
     }
 }
 
