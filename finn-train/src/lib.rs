@@ -59,6 +59,7 @@ pub mod parallel;
 pub mod plot;
 pub mod quadrature;
 mod random;
+pub mod softq;
 pub mod solve;
 pub mod stopping;
 pub mod supremum;
