@@ -6,9 +6,13 @@
 //! * [`model`]: the model on the host (run-time sizes) and the exact gradient of Q.
 //! * [`pendulum`]: the environment.
 //! * [`learn`]: replay buffer, targets, Adam, evaluation, estimator statistics.
+//! * [`run`]: the config (`application = "softq"`), the model file and the report.
 //!
 //! The model itself, for f32 and f64 and without allocation, is [`finn_core::soft_q`].
 
 pub mod learn;
 pub mod model;
 pub mod pendulum;
+pub mod run;
+
+pub use run::{run, SoftQConfig, SoftQOutcome};
