@@ -133,6 +133,9 @@ impl Settings {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad("learning_rate must be finite and > 0");
         }
+        if !(self.gauge >= 0.0 && self.gauge.is_finite()) {
+            return bad("gauge must be finite and >= 0");
+        }
         Ok(())
     }
 }
