@@ -151,3 +151,58 @@ fn pendulum_follows_gyms_equations() {
     }
     assert!(angle_normalize(7.0).abs() <= std::f64::consts::PI);
 }
+
+/// A tiny run through the config path: every file is written, the model JSON rebuilds the
+/// same finn-core model, the report has every variant, and a goal that is not met is reported
+/// (the files are written all the same).
+#[test]
+fn a_small_run_writes_its_files_and_reports_an_unmet_goal() {
+    use finn_train::config::{Job, Outcome};
+    use finn_train::observer::Silent;
+    use finn_train::softq::run::SoftQFile;
+    let dir = std::env::temp_dir().join(format!("finn-softq-{}", std::process::id()));
+    let text = r#"
+        application = "softq"
+        output = "out/tiny"
+        report = "out/tiny.md"
+        [training]
+        episodes = 4
+        warmup_episodes = 2
+        updates_per_episode = 10
+        batch = 16
+        state_widths = [8]
+        bumps = 3
+        [evaluation]
+        episodes = 3
+        states = 10
+        draws = 20
+        goal = 0.0
+    "#;
+    let job = Job::from_toml_str(text.to_string(), dir.join("config.toml")).unwrap();
+    let a = job.run(&mut Silent).unwrap();
+    assert_eq!(a.unproven.len(), 1, "{:?}", a.unproven);
+    assert!(a.ensure_proven().is_err());
+    let Outcome::SoftQ(o) = &a.outcome else {
+        panic!("not a softq outcome")
+    };
+    let names: Vec<&str> = o.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["exact", "16 uniform samples", "1 uniform sample", "random"]
+    );
+    assert!(o
+        .variants
+        .iter()
+        .all(|v| v.mean.is_finite() && v.mean < 0.0));
+    assert!(o.one.variance > o.sixteen.variance);
+    let json = std::fs::read_to_string(dir.join("out/tiny.json")).unwrap();
+    let file: SoftQFile = serde_json::from_str(&json).unwrap();
+    let q = core_model(&file.settings, &file.params).unwrap();
+    let s = [0.0, 1.0, 0.1];
+    assert!(q.v(&s).unwrap().is_finite());
+    let report = std::fs::read_to_string(dir.join("out/tiny.md")).unwrap();
+    for v in &o.variants {
+        assert!(report.contains(&format!("| {} |", v.name)), "{report}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
