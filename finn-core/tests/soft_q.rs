@@ -372,3 +372,40 @@ fn rng_sign(seed: u64) -> f64 {
         -1.0
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Hostile parameters (scaled up to 1e6) and uniforms outside [0, 1]: every call returns
+    /// a finite value or a typed error, never NaN and never a panic; samples stay in A.
+    #[test]
+    fn hostile_parameters_give_values_or_typed_errors(
+        seed in 0u64..1000,
+        scale in prop_oneof![Just(1.0f64), Just(30.0), Just(1e3), Just(1e6)],
+        u in -2.0f64..3.0,
+        x in -2.0f64..=2.0,
+    ) {
+        let mut rng = Lcg(seed);
+        let p: Vec<f64> = params(&mut rng, &[8], outputs(1, &[6]), 0.5)
+            .into_iter()
+            .map(|v| v * scale)
+            .collect();
+        let q = Q1::new(&[8], &[6], Domain::new([-2.0], [2.0]).unwrap(), 2.0, 80.0, &p).unwrap();
+        let s = state(&mut rng);
+        for r in [q.q(&s, &[x]), q.v(&s), q.log_policy_pdf(&s, &[x]), q.policy_pdf(&s, &[x])] {
+            if let Ok(v) = r {
+                prop_assert!(!v.is_nan());
+            }
+        }
+        if let Ok(a) = q.sample_action(&s, &[u]) {
+            prop_assert!((-2.0..=2.0).contains(&a[0]));
+        }
+        let f = q.sample_action(&s, &[u]);
+        let ok = matches!(
+            f,
+            Ok(_) | Err(Error::DegenerateIntegral) | Err(Error::Overflow)
+                | Err(Error::InconsistentConstants(_))
+        );
+        prop_assert!(ok, "{:?}", f);
+    }
+}
