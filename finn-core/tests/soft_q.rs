@@ -392,10 +392,9 @@ proptest! {
             .collect();
         let q = Q1::new(&[8], &[6], Domain::new([-2.0], [2.0]).unwrap(), 2.0, 80.0, &p).unwrap();
         let s = state(&mut rng);
-        for r in [q.q(&s, &[x]), q.v(&s), q.log_policy_pdf(&s, &[x]), q.policy_pdf(&s, &[x])] {
-            if let Ok(v) = r {
-                prop_assert!(!v.is_nan());
-            }
+        let results = [q.q(&s, &[x]), q.v(&s), q.log_policy_pdf(&s, &[x]), q.policy_pdf(&s, &[x])];
+        for v in results.into_iter().flatten() {
+            prop_assert!(!v.is_nan());
         }
         if let Ok(a) = q.sample_action(&s, &[u]) {
             prop_assert!((-2.0..=2.0).contains(&a[0]));
