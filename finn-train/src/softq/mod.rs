@@ -7,7 +7,7 @@
 //! * [`pendulum`]: the environment.
 //! * [`learn`]: replay buffer, targets, Adam, evaluation, estimator statistics.
 //! * [`figure5`]: the paper's Figure 5 (`cargo xtask figure5`).
-//! * [`run`]: the config (`application = "softq"`), the model file and the report.
+//! * [`mod@run`]: the config (`application = "softq"`), the model file and the report.
 //!
 //! The model itself, for f32 and f64 and without allocation, is [`finn_core::soft_q`].
 
