@@ -148,7 +148,7 @@ where
     /// f = sum_j a_j exp(-z_j^2) / sqrt(pi) prod_i w_ji, so ln f is a log-sum-exp of
     /// ln a_j + sum_i ln w_ji - z_j^2 - ln(pi)/2, finite far beyond where f underflows.
     /// `None` for other networks.
-    fn log_integrand_one_layer(&self, x: &[T; N]) -> Option<T> {
+    pub(crate) fn log_integrand_one_layer(&self, x: &[T; N]) -> Option<T> {
         if self.widths.len() > 1 || self.kind != Kind::Positive {
             return None;
         }

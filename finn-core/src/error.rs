@@ -66,6 +66,14 @@ pub enum Error {
     /// The components do not make a mixture density: the problem says which rule they break
     /// ([`DensityMixture`](crate::density_mixture::DensityMixture)).
     NotAMixture(crate::density_mixture::MixtureProblem),
+    /// A soft-Q model's setting is unusable: the problem says which
+    /// ([`SoftQ`](crate::soft_q::SoftQ)).
+    NotASoftQ(crate::soft_q::SoftQProblem),
+    /// An action lies outside the action box A, where Q is not defined.
+    ActionOutsideBox {
+        /// The first offending axis.
+        axis: usize,
+    },
 }
 
 /// Which rule a set of constraint constants breaks ([`Error::InconsistentConstants`]).
@@ -146,6 +154,10 @@ impl fmt::Display for Error {
                  at most eps > 0, a direction with softness > 0, and a base of the right size",
             ),
             Error::NotAMixture(p) => write!(f, "not a mixture density: {p}"),
+            Error::NotASoftQ(p) => write!(f, "not a soft-Q model: {p}"),
+            Error::ActionOutsideBox { axis } => {
+                write!(f, "action outside the action box on axis {axis}")
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `"trajectory"` | [`crate::trajectory`] | a trajectory with exact start and end states |
 //! | `"density"` | [`crate::density`] | a probability density learned from samples, normalised exactly |
 //! | `"deviation"` | [`crate::deviation`] | a correction of a base model whose total deviation is at most eps |
+//! | `"softq"` | [`crate::softq`] | a soft Q-function on Pendulum-v1 with exact soft values, against sampled ones |
 //!
 //! Every key of every application, with its default, is listed in `docs/config.md`. Relative
 //! paths in a config (`output`, `data.csv`) are relative to the config file's directory, so a
@@ -30,6 +31,7 @@ use crate::density::{DensityConfig, DensityOutcome};
 use crate::deviation::{DeviationConfig, DeviationOutcome};
 use crate::fit::{FitConfig, FitOutcome};
 use crate::observer::Observer;
+use crate::softq::{SoftQConfig, SoftQOutcome};
 use crate::solve::{self, Settings};
 use crate::trajectory::{TrajectoryConfig, TrajectoryOutcome};
 use crate::TrainError;
@@ -50,10 +52,13 @@ pub enum Application {
     Density,
     /// A bounded-deviation correction of a base model ([`crate::deviation`]).
     Deviation,
+    /// A soft Q-function learned by soft fitted Q-iteration ([`crate::softq`]).
+    #[serde(rename = "softq")]
+    SoftQ,
 }
 
 /// The names `application` accepts.
-pub const APPLICATIONS: &[&str] = &["fit", "trajectory", "density", "deviation"];
+pub const APPLICATIONS: &[&str] = &["fit", "trajectory", "density", "deviation", "softq"];
 
 /// What a config file describes, by application.
 #[derive(Clone, Debug)]
@@ -68,6 +73,8 @@ pub enum Spec {
     Density(DensityConfig),
     /// `application = "deviation"`.
     Deviation(DeviationConfig),
+    /// `application = "softq"`.
+    SoftQ(SoftQConfig),
 }
 
 /// A parsed and checked config file, ready to run.
@@ -130,6 +137,8 @@ pub enum Outcome {
     Density(Box<DensityOutcome>),
     /// A bounded-deviation model.
     Deviation(Box<DeviationOutcome>),
+    /// Soft-Q learners and their estimators.
+    SoftQ(Box<SoftQOutcome>),
 }
 
 /// Only the key that says how to read the rest.
@@ -222,6 +231,11 @@ impl Job {
                 c.check().map_err(|e| config_error(path, e))?;
                 Spec::Deviation(c)
             }
+            Application::SoftQ => {
+                let c: SoftQConfig = toml::from_str(&text).map_err(|e| config_error(path, e))?;
+                c.check().map_err(|e| config_error(path, e))?;
+                Spec::SoftQ(c)
+            }
         };
         let dir = path
             .parent()
@@ -242,6 +256,7 @@ impl Job {
             Spec::Trajectory(_) => Application::Trajectory,
             Spec::Density(_) => Application::Density,
             Spec::Deviation(_) => Application::Deviation,
+            Spec::SoftQ(_) => Application::SoftQ,
         }
     }
 
@@ -261,6 +276,7 @@ impl Job {
             Spec::Trajectory(c) => &c.output,
             Spec::Density(c) => &c.output,
             Spec::Deviation(c) => &c.output,
+            Spec::SoftQ(c) => &c.output,
         })
     }
 
@@ -276,6 +292,7 @@ impl Job {
             Spec::Trajectory(c) => crate::trajectory::run(self, c, observer, None),
             Spec::Density(c) => crate::density::run(self, c, observer),
             Spec::Deviation(c) => crate::deviation::run(self, c, observer),
+            Spec::SoftQ(c) => crate::softq::run(self, c, observer),
         }
     }
 

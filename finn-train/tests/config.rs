@@ -448,6 +448,8 @@ fn shipped_configs_parse() {
                 Application::Density
             } else if name.starts_with("figure2") || name.starts_with("deviation") {
                 Application::Deviation
+            } else if name.starts_with("softq") {
+                Application::SoftQ
             } else {
                 Application::Trajectory
             };

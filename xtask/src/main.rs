@@ -12,6 +12,7 @@ mod deviation;
 mod evaluate;
 mod figure1;
 mod figure4;
+mod figure5;
 mod fuzz;
 mod inspect;
 mod report;
@@ -115,6 +116,10 @@ enum Command {
     /// Reproduce the paper's Figure 4 (a 1-D density from samples, its exact CDF, samples by
     /// bisection on the CDF): results/figure4.md and results/figure4.png.
     Figure4,
+    /// Reproduce the paper's Figure 5 (the pendulum's soft Q-function: Q(s, .) for a few
+    /// states, the exact V over the state space, actions sampled exactly from pi):
+    /// results/figure5.md and results/figure5.png.
+    Figure5,
     /// Reproduce the paper's Figure 2 (a learned correction of a base function whose total
     /// deviation is at most eps): results/figure2.md and results/figure2.png.
     Figure2,
@@ -171,6 +176,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         } => bound::command(&file, at_most, tolerance, max_boxes, natural),
         Command::Figure1 => figure1::run(),
         Command::Figure4 => figure4::run(),
+        Command::Figure5 => figure5::run(),
         Command::Figure2 => deviation::figure2(),
         Command::DeviationStudy => deviation::study(),
         Command::Densities => densities::run(),
