@@ -49,6 +49,7 @@ pub mod jet;
 pub mod mapped_finn;
 pub mod network;
 mod real;
+pub mod tanh;
 pub mod trajectory;
 
 pub use activation::Activation;

@@ -43,6 +43,15 @@ enum Command {
     Setup,
     /// Regenerate finn-core/tests/data/sigma_reference.csv (exact series in big integers).
     SigmaReference,
+    /// Derive the coefficients of finn-core's f32 tanh/sech^2 (`finn_core::tanh`) and print them.
+    TanhFit,
+    /// Measure finn-core's f32 tanh/sech^2 against f64 over every f32 input (or every
+    /// `--stride`th bit pattern) and print the worst errors in ulp.
+    TanhAccuracy {
+        /// Check every stride-th bit pattern (1: all 2^32).
+        #[arg(long, default_value_t = 1)]
+        stride: u32,
+    },
     /// Run the firmware on the emulated device (QEMU) and report its cost in results/device.md.
     Device,
     /// Time f against F and nested duals; write the table to results/integrand-bench.md.
@@ -148,6 +157,14 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Test => test::run(),
         Command::Setup => setup::ensure_all(),
         Command::SigmaReference => sigma_reference::run(),
+        Command::TanhFit => {
+            print!("{}", finn_lab::tanh_fit::fit_report());
+            Ok(())
+        }
+        Command::TanhAccuracy { stride } => {
+            print!("{}", finn_lab::tanh_fit::sweep_report(stride.max(1)));
+            Ok(())
+        }
         Command::Device => publish(device::REPORT, &device::measure()?),
         Command::Bench => publish(bench::integrand::REPORT, &bench::integrand::measure()?),
         Command::BenchGradient => publish(bench::gradient::REPORT, &bench::gradient::measure()?),
