@@ -39,7 +39,7 @@
 //! round-to-nearest error of one IEEE operation (f32 and f64; not meant for
 //! [`DoubleDouble`](crate::dd::DoubleDouble)). The activations' own values are not correctly
 //! rounded (libm, recurrences, and in f32 tanh and sech^2 from [`crate::tanh`], measured
-//! within 2 and 4 ulps over every input) and are widened by a documented allowance: 4 times the error measured against the 25-digit reference for sigma_n
+//! within 2 and 4.5 ulps over every input) and are widened by a documented allowance: 4 times the error measured against the 25-digit reference for sigma_n
 //! (`bound::activation_error`: 4e-12 relative in f64, 4e-5 in f32) plus `MIN_POSITIVE`, and
 //! 64 ulps relative plus 4 ulps of 1 absolute for tanh and sech^2 (whose magnitudes are at
 //! most 1). So the enclosure holds the exact f of the stored parameters, as rigorously as
