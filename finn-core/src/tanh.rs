@@ -22,11 +22,11 @@
 
 /// The largest error of [`tanh_sech2_f32`]'s tanh over all `f32` inputs, in units in the
 /// last place of the correctly rounded result (measured exhaustively against an f64
-/// reference: 1.987 ulp over all 2^32 inputs; rounded up).
+/// reference: 1.987 ulp over all 2^32 inputs, at x = +-0.5191197; rounded up).
 pub const TANH_MAX_ULP: f64 = 2.0;
 /// The largest error of [`tanh_sech2_f32`]'s sech^2 over all `f32` inputs, in ulp of the
 /// result (subnormal results: ulp = 2^-149); measured like [`TANH_MAX_ULP`]: 4.217 ulp over
-/// all 2^32 inputs (3.545 on the tests' strided sweep), rounded up.
+/// all 2^32 inputs, at x = +-2.4199748 (3.545 on the tests' strided sweep), rounded up.
 pub const SECH2_MAX_ULP: f64 = 4.5;
 
 /// log2(e), rounded to f32.

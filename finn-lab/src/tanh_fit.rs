@@ -155,13 +155,18 @@ pub fn ulps(v: f32, exact: f64) -> f64 {
     (v as f64 - exact).abs() / ulp
 }
 
-/// Every non-NaN `f32` with bits `b` where `b % stride == 0`, through `f` (for example
-/// `finn_core::tanh::tanh_sech2_f32`): the worst tanh and sech^2 errors. Stride 1 is the
-/// full sweep (about two minutes per core here).
-pub fn sweep(stride: u32, f: impl Fn(f32) -> (f32, f32)) -> (Worst, Worst) {
+/// Every non-NaN `f32` whose bits `b` lie in `bits` with `(b - bits.start) % stride == 0`,
+/// through `f` (for example `finn_core::tanh::tanh_sech2_f32`): the worst tanh and sech^2
+/// errors. `0..=u32::MAX` with stride 1 is the full sweep.
+pub fn sweep(
+    bits: core::ops::RangeInclusive<u32>,
+    stride: u32,
+    f: impl Fn(f32) -> (f32, f32),
+) -> (Worst, Worst) {
     let (mut wt, mut ws) = (Worst::default(), Worst::default());
-    let mut bits = 0u64;
-    while bits <= u32::MAX as u64 {
+    let end = *bits.end() as u64;
+    let mut bits = *bits.start() as u64;
+    while bits <= end {
         let x = f32::from_bits(bits as u32);
         if !x.is_nan() {
             let (t, s) = f(x);
@@ -174,11 +179,14 @@ pub fn sweep(stride: u32, f: impl Fn(f32) -> (f32, f32)) -> (Worst, Worst) {
     (wt, ws)
 }
 
-/// The full sweep of finn-core's pair, for `cargo xtask tanh-accuracy`.
-pub fn sweep_report(stride: u32) -> String {
-    let (t, s) = sweep(stride, finn_core::tanh::tanh_sech2_f32);
+/// The sweep of finn-core's pair over the bit patterns of `from..=to` (both >= 0: the pair
+/// is odd and even in x bit for bit, so the non-negative inputs decide), for
+/// `cargo xtask tanh-accuracy`.
+pub fn sweep_report(from: f32, to: f32, stride: u32) -> String {
+    let range = from.abs().to_bits()..=to.abs().to_bits();
+    let (t, s) = sweep(range, stride, finn_core::tanh::tanh_sech2_f32);
     format!(
-        "tanh_sech2_f32 over every f32 bit pattern with stride {stride} (NaNs skipped), against f64:\n\
+        "tanh_sech2_f32 over the f32 bit patterns of [{from:e}, {to:e}] with stride {stride} (NaNs skipped), against f64:\n\
          tanh:   max {:.3} ulp at x = {:e} ({:#010x})\n\
          sech^2: max {:.3} ulp at x = {:e} ({:#010x})\n",
         t.ulps,
