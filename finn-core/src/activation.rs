@@ -263,20 +263,15 @@ fn repeated_erfc<T: Real>(x: T, g: &mut [T]) {
 /// branches fold away, which is most of a trajectory sample's activation cost on a device.
 #[inline(always)]
 fn tanh_derivatives<T: Real>(x: T, out: &mut [T]) {
-    // One transcendental for both tanh and sech^2 (it matters on a Cortex-M): with
-    // m = exp(-2|x|) - 1, tanh|x| = -m / (2 + m) and sech^2 x = 4 (1 + m) / (2 + m)^2, both
-    // free of the cancellation in 1 - t^2 and 1 - e.
-    let m = (-(x.abs() + x.abs())).exp_m1();
-    let two_m = T::from_f64(2.0) + m;
-    let t_abs = -m / two_m;
-    let t = if x < T::ZERO { -t_abs } else { t_abs };
+    // One exponential for both tanh and sech^2 (it matters on a Cortex-M), each free of
+    // cancellation: `Real::tanh_sech2` (in f32 finn-core's own, `crate::tanh`).
+    let (t, sech2) = x.tanh_sech2();
     if let Some(o) = out.first_mut() {
         *o = t;
     }
     if out.len() < 2 {
         return;
     }
-    let sech2 = T::from_f64(4.0) * (T::ONE + m) / (two_m * two_m);
     if out.len() <= 5 {
         // Closed forms (s = sech^2, no 1 - t^2 cancellation): tanh' = s, tanh'' = -2ts,
         // tanh''' = s (4t^2 - 2s), tanh'''' = 8ts (2s - t^2). The common trajectory case.

@@ -51,6 +51,7 @@ pub mod mapped_finn;
 pub mod network;
 mod real;
 pub mod soft_q;
+pub mod tanh;
 pub mod trajectory;
 
 pub use activation::Activation;

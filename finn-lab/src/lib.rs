@@ -32,6 +32,7 @@ pub mod precision;
 pub mod setup;
 pub mod sigma_reference;
 pub mod supremum;
+pub mod tanh_fit;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

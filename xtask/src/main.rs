@@ -44,6 +44,22 @@ enum Command {
     Setup,
     /// Regenerate finn-core/tests/data/sigma_reference.csv (exact series in big integers).
     SigmaReference,
+    /// Derive the coefficients of finn-core's f32 tanh/sech^2 (`finn_core::tanh`) and print them.
+    TanhFit,
+    /// Measure finn-core's f32 tanh/sech^2 against f64 over every non-negative f32 input
+    /// (tanh is odd and sech^2 even bit for bit), or every `--stride`th bit pattern of
+    /// [--from, --to], and print the worst errors in ulp and where.
+    TanhAccuracy {
+        /// Check every stride-th bit pattern (1: all of them).
+        #[arg(long, default_value_t = 1)]
+        stride: u32,
+        /// Lowest input (its magnitude is used).
+        #[arg(long, default_value_t = 0.0)]
+        from: f32,
+        /// Highest input (its magnitude is used); the default is +infinity.
+        #[arg(long, default_value_t = f32::INFINITY)]
+        to: f32,
+    },
     /// Run the firmware on the emulated device (QEMU) and report its cost in results/device.md.
     Device,
     /// Time f against F and nested duals; write the table to results/integrand-bench.md.
@@ -156,6 +172,17 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Test => test::run(),
         Command::Setup => setup::ensure_all(),
         Command::SigmaReference => sigma_reference::run(),
+        Command::TanhFit => {
+            print!("{}", finn_lab::tanh_fit::fit_report());
+            Ok(())
+        }
+        Command::TanhAccuracy { stride, from, to } => {
+            print!(
+                "{}",
+                finn_lab::tanh_fit::sweep_report(from, to, stride.max(1))
+            );
+            Ok(())
+        }
         Command::Device => publish(device::REPORT, &device::measure()?),
         Command::Bench => publish(bench::integrand::REPORT, &bench::integrand::measure()?),
         Command::BenchGradient => publish(bench::gradient::REPORT, &bench::gradient::measure()?),

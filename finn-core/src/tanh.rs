@@ -1,0 +1,215 @@
+//! tanh and sech^2 together in `f32`, fast on a Cortex-M4F and accurate to a few ulp over
+//! every `f32` input.
+//!
+//! Both come from one exponential: with a = |x| and e = exp(-2a),
+//! tanh a = (1 - e) / (1 + e) = -m / (2 + m) where m = e - 1 = expm1(-2a), and
+//! sech^2 x = 4e / (1 + e)^2. Using m for tanh and e for sech^2 avoids both cancellations
+//! (1 - e near 0, 1 - tanh^2 near saturation), so each keeps its relative accuracy.
+//!
+//! The exponential is computed here, not by libm: -2a = k ln 2 + r with |r| <= ln 2 / 2
+//! (Cody-Waite: ln 2 in two parts, the first with 16 significant bits so that k ln2_hi and the
+//! subtraction are exact), expm1(r) = r + r^2/2 + r^3 P(r) with a cubic P fitted for minimax
+//! relative error (`cargo xtask tanh-fit` derives the coefficients below and prints them), and
+//! e = 2^k (1 + expm1 r), m = 2^k expm1(r) + (2^k - 1). Beyond a = 9.1, tanh rounds to 1 in
+//! `f32` and sech^2 = 4e to well under an ulp; beyond 53 it rounds to 0.
+//!
+//! Measured over all 2^32 inputs against an f64 reference (`cargo xtask tanh-accuracy`; a
+//! strided sweep runs in the tests): see [`TANH_MAX_ULP`] and [`SECH2_MAX_ULP`].
+//!
+//! Only plain multiplications, additions and two divisions: no fused multiply-add, whose
+//! availability differs between hosts and the device, so the host's results equal the
+//! device's bit for bit.
+
+/// The largest error of [`tanh_sech2_f32`]'s tanh over all `f32` inputs, in units in the
+/// last place of the correctly rounded result (measured exhaustively against an f64
+/// reference: 1.987 ulp over all 2^32 inputs, at x = +-0.5191197; rounded up).
+pub const TANH_MAX_ULP: f64 = 2.0;
+/// The largest error of [`tanh_sech2_f32`]'s sech^2 over all `f32` inputs, in ulp of the
+/// result (subnormal results: ulp = 2^-149); measured like [`TANH_MAX_ULP`]: 4.217 ulp over
+/// all 2^32 inputs, at x = +-2.4199748 (3.545 on the tests' strided sweep), rounded up.
+pub const SECH2_MAX_ULP: f64 = 4.5;
+
+/// log2(e), rounded to f32.
+const LOG2E: f32 = core::f32::consts::LOG2_E;
+/// 1.5 * 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to an
+/// integer (round to nearest).
+const ROUND: f32 = 12_582_912.0;
+/// ln 2 to 16 significant bits (the f32 ln 2 with its low 8 bits cleared): k * LN2_HI is
+/// exact for |k| < 256.
+const LN2_HI: f32 = f32::from_bits(0x3f31_7200); // 0.693145751953125
+/// ln 2 - LN2_HI, rounded to f32.
+const LN2_LO: f32 = 1.428_606_8e-6;
+/// P(r) = C3 + C4 r + C5 r^2 + C6 r^3, with expm1(r) ~ r + r^2/2 + r^3 P(r) on
+/// |r| <= 1.01 ln 2 / 2 (minimax relative error, fitted by `cargo xtask tanh-fit`).
+const C3: f32 = 1.666_654_3e-1;
+/// See [`C3`].
+const C4: f32 = 4.166_686e-2;
+/// See [`C3`].
+const C5: f32 = 8.366_686e-3;
+/// See [`C3`].
+const C6: f32 = 1.389_839_2e-3;
+/// From here on tanh |x| rounds to 1 in f32 (1 - tanh 9.1 = 2.5e-8 < 2^-25).
+const SATURATE: f32 = 9.1;
+/// From here on sech^2 x rounds to 0 in f32 (4 exp(-106) = 3.7e-46 < 2^-150).
+const VANISH: f32 = 53.0;
+
+/// (tanh x, sech^2 x) in `f32`, each within a few ulp over the whole range (see the module
+/// docs); NaN gives NaN for both, +-infinity gives (+-1, 0).
+///
+/// ```
+/// use finn_core::tanh::tanh_sech2_f32;
+/// let (t, s) = tanh_sech2_f32(0.5);
+/// assert!((t - 0.5f64.tanh() as f32).abs() <= 2.0 * f32::EPSILON);
+/// assert!((s - (1.0 - 0.5f64.tanh().powi(2)) as f32).abs() <= 2.0 * f32::EPSILON);
+/// // Saturated: tanh rounds to -1, sech^2 = 4 exp(-40) keeps its relative accuracy.
+/// let (t, s) = tanh_sech2_f32(-20.0);
+/// assert_eq!(t, -1.0);
+/// assert!((s as f64 / (4.0 * (-40.0f64).exp()) - 1.0).abs() < 4.0 * f32::EPSILON as f64);
+/// assert_eq!(tanh_sech2_f32(f32::INFINITY), (1.0, 0.0));
+/// ```
+#[inline(always)]
+pub fn tanh_sech2_f32(x: f32) -> (f32, f32) {
+    let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+    let sign = x.to_bits() & 0x8000_0000;
+    let with_sign = |v: f32| f32::from_bits(v.to_bits() | sign);
+    if a < SATURATE {
+        // k in -27..=0 here, so 2^k is a normal number.
+        let (k, q) = reduced_expm1(-2.0 * a);
+        let s = f32::from_bits(((k + 127) as u32) << 23);
+        let sq = s * q;
+        let m = sq + (s - 1.0);
+        let e = s + sq;
+        let d = (1.0 + s) + sq;
+        // Near 0 the roundings of e and d can put the quotient an ulp above 1.
+        let s2 = (4.0 * e) / (d * d);
+        (with_sign(-m / d), if s2 > 1.0 { 1.0 } else { s2 })
+    } else if a < VANISH {
+        // tanh is 1; sech^2 = 4e (1 - 2e + ...) = 4e to under 0.4 ulp. k + 2 goes down to
+        // -151: scale in two steps so that only the last one rounds (into the subnormals).
+        let (k, q) = reduced_expm1(-2.0 * a);
+        let s = f32::from_bits(((k + 2 + 64 + 127) as u32) << 23);
+        (
+            with_sign(1.0),
+            ((1.0 + q) * s) * f32::from_bits((127 - 64) << 23),
+        )
+    } else if a.is_nan() {
+        (x, x)
+    } else {
+        (with_sign(1.0), 0.0)
+    }
+}
+
+/// y = k ln 2 + r with k an integer and |r| <= ln 2 / 2 (slightly more after rounding), for
+/// -106 <= y <= 0; returns k and expm1(r).
+#[inline(always)]
+fn reduced_expm1(y: f32) -> (i32, f32) {
+    let kf = (y * LOG2E + ROUND) - ROUND;
+    // Exact: kf is an integer of magnitude at most 153.
+    let k = kf as i32;
+    // y - kf LN2_HI is exact (Cody-Waite); the low part's product rounds once, far below
+    // an ulp of r unless r is tiny, where k = 0 and it vanishes.
+    let r = (y - kf * LN2_HI) - kf * LN2_LO;
+    let p = C3 + r * (C4 + r * (C5 + r * C6));
+    (k, r + r * r * (0.5 + r * p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (ulp error of tanh, ulp error of sech^2) of `tanh_sech2_f32(x)` against f64.
+    fn ulp_errors(x: f32) -> (f64, f64) {
+        let (t, s) = tanh_sech2_f32(x);
+        let (rt, rs) = reference(x as f64);
+        (ulps(t, rt), ulps(s, rs))
+    }
+
+    /// tanh and sech^2 in f64: relative error near 1e-16, far below an f32 ulp.
+    fn reference(x: f64) -> (f64, f64) {
+        let a = x.abs();
+        let e = libm::exp(-2.0 * a);
+        let m = libm::expm1(-2.0 * a);
+        let t = -m / (2.0 + m);
+        (
+            if x < 0.0 { -t } else { t },
+            4.0 * e / ((1.0 + e) * (1.0 + e)),
+        )
+    }
+
+    /// |v - exact| in units of the f32 ulp at `exact` (2^-149 in the subnormals).
+    fn ulps(v: f32, exact: f64) -> f64 {
+        let mag = exact.abs().max(f32::MIN_POSITIVE as f64);
+        let ulp = libm::exp2(libm::floor(libm::log2(mag)) - 23.0);
+        (v as f64 - exact).abs() / ulp
+    }
+
+    #[test]
+    fn strided_sweep_stays_within_the_stated_ulp_bounds() {
+        // Every 4099th bit pattern (a prime stride: every exponent and many mantissas),
+        // plus all of [0.25, 0.5) at a finer stride, where the reduction first shifts k.
+        let mut worst = (0.0f64, 0.0f64);
+        let mut bits = 0u64;
+        while bits <= u32::MAX as u64 {
+            let x = f32::from_bits(bits as u32);
+            if !x.is_nan() {
+                let (et, es) = ulp_errors(x);
+                worst = (worst.0.max(et), worst.1.max(es));
+            }
+            bits += 4099;
+        }
+        for b in (0.25f32.to_bits()..0.5f32.to_bits()).step_by(7) {
+            let (et, es) = ulp_errors(f32::from_bits(b));
+            worst = (worst.0.max(et), worst.1.max(es));
+        }
+        assert!(worst.0 <= TANH_MAX_ULP, "tanh {worst:?} ulp");
+        assert!(worst.1 <= SECH2_MAX_ULP, "sech^2 {worst:?} ulp");
+    }
+
+    /// All 2^32 inputs (a few minutes in release: `cargo test -p finn-core --release --lib
+    /// tanh -- --ignored`; `cargo xtask tanh-accuracy` prints where the worst errors are).
+    #[test]
+    #[ignore]
+    fn full_sweep_stays_within_the_stated_ulp_bounds() {
+        let mut worst = (0.0f64, 0.0f64);
+        for bits in 0..=u32::MAX {
+            let x = f32::from_bits(bits);
+            if !x.is_nan() {
+                let (et, es) = ulp_errors(x);
+                worst = (worst.0.max(et), worst.1.max(es));
+            }
+        }
+        assert!(
+            worst.0 <= TANH_MAX_ULP && worst.1 <= SECH2_MAX_ULP,
+            "{worst:?}"
+        );
+    }
+
+    #[test]
+    fn special_values_and_the_bounds_the_enclosures_rely_on() {
+        assert_eq!(tanh_sech2_f32(0.0), (0.0, 1.0));
+        let (t, s) = tanh_sech2_f32(-0.0);
+        assert!(t == 0.0 && t.is_sign_negative() && s == 1.0);
+        assert_eq!(tanh_sech2_f32(f32::NEG_INFINITY), (-1.0, 0.0));
+        let (t, s) = tanh_sech2_f32(f32::NAN);
+        assert!(t.is_nan() && s.is_nan());
+        // Tiny inputs: tanh x = x exactly, subnormals included.
+        for x in [1e-30f32, f32::MIN_POSITIVE, 1e-45, -3e-40] {
+            assert_eq!(tanh_sech2_f32(x), (x, 1.0));
+        }
+        // |tanh| <= 1 and 0 <= sech^2 <= 1 everywhere (activation bounds of a time network).
+        let mut bits = 0u32;
+        loop {
+            let (t, s) = tanh_sech2_f32(f32::from_bits(bits));
+            assert!(t.abs() <= 1.0 && (0.0..=1.0).contains(&s), "{bits:#x}");
+            match bits.checked_add(65_537) {
+                Some(b) if b < 0x7f80_0000 => bits = b,
+                _ => break,
+            }
+        }
+        // Both sides of the branch points.
+        for x in [SATURATE, VANISH, 9.099_999, 52.999_996, 0.346_573_6] {
+            let (et, es) = ulp_errors(x);
+            assert!(et <= TANH_MAX_ULP && es <= SECH2_MAX_ULP, "{x}: {et} {es}");
+        }
+    }
+}
