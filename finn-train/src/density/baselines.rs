@@ -87,6 +87,7 @@ impl Mixture {
     /// Errors: `Data` when a precision matrix is not positive definite.
     ///
     /// ```
+    /// use finn_train::density::baselines::Baseline;
     /// use ndarray::array;
     /// let m = finn_train::density::baselines::Mixture::new(
     ///     &[1.0], array![[0.0]], vec![array![[1.0]]]).unwrap();
@@ -217,6 +218,7 @@ impl Kde {
     /// A KDE on `centres` with factor h times the per-axis standard deviations of the centres.
     ///
     /// ```
+    /// use finn_train::density::baselines::Baseline;
     /// use ndarray::array;
     /// let k = finn_train::density::baselines::Kde::new(array![[0.0], [2.0]], 1.0);
     /// // Two unit Gaussians at 0 and 2 (s = 1): at 1 both contribute exp(-1/2) / sqrt(2 pi).
