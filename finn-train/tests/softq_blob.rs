@@ -91,3 +91,39 @@ fn f32_blob_in_f32_against_f64() {
     // f32 rounding of the CDF can move the action far. Most actions agree closely.
     assert!(at(0.5) < 1e-4 && far * 20 < da.len(), "{:?}", at(0.99));
 }
+
+/// finn-core's no_std pendulum (the device's) against the host's over closed-loop episodes
+/// of the shipped policy: the same states to 1e-12 (the sines are different libraries).
+#[test]
+fn core_pendulum_follows_the_host_pendulum() {
+    use finn_core::soft_q::pendulum::Pendulum as CorePendulum;
+    let file = read_json(&json()).unwrap();
+    let q = core_model(&file.settings, &file.params).unwrap();
+    let (mut worst, mut differing, mut steps) = (0.0f64, 0usize, 0usize);
+    for start in 0..5 {
+        let mut host = Pendulum::reset(0.1 + 0.2 * start as f64, 0.7);
+        let mut core = CorePendulum {
+            theta: host.theta,
+            theta_dot: host.theta_dot,
+        };
+        for k in 0..200 {
+            let a = q
+                .sample_action(&host.features(), &[(k as f64 * 0.618).fract()])
+                .unwrap()[0];
+            let (rh, rc) = (host.step(a), core.step(a));
+            worst = worst
+                .max((rh - rc).abs())
+                .max((host.theta - core.theta).abs())
+                .max((host.theta_dot - core.theta_dot).abs());
+            differing += usize::from(host.theta.to_bits() != core.theta.to_bits());
+            steps += 1;
+            // Follow the host, so that one last-bit difference does not grow.
+            core = CorePendulum {
+                theta: host.theta,
+                theta_dot: host.theta_dot,
+            };
+        }
+    }
+    println!("core pendulum against host: worst {worst:.3e}, {differing} of {steps} angles differ in bits");
+    assert!(worst < 1e-12, "{worst}");
+}

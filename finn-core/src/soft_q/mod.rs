@@ -36,6 +36,7 @@
 
 use heapless::Vec;
 
+pub mod pendulum;
 mod policy;
 pub use policy::StatePolicy;
 
