@@ -127,3 +127,41 @@ fn core_pendulum_follows_the_host_pendulum() {
     println!("core pendulum against host: worst {worst:.3e}, {differing} of {steps} angles differ in bits");
     assert!(worst < 1e-12, "{worst}");
 }
+
+/// Checks `path` holds `bytes`; `FINN_BLESS=1` rewrites it.
+fn blessed(path: &std::path::Path, bytes: &[u8]) {
+    if std::env::var_os("FINN_BLESS").is_some() {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let stored = std::fs::read(path).unwrap_or_default();
+    assert!(
+        stored == bytes,
+        "{} is not its generator's output: rerun with FINN_BLESS=1 to rewrite it",
+        path.display()
+    );
+}
+
+/// `firmware/blobs/softq-pendulum.postcard` is the shipped model's f32 blob.
+#[test]
+fn firmware_softq_blob_is_the_shipped_model() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    blessed(
+        &root.join("firmware/blobs/softq-pendulum.postcard"),
+        &device_blob(&json()).unwrap(),
+    );
+}
+
+/// `finn-embedded/tests/data/soft_q.postcard`, the small blob of finn-embedded's examples:
+/// 3 features, one hypernetwork layer of 4, an action network of 2 bumps on [-2, 2], beta 2,
+/// log-scale 10, untrained parameters (`initial_parameters(.., 7)`), f32.
+#[test]
+fn finn_embedded_example_blob_is_current() {
+    use finn_train::softq::model::{initial_parameters, Shape};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shape = Shape::pendulum(&[4], 2, 2.0, 10.0);
+    let params = initial_parameters(&shape, 7);
+    blessed(
+        &root.join("finn-embedded/tests/data/soft_q.postcard"),
+        &to_blob(&shape, &params, Scalar::F32).unwrap(),
+    );
+}

@@ -265,9 +265,17 @@ where
         result
     }
 
-    /// Back to [`SoftQ::unloaded`]'s empty state (the weights are left as they are; nothing
-    /// reads them without layers).
-    pub(crate) fn unload(&mut self) {
+    /// Back to [`SoftQ::unloaded`]'s empty state in place (the weights are left as they
+    /// are; nothing reads them without layers): every evaluation is then an error.
+    ///
+    /// ```
+    /// use finn_core::{soft_q::SoftQ, Domain};
+    /// let a = Domain::new([-2.0], [2.0]).unwrap();
+    /// let mut q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], a, 1.0, 1.0, &[0.1; 10]).unwrap();
+    /// q.unload();
+    /// assert!(q.v(&[0.5]).is_err());
+    /// ```
+    pub fn unload(&mut self) {
         self.state_widths.clear();
         self.action_widths.clear();
         self.outputs = 0;
