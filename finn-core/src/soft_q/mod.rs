@@ -197,8 +197,9 @@ where
         Ok(model)
     }
 
-    /// A model with no layers, for a `static` that [`SoftQ::load`] fills later (firmware);
-    /// every evaluation of it is an error, never a panic.
+    /// A model with no layers, for a `static` that [`SoftQ::load`] fills later (firmware):
+    /// every byte is zero, so the static lives in `.bss`. Every evaluation of it is an error,
+    /// never a panic.
     ///
     /// ```
     /// use finn_core::soft_q::SoftQ;
@@ -217,8 +218,10 @@ where
             head: [[T::ZERO; H]; P],
             head_bias: [T::ZERO; P],
             actions: Domain::unloaded(),
-            beta: T::ONE,
-            log_scale: T::ONE,
+            // Zero, like every other field, so that a `static` of it lives in `.bss`;
+            // nothing reads them before a load (every evaluation fails on the empty widths).
+            beta: T::ZERO,
+            log_scale: T::ZERO,
         }
     }
 
