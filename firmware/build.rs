@@ -14,7 +14,9 @@
 //! - a density blob (payload 2): `finn_workload = "density"`, `src/density.rs`;
 //! - a deviation blob (payload 3): `finn_workload = "deviation"`, `src/deviation.rs`;
 //! - a density mixture blob (payload 4): `finn_workload = "density_mixture"`,
-//!   `src/density_mixture.rs`.
+//!   `src/density_mixture.rs`;
+//! - a soft-Q blob (payload 5): `finn_workload = "soft_q"`, `src/soft_q.rs` (the pendulum
+//!   closed loop).
 //!
 //! The player's compile-time capacity is taken from the blob itself, so any valid blob fits
 //! exactly: for a trajectory D, the widest layer, the depth and the via-point count; for a
@@ -86,7 +88,7 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
     println!(
-        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\", \"deviation\", \"density_mixture\"))"
+        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\", \"deviation\", \"density_mixture\", \"soft_q\"))"
     );
     for var in [
         "FINN_BLOB",
@@ -125,7 +127,9 @@ fn main() {
     let fit_capacity = env::var("FINN_FIT_CAPACITY").ok();
     let capacity = match embedded.capacity() {
         // A deviation or density mixture blob is played with its own capacity (no override).
-        own @ (Capacity::Deviation { .. } | Capacity::DensityMixture { .. }) => {
+        own @ (Capacity::Deviation { .. }
+        | Capacity::DensityMixture { .. }
+        | Capacity::SoftQ { .. }) => {
             if trajectory_capacity.is_some() || fit_capacity.is_some() {
                 panic!(
                     "FINN_CAPACITY and FINN_FIT_CAPACITY do not apply to the {} blob {}",

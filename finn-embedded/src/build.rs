@@ -145,6 +145,22 @@ pub enum Capacity {
         /// Components K.
         k: usize,
     },
+    /// A [`SoftQPlayer<S, H, P, M, W, L>`](crate::SoftQPlayer), for a soft-Q blob (payload
+    /// 5).
+    SoftQ {
+        /// State features S.
+        s: usize,
+        /// Widest hypernetwork layer H.
+        h: usize,
+        /// Head outputs P (the action network's parameters + 1).
+        p: usize,
+        /// Action dimension M.
+        m: usize,
+        /// Widest action-network layer W.
+        w: usize,
+        /// Action-network layers L.
+        l: usize,
+    },
 }
 
 impl Capacity {
@@ -200,6 +216,14 @@ impl Capacity {
                     k: view.len(),
                 })
             }
+            Blob::SoftQ(view) => Some(Capacity::SoftQ {
+                s: view.state_features(),
+                h: widest(view.state_widths()),
+                p: view.head_outputs(),
+                m: view.actions().0.len(),
+                w: widest(view.action_widths()),
+                l: view.action_widths().len(),
+            }),
             _ => None,
         }
     }
@@ -218,6 +242,7 @@ impl Capacity {
             Capacity::Density { .. } => "density",
             Capacity::Deviation { .. } => "deviation",
             Capacity::DensityMixture { .. } => "density_mixture",
+            Capacity::SoftQ { .. } => "soft_q",
         }
     }
 
@@ -246,6 +271,9 @@ impl Capacity {
             }
             Capacity::DensityMixture { n, w, l, k } => {
                 format!("finn_embedded::DensityMixturePlayer<{n}, {w}, {l}, {k}>")
+            }
+            Capacity::SoftQ { s, h, p, m, w, l } => {
+                format!("finn_embedded::SoftQPlayer<{s}, {h}, {p}, {m}, {w}, {l}>")
             }
         }
     }
@@ -348,6 +376,29 @@ impl Capacity {
                 F32,
                 2usize.saturating_mul(F32).saturating_mul(n),
             ])),
+            // finn_core::soft_q::SoftQ<f32, s, h, p, m, w, l>: the two width lists
+            // (heapless::Vecs: a length and 2 or l slots), the output count, the hypernetwork's
+            // two layers, the head, the action box (2m f32), beta and the log-scale unit.
+            Capacity::SoftQ {
+                s,
+                h,
+                p,
+                m,
+                w: _,
+                l,
+            } => round(sum(&[
+                pointer_bytes.saturating_mul(3),
+                pointer_bytes.saturating_mul(l.saturating_add(1)),
+                pointer_bytes,
+                F32.saturating_mul(s).saturating_mul(h),
+                F32.saturating_mul(h),
+                F32.saturating_mul(h).saturating_mul(h),
+                F32.saturating_mul(h),
+                F32.saturating_mul(p).saturating_mul(h),
+                F32.saturating_mul(p),
+                2usize.saturating_mul(F32).saturating_mul(m),
+                2 * F32,
+            ])),
         }
     }
 
@@ -386,6 +437,15 @@ impl Capacity {
                 line("Monomials per output K.", "K", k),
             ]
             .concat(),
+            Capacity::SoftQ { s, h, p, m, w, l } => [
+                line("State features S.", "S", s),
+                line("Widest hypernetwork layer H.", "H", h),
+                line("Head outputs P.", "P", p),
+                line("Action dimension M.", "M", m),
+                line("Widest action-network layer W.", "W", w),
+                line("Action-network layers L.", "L", l),
+            ]
+            .concat(),
         }
     }
 
@@ -397,6 +457,7 @@ impl Capacity {
             Capacity::Density { .. } => "DensityPlayer<N, W, L>",
             Capacity::Deviation { .. } => "DeviationPlayer<N, M, W, L, K>",
             Capacity::DensityMixture { .. } => "DensityMixturePlayer<N, W, L, K>",
+            Capacity::SoftQ { .. } => "SoftQPlayer<S, H, P, M, W, L>",
         }
     }
 }

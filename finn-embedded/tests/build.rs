@@ -267,3 +267,51 @@ fn density_mixture_blobs_get_the_mixture_player() {
         assert_eq!(host, size, "{c:?}");
     }
 }
+
+/// `player_bytes_for` is `size_of` on this host, for soft-Q players of several shapes; the
+/// capacity of the example soft-Q blob is its own.
+#[test]
+fn soft_q_player_bytes_match_size_of() {
+    fn check<
+        const S: usize,
+        const H: usize,
+        const P: usize,
+        const M: usize,
+        const W: usize,
+        const L: usize,
+    >()
+    where
+        finn_core::jet::Dim<M>: finn_core::jet::JetDim,
+    {
+        let c = Capacity::SoftQ {
+            s: S,
+            h: H,
+            p: P,
+            m: M,
+            w: W,
+            l: L,
+        };
+        assert_eq!(
+            c.player_bytes_for(HOST_POINTER),
+            size_of::<finn_embedded::SoftQPlayer<S, H, P, M, W, L>>(),
+            "{c}"
+        );
+    }
+    check::<3, 4, 7, 1, 2, 1>();
+    check::<3, 64, 25, 1, 8, 1>();
+    check::<2, 5, 9, 2, 3, 2>();
+    check::<1, 1, 3, 1, 1, 3>();
+    let blob = include_bytes!("data/soft_q.postcard");
+    let view = finn_core::format::decode_any(blob).unwrap();
+    assert_eq!(
+        Capacity::of(&view),
+        Some(Capacity::SoftQ {
+            s: 3,
+            h: 4,
+            p: 7,
+            m: 1,
+            w: 2,
+            l: 1
+        })
+    );
+}

@@ -200,6 +200,10 @@ fn a_small_run_writes_its_files_and_reports_an_unmet_goal() {
     let q = core_model(&file.settings, &file.params).unwrap();
     let s = [0.0, 1.0, 0.1];
     assert!(q.v(&s).unwrap().is_finite());
+    // The f64 blob beside it holds the same model.
+    let blob = std::fs::read(dir.join("out/tiny.postcard")).unwrap();
+    let (shape, params) = finn_train::softq::blob::from_blob(&blob).unwrap();
+    assert_eq!((shape, params), (file.shape.clone(), file.params.clone()));
     let report = std::fs::read_to_string(dir.join("out/tiny.md")).unwrap();
     for v in &o.variants {
         assert!(report.contains(&format!("| {} |", v.name)), "{report}");

@@ -965,3 +965,37 @@ fn corrupt_deviation_blob_reports_the_typed_error() {
         qemu::DeviationCheck::LoadError(message.to_string())
     );
 }
+
+/// The soft-Q workload (`firmware/src/soft_q.rs`) on the shipped pendulum policy
+/// (`firmware/blobs/softq-pendulum.postcard`): one closed-loop episode of 200 steps from the
+/// fixed start, every uniform, action and state equal to the host's episode bit for bit
+/// (`finn_lab::device::check_soft_q_run`); and a flipped bit is the host's typed load error.
+#[test]
+fn device_runs_the_soft_q_pendulum_bit_for_bit() {
+    let blob = std::fs::read(qemu::soft_q_blob_path()).unwrap();
+    let elf = firmware_with_blob("soft-q", &blob);
+    let first = run(&elf);
+    let check = qemu::check_soft_q_run(&first, &blob).unwrap_or_else(|e| panic!("{e:#}"));
+    let qemu::SoftQCheck::Episode { capacity, steps } = check else {
+        panic!("the device did not load the soft-Q blob: {check:?}")
+    };
+    assert_eq!(capacity, [3, 64, 25, 1, 8, 1]);
+    assert_eq!(steps.len(), 200);
+    let phases = first.phases().unwrap();
+    assert!(phases.iter().all(|p| p.ticks > 0), "{phases:?}");
+    for p in &phases {
+        eprintln!(
+            "device (soft-Q pendulum): {:.0} instructions per action ({} actions)",
+            p.instructions_per_call(),
+            p.calls
+        );
+    }
+    let mut corrupt = blob.clone();
+    let at = corrupt.len() / 2;
+    corrupt[at] ^= 0x04;
+    let bad = run(&firmware_with_blob("soft-q-corrupt", &corrupt));
+    assert!(matches!(
+        qemu::check_soft_q_run(&bad, &corrupt).unwrap_or_else(|e| panic!("{e:#}")),
+        qemu::SoftQCheck::LoadError(_)
+    ));
+}

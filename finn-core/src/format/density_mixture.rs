@@ -335,6 +335,7 @@ pub fn decode_density_mixture(bytes: &[u8]) -> Result<DensityMixtureView<'_>, Fo
         Body::Density(_) => Payload::Density,
         Body::Trajectory(_) => Payload::Trajectory,
         Body::Deviation(_) => Payload::Deviation,
+        Body::SoftQ(_) => Payload::SoftQ,
     };
     Err(FormatError::WrongPayload {
         expected: Payload::DensityMixture,

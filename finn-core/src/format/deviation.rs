@@ -286,6 +286,7 @@ pub fn decode_deviation(bytes: &[u8]) -> Result<DeviationView<'_>, FormatError> 
         Body::Density(_) => Payload::Density,
         Body::Trajectory(_) => Payload::Trajectory,
         Body::DensityMixture(_) => Payload::DensityMixture,
+        Body::SoftQ(_) => Payload::SoftQ,
     };
     Err(FormatError::WrongPayload {
         expected: Payload::Deviation,

@@ -59,6 +59,13 @@ pub enum Field {
     MapCentre,
     /// A density mixture's real-space map scale.
     MapScale,
+    /// A soft-Q model's number of state features S, against the capacity.
+    StateFeatures,
+    /// A soft-Q model's hypernetwork hidden widths, against the capacity H.
+    StateWidths,
+    /// A soft-Q model's head outputs (the action network's parameters + 1), against the
+    /// capacity P.
+    HeadOutputs,
 }
 
 impl fmt::Display for Field {
@@ -87,6 +94,9 @@ impl fmt::Display for Field {
             Field::Reflection => "mixture reflection mask",
             Field::MapCentre => "mixture map centre",
             Field::MapScale => "mixture map scale",
+            Field::StateFeatures => "soft-Q state features",
+            Field::StateWidths => "soft-Q hypernetwork widths",
+            Field::HeadOutputs => "soft-Q head outputs",
         })
     }
 }

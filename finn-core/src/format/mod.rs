@@ -1,7 +1,7 @@
 //! The model file format: a checked `postcard` blob that loads into the fixed-size types of
 //! this crate without allocation.
 //!
-//! A blob holds one of five payloads ([`Payload`]):
+//! A blob holds one of six payloads ([`Payload`]):
 //!
 //! * a **model**: its architecture, its domain, its integral constraint with the constants
 //!   resolved on the host, and its parameters. [`encode`] writes it into a caller's buffer;
@@ -20,7 +20,11 @@
 //! * a **density mixture** (payload 4): a support map (a box, or R^n by
 //!   [`RealSpace`](crate::RealSpace)) and weighted, reflected density networks on one u-box
 //!   ([`encode_density_mixture`], [`decode_density_mixture`],
-//!   [`DensityMixtureView::load_density_mixture_into`]; the body is below).
+//!   [`DensityMixtureView::load_density_mixture_into`]; the body is below);
+//! * a **soft-Q model** (payload 5): a hypernetwork over S state features and a positive
+//!   network over an action box, with beta and the log-scale unit
+//!   ([`encode_soft_q`], [`decode_soft_q`], [`SoftQView::load_soft_q_into`]; the body is
+//!   below).
 //!
 //! [`decode_any`] reads any of them. Every corrupt, truncated, wrong-version, wrong-payload or
 //! wrong-shape blob is a [`FormatError`], never a panic.
@@ -118,6 +122,25 @@
 //!
 //! The weights and the map are always `f64`; each component's scalar field applies to its
 //! own parameters. [`decode_density_mixture`] documents its checks in order.
+//!
+//! ## Soft-Q body (payload 5)
+//!
+//! | #  | field         | encoding                                                           |
+//! |----|---------------|--------------------------------------------------------------------|
+//! | 1  | payload       | enum [`Payload`]: 5 = `SoftQ`                                       |
+//! | 2  | features      | `u8`: S, the number of state features, >= 1                        |
+//! | 3  | state widths  | sequence of `u16` varints: the hypernetwork's 1 or 2 hidden widths  |
+//! | 4  | actions       | `u8`: M, the action dimension, 1..=[`MAX_DIM`]                      |
+//! | 5  | action widths | sequence of `u16` varints, 1..=[`MAX_LAYERS`] hidden widths         |
+//! | 6  | action lower  | sequence of M `f64`                                                 |
+//! | 7  | action upper  | sequence of M `f64`, each > the lower one, all finite               |
+//! | 8  | beta          | `f64`, finite and > 0                                               |
+//! | 9  | log-scale     | `f64`, finite and > 0                                               |
+//! | 10 | scalar        | enum [`Scalar`]: 0 = `F32`, 1 = `F64`                               |
+//! | 11 | parameters    | byte string: the flat parameters of [`SoftQ::new`](crate::soft_q::SoftQ::new) in the scalar type |
+//!
+//! The action network is positive with sigma units (as [`SoftQ`](crate::soft_q::SoftQ) builds
+//! it), so its kind and activation are not stored. [`decode_soft_q`] documents its checks.
 //!
 //! **Payload and version.** Field 1 says which body follows. The trajectory payload was
 //! added *within* version 1 rather than as a version 2: the model body did not change, so
@@ -225,6 +248,7 @@ mod model;
 mod payload;
 mod scalar;
 mod shape;
+mod soft_q;
 mod trajectory;
 mod wire;
 
@@ -242,6 +266,9 @@ pub use framing::crc32;
 pub use model::{decode, decode_density, encode, encoded_len, validate, ModelHeader, ModelView};
 pub use payload::{decode_any, Blob, Payload};
 pub use scalar::{Parameters, Scalar};
+pub use soft_q::{
+    decode_soft_q, encode_soft_q, soft_q_encoded_len, validate_soft_q, SoftQHeader, SoftQView,
+};
 pub use trajectory::{
     decode_trajectory, encode_trajectory, trajectory_encoded_len, validate_trajectory,
     TrajectoryHeader, TrajectoryView,

@@ -278,6 +278,10 @@ pub fn decode(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
             expected: Payload::Model,
             found: Payload::DensityMixture,
         }),
+        Body::SoftQ(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Model,
+            found: Payload::SoftQ,
+        }),
     }
 }
 
@@ -334,6 +338,10 @@ pub fn decode_density(bytes: &[u8]) -> Result<ModelView<'_>, FormatError> {
         Body::DensityMixture(_) => Err(FormatError::WrongPayload {
             expected: Payload::Density,
             found: Payload::DensityMixture,
+        }),
+        Body::SoftQ(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Density,
+            found: Payload::SoftQ,
         }),
     }
 }

@@ -5,7 +5,7 @@ use core::fmt;
 
 use super::framing::unframe;
 use super::wire::{parse_body, Body};
-use super::{DensityMixtureView, DeviationView, FormatError, ModelView, TrajectoryView};
+use super::{DensityMixtureView, DeviationView, FormatError, ModelView, SoftQView, TrajectoryView};
 
 /// What a blob contains: the first field of every body, which decides the fields after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub enum Payload {
     /// [`DensityMixture`](crate::DensityMixture)
     /// ([`decode_density_mixture`](super::decode_density_mixture)).
     DensityMixture,
+    /// A soft Q-function: a hypernetwork over the state features and a positive network over
+    /// an action box, with beta and the log-scale unit: a [`SoftQ`](crate::soft_q::SoftQ)
+    /// ([`decode_soft_q`](super::decode_soft_q)).
+    SoftQ,
 }
 
 impl fmt::Display for Payload {
@@ -39,6 +43,7 @@ impl fmt::Display for Payload {
             Payload::Density => "density",
             Payload::Deviation => "deviation",
             Payload::DensityMixture => "density mixture",
+            Payload::SoftQ => "soft-Q",
         })
     }
 }
@@ -59,6 +64,8 @@ pub enum Blob<'a> {
     Deviation(DeviationView<'a>),
     /// A density mixture.
     DensityMixture(DensityMixtureView<'a>),
+    /// A soft-Q model.
+    SoftQ(SoftQView<'a>),
 }
 
 /// Checks a blob of any payload completely and returns its view.
@@ -75,5 +82,6 @@ pub fn decode_any(bytes: &[u8]) -> Result<Blob<'_>, FormatError> {
         Body::Density(body) => Blob::Density(ModelView::from_body(body, Payload::Density)?),
         Body::Deviation(body) => Blob::Deviation(DeviationView::from_body(body)?),
         Body::DensityMixture(body) => Blob::DensityMixture(DensityMixtureView::from_body(body)?),
+        Body::SoftQ(body) => Blob::SoftQ(SoftQView::from_body(body)?),
     })
 }

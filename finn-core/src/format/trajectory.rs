@@ -252,6 +252,10 @@ pub fn decode_trajectory(bytes: &[u8]) -> Result<TrajectoryView<'_>, FormatError
             expected: Payload::Trajectory,
             found: Payload::Density,
         }),
+        Body::SoftQ(_) => Err(FormatError::WrongPayload {
+            expected: Payload::Trajectory,
+            found: Payload::SoftQ,
+        }),
     }
 }
 

@@ -26,6 +26,7 @@
 
 use heapless::Vec;
 
+use super::soft_q::SoftQBody;
 use super::{
     DensityMixtureHeader, DeviationHeader, FormatError, MixtureMapHeader, ModelHeader, Payload,
     Scalar, TrajectoryHeader, MAX_LAYERS,
@@ -47,6 +48,7 @@ fn payload_index(payload: Payload) -> u32 {
         Payload::Density => 2,
         Payload::Deviation => 3,
         Payload::DensityMixture => 4,
+        Payload::SoftQ => 5,
     }
 }
 
@@ -193,6 +195,7 @@ impl<'a> Reader<'a> {
             2 => Some(Payload::Density),
             3 => Some(Payload::Deviation),
             4 => Some(Payload::DensityMixture),
+            5 => Some(Payload::SoftQ),
             _ => None,
         })
     }
@@ -243,7 +246,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn scalar(&mut self) -> Result<Scalar, FormatError> {
+    pub(super) fn scalar(&mut self) -> Result<Scalar, FormatError> {
         self.variant(|i| match i {
             0 => Some(Scalar::F32),
             1 => Some(Scalar::F64),
@@ -276,7 +279,7 @@ impl<'a> Reader<'a> {
 
     /// The sequence of hidden widths: every item read and checked, kept as the bytes they
     /// span.
-    fn widths(&mut self) -> Result<Widths<'a>, FormatError> {
+    pub(super) fn widths(&mut self) -> Result<Widths<'a>, FormatError> {
         let len = self.usize()?;
         let start = self.rest;
         // Each width takes at least one byte, so a length beyond the bytes left fails here
@@ -643,6 +646,8 @@ pub(super) enum Body<'a> {
     Deviation(DeviationBody<'a>),
     /// A density mixture.
     DensityMixture(MixtureBody<'a>),
+    /// A soft-Q model.
+    SoftQ(SoftQBody<'a>),
 }
 
 /// Parses the whole body by its payload: `Malformed` if it is not a valid encoding of that
@@ -655,6 +660,7 @@ pub(super) fn parse_body(bytes: &[u8]) -> Result<Body<'_>, FormatError> {
         Payload::Density => Body::Density(ModelBody::read(&mut r)?),
         Payload::Deviation => Body::Deviation(DeviationBody::read(&mut r)?),
         Payload::DensityMixture => Body::DensityMixture(MixtureBody::read(&mut r)?),
+        Payload::SoftQ => Body::SoftQ(SoftQBody::read(&mut r)?),
     };
     r.finish()?;
     Ok(body)

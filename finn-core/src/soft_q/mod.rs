@@ -36,6 +36,7 @@
 
 use heapless::Vec;
 
+pub mod pendulum;
 mod policy;
 pub use policy::StatePolicy;
 
@@ -57,6 +58,8 @@ pub enum SoftQProblem {
     HeadTooSmall,
     /// The hypernetwork needs one or two hidden layers of 1..=H units.
     StateWidths,
+    /// A model needs at least one state feature (a blob's S is 0).
+    StateFeatures,
 }
 
 impl core::fmt::Display for SoftQProblem {
@@ -66,6 +69,7 @@ impl core::fmt::Display for SoftQProblem {
             SoftQProblem::LogScale => "the log-scale unit must be finite and > 0",
             SoftQProblem::HeadTooSmall => "the head capacity P is below the outputs needed",
             SoftQProblem::StateWidths => "the hypernetwork needs 1 or 2 hidden layers of 1..=H",
+            SoftQProblem::StateFeatures => "a soft-Q model needs at least one state feature",
         })
     }
 }
@@ -112,6 +116,23 @@ pub struct SoftQ<
     log_scale: T,
 }
 
+/// The flat parameter count for `s` state features and `m` actions (saturating).
+pub(crate) fn flat_count(
+    s: usize,
+    m: usize,
+    state_widths: &[usize],
+    action_widths: &[usize],
+) -> usize {
+    let outputs = parameter_count(m, action_widths).saturating_add(1);
+    let mut count: usize = 0;
+    let mut fan_in = s;
+    for &w in state_widths {
+        count = count.saturating_add(w.saturating_mul(fan_in).saturating_add(w));
+        fan_in = w;
+    }
+    count.saturating_add(outputs.saturating_mul(fan_in).saturating_add(outputs))
+}
+
 fn problem(p: SoftQProblem) -> Error {
     Error::NotASoftQ(p)
 }
@@ -137,14 +158,7 @@ where
     /// assert_eq!(SoftQ::<f64, 3, 4, 7, 1, 2, 1>::parameter_count(3, &[4], &[2]), 3 * 4 + 4 + 4 * 7 + 7);
     /// ```
     pub fn parameter_count(s: usize, state_widths: &[usize], action_widths: &[usize]) -> usize {
-        let outputs = parameter_count(M, action_widths).saturating_add(1);
-        let mut count: usize = 0;
-        let mut fan_in = s;
-        for &w in state_widths {
-            count = count.saturating_add(w.saturating_mul(fan_in).saturating_add(w));
-            fan_in = w;
-        }
-        count.saturating_add(outputs.saturating_mul(fan_in).saturating_add(outputs))
+        flat_count(s, M, state_widths, action_widths)
     }
 
     /// Builds the model from its flat parameters (module docs for the layout).
@@ -170,6 +184,115 @@ where
         log_scale: T,
         params: &[T],
     ) -> Result<Self, Error> {
+        let mut model = Self::unloaded();
+        model.load(
+            state_widths,
+            action_widths,
+            actions,
+            beta,
+            log_scale,
+            params.len(),
+            params.iter().copied(),
+        )?;
+        Ok(model)
+    }
+
+    /// A model with no layers, for a `static` that [`SoftQ::load`] fills later (firmware):
+    /// every byte is zero, so the static lives in `.bss`. Every evaluation of it is an error,
+    /// never a panic.
+    ///
+    /// ```
+    /// use finn_core::soft_q::SoftQ;
+    /// static EMPTY: SoftQ<f32, 3, 8, 16, 1, 4, 1> = SoftQ::unloaded();
+    /// assert!(EMPTY.v(&[1.0, 0.0, 0.0]).is_err());
+    /// ```
+    pub const fn unloaded() -> Self {
+        SoftQ {
+            state_widths: Vec::new(),
+            action_widths: Vec::new(),
+            outputs: 0,
+            first: [[T::ZERO; S]; H],
+            first_bias: [T::ZERO; H],
+            second: [[T::ZERO; H]; H],
+            second_bias: [T::ZERO; H],
+            head: [[T::ZERO; H]; P],
+            head_bias: [T::ZERO; P],
+            actions: Domain::unloaded(),
+            // Zero, like every other field, so that a `static` of it lives in `.bss`;
+            // nothing reads them before a load (every evaluation fails on the empty widths).
+            beta: T::ZERO,
+            log_scale: T::ZERO,
+        }
+    }
+
+    /// As [`SoftQ::new`], overwriting `self` in place from `count` parameters streamed by
+    /// `params` (a blob's, converted as they are read), so firmware builds no copy on its
+    /// stack. A stream shorter than `count` reads as zeros. On an error `self` is left
+    /// unloaded.
+    ///
+    /// Errors: those of [`SoftQ::new`].
+    ///
+    /// ```
+    /// use finn_core::{soft_q::SoftQ, Domain, Error};
+    /// let a = Domain::new([-2.0], [2.0]).unwrap();
+    /// let mut q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::unloaded();
+    /// q.load(&[1], &[1], a, 1.0, 1.0, 10, [0.1; 10].into_iter()).unwrap();
+    /// assert!(q.v(&[0.5]).unwrap().is_finite());
+    /// let bad = q.load(&[1], &[1], a, 1.0, 1.0, 10, [f64::NAN; 10].into_iter());
+    /// assert_eq!(bad.unwrap_err(), Error::NonFiniteParameter);
+    /// assert!(q.v(&[0.5]).is_err());
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        &mut self,
+        state_widths: &[usize],
+        action_widths: &[usize],
+        actions: Domain<T, M>,
+        beta: T,
+        log_scale: T,
+        count: usize,
+        params: impl Iterator<Item = T>,
+    ) -> Result<(), Error> {
+        self.unload();
+        let result = self.fill(
+            state_widths,
+            action_widths,
+            actions,
+            (beta, log_scale),
+            count,
+            params,
+        );
+        if result.is_err() {
+            self.unload();
+        }
+        result
+    }
+
+    /// Back to [`SoftQ::unloaded`]'s empty state in place (the weights are left as they
+    /// are; nothing reads them without layers): every evaluation is then an error.
+    ///
+    /// ```
+    /// use finn_core::{soft_q::SoftQ, Domain};
+    /// let a = Domain::new([-2.0], [2.0]).unwrap();
+    /// let mut q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], a, 1.0, 1.0, &[0.1; 10]).unwrap();
+    /// q.unload();
+    /// assert!(q.v(&[0.5]).is_err());
+    /// ```
+    pub fn unload(&mut self) {
+        self.state_widths.clear();
+        self.action_widths.clear();
+        self.outputs = 0;
+    }
+
+    fn fill(
+        &mut self,
+        state_widths: &[usize],
+        action_widths: &[usize],
+        actions: Domain<T, M>,
+        (beta, log_scale): (T, T),
+        count: usize,
+        params: impl Iterator<Item = T>,
+    ) -> Result<(), Error> {
         if !(beta.is_finite() && beta > T::ZERO) {
             return Err(problem(SoftQProblem::Beta));
         }
@@ -196,73 +319,63 @@ where
             return Err(problem(SoftQProblem::HeadTooSmall));
         }
         let expected = Self::parameter_count(S, state_widths, action_widths);
-        if params.len() != expected {
+        if count != expected {
             return Err(Error::DimensionMismatch {
                 expected,
-                found: params.len(),
+                found: count,
             });
         }
-        if params.iter().any(|p| !p.is_finite()) {
-            return Err(Error::NonFiniteParameter);
-        }
-        let mut model = SoftQ {
-            state_widths: Vec::new(),
-            action_widths: Vec::new(),
-            outputs,
-            first: [[T::ZERO; S]; H],
-            first_bias: [T::ZERO; H],
-            second: [[T::ZERO; H]; H],
-            second_bias: [T::ZERO; H],
-            head: [[T::ZERO; H]; P],
-            head_bias: [T::ZERO; P],
-            actions,
-            beta,
-            log_scale,
-        };
         for &w in state_widths {
-            model
-                .state_widths
+            self.state_widths
                 .push(w)
                 .map_err(|_| problem(SoftQProblem::StateWidths))?;
         }
         for &w in action_widths {
-            model
-                .action_widths
+            self.action_widths
                 .push(w)
                 .map_err(|_| Error::InvalidShape)?;
         }
-        let mut p = params.iter().copied();
-        let mut take = || p.next().unwrap_or(T::ZERO);
+        self.outputs = outputs;
+        self.actions = actions;
+        self.beta = beta;
+        self.log_scale = log_scale;
+        let mut p = params;
+        let mut finite = true;
+        let mut take = || {
+            let v = p.next().unwrap_or(T::ZERO);
+            finite &= v.is_finite();
+            v
+        };
         let h1 = state_widths.first().copied().unwrap_or(0);
-        for row in model.first.iter_mut().take(h1) {
+        for row in self.first.iter_mut().take(h1) {
             row.iter_mut().for_each(|w| *w = take());
         }
-        model
-            .first_bias
+        self.first_bias
             .iter_mut()
             .take(h1)
             .for_each(|b| *b = take());
         let mut last = h1;
         if let Some(&h2) = state_widths.get(1) {
-            for row in model.second.iter_mut().take(h2) {
+            for row in self.second.iter_mut().take(h2) {
                 row.iter_mut().take(h1).for_each(|w| *w = take());
             }
-            model
-                .second_bias
+            self.second_bias
                 .iter_mut()
                 .take(h2)
                 .for_each(|b| *b = take());
             last = h2;
         }
-        for row in model.head.iter_mut().take(outputs) {
+        for row in self.head.iter_mut().take(outputs) {
             row.iter_mut().take(last).for_each(|w| *w = take());
         }
-        model
-            .head_bias
+        self.head_bias
             .iter_mut()
             .take(outputs)
             .for_each(|b| *b = take());
-        Ok(model)
+        if !finite {
+            return Err(Error::NonFiniteParameter);
+        }
+        Ok(())
     }
 
     /// The action box A.

@@ -331,6 +331,9 @@ impl fmt::Display for Inspection<'_> {
             Capacity::Deviation { n, m, w, l, k } => {
                 format!("N = {n}, M = {m}, W = {w}, L = {l}, K = {k}")
             }
+            Capacity::SoftQ { s, h, p, m, w, l } => {
+                format!("S = {s}, H = {h}, P = {p}, M = {m}, W = {w}, L = {l}")
+            }
         };
         line(f, "capacity", capacity)?;
         line(f, "player", self.capacity.player_type())?;

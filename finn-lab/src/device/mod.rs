@@ -46,6 +46,7 @@ pub mod firmware;
 pub mod fit;
 pub mod report;
 pub mod run;
+pub mod soft_q;
 
 pub use crate::setup::DEVICE_TARGET;
 pub use density::{
@@ -66,6 +67,7 @@ pub use run::{
     check_qemu, parse_hex_u32, qemu_args, qemu_command_line, run, Cost, DeviceSample, Record, Run,
     SampleBits,
 };
+pub use soft_q::{check_soft_q_run, SoftQCheck};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -117,6 +119,14 @@ pub fn deviation_blob_path() -> PathBuf {
 /// `results/densities/moons.postcard` so that the report measures a real model.
 pub fn density_mixture_blob_path() -> PathBuf {
     firmware_dir().join("blobs/density-mixture.postcard")
+}
+
+/// The soft-Q policy the firmware's soft-Q workload runs: the shipped pendulum model
+/// (`results/softq/pendulum.json`) with f32 parameters
+/// (`finn_train::softq::blob::device_blob`; finn-train's test
+/// `firmware_softq_blob_is_the_shipped_model` checks it, `FINN_BLESS=1` rewrites it).
+pub fn soft_q_blob_path() -> PathBuf {
+    firmware_dir().join("blobs/softq-pendulum.postcard")
 }
 
 /// The density blob the firmware's density workload is measured on

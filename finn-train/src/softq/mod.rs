@@ -7,10 +7,12 @@
 //! * [`pendulum`]: the environment.
 //! * [`learn`]: replay buffer, targets, Adam, evaluation, estimator statistics.
 //! * [`figure5`]: the paper's Figure 5 (`cargo xtask figure5`).
+//! * [`blob`]: the model as a blob (payload 5) for the device.
 //! * [`mod@run`]: the config (`application = "softq"`), the model file and the report.
 //!
 //! The model itself, for f32 and f64 and without allocation, is [`finn_core::soft_q`].
 
+pub mod blob;
 pub mod figure5;
 pub mod learn;
 pub mod model;

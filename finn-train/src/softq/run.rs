@@ -23,7 +23,8 @@ pub const JSON_FORMAT: &str = "finn-softq";
 pub struct SoftQConfig {
     /// Always `"softq"` here.
     pub application: String,
-    /// Output stem of the model (`<stem>.json`), relative to the config's directory.
+    /// Output stem of the model (`<stem>.json`, and its f64 blob `<stem>.postcard`), relative
+    /// to the config's directory.
     pub output: PathBuf,
     /// The report's path, relative to the config's directory.
     pub report: PathBuf,
@@ -203,6 +204,11 @@ pub fn run(
     let json = with_suffix(&stem, ".json");
     let text = serde_json::to_string_pretty(&file).map_err(|e| TrainError::Data(e.to_string()))?;
     std::fs::write(&json, text)?;
+    let blob = with_suffix(&stem, ".postcard");
+    std::fs::write(
+        &blob,
+        super::blob::to_blob(&file.shape, &file.params, finn_core::format::Scalar::F64)?,
+    )?;
     let report = job.resolve(&c.report);
     if let Some(dir) = report.parent() {
         std::fs::create_dir_all(dir)?;
@@ -225,7 +231,7 @@ pub fn run(
         .join("; ");
     Ok(Artefacts {
         stem,
-        files: vec![json, report],
+        files: vec![json, blob, report],
         summary: format!(
             "softq pendulum returns over {} episodes: {summary}",
             e.episodes
