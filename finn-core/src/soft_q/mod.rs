@@ -44,7 +44,9 @@ use crate::constraint::{Bound, Method};
 use crate::jet::{Dim, JetDim};
 use crate::network::parameter_count;
 use crate::Real;
-use crate::{error::finite, Antiderivative, Constraint, Density, Domain, Error, Finn, Network};
+use crate::{
+    error::finite, Antiderivative, Constraint, Density, Domain, Error, Finn, Network, Resolved,
+};
 
 /// What makes a soft-Q model's settings unusable ([`Error::NotASoftQ`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -488,16 +490,31 @@ where
     /// ```
     pub fn at(&self, s: &[T]) -> Result<StatePolicy<T, M, W, L>, Error> {
         let (net, c) = self.action_network(s)?;
+        // The normalising constant is the corner sum in T, the same mass as `v`'s, so that
+        // at(s).v() == v(s) bit for bit. `Finn::new` would resolve it in double-double: a few
+        // ulps closer, but software f64 on a device without a double FPU made it almost all
+        // of an action's cost. `with_constants` still proves f and F finite over A.
+        let mass = self.mass(&net)?;
+        let scale = finite(T::ONE / mass)?;
         let one = Constraint::new(Bound::Equal, Method::Scale, T::ONE);
-        let model = Finn::new(net, self.actions, Some(one))?;
-        let scale = model.constants().scale;
+        let model = Finn::with_constants(net, self.actions, Some(one), Resolved::scaled(scale))?;
         let policy = Density::new(model)?;
         Ok(StatePolicy {
             policy,
             c,
-            log_mass: finite(-scale.ln())?,
+            log_mass: finite(mass.ln())?,
             beta: self.beta,
         })
+    }
+
+    /// The integral of f~(s, .) over A by the corner sum (Eq. 4); `DegenerateIntegral` when
+    /// it is not positive.
+    fn mass(&self, net: &Network<T, M, W, L>) -> Result<T, Error> {
+        let mass = net.integral_over(self.actions.lower(), self.actions.upper())?;
+        if mass.is_nan() || mass <= T::ZERO {
+            return Err(Error::DegenerateIntegral);
+        }
+        Ok(mass)
     }
 
     /// Q(s, a) = (c(s) + ln f~(s, a)) / beta for a in A.
@@ -533,10 +550,7 @@ where
     /// ```
     pub fn v(&self, s: &[T]) -> Result<T, Error> {
         let (net, c) = self.action_network(s)?;
-        let mass = net.integral_over(self.actions.lower(), self.actions.upper())?;
-        if mass.is_nan() || mass <= T::ZERO {
-            return Err(Error::DegenerateIntegral);
-        }
+        let mass = self.mass(&net)?;
         finite((c + mass.ln()) / self.beta)
     }
 
