@@ -15,7 +15,7 @@
 //! - a deviation blob (payload 3): `finn_workload = "deviation"`, `src/deviation.rs`;
 //! - a density mixture blob (payload 4): `finn_workload = "density_mixture"`,
 //!   `src/density_mixture.rs`;
-//! - a soft-Q blob (payload 5): `finn_workload = "soft_q"`, `src/soft_q.rs` (the pendulum
+//! - a soft-Q blob (payload 5): `finn_workload = "softq"`, `src/softq.rs` (the pendulum
 //!   closed loop).
 //!
 //! The player's compile-time capacity is taken from the blob itself, so any valid blob fits
@@ -88,7 +88,7 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
     println!(
-        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\", \"deviation\", \"density_mixture\", \"soft_q\"))"
+        "cargo::rustc-check-cfg=cfg(finn_workload, values(\"trajectory\", \"fit\", \"density\", \"deviation\", \"density_mixture\", \"softq\"))"
     );
     for var in [
         "FINN_BLOB",

@@ -67,8 +67,8 @@ pub enum Error {
     /// ([`DensityMixture`](crate::density_mixture::DensityMixture)).
     NotAMixture(crate::density_mixture::MixtureProblem),
     /// A soft-Q model's setting is unusable: the problem says which
-    /// ([`SoftQ`](crate::soft_q::SoftQ)).
-    NotASoftQ(crate::soft_q::SoftQProblem),
+    /// ([`SoftQ`](crate::softq::SoftQ)).
+    NotASoftQ(crate::softq::SoftQProblem),
     /// An action lies outside the action box A, where Q is not defined.
     ActionOutsideBox {
         /// The first offending axis.

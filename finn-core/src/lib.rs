@@ -13,7 +13,7 @@
 //! network in [`network`], boxes and integrals in [`domain`], constraints in [`constraint`],
 //! densities in [`density`] and [`domain_map`], mixtures of them in [`density_mixture`],
 //! bounded-deviation models in [`deviation`],
-//! soft Q-functions with exact soft values and policy sampling in [`soft_q`],
+//! soft Q-functions with exact soft values and policy sampling in [`softq`],
 //! trajectories in [`trajectory`], rigorous enclosures of f over a box (interval jets, for
 //! proving bounds such as "this density never exceeds 3.2") in [`enclosure`].
 //!
@@ -50,7 +50,7 @@ pub mod jet;
 pub mod mapped_finn;
 pub mod network;
 mod real;
-pub mod soft_q;
+pub mod softq;
 pub mod tanh;
 pub mod trajectory;
 

@@ -242,7 +242,7 @@ impl Capacity {
             Capacity::Density { .. } => "density",
             Capacity::Deviation { .. } => "deviation",
             Capacity::DensityMixture { .. } => "density_mixture",
-            Capacity::SoftQ { .. } => "soft_q",
+            Capacity::SoftQ { .. } => "softq",
         }
     }
 
@@ -376,7 +376,7 @@ impl Capacity {
                 F32,
                 2usize.saturating_mul(F32).saturating_mul(n),
             ])),
-            // finn_core::soft_q::SoftQ<f32, s, h, p, m, w, l>: the two width lists
+            // finn_core::softq::SoftQ<f32, s, h, p, m, w, l>: the two width lists
             // (heapless::Vecs: a length and 2 or l slots), the output count, the hypernetwork's
             // two layers, the head, the action box (2m f32), beta and the log-scale unit.
             Capacity::SoftQ {

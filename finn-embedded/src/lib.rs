@@ -130,7 +130,7 @@ pub mod density_mixture;
 pub mod deviation;
 mod error;
 pub mod fit;
-pub mod soft_q;
+pub mod softq;
 pub mod trajectory;
 
 pub use finn_core;
@@ -142,5 +142,5 @@ pub use density_mixture::DensityMixturePlayer;
 pub use deviation::DeviationPlayer;
 pub use error::LoadError;
 pub use fit::FitPlayer;
-pub use soft_q::SoftQPlayer;
+pub use softq::SoftQPlayer;
 pub use trajectory::{Kinematics, OutsidePolicy, Sample, TrajectoryPlayer};

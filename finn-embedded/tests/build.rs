@@ -271,7 +271,7 @@ fn density_mixture_blobs_get_the_mixture_player() {
 /// `player_bytes_for` is `size_of` on this host, for soft-Q players of several shapes; the
 /// capacity of the example soft-Q blob is its own.
 #[test]
-fn soft_q_player_bytes_match_size_of() {
+fn softq_player_bytes_match_size_of() {
     fn check<
         const S: usize,
         const H: usize,
@@ -301,7 +301,7 @@ fn soft_q_player_bytes_match_size_of() {
     check::<3, 64, 25, 1, 8, 1>();
     check::<2, 5, 9, 2, 3, 2>();
     check::<1, 1, 3, 1, 1, 3>();
-    let blob = include_bytes!("data/soft_q.postcard");
+    let blob = include_bytes!("data/softq.postcard");
     let view = finn_core::format::decode_any(blob).unwrap();
     assert_eq!(
         Capacity::of(&view),

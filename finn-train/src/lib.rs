@@ -9,7 +9,7 @@
 //! | `fit`: regression on f or F with an exact integral constraint | [`fit`] | `finn_embedded::fit` |
 //! | `trajectory`: exact start and end states, obstacles, limits, dynamics | [`trajectory`] | `finn_embedded::trajectory` |
 //! | `density`: a probability density learned from samples, normalised exactly | [`density`] | (the blob is a `fit` model: `finn_embedded::fit`) |
-//! | `softq`: a soft Q-function with the exact soft value, learned on Pendulum-v1 | [`softq`] | (not yet: `finn_core::soft_q` evaluates it without allocation) |
+//! | `softq`: a soft Q-function with the exact soft value, learned on Pendulum-v1 | [`softq`] | (not yet: `finn_core::softq` evaluates it without allocation) |
 //!
 //! Every config key is listed in `docs/config.md`. A project's own `xtask` that trains from a
 //! config is a few lines (this is `examples/train_from_config.rs`):

@@ -2,7 +2,7 @@
 //! differences (Q and the gauge penalty), the sampled estimators' known biases, and the
 //! pendulum against Gym's equations.
 
-use finn_core::soft_q::SoftQ;
+use finn_core::softq::SoftQ;
 use finn_core::{Antiderivative, Domain};
 use finn_train::softq::learn::{core_model, estimate_v, estimator_stats, Estimator, Settings};
 use finn_train::softq::model::{

@@ -2,8 +2,8 @@
 //! exactly as the JSON model (Q, V and sampled actions, to 1e-12 and in fact bit for bit);
 //! the f32 blob played in f32 stays close, with its differences printed (`--nocapture`).
 
-use finn_core::format::{decode_soft_q, Scalar};
-use finn_core::soft_q::SoftQ;
+use finn_core::format::{decode_softq, Scalar};
+use finn_core::softq::SoftQ;
 use finn_train::softq::blob::{device_blob, from_blob, read_json, to_blob};
 use finn_train::softq::learn::core_model;
 use finn_train::softq::pendulum::Pendulum;
@@ -36,7 +36,7 @@ fn f64_blob_plays_as_the_json_model() {
     let (shape, params) = from_blob(&bytes).unwrap();
     assert_eq!(shape, file.shape);
     assert_eq!(params, file.params);
-    let q: SoftQ<f64, 3, 64, 64, 1, 16, 2> = decode_soft_q(&bytes).unwrap().to_soft_q().unwrap();
+    let q: SoftQ<f64, 3, 64, 64, 1, 16, 2> = decode_softq(&bytes).unwrap().to_softq().unwrap();
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + b.abs());
     for s in states() {
         let (v, hv) = (q.v(&s).unwrap(), host.v(&s).unwrap());
@@ -58,7 +58,7 @@ fn f32_blob_in_f32_against_f64() {
     let file = read_json(&json()).unwrap();
     let host = core_model(&file.settings, &file.params).unwrap();
     let bytes = device_blob(&json()).unwrap();
-    let q: SoftQ<f32, 3, 64, 64, 1, 16, 2> = decode_soft_q(&bytes).unwrap().to_soft_q().unwrap();
+    let q: SoftQ<f32, 3, 64, 64, 1, 16, 2> = decode_softq(&bytes).unwrap().to_softq().unwrap();
     let (mut dv, mut dq) = (0.0f64, 0.0f64);
     let mut da = Vec::new();
     for s in states() {
@@ -96,7 +96,7 @@ fn f32_blob_in_f32_against_f64() {
 /// of the shipped policy: the same states to 1e-12 (the sines are different libraries).
 #[test]
 fn core_pendulum_follows_the_host_pendulum() {
-    use finn_core::soft_q::pendulum::Pendulum as CorePendulum;
+    use finn_core::softq::pendulum::Pendulum as CorePendulum;
     let file = read_json(&json()).unwrap();
     let q = core_model(&file.settings, &file.params).unwrap();
     let (mut worst, mut differing, mut steps) = (0.0f64, 0usize, 0usize);
@@ -151,7 +151,7 @@ fn firmware_softq_blob_is_the_shipped_model() {
     );
 }
 
-/// `finn-embedded/tests/data/soft_q.postcard`, the small blob of finn-embedded's examples:
+/// `finn-embedded/tests/data/softq.postcard`, the small blob of finn-embedded's examples:
 /// 3 features, one hypernetwork layer of 4, an action network of 2 bumps on [-2, 2], beta 2,
 /// log-scale 10, untrained parameters (`initial_parameters(.., 7)`), f32.
 #[test]
@@ -161,7 +161,7 @@ fn finn_embedded_example_blob_is_current() {
     let shape = Shape::pendulum(&[4], 2, 2.0, 10.0);
     let params = initial_parameters(&shape, 7);
     blessed(
-        &root.join("finn-embedded/tests/data/soft_q.postcard"),
+        &root.join("finn-embedded/tests/data/softq.postcard"),
         &to_blob(&shape, &params, Scalar::F32).unwrap(),
     );
 }

@@ -5,7 +5,7 @@
 //! a trajectory blob is played by the trajectory workload (`src/trajectory.rs`), a model blob
 //! by the fit workload (`src/fit.rs`), a density blob by the density workload
 //! (`src/density.rs`), a deviation blob by the deviation workload (`src/deviation.rs`), a
-//! density mixture blob by `src/density_mixture.rs`, a soft-Q blob by `src/soft_q.rs` (the
+//! density mixture blob by `src/density_mixture.rs`, a soft-Q blob by `src/softq.rs` (the
 //! pendulum closed loop). Each is
 //! compiled as the module [`workload`], so that `main` is the same
 //! for all.
@@ -54,8 +54,8 @@ mod workload;
 #[cfg(all(not(feature = "baseline"), finn_workload = "density_mixture"))]
 #[path = "density_mixture.rs"]
 mod workload;
-#[cfg(all(not(feature = "baseline"), finn_workload = "soft_q"))]
-#[path = "soft_q.rs"]
+#[cfg(all(not(feature = "baseline"), finn_workload = "softq"))]
+#[path = "softq.rs"]
 mod workload;
 #[cfg(feature = "baseline")]
 #[path = "baseline.rs"]

@@ -966,16 +966,16 @@ fn corrupt_deviation_blob_reports_the_typed_error() {
     );
 }
 
-/// The soft-Q workload (`firmware/src/soft_q.rs`) on the shipped pendulum policy
+/// The soft-Q workload (`firmware/src/softq.rs`) on the shipped pendulum policy
 /// (`firmware/blobs/softq-pendulum.postcard`): one closed-loop episode of 200 steps from the
 /// fixed start, every uniform, action and state equal to the host's episode bit for bit
-/// (`finn_lab::device::check_soft_q_run`); and a flipped bit is the host's typed load error.
+/// (`finn_lab::device::check_softq_run`); and a flipped bit is the host's typed load error.
 #[test]
-fn device_runs_the_soft_q_pendulum_bit_for_bit() {
-    let blob = std::fs::read(qemu::soft_q_blob_path()).unwrap();
-    let elf = firmware_with_blob("soft-q", &blob);
+fn device_runs_the_softq_pendulum_bit_for_bit() {
+    let blob = std::fs::read(qemu::softq_blob_path()).unwrap();
+    let elf = firmware_with_blob("softq", &blob);
     let first = run(&elf);
-    let check = qemu::check_soft_q_run(&first, &blob).unwrap_or_else(|e| panic!("{e:#}"));
+    let check = qemu::check_softq_run(&first, &blob).unwrap_or_else(|e| panic!("{e:#}"));
     let qemu::SoftQCheck::Episode { capacity, steps } = check else {
         panic!("the device did not load the soft-Q blob: {check:?}")
     };
@@ -993,9 +993,9 @@ fn device_runs_the_soft_q_pendulum_bit_for_bit() {
     let mut corrupt = blob.clone();
     let at = corrupt.len() / 2;
     corrupt[at] ^= 0x04;
-    let bad = run(&firmware_with_blob("soft-q-corrupt", &corrupt));
+    let bad = run(&firmware_with_blob("softq-corrupt", &corrupt));
     assert!(matches!(
-        qemu::check_soft_q_run(&bad, &corrupt).unwrap_or_else(|e| panic!("{e:#}")),
+        qemu::check_softq_run(&bad, &corrupt).unwrap_or_else(|e| panic!("{e:#}")),
         qemu::SoftQCheck::LoadError(_)
     ));
 }

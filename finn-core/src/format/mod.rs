@@ -23,7 +23,7 @@
 //!   [`DensityMixtureView::load_density_mixture_into`]; the body is below);
 //! * a **soft-Q model** (payload 5): a hypernetwork over S state features and a positive
 //!   network over an action box, with beta and the log-scale unit
-//!   ([`encode_soft_q`], [`decode_soft_q`], [`SoftQView::load_soft_q_into`]; the body is
+//!   ([`encode_softq`], [`decode_softq`], [`SoftQView::load_softq_into`]; the body is
 //!   below).
 //!
 //! [`decode_any`] reads any of them. Every corrupt, truncated, wrong-version, wrong-payload or
@@ -137,10 +137,10 @@
 //! | 8  | beta          | `f64`, finite and > 0                                               |
 //! | 9  | log-scale     | `f64`, finite and > 0                                               |
 //! | 10 | scalar        | enum [`Scalar`]: 0 = `F32`, 1 = `F64`                               |
-//! | 11 | parameters    | byte string: the flat parameters of [`SoftQ::new`](crate::soft_q::SoftQ::new) in the scalar type |
+//! | 11 | parameters    | byte string: the flat parameters of [`SoftQ::new`](crate::softq::SoftQ::new) in the scalar type |
 //!
-//! The action network is positive with sigma units (as [`SoftQ`](crate::soft_q::SoftQ) builds
-//! it), so its kind and activation are not stored. [`decode_soft_q`] documents its checks.
+//! The action network is positive with sigma units (as [`SoftQ`](crate::softq::SoftQ) builds
+//! it), so its kind and activation are not stored. [`decode_softq`] documents its checks.
 //!
 //! **Payload and version.** Field 1 says which body follows. The trajectory payload was
 //! added *within* version 1 rather than as a version 2: the model body did not change, so
@@ -248,7 +248,7 @@ mod model;
 mod payload;
 mod scalar;
 mod shape;
-mod soft_q;
+mod softq;
 mod trajectory;
 mod wire;
 
@@ -266,8 +266,8 @@ pub use framing::crc32;
 pub use model::{decode, decode_density, encode, encoded_len, validate, ModelHeader, ModelView};
 pub use payload::{decode_any, Blob, Payload};
 pub use scalar::{Parameters, Scalar};
-pub use soft_q::{
-    decode_soft_q, encode_soft_q, soft_q_encoded_len, validate_soft_q, SoftQHeader, SoftQView,
+pub use softq::{
+    decode_softq, encode_softq, softq_encoded_len, validate_softq, SoftQHeader, SoftQView,
 };
 pub use trajectory::{
     decode_trajectory, encode_trajectory, trajectory_encoded_len, validate_trajectory,

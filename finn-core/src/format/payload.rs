@@ -30,8 +30,8 @@ pub enum Payload {
     /// ([`decode_density_mixture`](super::decode_density_mixture)).
     DensityMixture,
     /// A soft Q-function: a hypernetwork over the state features and a positive network over
-    /// an action box, with beta and the log-scale unit: a [`SoftQ`](crate::soft_q::SoftQ)
-    /// ([`decode_soft_q`](super::decode_soft_q)).
+    /// an action box, with beta and the log-scale unit: a [`SoftQ`](crate::softq::SoftQ)
+    /// ([`decode_softq`](super::decode_softq)).
     SoftQ,
 }
 

@@ -26,7 +26,7 @@
 
 use heapless::Vec;
 
-use super::soft_q::SoftQBody;
+use super::softq::SoftQBody;
 use super::{
     DensityMixtureHeader, DeviationHeader, FormatError, MixtureMapHeader, ModelHeader, Payload,
     Scalar, TrajectoryHeader, MAX_LAYERS,

@@ -46,7 +46,7 @@ pub mod firmware;
 pub mod fit;
 pub mod report;
 pub mod run;
-pub mod soft_q;
+pub mod softq;
 
 pub use crate::setup::DEVICE_TARGET;
 pub use density::{
@@ -67,7 +67,7 @@ pub use run::{
     check_qemu, parse_hex_u32, qemu_args, qemu_command_line, run, Cost, DeviceSample, Record, Run,
     SampleBits,
 };
-pub use soft_q::{check_soft_q_run, SoftQCheck};
+pub use softq::{check_softq_run, SoftQCheck};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -125,7 +125,7 @@ pub fn density_mixture_blob_path() -> PathBuf {
 /// (`results/softq/pendulum.json`) with f32 parameters
 /// (`finn_train::softq::blob::device_blob`; finn-train's test
 /// `firmware_softq_blob_is_the_shipped_model` checks it, `FINN_BLESS=1` rewrites it).
-pub fn soft_q_blob_path() -> PathBuf {
+pub fn softq_blob_path() -> PathBuf {
     firmware_dir().join("blobs/softq-pendulum.postcard")
 }
 

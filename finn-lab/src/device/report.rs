@@ -12,11 +12,11 @@
 //! CDF, box probability and sample, every value checked against the host's
 //! `DensityMixturePlayer` bit for bit (`report/mixture.rs`); and the soft-Q workload on
 //! `firmware/blobs/softq-pendulum.postcard`: one pendulum closed-loop episode, its cost per
-//! action, checked against the host's episode bit for bit (`report/soft_q.rs`).
+//! action, checked against the host's episode bit for bit (`report/softq.rs`).
 
 mod deviation;
 mod mixture;
-mod soft_q;
+mod softq;
 
 use super::density::{check_density_run, DensityCheck, Phase};
 use super::elf::{
@@ -132,7 +132,7 @@ pub fn measure() -> Result<String> {
     let density = measure_density(baseline_sizes.get(".text"))?;
     let deviation = deviation::measure_deviation(baseline_sizes.get(".text"))?;
     let mixture = mixture::measure_mixture(baseline_sizes.get(".text"))?;
-    let soft_q = soft_q::measure_soft_q(baseline_sizes.get(".text"))?;
+    let softq = softq::measure_softq(baseline_sizes.get(".text"))?;
     let mut md = device_report(
         &elf,
         &sizes,
@@ -147,7 +147,7 @@ pub fn measure() -> Result<String> {
     density_report(&mut md, &density)?;
     deviation::deviation_report(&mut md, &deviation)?;
     mixture::mixture_report(&mut md, &mixture)?;
-    soft_q::soft_q_report(&mut md, &soft_q)?;
+    softq::softq_report(&mut md, &softq)?;
     Ok(md)
 }
 

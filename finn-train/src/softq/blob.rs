@@ -6,7 +6,7 @@
 use super::model::Shape;
 use super::run::{SoftQFile, JSON_FORMAT};
 use crate::TrainError;
-use finn_core::format::{decode_soft_q, encode_soft_q, soft_q_encoded_len, Scalar, SoftQHeader};
+use finn_core::format::{decode_softq, encode_softq, softq_encoded_len, Scalar, SoftQHeader};
 use std::path::Path;
 
 fn data(e: impl std::fmt::Display) -> TrainError {
@@ -36,18 +36,18 @@ pub fn to_blob(shape: &Shape, params: &[f64], scalar: Scalar) -> Result<Vec<u8>,
         beta: shape.beta,
         log_scale: shape.log_scale,
     };
-    let mut out = vec![0u8; soft_q_encoded_len(&header, scalar).map_err(data)?];
-    let len = encode_soft_q(&header, params, scalar, &mut out).map_err(data)?;
+    let mut out = vec![0u8; softq_encoded_len(&header, scalar).map_err(data)?];
+    let len = encode_softq(&header, params, scalar, &mut out).map_err(data)?;
     out.truncate(len);
     Ok(out)
 }
 
 /// Reads a soft-Q blob back: its shape and its parameters (widened to `f64`), after every
-/// check of [`decode_soft_q`].
+/// check of [`decode_softq`].
 ///
 /// Errors: `Data` naming the format's refusal.
 pub fn from_blob(bytes: &[u8]) -> Result<(Shape, Vec<f64>), TrainError> {
-    let view = decode_soft_q(bytes).map_err(data)?;
+    let view = decode_softq(bytes).map_err(data)?;
     let (lower, upper) = view.actions();
     let shape = Shape {
         state_dim: view.state_features(),

@@ -5,7 +5,7 @@
 //! V_target comes from a frozen copy of the parameters that is refreshed every
 //! `target_period` updates (one fitted-Q iteration per period). The data are a replay buffer
 //! filled, episode by episode, by the current policy pi(a|s) = exp(beta (Q - V)) sampled
-//! exactly ([`finn_core::soft_q::SoftQ::sample_action`]); the first `warmup_episodes` use
+//! exactly ([`finn_core::softq::SoftQ::sample_action`]); the first `warmup_episodes` use
 //! uniform actions.
 //!
 //! The regression is solved by Adam on minibatches, not by the L-BFGS of [`crate::solve`]: a
@@ -21,7 +21,7 @@ use super::model::{initial_parameters, residual_gradient, Scratch, Shape};
 use super::pendulum::{Pendulum, EPISODE_STEPS, MAX_TORQUE};
 use crate::random::SplitMix64;
 use crate::TrainError;
-use finn_core::soft_q::SoftQ;
+use finn_core::softq::SoftQ;
 use finn_core::{Antiderivative, Domain};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

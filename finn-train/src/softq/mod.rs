@@ -10,7 +10,7 @@
 //! * [`blob`]: the model as a blob (payload 5) for the device.
 //! * [`mod@run`]: the config (`application = "softq"`), the model file and the report.
 //!
-//! The model itself, for f32 and f64 and without allocation, is [`finn_core::soft_q`].
+//! The model itself, for f32 and f64 and without allocation, is [`finn_core::softq`].
 
 pub mod blob;
 pub mod figure5;

@@ -1,7 +1,7 @@
 //! The soft-Q model on the host: run-time sizes, f64, and the exact gradient of Q(s, a) with
 //! respect to every hypernetwork parameter.
 //!
-//! The layout and the maths are [`finn_core::soft_q`]'s: a tanh MLP over the state features,
+//! The layout and the maths are [`finn_core::softq`]'s: a tanh MLP over the state features,
 //! a linear head emitting the raw parameters theta(s) of a positive FINN over the actions
 //! and the log-scale c(s) = `log_scale` * (last head output), and
 //! beta Q(s, a) = c(s) + ln f~(a; theta(s)). The gradient chains
@@ -75,7 +75,7 @@ impl Shape {
         self.action_architecture().parameter_count() + 1
     }
 
-    /// Length of the flat parameter vector (finn-core's [`finn_core::soft_q`] layout).
+    /// Length of the flat parameter vector (finn-core's [`finn_core::softq`] layout).
     pub fn parameter_count(&self) -> usize {
         let mut count = 0;
         let mut fan_in = self.state_dim;

@@ -84,7 +84,7 @@ pub struct SoftQFile {
     pub format: String,
     /// Sizes, action box, beta, log-scale unit.
     pub shape: Shape,
-    /// The flat parameters ([`finn_core::soft_q`]'s layout).
+    /// The flat parameters ([`finn_core::softq`]'s layout).
     pub params: Vec<f64>,
     /// The learner's settings that produced it.
     pub settings: Settings,

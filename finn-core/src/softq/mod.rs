@@ -21,7 +21,7 @@
 //! end. Here the magnitude lives in c(s) = `log_scale` * (last head output), added in log
 //! space, and f~ is only ever evaluated at the O(1) parameters the head emits. Q and V are
 //! therefore finite and accurate to the rounding of c plus a few ulps of ln f~, whatever
-//! beta Q is; `tests/soft_q.rs` checks |beta Q| up to 80 in f64 against quadrature and 30 in
+//! beta Q is; `tests/softq.rs` checks |beta Q| up to 80 in f64 against quadrature and 30 in
 //! f32 against f64. ln f~ of a one-hidden-layer action network is a log-sum-exp over its units
 //! (finite where f~ underflows); a two-layer one uses ln f~.
 //!
@@ -80,7 +80,7 @@ impl core::fmt::Display for SoftQProblem {
 /// M-dimensional action box (see the [module documentation](self)).
 ///
 /// ```
-/// use finn_core::{soft_q::SoftQ, Domain};
+/// use finn_core::{softq::SoftQ, Domain};
 /// // 2 state features, one hidden layer of 3 units; actions in [-2, 2] with 2 bumps.
 /// let n = SoftQ::<f64, 2, 3, 7, 1, 4, 1>::parameter_count(2, &[3], &[2]);
 /// let params: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
@@ -155,7 +155,7 @@ where
     /// hidden widths and the action network's hidden widths (saturating, never panics).
     ///
     /// ```
-    /// use finn_core::soft_q::SoftQ;
+    /// use finn_core::softq::SoftQ;
     /// // 3 -> 4 -> head of parameter_count(1, &[2]) + 1 = 7 outputs.
     /// assert_eq!(SoftQ::<f64, 3, 4, 7, 1, 2, 1>::parameter_count(3, &[4], &[2]), 3 * 4 + 4 + 4 * 7 + 7);
     /// ```
@@ -173,7 +173,7 @@ where
     /// `NonFiniteParameter`.
     ///
     /// ```
-    /// use finn_core::{soft_q::{SoftQ, SoftQProblem}, Domain, Error};
+    /// use finn_core::{softq::{SoftQ, SoftQProblem}, Domain, Error};
     /// let a = Domain::new([-1.0], [1.0]).unwrap();
     /// let bad = SoftQ::<f64, 1, 2, 4, 1, 2, 1>::new(&[2], &[1], a, -1.0, 1.0, &[0.0; 18]);
     /// assert_eq!(bad.unwrap_err(), Error::NotASoftQ(SoftQProblem::Beta));
@@ -204,7 +204,7 @@ where
     /// never a panic.
     ///
     /// ```
-    /// use finn_core::soft_q::SoftQ;
+    /// use finn_core::softq::SoftQ;
     /// static EMPTY: SoftQ<f32, 3, 8, 16, 1, 4, 1> = SoftQ::unloaded();
     /// assert!(EMPTY.v(&[1.0, 0.0, 0.0]).is_err());
     /// ```
@@ -235,7 +235,7 @@ where
     /// Errors: those of [`SoftQ::new`].
     ///
     /// ```
-    /// use finn_core::{soft_q::SoftQ, Domain, Error};
+    /// use finn_core::{softq::SoftQ, Domain, Error};
     /// let a = Domain::new([-2.0], [2.0]).unwrap();
     /// let mut q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::unloaded();
     /// q.load(&[1], &[1], a, 1.0, 1.0, 10, [0.1; 10].into_iter()).unwrap();
@@ -274,7 +274,7 @@ where
     /// are; nothing reads them without layers): every evaluation is then an error.
     ///
     /// ```
-    /// use finn_core::{soft_q::SoftQ, Domain};
+    /// use finn_core::{softq::SoftQ, Domain};
     /// let a = Domain::new([-2.0], [2.0]).unwrap();
     /// let mut q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], a, 1.0, 1.0, &[0.1; 10]).unwrap();
     /// q.unload();
@@ -383,7 +383,7 @@ where
     /// The action box A.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
@@ -396,7 +396,7 @@ where
     /// The inverse temperature beta.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 3.0, 1.0, &[0.0; 10]).unwrap();
     /// assert_eq!(q.beta(), 3.0);
     /// ```
@@ -455,7 +455,7 @@ where
     /// Errors: `DimensionMismatch` (state length), `NonFiniteInput`, `Overflow`.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain, Antiderivative};
+    /// # use finn_core::{softq::SoftQ, Domain, Antiderivative};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
@@ -481,7 +481,7 @@ where
     /// feature), `DegenerateIntegral` (f~ has no mass on A in this precision), `Overflow`.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain, Error};
+    /// # use finn_core::{softq::SoftQ, Domain, Error};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
@@ -522,7 +522,7 @@ where
     /// Errors: as [`SoftQ::at`]; `ActionOutsideBox { axis }` for an action outside A.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain, Error};
+    /// # use finn_core::{softq::SoftQ, Domain, Error};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
@@ -540,7 +540,7 @@ where
     /// Errors: as [`SoftQ::at`].
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
@@ -559,7 +559,7 @@ where
     /// Errors: as [`SoftQ::at`]; `NonFiniteInput` for a NaN action.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
@@ -575,7 +575,7 @@ where
     /// Errors: as [`SoftQ::log_policy_pdf`].
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
@@ -592,7 +592,7 @@ where
     /// Errors: as [`SoftQ::at`]; `NonFiniteInput` for a NaN or infinite uniform.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # // Hypernetwork weights 0; head biases (w, b, o, c) = (0.001, 0, 1, 0): f~ nearly flat.
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();

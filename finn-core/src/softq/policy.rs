@@ -8,7 +8,7 @@ use crate::{error::finite, Density, Error, Real};
 /// ([`SoftQ::at`](super::SoftQ::at)).
 ///
 /// ```
-/// # use finn_core::{soft_q::SoftQ, Domain};
+/// # use finn_core::{softq::SoftQ, Domain};
 /// # let n = SoftQ::<f64, 2, 3, 7, 1, 4, 1>::parameter_count(2, &[3], &[2]);
 /// # let params: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
 /// # let q = SoftQ::<f64, 2, 3, 7, 1, 4, 1>::new(&[3], &[2], Domain::new([-2.0], [2.0]).unwrap(), 2.0, 10.0, &params).unwrap();
@@ -33,7 +33,7 @@ where
     /// V(s), exact.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();
@@ -46,7 +46,7 @@ where
     /// The log-scale c(s).
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();
@@ -59,7 +59,7 @@ where
     /// ln of the integral of f~(s, .) over A (so beta V = c + this).
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();
@@ -73,7 +73,7 @@ where
     /// `NonFiniteInput`, `Overflow`.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();
@@ -90,7 +90,7 @@ where
     /// `Overflow`.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();
@@ -104,7 +104,7 @@ where
     /// pi(a | s); 0 outside A. Errors as for [`StatePolicy::log_policy_pdf`].
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();
@@ -118,7 +118,7 @@ where
     /// The policy as a density over A (CDFs, box probabilities, marginals).
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();
@@ -132,7 +132,7 @@ where
     /// Errors: `NonFiniteInput`, `Overflow`.
     ///
     /// ```
-    /// # use finn_core::{soft_q::SoftQ, Domain};
+    /// # use finn_core::{softq::SoftQ, Domain};
     /// # const NEAR_UNIFORM: [f64; 10] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 0.0, 1.0, 0.0];
     /// # let q = SoftQ::<f64, 1, 1, 4, 1, 1, 1>::new(&[1], &[1], Domain::new([-2.0], [2.0]).unwrap(), 1.0, 1.0, &NEAR_UNIFORM).unwrap();
     /// let at = q.at(&[0.0]).unwrap();

@@ -4,17 +4,17 @@
 
 mod common;
 use common::{fix_crc, mutate};
-use finn_core::format::{decode_soft_q, Field, FormatError};
-use finn_core::soft_q::SoftQ;
+use finn_core::format::{decode_softq, Field, FormatError};
+use finn_core::softq::SoftQ;
 use finn_core::Error;
 use finn_embedded::density::halton_uniforms;
 use finn_embedded::{LoadError, SoftQPlayer};
 use proptest::prelude::*;
 
-/// `tests/data/soft_q.postcard`: 3 features, one hypernetwork layer of 4, 2 bumps on [-2, 2],
+/// `tests/data/softq.postcard`: 3 features, one hypernetwork layer of 4, 2 bumps on [-2, 2],
 /// beta 2, log-scale 10, untrained parameters, f32 (finn-train's
 /// `finn_embedded_example_blob_is_current` checks it).
-const BLOB: &[u8] = include_bytes!("data/soft_q.postcard");
+const BLOB: &[u8] = include_bytes!("data/softq.postcard");
 
 type Player = SoftQPlayer<3, 4, 8, 1, 2, 1>;
 
@@ -26,9 +26,9 @@ fn state(k: u32) -> [f32; 3] {
 }
 
 #[test]
-fn the_player_is_finn_cores_soft_q_in_f32() {
+fn the_player_is_finn_cores_softq_in_f32() {
     let p = Player::load(BLOB).unwrap();
-    let q: SoftQ<f32, 3, 4, 8, 1, 2, 1> = decode_soft_q(BLOB).unwrap().to_soft_q().unwrap();
+    let q: SoftQ<f32, 3, 4, 8, 1, 2, 1> = decode_softq(BLOB).unwrap().to_softq().unwrap();
     let bits = |r: Result<f32, Error>| r.map(f32::to_bits);
     for k in 0..200 {
         let s = state(k);

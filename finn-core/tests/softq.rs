@@ -6,7 +6,7 @@
 mod common;
 
 use common::{gauss_legendre, Lcg};
-use finn_core::soft_q::{SoftQ, SoftQProblem};
+use finn_core::softq::{SoftQ, SoftQProblem};
 use finn_core::{Antiderivative, Domain, Error};
 use proptest::prelude::*;
 
@@ -362,6 +362,25 @@ proptest! {
         prop_assert!((lp - 2.0 * (qv - at.v())).abs() < 1e-11 * (1.0 + 2.0 * qv.abs()));
         let net = q.action_network(&s).unwrap().0;
         prop_assert!(net.integrand(&[x]).unwrap() >= 0.0);
+        // The policy is normalised by the same corner sum as V: at(s).v() is v(s) exactly.
+        prop_assert_eq!(at.v().to_bits(), q.v(&s).unwrap().to_bits());
+    }
+
+    /// In f32 too (the device's precision), the policy at a state and V(s) agree bit for
+    /// bit, and the policy's total mass is 1 to a few f32 ulps.
+    #[test]
+    fn policy_and_value_share_one_normaliser_in_f32(seed in 0u64..1000, x in -2.0f32..=2.0) {
+        let mut rng = Lcg(seed);
+        let p: Vec<f32> = params(&mut rng, &[8, 5], outputs(1, &[6]), rng_sign(seed))
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let q = Q1f::new(&[8, 5], &[6], Domain::new([-2.0], [2.0]).unwrap(), 2.0, 30.0, &p).unwrap();
+        let s = state(&mut rng).map(|v| v as f32);
+        let at = q.at(&s).unwrap();
+        prop_assert_eq!(at.v().to_bits(), q.v(&s).unwrap().to_bits());
+        prop_assert!(at.policy_pdf(&[x]).unwrap() >= 0.0);
+        prop_assert!((at.density().cdf(&[2.0]).unwrap() - 1.0).abs() < 8.0 * f32::EPSILON);
     }
 }
 

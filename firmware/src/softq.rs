@@ -4,13 +4,13 @@
 //! [`Workload::load`] checks the blob and loads the `f32` player in place. [`Workload::run`]
 //! is the measured part: one Pendulum-v1 episode of [`STEPS`] steps from the fixed start
 //! [`START`] (theta, theta_dot), with finn-core's no_std dynamics
-//! (`finn_core::soft_q::pendulum`, f32). At step k the state's features s_k (cos theta,
+//! (`finn_core::softq::pendulum`, f32). At step k the state's features s_k (cos theta,
 //! sin theta, theta_dot / 8) give the action a_k = `sample_action(s_k, [u_k])`, u_k =
 //! `density::halton_uniforms::<1>(k + 1)`, and the pendulum steps with it. The episode stops
 //! at the first error (none is expected), which is reported.
 //!
 //! [`Workload::report`] prints, every `f32` as its bit pattern in `0x`-prefixed 8-digit hex:
-//! `blob_bytes <n>`, `soft_q_capacity <S> <H> <P> <M> <W> <L>`, `player_bytes <n>`,
+//! `blob_bytes <n>`, `softq_capacity <S> <H> <P> <M> <W> <L>`, `player_bytes <n>`,
 //! `start <theta> <theta_dot>`, then per step `step <k> <u> <a> <theta'> <theta_dot'>` (or
 //! `step_error <k> <message>` and no further steps), then `phase episode <steps> <ticks>
 //! <stack>`.
@@ -22,7 +22,7 @@ use core::fmt::Write;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, Ordering};
 use finn_embedded::density::halton_uniforms;
-use finn_embedded::finn_core::soft_q::pendulum::Pendulum;
+use finn_embedded::finn_core::softq::pendulum::Pendulum;
 use finn_embedded::{Error, LoadError};
 
 /// The blob, the player sized exactly for it and its capacity (`finn_embedded::build`, called
@@ -32,7 +32,7 @@ mod capacity {
 }
 
 /// The name reported in the `workload` line.
-pub const NAME: &str = "soft_q";
+pub const NAME: &str = "softq";
 
 /// Steps of the episode (Pendulum-v1's time limit).
 pub const STEPS: usize = 200;
@@ -58,6 +58,14 @@ struct Episode {
     steps: Cell<[Step; STEPS]>,
     done: Cell<usize>,
     error: Cell<Option<Error>>,
+}
+
+impl Episode {
+    /// The steps, one cell each, to write and read in place.
+    fn record(&self) -> &[Cell<Step>] {
+        let all: &Cell<[Step]> = &self.steps;
+        all.as_slice_of_cells()
+    }
 }
 
 /// The loaded player, the episode and the ticks and stack of the last run.
@@ -109,11 +117,10 @@ impl Workload {
         let p = black_box(self.player);
         crate::cost::repaint_stack();
         let start = crate::cost::now();
-        let (steps, done, error) = episode(p);
+        let (done, error) = episode(p, self.episode.record());
         let ticks = crate::cost::now() - start;
         self.cost
             .set((ticks, crate::cost::stack_high_water_bytes()));
-        self.episode.steps.set(steps);
         self.episode.done.set(done);
         self.episode.error.set(error);
     }
@@ -122,7 +129,7 @@ impl Workload {
     pub fn report(&self, out: &mut Out) {
         out.line(format_args!("blob_bytes {}", BLOB.len()));
         out.line(format_args!(
-            "soft_q_capacity {} {} {} {} {} {}",
+            "softq_capacity {} {} {} {} {} {}",
             capacity::S,
             capacity::H,
             capacity::P,
@@ -138,8 +145,9 @@ impl Workload {
             line.write_str("start")?;
             words(line, &[START.0, START.1])
         });
-        let (steps, done) = (self.episode.steps.get(), self.episode.done.get());
-        for (k, s) in steps.iter().take(done).enumerate() {
+        let done = self.episode.done.get();
+        for (k, s) in self.episode.record().iter().take(done).enumerate() {
+            let s = s.get();
             out.emit(|line| {
                 write!(line, "step {k}")?;
                 words(line, &[s.u, s.a, s.theta, s.theta_dot])
@@ -153,35 +161,31 @@ impl Workload {
     }
 }
 
-/// The closed loop: the steps, how many were done, and the error that stopped it.
+/// The closed loop, each step written straight into `record` (a static): the number of steps
+/// done and the error that stopped it. Recording in place keeps the 200 steps off the stack,
+/// so the phase's stack figure is the player's, not the bookkeeping's.
 #[inline(never)]
-fn episode(p: &Player) -> ([Step; STEPS], usize, Option<Error>) {
-    let mut steps = [Step {
-        u: 0.0,
-        a: 0.0,
-        theta: 0.0,
-        theta_dot: 0.0,
-    }; STEPS];
+fn episode(p: &Player, record: &[Cell<Step>]) -> (usize, Option<Error>) {
     let mut env = Pendulum {
         theta: START.0,
         theta_dot: START.1,
     };
-    for (k, step) in steps.iter_mut().enumerate() {
+    for (k, step) in record.iter().enumerate() {
         // k < STEPS fits a `u32`.
         let u = halton_uniforms::<1>(k as u32 + 1)[0];
         let a = match p.sample_action(black_box(&env.features()), &[u]) {
             Ok(a) => a[0],
-            Err(e) => return (steps, k, Some(e)),
+            Err(e) => return (k, Some(e)),
         };
         let _ = env.step(a);
-        *step = Step {
+        step.set(Step {
             u,
             a,
             theta: env.theta,
             theta_dot: env.theta_dot,
-        };
+        });
     }
-    (steps, STEPS, None)
+    (record.len(), None)
 }
 
 /// Writes each value as ` 0x........`, its bit pattern.

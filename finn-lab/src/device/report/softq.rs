@@ -7,8 +7,8 @@ use super::{player_static, short_path, verdict, GOAL_STACK};
 use crate::device::elf::{section_sizes, StaticObject};
 use crate::device::firmware::{build_firmware_with, FirmwareOptions};
 use crate::device::run::run;
-use crate::device::soft_q::{check_soft_q_run, SoftQCheck, START, STEPS};
-use crate::device::{soft_q_blob_path, DEFAULT_TIMEOUT, INSTRUCTIONS_PER_TICK};
+use crate::device::softq::{check_softq_run, SoftQCheck, START, STEPS};
+use crate::device::{softq_blob_path, DEFAULT_TIMEOUT, INSTRUCTIONS_PER_TICK};
 use anyhow::{bail, ensure, Context, Result};
 use std::fmt::Write as _;
 
@@ -30,8 +30,8 @@ pub(super) struct SoftQEvaluation {
 
 /// Builds the firmware around the pendulum policy, runs it twice (both runs must cost the
 /// same), and checks the episode against the host's bit for bit.
-pub(super) fn measure_soft_q(baseline_text: u64) -> Result<SoftQEvaluation> {
-    let path = soft_q_blob_path();
+pub(super) fn measure_softq(baseline_text: u64) -> Result<SoftQEvaluation> {
+    let path = softq_blob_path();
     let blob = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     eprintln!("xtask: building the firmware around firmware/blobs/softq-pendulum.postcard");
     let elf = build_firmware_with(
@@ -39,7 +39,7 @@ pub(super) fn measure_soft_q(baseline_text: u64) -> Result<SoftQEvaluation> {
             blob: Some(path.clone()),
             ..FirmwareOptions::default()
         },
-        "soft-q",
+        "softq",
     )?;
     let mut runs = Vec::new();
     for _ in 0..2 {
@@ -56,7 +56,7 @@ pub(super) fn measure_soft_q(baseline_text: u64) -> Result<SoftQEvaluation> {
     let SoftQCheck::Episode {
         capacity: [s, h, p, m, w, l],
         steps,
-    } = check_soft_q_run(run, &blob)?
+    } = check_softq_run(run, &blob)?
     else {
         bail!("the soft-Q firmware did not load its blob");
     };
@@ -79,20 +79,20 @@ pub(super) fn measure_soft_q(baseline_text: u64) -> Result<SoftQEvaluation> {
 }
 
 /// The report's soft-Q section.
-pub(super) fn soft_q_report(md: &mut String, d: &SoftQEvaluation) -> Result<()> {
+pub(super) fn softq_report(md: &mut String, d: &SoftQEvaluation) -> Result<()> {
     writeln!(md, "\n## Workload: soft-Q pendulum closed loop\n")?;
     writeln!(
         md,
         "The same firmware built around `firmware/blobs/softq-pendulum.postcard` ({} bytes: \
          the shipped `results/softq/pendulum.json` with f32 parameters, \
          `finn_train::softq::blob::device_blob`). Its payload (5, a soft-Q model) selects the \
-         soft-Q workload (`firmware/src/soft_q.rs`): `finn_embedded::{}` ({} bytes, in a \
+         soft-Q workload (`firmware/src/softq.rs`): `finn_embedded::{}` ({} bytes, in a \
          static in `{}`) checks the blob and loads it in place, then runs one Pendulum-v1 \
          episode of {STEPS} steps from theta = {}, theta_dot = {} with finn-core's f32 \
          pendulum, each action sampled exactly from the policy at uniform u_k = \
          `halton_uniforms::<1>(k + 1)`. Two runs reported the same figures, and every uniform, \
          action and state the device printed equals the host's episode bit for bit \
-         (`finn_lab::device::check_soft_q_run`). The episode ends at theta = {:.3}, \
+         (`finn_lab::device::check_softq_run`). The episode ends at theta = {:.3}, \
          theta_dot = {:.3} (upright is a multiple of 2 pi).\n",
         d.blob_bytes,
         d.player,
@@ -147,12 +147,15 @@ pub(super) fn soft_q_report(md: &mut String, d: &SoftQEvaluation) -> Result<()> 
     )?;
     writeln!(
         md,
-        "Almost all of an action's cost is building the policy at the state (`SoftQ::at`): \
-         the hypernetwork pass is a few thousand multiply-adds, but `Finn::new` then resolves \
-         the normalising constant in double-double and proves f and F finite over the action \
-         box (`Network::bounds_over`) for every state, and the stack and the time go there. \
-         V(s) alone (the corner sum) is about 45 times cheaper on the host; a cheaper `at` is \
-         the next step (`docs/softq.md`)."
+        "An action is one hypernetwork pass (the state's features through the signed MLP to \
+         the action network's parameters and the log-scale), the policy at the state \
+         (`SoftQ::at`: the corner sum of F~ over the action box, in `f32`, and the load-time \
+         proof that f~ and F~ stay finite there, `Network::bounds_over`), the CDF inversion \
+         (bracketed Newton, `Density::sample`) and the pendulum step. Until `SoftQ::at` normalised \
+         by the corner sum in `T` (2026-12-01), it resolved the constant in double-double: \
+         software `f64` on this single-precision FPU, 47,626,415 instructions per action. \
+         The episode's 200 records are written in place into a static, so the stack figure \
+         is the player's and the firmware's, not a copy of the record."
     )?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The soft-Q payload (payload 5): a hypernetwork over S state features and a positive
 //! network over an M-dimensional action box, with beta and the log-scale unit
-//! ([`SoftQ`](crate::soft_q::SoftQ)). [`SoftQHeader`] describes it, [`encode_soft_q`] writes
-//! it, [`decode_soft_q`] checks a blob of it into a [`SoftQView`], and
-//! [`SoftQView::load_soft_q_into`] fills a [`SoftQ`] in place.
+//! ([`SoftQ`](crate::softq::SoftQ)). [`SoftQHeader`] describes it, [`encode_softq`] writes
+//! it, [`decode_softq`] checks a blob of it into a [`SoftQView`], and
+//! [`SoftQView::load_softq_into`] fills a [`SoftQ`] in place.
 
 use heapless::Vec;
 
@@ -12,7 +12,7 @@ use super::wire::{parse_body, Body, F64s, Reader, Sink, Widths};
 use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::jet::{Dim, JetDim};
-use crate::soft_q::{flat_count, SoftQ, SoftQProblem};
+use crate::softq::{flat_count, SoftQ, SoftQProblem};
 use crate::{Domain, Error, Real};
 
 /// Most hypernetwork hidden layers ([`SoftQ`] has two).
@@ -70,11 +70,11 @@ impl<'a> SoftQBody<'a> {
     }
 }
 
-fn soft_q_error(p: SoftQProblem) -> FormatError {
+fn softq_error(p: SoftQProblem) -> FormatError {
     FormatError::Core(Error::NotASoftQ(p))
 }
 
-/// The checks common to writing and reading, in the order [`decode_soft_q`] documents;
+/// The checks common to writing and reading, in the order [`decode_softq`] documents;
 /// returns the number of parameters.
 fn check(
     s: usize,
@@ -85,13 +85,13 @@ fn check(
     (beta, log_scale): (f64, f64),
 ) -> Result<usize, FormatError> {
     if s == 0 || s > usize::from(u8::MAX) {
-        return Err(soft_q_error(SoftQProblem::StateFeatures));
+        return Err(softq_error(SoftQProblem::StateFeatures));
     }
     if state_widths.is_empty()
         || state_widths.len() > MAX_STATE_LAYERS
         || state_widths.iter().any(|&w| w == 0 || w > super::MAX_WIDTH)
     {
-        return Err(soft_q_error(SoftQProblem::StateWidths));
+        return Err(softq_error(SoftQProblem::StateWidths));
     }
     let m = lower.len();
     if m == 0 || m > MAX_DIM {
@@ -129,10 +129,10 @@ fn check(
         }
     }
     if !(beta.is_finite() && beta > 0.0) {
-        return Err(soft_q_error(SoftQProblem::Beta));
+        return Err(softq_error(SoftQProblem::Beta));
     }
     if !(log_scale.is_finite() && log_scale > 0.0) {
-        return Err(soft_q_error(SoftQProblem::LogScale));
+        return Err(softq_error(SoftQProblem::LogScale));
     }
     let count = flat_count(s, m, state_widths, action_widths);
     if count == usize::MAX {
@@ -141,17 +141,17 @@ fn check(
     Ok(count)
 }
 
-/// Checks a soft-Q model and its parameters as [`decode_soft_q`] checks a blob; returns the
+/// Checks a soft-Q model and its parameters as [`decode_softq`] checks a blob; returns the
 /// number of parameters.
 ///
 /// ```
-/// use finn_core::format::{validate_soft_q, FormatError, SoftQHeader};
+/// use finn_core::format::{validate_softq, FormatError, SoftQHeader};
 /// let h = SoftQHeader { state_features: 1, state_widths: &[1], action_widths: &[1],
 ///     action_lower: &[-2.0], action_upper: &[2.0], beta: 1.0, log_scale: 1.0 };
-/// assert_eq!(validate_soft_q(&h, &[0.0; 10]), Ok(10));
-/// assert!(matches!(validate_soft_q(&h, &[0.0; 9]), Err(FormatError::ShapeMismatch { .. })));
+/// assert_eq!(validate_softq(&h, &[0.0; 10]), Ok(10));
+/// assert!(matches!(validate_softq(&h, &[0.0; 9]), Err(FormatError::ShapeMismatch { .. })));
 /// ```
-pub fn validate_soft_q(header: &SoftQHeader<'_>, params: &[f64]) -> Result<usize, FormatError> {
+pub fn validate_softq(header: &SoftQHeader<'_>, params: &[f64]) -> Result<usize, FormatError> {
     let count = check_header(header)?;
     if params.len() != count {
         return Err(FormatError::ShapeMismatch {
@@ -197,10 +197,10 @@ fn write_body<S: Sink>(s: &mut S, h: &SoftQHeader<'_>, values: &[f64], count: us
     s.params(values, count, sc);
 }
 
-/// The exact length of the blob [`encode_soft_q`] writes.
+/// The exact length of the blob [`encode_softq`] writes.
 ///
-/// Errors: those of [`validate_soft_q`] about the header.
-pub fn soft_q_encoded_len(header: &SoftQHeader<'_>, scalar: Scalar) -> Result<usize, FormatError> {
+/// Errors: those of [`validate_softq`] about the header.
+pub fn softq_encoded_len(header: &SoftQHeader<'_>, scalar: Scalar) -> Result<usize, FormatError> {
     let count = check_header(header)?;
     let bytes = count
         .checked_mul(scalar.size())
@@ -212,34 +212,34 @@ pub fn soft_q_encoded_len(header: &SoftQHeader<'_>, scalar: Scalar) -> Result<us
 /// With [`Scalar::F32`] the parameters are rounded to `f32` (the action box, beta and the
 /// log-scale unit stay `f64`).
 ///
-/// Errors: every check of [`validate_soft_q`]; `NonFinite` ([`Field::Parameters`]) if a
+/// Errors: every check of [`validate_softq`]; `NonFinite` ([`Field::Parameters`]) if a
 /// parameter overflows `f32`; `BufferTooSmall`.
 ///
 /// ```
-/// use finn_core::format::{decode_soft_q, encode_soft_q, Scalar, SoftQHeader};
-/// use finn_core::soft_q::SoftQ;
+/// use finn_core::format::{decode_softq, encode_softq, Scalar, SoftQHeader};
+/// use finn_core::softq::SoftQ;
 /// let h = SoftQHeader { state_features: 1, state_widths: &[1], action_widths: &[1],
 ///     action_lower: &[-2.0], action_upper: &[2.0], beta: 2.0, log_scale: 1.0 };
 /// let params: Vec<f64> = (0..10).map(|i| (i as f64 * 0.37).sin()).collect();
 /// let mut buf = [0u8; 256];
-/// let len = encode_soft_q(&h, &params, Scalar::F64, &mut buf).unwrap();
-/// let q = decode_soft_q(&buf[..len]).unwrap().to_soft_q::<f64, 1, 1, 4, 1, 1, 1>().unwrap();
+/// let len = encode_softq(&h, &params, Scalar::F64, &mut buf).unwrap();
+/// let q = decode_softq(&buf[..len]).unwrap().to_softq::<f64, 1, 1, 4, 1, 1, 1>().unwrap();
 /// assert_eq!(q.beta(), 2.0);
 /// assert!(q.v(&[0.3]).unwrap().is_finite());
 /// ```
-pub fn encode_soft_q(
+pub fn encode_softq(
     header: &SoftQHeader<'_>,
     params: &[f64],
     scalar: Scalar,
     out: &mut [u8],
 ) -> Result<usize, FormatError> {
-    let count = validate_soft_q(header, params)?;
+    let count = validate_softq(header, params)?;
     if scalar == Scalar::F32 && params.iter().any(|&p| !(p as f32).is_finite()) {
         return Err(FormatError::NonFinite {
             field: Field::Parameters,
         });
     }
-    let needed = soft_q_encoded_len(header, scalar)?;
+    let needed = softq_encoded_len(header, scalar)?;
     write_blob(needed, out, |s| {
         write_body(s, header, params, count, scalar)
     })
@@ -260,11 +260,11 @@ pub fn encode_soft_q(
 /// [`Field::Parameters`]).
 ///
 /// ```
-/// use finn_core::format::{decode_soft_q, FormatError};
-/// assert_eq!(decode_soft_q(b"FINN").unwrap_err(), FormatError::Truncated { len: 4 });
+/// use finn_core::format::{decode_softq, FormatError};
+/// assert_eq!(decode_softq(b"FINN").unwrap_err(), FormatError::Truncated { len: 4 });
 /// ```
 #[inline(never)]
-pub fn decode_soft_q(bytes: &[u8]) -> Result<SoftQView<'_>, FormatError> {
+pub fn decode_softq(bytes: &[u8]) -> Result<SoftQView<'_>, FormatError> {
     let found = match parse_body(unframe(bytes)?)? {
         Body::SoftQ(body) => return SoftQView::from_body(body),
         Body::Model(_) => Payload::Model,
@@ -294,9 +294,9 @@ pub struct SoftQView<'a> {
 }
 
 impl<'a> SoftQView<'a> {
-    /// Runs the checks of [`decode_soft_q`] on a parsed body.
+    /// Runs the checks of [`decode_softq`] on a parsed body.
     pub(super) fn from_body(body: SoftQBody<'a>) -> Result<Self, FormatError> {
-        let bad_state = soft_q_error(SoftQProblem::StateWidths);
+        let bad_state = softq_error(SoftQProblem::StateWidths);
         let mut state_widths = Vec::new();
         for w in body.state_widths.to_vec().ok_or(bad_state)? {
             state_widths.push(w).map_err(|_| bad_state)?;
@@ -409,8 +409,8 @@ impl<'a> SoftQView<'a> {
 
     /// Builds the model in scalar type `T` with the capacities of [`SoftQ`].
     ///
-    /// Errors as for [`SoftQView::load_soft_q_into`].
-    pub fn to_soft_q<
+    /// Errors as for [`SoftQView::load_softq_into`].
+    pub fn to_softq<
         T: Real,
         const S: usize,
         const H: usize,
@@ -425,7 +425,7 @@ impl<'a> SoftQView<'a> {
         Dim<M>: JetDim,
     {
         let mut q = SoftQ::unloaded();
-        self.load_soft_q_into(&mut q)?;
+        self.load_softq_into(&mut q)?;
         Ok(q)
     }
 
@@ -439,24 +439,24 @@ impl<'a> SoftQView<'a> {
     /// more head outputs than P); `Core` when a value does not fit `T`.
     ///
     /// ```
-    /// use finn_core::format::{decode_soft_q, encode_soft_q, Field, FormatError, Scalar, SoftQHeader};
-    /// use finn_core::soft_q::SoftQ;
+    /// use finn_core::format::{decode_softq, encode_softq, Field, FormatError, Scalar, SoftQHeader};
+    /// use finn_core::softq::SoftQ;
     /// let h = SoftQHeader { state_features: 1, state_widths: &[1], action_widths: &[1],
     ///     action_lower: &[-2.0], action_upper: &[2.0], beta: 2.0, log_scale: 1.0 };
     /// let mut buf = [0u8; 256];
-    /// let len = encode_soft_q(&h, &[0.5; 10], Scalar::F32, &mut buf).unwrap();
-    /// let view = decode_soft_q(&buf[..len]).unwrap();
+    /// let len = encode_softq(&h, &[0.5; 10], Scalar::F32, &mut buf).unwrap();
+    /// let view = decode_softq(&buf[..len]).unwrap();
     /// let mut wrong = SoftQ::<f32, 2, 1, 4, 1, 1, 1>::unloaded();
     /// assert_eq!(
-    ///     view.load_soft_q_into(&mut wrong).unwrap_err(),
+    ///     view.load_softq_into(&mut wrong).unwrap_err(),
     ///     FormatError::CapacityMismatch { field: Field::StateFeatures, capacity: 2, found: 1 }
     /// );
     /// let mut right = SoftQ::<f32, 1, 1, 4, 1, 1, 1>::unloaded();
-    /// view.load_soft_q_into(&mut right).unwrap();
+    /// view.load_softq_into(&mut right).unwrap();
     /// assert!(right.v(&[0.1]).unwrap().is_finite());
     /// ```
     #[inline(never)]
-    pub fn load_soft_q_into<
+    pub fn load_softq_into<
         T: Real,
         const S: usize,
         const H: usize,

@@ -59,7 +59,7 @@ pub const EPISODE_STEPS: usize = 200;
 /// The pendulum's state (angle 0 is upright, not wrapped).
 ///
 /// ```
-/// use finn_core::soft_q::pendulum::Pendulum;
+/// use finn_core::softq::pendulum::Pendulum;
 /// let mut p = Pendulum { theta: 0.0f32, theta_dot: 0.0 };
 /// assert_eq!(p.step(0.0), 0.0); // upright and still: it stays
 /// assert_eq!(p, Pendulum { theta: 0.0, theta_dot: 0.0 });
@@ -77,7 +77,7 @@ pub struct Pendulum<T> {
 /// taken non-negative.
 ///
 /// ```
-/// use finn_core::soft_q::pendulum::angle_normalize;
+/// use finn_core::softq::pendulum::angle_normalize;
 /// assert!((angle_normalize(3.0 * core::f64::consts::PI) + core::f64::consts::PI).abs() < 1e-12);
 /// ```
 pub fn angle_normalize<T: PendulumReal>(x: T) -> T {
@@ -92,7 +92,7 @@ impl<T: PendulumReal> Pendulum<T> {
     /// What the soft-Q model reads: (cos th, sin th, thdot / 8).
     ///
     /// ```
-    /// use finn_core::soft_q::pendulum::Pendulum;
+    /// use finn_core::softq::pendulum::Pendulum;
     /// assert_eq!(Pendulum { theta: 0.0f64, theta_dot: 4.0 }.features(), [1.0, 0.0, 0.5]);
     /// ```
     pub fn features(&self) -> [T; 3] {
@@ -107,7 +107,7 @@ impl<T: PendulumReal> Pendulum<T> {
     /// returns the reward of the state before it.
     ///
     /// ```
-    /// use finn_core::soft_q::pendulum::Pendulum;
+    /// use finn_core::softq::pendulum::Pendulum;
     /// let mut p = Pendulum { theta: core::f64::consts::PI, theta_dot: 0.0 };
     /// let r = p.step(5.0); // clipped to 2
     /// assert!((r + core::f64::consts::PI.powi(2) + 0.004).abs() < 1e-12);

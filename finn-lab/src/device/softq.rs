@@ -1,5 +1,5 @@
-//! The soft-Q policy on the device: the records of the soft-Q workload (`firmware/src/soft_q.rs`,
-//! built when the embedded blob is a soft-Q blob, payload 5) and [`check_soft_q_run`], which
+//! The soft-Q policy on the device: the records of the soft-Q workload (`firmware/src/softq.rs`,
+//! built when the embedded blob is a soft-Q blob, payload 5) and [`check_softq_run`], which
 //! reruns the pendulum closed loop on the host with `finn_embedded::SoftQPlayer` and finn-core's
 //! f32 pendulum and compares every uniform, action and state the device printed, bit for bit.
 //!
@@ -8,7 +8,7 @@
 
 use super::run::Run;
 use anyhow::{bail, ensure, Context, Result};
-use finn_core::soft_q::pendulum::Pendulum;
+use finn_core::softq::pendulum::Pendulum;
 use finn_embedded::density::halton_uniforms;
 use finn_embedded::SoftQPlayer;
 
@@ -36,7 +36,7 @@ pub struct EpisodeStep {
     pub theta_dot: f32,
 }
 
-/// What [`check_soft_q_run`] found: the run equals the host bit for bit.
+/// What [`check_softq_run`] found: the run equals the host bit for bit.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SoftQCheck {
     /// Both refused the blob with this message.
@@ -53,8 +53,8 @@ pub enum SoftQCheck {
 /// The episode on the host, as the device runs it; stops at the first error.
 ///
 /// ```
-/// let blob = std::fs::read(finn_lab::device::soft_q_blob_path()).unwrap();
-/// let steps = finn_lab::device::soft_q::host_episode(&blob).unwrap();
+/// let blob = std::fs::read(finn_lab::device::softq_blob_path()).unwrap();
+/// let steps = finn_lab::device::softq::host_episode(&blob).unwrap();
 /// assert_eq!(steps.len(), 200);
 /// ```
 pub fn host_episode(blob: &[u8]) -> Result<Vec<EpisodeStep>> {
@@ -101,7 +101,7 @@ fn word(text: &str) -> Result<f32> {
 ///
 /// Errors: the run failed other than by a load error the host shares, a record is missing or
 /// malformed, or a value differs (naming the step and the field).
-pub fn check_soft_q_run(run: &Run, blob: &[u8]) -> Result<SoftQCheck> {
+pub fn check_softq_run(run: &Run, blob: &[u8]) -> Result<SoftQCheck> {
     if let Some(message) = run.load_error() {
         let host = Wide::from_bytes(blob)
             .err()
@@ -113,21 +113,18 @@ pub fn check_soft_q_run(run: &Run, blob: &[u8]) -> Result<SoftQCheck> {
         return Ok(SoftQCheck::LoadError(message.to_string()));
     }
     run.check_success()?;
-    ensure!(
-        run.field("workload")? == "soft_q",
-        "not the soft_q workload"
-    );
+    ensure!(run.field("workload")? == "softq", "not the softq workload");
     let capacity: Vec<usize> = run
-        .records_with_key("soft_q_capacity")
+        .records_with_key("softq_capacity")
         .next()
-        .context("no soft_q_capacity record")?
+        .context("no softq_capacity record")?
         .fields
         .iter()
         .map(|f| f.parse())
         .collect::<Result<_, _>>()?;
     let capacity: [usize; 6] = capacity
         .try_into()
-        .map_err(|c| anyhow::anyhow!("soft_q_capacity {c:?}"))?;
+        .map_err(|c| anyhow::anyhow!("softq_capacity {c:?}"))?;
     if let Some(e) = run.records_with_key("step_error").next() {
         bail!("the device's episode stopped: {:?}", e.fields);
     }

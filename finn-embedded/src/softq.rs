@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use finn_embedded::SoftQPlayer;
-//! # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+//! # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
 //! // 3 state features, a hypernetwork layer of 4, a positive network of 2 bumps over the
 //! // action box [-2, 2]. In firmware: `static BLOB: &[u8] = include_bytes!("softq.postcard");`
 //! let p = SoftQPlayer::<3, 4, 8, 1, 2, 1>::load(blob).unwrap();
@@ -21,9 +21,9 @@
 //! assert!(a[0] >= -2.0 && a[0] <= 2.0);
 //! ```
 
-use finn_core::format::decode_soft_q;
+use finn_core::format::decode_softq;
 use finn_core::jet::{Dim, JetDim};
-use finn_core::soft_q::SoftQ;
+use finn_core::softq::SoftQ;
 use finn_core::Error;
 
 use crate::LoadError;
@@ -39,7 +39,7 @@ use crate::LoadError;
 ///
 /// ```
 /// use finn_embedded::SoftQPlayer;
-/// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+/// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
 /// let p = SoftQPlayer::<3, 4, 8, 1, 2, 1>::load(blob).unwrap();
 /// assert!(p.v(&[f32::NAN, 0.0, 0.0]).is_err());
 /// ```
@@ -77,7 +77,7 @@ where
     /// ```
     /// use finn_embedded::finn_core::format::{Field, Payload};
     /// use finn_embedded::{FormatError, LoadError, SoftQPlayer};
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// # let density: &'static [u8] = include_bytes!("../tests/data/density.postcard");
     /// assert_eq!(
     ///     SoftQPlayer::<3, 4, 6, 1, 2, 1>::load(blob).unwrap_err(),
@@ -103,7 +103,7 @@ where
     ///
     /// ```
     /// use finn_embedded::{FormatError, LoadError, SoftQPlayer};
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// let mut copy = blob.to_vec();
     /// copy[60] ^= 1; // one flipped bit
     /// assert!(matches!(
@@ -122,7 +122,7 @@ where
     ///
     /// ```
     /// use finn_embedded::SoftQPlayer;
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// // In firmware: static mut PLAYER: SoftQPlayer<3, 4, 8, 1, 2, 1> = SoftQPlayer::unloaded();
     /// let mut player = SoftQPlayer::<3, 4, 8, 1, 2, 1>::unloaded();
     /// assert!(player.v(&[1.0, 0.0, 0.0]).is_err());
@@ -140,7 +140,7 @@ where
     ///
     /// ```
     /// use finn_embedded::{FormatError, LoadError, SoftQPlayer};
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// let mut player = SoftQPlayer::<3, 4, 8, 1, 2, 1>::unloaded();
     /// player.reload(blob).unwrap();
     /// assert!(matches!(
@@ -151,9 +151,9 @@ where
     /// ```
     #[inline(never)]
     pub fn reload(&mut self, blob: &[u8]) -> Result<(), LoadError> {
-        match &decode_soft_q(blob) {
+        match &decode_softq(blob) {
             Ok(view) => view
-                .load_soft_q_into(&mut self.model)
+                .load_softq_into(&mut self.model)
                 .map_err(LoadError::from_build),
             Err(e) => {
                 self.model.unload();
@@ -169,7 +169,7 @@ where
     /// error of an unloaded player.
     ///
     /// ```
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// let p = finn_embedded::SoftQPlayer::<3, 4, 8, 1, 2, 1>::load(blob).unwrap();
     /// assert!(p.v(&[0.0, 1.0, -0.5]).unwrap().is_finite());
     /// ```
@@ -182,7 +182,7 @@ where
     /// Errors: as for [`SoftQPlayer::v`], and for an action outside the box.
     ///
     /// ```
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// let p = finn_embedded::SoftQPlayer::<3, 4, 8, 1, 2, 1>::load(blob).unwrap();
     /// assert!(p.q(&[0.0, 1.0, -0.5], &[1.0]).unwrap().is_finite());
     /// ```
@@ -196,7 +196,7 @@ where
     /// Errors: as for [`SoftQPlayer::v`], and `NonFiniteInput` for a NaN uniform.
     ///
     /// ```
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// let p = finn_embedded::SoftQPlayer::<3, 4, 8, 1, 2, 1>::load(blob).unwrap();
     /// let s = [0.0, 1.0, -0.5];
     /// let (lo, hi) = (p.sample_action(&s, &[0.1]).unwrap(), p.sample_action(&s, &[0.9]).unwrap());
@@ -209,7 +209,7 @@ where
     /// The underlying finn-core model (its action box, beta, the policy at a state).
     ///
     /// ```
-    /// # let blob: &'static [u8] = include_bytes!("../tests/data/soft_q.postcard");
+    /// # let blob: &'static [u8] = include_bytes!("../tests/data/softq.postcard");
     /// let p = finn_embedded::SoftQPlayer::<3, 4, 8, 1, 2, 1>::load(blob).unwrap();
     /// assert_eq!((p.model().beta(), p.model().actions().upper()), (2.0, &[2.0]));
     /// ```

@@ -3,10 +3,10 @@
 //! payloads' readers refusing it.
 
 use finn_core::format::{
-    crc32, decode, decode_any, decode_density_mixture, decode_soft_q, encode_soft_q,
-    soft_q_encoded_len, validate_soft_q, Blob, Field, FormatError, Payload, Scalar, SoftQHeader,
+    crc32, decode, decode_any, decode_density_mixture, decode_softq, encode_softq,
+    softq_encoded_len, validate_softq, Blob, Field, FormatError, Payload, Scalar, SoftQHeader,
 };
-use finn_core::soft_q::{SoftQ, SoftQProblem};
+use finn_core::softq::{SoftQ, SoftQProblem};
 use finn_core::{Domain, Error};
 
 type Q = SoftQ<f64, 3, 8, 16, 1, 4, 1>;
@@ -34,8 +34,8 @@ fn params() -> Vec<f64> {
 
 fn blob(scalar: Scalar) -> Vec<u8> {
     let h = header();
-    let mut out = vec![0u8; soft_q_encoded_len(&h, scalar).unwrap()];
-    let len = encode_soft_q(&h, &params(), scalar, &mut out).unwrap();
+    let mut out = vec![0u8; softq_encoded_len(&h, scalar).unwrap()];
+    let len = encode_softq(&h, &params(), scalar, &mut out).unwrap();
     assert_eq!(len, out.len());
     out
 }
@@ -59,13 +59,13 @@ fn f64_round_trip_is_bit_exact() {
     )
     .unwrap();
     let bytes = blob(Scalar::F64);
-    let view = decode_soft_q(&bytes).unwrap();
+    let view = decode_softq(&bytes).unwrap();
     assert_eq!(view.state_features(), 3);
     assert_eq!(view.state_widths(), &STATE);
     assert_eq!(view.action_widths(), &ACTION);
     assert_eq!(view.actions(), (&[-2.0][..], &[2.0][..]));
     assert_eq!((view.beta(), view.log_scale()), (3.0, 5.0));
-    let loaded: Q = view.to_soft_q().unwrap();
+    let loaded: Q = view.to_softq().unwrap();
     for s in STATES {
         assert_eq!(
             loaded.v(&s).unwrap().to_bits(),
@@ -89,13 +89,13 @@ fn f64_round_trip_is_bit_exact() {
 
 #[test]
 fn f32_blob_plays_in_f32_close_to_f64() {
-    let exact: Q = decode_soft_q(&blob(Scalar::F64))
+    let exact: Q = decode_softq(&blob(Scalar::F64))
         .unwrap()
-        .to_soft_q()
+        .to_softq()
         .unwrap();
     let bytes = blob(Scalar::F32);
     assert!(bytes.len() < blob(Scalar::F64).len());
-    let q: Qf = decode_soft_q(&bytes).unwrap().to_soft_q().unwrap();
+    let q: Qf = decode_softq(&bytes).unwrap().to_softq().unwrap();
     for s in STATES {
         let sf = s.map(|x| x as f32);
         let (v, v64) = (q.v(&sf).unwrap(), exact.v(&s).unwrap());
@@ -181,7 +181,7 @@ fn corrupt_blobs_are_typed_errors() {
     ];
     for (at, patch, expected) in cases {
         assert_eq!(
-            decode_soft_q(&patched(b.clone(), at, &patch)).unwrap_err(),
+            decode_softq(&patched(b.clone(), at, &patch)).unwrap_err(),
             expected,
             "patch at {at}"
         );
@@ -190,13 +190,13 @@ fn corrupt_blobs_are_typed_errors() {
     let mut flipped = b.clone();
     flipped[BETA_AT] ^= 1;
     assert!(matches!(
-        decode_soft_q(&flipped),
+        decode_softq(&flipped),
         Err(FormatError::CrcMismatch { .. })
     ));
-    assert!(decode_soft_q(&b[..b.len() - 1]).is_err());
+    assert!(decode_softq(&b[..b.len() - 1]).is_err());
     // M = 2 with one-value corners: the corners no longer fit.
     assert_eq!(
-        decode_soft_q(&patched(b.clone(), M_AT, &[2])).unwrap_err(),
+        decode_softq(&patched(b.clone(), M_AT, &[2])).unwrap_err(),
         FormatError::ShapeMismatch {
             field: Field::DomainLower,
             expected: 2,
@@ -221,7 +221,7 @@ fn other_readers_refuse_it_and_it_refuses_them() {
     let old = include_bytes!("../../firmware/blobs/density-mixture.postcard");
     assert!(matches!(decode_any(old), Ok(Blob::DensityMixture(_))));
     assert!(matches!(
-        decode_soft_q(old),
+        decode_softq(old),
         Err(FormatError::WrongPayload {
             expected: Payload::SoftQ,
             ..
@@ -232,10 +232,10 @@ fn other_readers_refuse_it_and_it_refuses_them() {
 #[test]
 fn capacity_errors_leave_the_target_unloaded() {
     let view_bytes = blob(Scalar::F64);
-    let view = decode_soft_q(&view_bytes).unwrap();
+    let view = decode_softq(&view_bytes).unwrap();
     let mut narrow = SoftQ::<f64, 3, 4, 16, 1, 4, 1>::unloaded();
     assert_eq!(
-        view.load_soft_q_into(&mut narrow).unwrap_err(),
+        view.load_softq_into(&mut narrow).unwrap_err(),
         FormatError::CapacityMismatch {
             field: Field::StateWidths,
             capacity: 4,
@@ -244,7 +244,7 @@ fn capacity_errors_leave_the_target_unloaded() {
     );
     let mut small_head = SoftQ::<f64, 3, 8, 8, 1, 4, 1>::unloaded();
     assert_eq!(
-        view.load_soft_q_into(&mut small_head).unwrap_err(),
+        view.load_softq_into(&mut small_head).unwrap_err(),
         FormatError::CapacityMismatch {
             field: Field::HeadOutputs,
             capacity: 8,
@@ -252,11 +252,11 @@ fn capacity_errors_leave_the_target_unloaded() {
         }
     );
     let mut q = Q::unloaded();
-    view.load_soft_q_into(&mut q).unwrap();
+    view.load_softq_into(&mut q).unwrap();
     assert!(q.v(&STATES[0]).is_ok());
     let mut two_actions = SoftQ::<f64, 3, 8, 16, 2, 4, 1>::unloaded();
     assert!(matches!(
-        view.load_soft_q_into(&mut two_actions),
+        view.load_softq_into(&mut two_actions),
         Err(FormatError::CapacityMismatch {
             field: Field::Dimension,
             ..
@@ -271,19 +271,19 @@ fn the_writer_checks_the_header() {
     let mut h = header();
     h.beta = 0.0;
     assert_eq!(
-        validate_soft_q(&h, &p).unwrap_err(),
+        validate_softq(&h, &p).unwrap_err(),
         FormatError::Core(Error::NotASoftQ(SoftQProblem::Beta))
     );
     let mut out = [0u8; 8];
     assert!(matches!(
-        encode_soft_q(&header(), &p, Scalar::F64, &mut out),
+        encode_softq(&header(), &p, Scalar::F64, &mut out),
         Err(FormatError::BufferTooSmall { .. })
     ));
     let mut big = p.clone();
     big[0] = 1e300;
     let mut buf = vec![0u8; 4096];
     assert_eq!(
-        encode_soft_q(&header(), &big, Scalar::F32, &mut buf).unwrap_err(),
+        encode_softq(&header(), &big, Scalar::F32, &mut buf).unwrap_err(),
         FormatError::NonFinite {
             field: Field::Parameters
         }
