@@ -103,6 +103,11 @@ pub struct Variant {
     pub std: f64,
     /// Mean return of the last 10 training episodes.
     pub last_training: f64,
+    /// The evaluation returns, episode by episode (the same starts for every variant).
+    pub returns: Vec<f64>,
+    /// Mean and standard error of the exact learner's return minus this one's, episode by
+    /// episode (paired: each start's own difficulty cancels); `None` for the exact learner.
+    pub exact_minus_this: Option<(f64, f64)>,
 }
 
 /// What a `softq` run measured.
@@ -114,6 +119,24 @@ pub struct SoftQOutcome {
     pub sixteen: EstimatorStats,
     /// The 1-sample estimator, likewise.
     pub one: EstimatorStats,
+}
+
+/// Mean and standard error of a_k - b_k over paired episodes.
+///
+/// ```
+/// let (d, se) = finn_train::softq::run::paired_difference(&[3.0, 5.0, 7.0], &[1.0, 4.0, 4.0]);
+/// assert_eq!(d, 2.0);
+/// assert!((se - (1.0f64 / 3.0).sqrt()).abs() < 1e-12); // differences 2, 1, 3
+/// ```
+pub fn paired_difference(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let n = d.len() as f64;
+    if d.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
 }
 
 /// Trains the three learners, evaluates them and a random policy, measures the estimators,
@@ -165,19 +188,28 @@ pub fn run(
             mean,
             std,
             last_training: mean_std(tail).0,
+            returns,
+            exact_minus_this: None,
         });
         if estimator == Estimator::Exact {
             exact = Some(trained);
         }
     }
-    let (mean, std) = mean_std(&evaluate(None, e.episodes, e.seed)?);
+    let returns = evaluate(None, e.episodes, e.seed)?;
+    let (mean, std) = mean_std(&returns);
     variants.push(Variant {
         name: "random".into(),
         seconds: 0.0,
         mean,
         std,
         last_training: f64::NAN,
+        returns,
+        exact_minus_this: None,
     });
+    let exact_returns = variants[0].returns.clone();
+    for v in variants.iter_mut().skip(1) {
+        v.exact_minus_this = Some(paired_difference(&exact_returns, &v.returns));
+    }
     let exact = exact.ok_or_else(|| TrainError::Solver("no exact run".into()))?;
     let model = core_model(&c.training, &exact.params)?;
     let step = (exact.buffer.len() / e.states.max(1)).max(1);
@@ -270,8 +302,8 @@ fn report_text(job: &Job, c: &SoftQConfig, o: &SoftQOutcome) -> String {
         "## Returns over {} evaluation episodes (seeded starts, actions sampled exactly from pi)\n",
         e.episodes
     );
-    let _ = writeln!(s, "| V(s') in the targets | training (s) | last 10 training episodes | evaluation return, mean ± std |");
-    let _ = writeln!(s, "| --- | --- | --- | --- |");
+    let _ = writeln!(s, "| V(s') in the targets | training (s) | last 10 training episodes | evaluation return, mean ± std | exact minus this, paired (s.e.) |");
+    let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
     for v in &o.variants {
         let train = if v.seconds > 0.0 {
             format!("{:.1}", v.seconds)
@@ -283,12 +315,23 @@ fn report_text(job: &Job, c: &SoftQConfig, o: &SoftQOutcome) -> String {
         } else {
             "-".into()
         };
+        let paired = match v.exact_minus_this {
+            Some((d, se)) => format!("{d:+.1} ({se:.1})"),
+            None => "-".into(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {train} | {last} | {:.1} ± {:.1} |",
+            "| {} | {train} | {last} | {:.1} ± {:.1} | {paired} |",
             v.name, v.mean, v.std
         );
     }
+    let _ = writeln!(
+        s,
+        "\nThe last column pairs the episodes: every variant starts its episode k from the same \
+         state with the same action uniforms, so the difference of returns episode by episode \
+         removes each start's own difficulty. A difference within about two standard errors \
+         is a tie."
+    );
     let _ = writeln!(
         s,
         "\n## The sampled estimators against the exact V\n\n\
