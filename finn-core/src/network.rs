@@ -439,8 +439,9 @@ where
         let mut next = [zero; W];
         for l in 1..widths.len() {
             let last = l + 1 == widths.len();
-            let fan_in = widths[l - 1];
-            for k in 0..widths[l] {
+            // Capped at W so that the compiler sees the loops' bounds (no checks inside).
+            let (fan_in, units) = (widths[l - 1].min(W), widths[l].min(W));
+            for k in 0..units {
                 let mut u = zero;
                 let uu = u.as_mut();
                 uu[0] = self.biases[l][k];
