@@ -332,7 +332,6 @@ impl<O: LeastSquares> Solver<O, LmState> for LevenbergMarquardt {
             let predicted = self.predicted_decrease(&delta, ridge);
             let actual = cost - trial_cost;
             let rho = actual / predicted;
-            if std::env::var("LM_DEBUG").is_ok() { eprintln!("lambda {:.3e} cost {:.6e} trial {:.6e} pred {:.3e} rho {:.3}", self.lambda, cost, trial_cost, predicted, rho); }
             if trial_cost.is_finite() && actual > 0.0 && predicted > 0.0 {
                 self.lambda *= (1.0 - (2.0 * rho - 1.0).powi(3)).max(1.0 / 3.0);
                 self.nu = 2.0;
