@@ -159,7 +159,11 @@ pub fn measure() -> Result<String> {
             runs.push(run);
         }
     }
-    Ok(render(&runs, &Machine::current(), &utc_now(SystemTime::now())))
+    Ok(render(
+        &runs,
+        &Machine::current(),
+        &utc_now(SystemTime::now()),
+    ))
 }
 
 fn seconds(s: Option<&Sample>) -> String {
@@ -194,7 +198,8 @@ fn write_report(md: &mut String, runs: &[Run], machine: &Machine, date: &str) ->
     )?;
     writeln!(md, "- Compiler: {}\n", machine.rustc)?;
     let goal = runs.iter().find(|r| {
-        r.config.ends_with("figure1-eps2.toml") && r.method == Method::LevenbergMarquardt.config_name()
+        r.config.ends_with("figure1-eps2.toml")
+            && r.method == Method::LevenbergMarquardt.config_name()
     });
     if let Some(r) = goal {
         let hit = r.first_at(GOAL_MSE);
@@ -217,7 +222,10 @@ fn write_report(md: &mut String, runs: &[Run], machine: &Machine, date: &str) ->
         md,
         "| config | method | iterations | termination | CPU s | wall s | final MSE | to 1e-6 | to 1e-7 | to BFGS's final |"
     )?;
-    writeln!(md, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")?;
+    writeln!(
+        md,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    )?;
     for r in runs {
         let bfgs_final = runs
             .iter()
@@ -299,12 +307,24 @@ mod tests {
             run(Method::LevenbergMarquardt, &[(3.0, 5e-7), (8.0, 9e-8)]),
         ];
         let md = render(&runs, &machine, "today");
-        assert!(md.contains("**met** (Levenberg-Marquardt: 8.0 CPU s)"), "{md}");
+        assert!(
+            md.contains("**met** (Levenberg-Marquardt: 8.0 CPU s)"),
+            "{md}"
+        );
         // LM: 1e-6 at its first sample, 1e-7 and BFGS's final MSE (4.7e-7) at its second.
-        assert!(md.contains("| 3.0 (it. 1) | 8.0 (it. 2) | 8.0 (it. 2) |"), "{md}");
-        assert!(md.contains("| 95.0 (it. 2) | not reached | 95.0 (it. 2) |"), "{md}");
+        assert!(
+            md.contains("| 3.0 (it. 1) | 8.0 (it. 2) | 8.0 (it. 2) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 95.0 (it. 2) | not reached | 95.0 (it. 2) |"),
+            "{md}"
+        );
         // The curve: nothing before the first iteration, then the best so far.
-        assert!(md.contains("| - | - | 5.00e-7 | 9.00e-8 | 9.00e-8 |"), "{md}");
+        assert!(
+            md.contains("| - | - | 5.00e-7 | 9.00e-8 | 9.00e-8 |"),
+            "{md}"
+        );
         let slow = [run(Method::LevenbergMarquardt, &[(25.0, 9e-8)])];
         assert!(render(&slow, &machine, "today").contains("**not met**"));
     }

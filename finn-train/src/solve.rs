@@ -256,11 +256,11 @@ where
         }
         // Needs residuals: fit_least_squares runs it.
         Method::LevenbergMarquardt => return Err(TrainError::Config(
-                "solver.method = \"levenberg-marquardt\" needs a least-squares loss (residuals and \
+            "solver.method = \"levenberg-marquardt\" needs a least-squares loss (residuals and \
                  their Jacobian); this problem has only a loss and its gradient: use \"bfgs\" or \
                  \"lbfgs\""
-                    .into(),
-            )),
+                .into(),
+        )),
     }
     .map_err(solver_err)?;
     finish(params, loss, iterations, termination, &history, start)

@@ -395,8 +395,13 @@ pub(crate) fn run(
     let (objective, init) = problem(job, c)?;
     let data = objective.data.clone();
     let constants_of = objective.clone();
-    let report =
-        crate::observer::solve_least_squares(objective, init, &c.solver.settings(), "fit", observer)?;
+    let report = crate::observer::solve_least_squares(
+        objective,
+        init,
+        &c.solver.settings(),
+        "fit",
+        observer,
+    )?;
     let constants = constants_of.constants(&report.params)?;
     let model = TrainedModel {
         architecture: arch,

@@ -216,7 +216,10 @@ impl LevenbergMarquardt {
         let mean_diag = (0..p).map(|j| self.jtj[j * p + j]).sum::<f64>() / p as f64;
         for (j, d) in self.scale.iter_mut().enumerate() {
             // A parameter the residuals ignore still gets some damping.
-            *d = d.max(self.jtj[j * p + j]).max(1e-9 * mean_diag).max(f64::MIN_POSITIVE);
+            *d = d
+                .max(self.jtj[j * p + j])
+                .max(1e-9 * mean_diag)
+                .max(f64::MIN_POSITIVE);
         }
         Ok(sum_squares(&self.r) + ridge * sum_squares(params))
     }
@@ -283,10 +286,13 @@ impl<O: LeastSquares> Solver<O, LmState> for LevenbergMarquardt {
         problem: &mut Problem<O>,
         mut state: LmState,
     ) -> Result<(LmState, Option<KV>), argmin::core::Error> {
-        let mut params = state
-            .take_param()
-            .ok_or_else(|| TrainError::Solver("Levenberg-Marquardt needs initial parameters".into()))?;
-        self.bounded = problem.problem.as_ref().map_or_else(Vec::new, |o| o.nonnegative());
+        let mut params = state.take_param().ok_or_else(|| {
+            TrainError::Solver("Levenberg-Marquardt needs initial parameters".into())
+        })?;
+        self.bounded = problem
+            .problem
+            .as_ref()
+            .map_or_else(Vec::new, |o| o.nonnegative());
         for (t, b) in params.iter_mut().zip(&self.bounded) {
             if *b {
                 // The same model: the residuals see only |t|.
@@ -322,8 +328,9 @@ impl<O: LeastSquares> Solver<O, LmState> for LevenbergMarquardt {
             };
             let trial: Vec<f64> = params.iter().zip(&delta).map(|(t, d)| t + d).collect();
             // A trial point where the model overflows is a rejected step, not an error.
-            let evaluated =
-                problem.problem("cost_count", |o| Ok(o.residuals(&trial, &mut trial_r).is_ok()))?;
+            let evaluated = problem.problem("cost_count", |o| {
+                Ok(o.residuals(&trial, &mut trial_r).is_ok())
+            })?;
             let trial_cost = if evaluated {
                 sum_squares(&trial_r) + ridge * sum_squares(&trial)
             } else {

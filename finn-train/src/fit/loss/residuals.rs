@@ -117,7 +117,8 @@ impl LeastSquares for Objective {
         let n = self.architecture.n;
         let scale = res.constants.scale;
         let targets = self.data.targets.as_slice_memory_order();
-        let targets = targets.ok_or_else(|| TrainError::Data("targets must be contiguous".into()))?;
+        let targets =
+            targets.ok_or_else(|| TrainError::Data("targets must be contiguous".into()))?;
         jacobian
             .par_chunks_mut(BLOCK * p)
             .zip(r.par_chunks_mut(BLOCK))
