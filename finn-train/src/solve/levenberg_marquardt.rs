@@ -91,8 +91,10 @@ pub type LmState = IterState<Vec<f64>, Vec<f64>, (), (), (), f64>;
 
 /// Largest damping tried before the solver gives up on finding a decrease.
 const MAX_LAMBDA: f64 = 1e16;
-/// Damping of the first step, relative to the scaling D.
-const INITIAL_LAMBDA: f64 = 1e-3;
+/// Damping of the first step, relative to the scaling D. Not the textbook 1e-3: from a random
+/// start a nearly undamped first step can throw a tanh network into saturation, where the
+/// gradient vanishes and the solver stops far from a fit.
+const INITIAL_LAMBDA: f64 = 1.0;
 
 /// The Levenberg-Marquardt solver (see the module documentation). Stops when the loss
 /// gradient's norm is below `tol_grad`, when an accepted step lowers the loss by less than
