@@ -50,7 +50,7 @@ fn shipped_models_meet_eps_to_1e_15_and_the_f64_route_does_not() {
             ..model.clone()
         };
         assert_eq!(again.constants, model.constants, "eps{eps}.json");
-        // The f64 corner sum misses eps by more than 1e-15 on eps = 2: by 7.9e-15 for the
+        // The f64 corner sum misses eps by more than 1e-15 on eps = 2: by 2.2e-14 for the
         // model Levenberg-Marquardt trains, by 2.7e-13 for the earlier BFGS one (whose sum of
         // |F| was 1254 |I|).
         let old = TrainedModel {
