@@ -17,6 +17,8 @@
 //!   `finn-core/tests/data/sigma_reference.csv`.
 //! * [`supremum`]: certified suprema of the shipped densities and fit models (branch and
 //!   bound on rigorous enclosures), `results/supremum.md`.
+//! * [`training_speed`]: time to a given MSE of the Figure 1 fits per solver, in process CPU
+//!   seconds, `results/training-speed.md`.
 //!
 //! Host-only (`std`). Every path is resolved against the workspace root
 //! ([`workspace_root`]), so callers behave the same from any working directory. The `xtask`
@@ -33,6 +35,7 @@ pub mod setup;
 pub mod sigma_reference;
 pub mod supremum;
 pub mod tanh_fit;
+pub mod training_speed;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

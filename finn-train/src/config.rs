@@ -397,11 +397,12 @@ impl From<ScalarConfig> for Scalar {
     }
 }
 
-/// `[solver]`: the quasi-Newton method and when it stops.
+/// `[solver]`: the method (quasi-Newton, or Levenberg-Marquardt for least squares) and when it
+/// stops.
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolverConfig {
-    /// lbfgs | bfgs.
+    /// lbfgs | bfgs | levenberg-marquardt.
     #[serde(default = "default_method")]
     pub method: SolverMethod,
     /// L-BFGS correction pairs.
@@ -426,7 +427,13 @@ pub enum SolverMethod {
     Lbfgs,
     /// Dense BFGS.
     Bfgs,
+    /// Levenberg-Marquardt (least-squares losses only: `application = "fit"`).
+    LevenbergMarquardt,
 }
+
+/// The applications whose loss is a sum of squares, so `solver.method =
+/// "levenberg-marquardt"` applies.
+pub const LEAST_SQUARES_APPLICATIONS: &[&str] = &["fit"];
 
 fn default_method() -> SolverMethod {
     SolverMethod::Lbfgs
@@ -457,8 +464,26 @@ impl Default for SolverConfig {
 }
 
 impl SolverConfig {
-    /// Checks the ranges.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the ranges, and that the method suits `application` (its `application` key):
+    /// Levenberg-Marquardt needs a least-squares loss ([`LEAST_SQUARES_APPLICATIONS`]).
+    ///
+    /// ```
+    /// use finn_train::config::{SolverConfig, SolverMethod};
+    /// let lm = SolverConfig { method: SolverMethod::LevenbergMarquardt, ..Default::default() };
+    /// assert!(lm.check("fit").is_ok());
+    /// let e = lm.check("density").unwrap_err();
+    /// assert!(e.contains("levenberg-marquardt") && e.contains("density"), "{e}");
+    /// ```
+    pub fn check(&self, application: &str) -> Result<(), String> {
+        if self.method == SolverMethod::LevenbergMarquardt
+            && !LEAST_SQUARES_APPLICATIONS.contains(&application)
+        {
+            return Err(format!(
+                "solver.method = \"levenberg-marquardt\" fits least-squares losses only \
+                 (application = \"fit\"); application = \"{application}\" does not minimise a \
+                 sum of squares: use \"bfgs\" or \"lbfgs\""
+            ));
+        }
         if self.memory < 1 {
             return Err("solver.memory must be at least 1".into());
         }
@@ -479,6 +504,7 @@ impl SolverConfig {
                     memory: self.memory,
                 },
                 SolverMethod::Bfgs => solve::Method::Bfgs,
+                SolverMethod::LevenbergMarquardt => solve::Method::LevenbergMarquardt,
             },
             max_iters: self.max_iters,
             tol_grad: self.tol_grad,
@@ -491,6 +517,7 @@ impl SolverConfig {
         match self.method {
             SolverMethod::Lbfgs => format!("L-BFGS (memory {})", self.memory),
             SolverMethod::Bfgs => "BFGS".to_string(),
+            SolverMethod::LevenbergMarquardt => "Levenberg-Marquardt".to_string(),
         }
     }
 }

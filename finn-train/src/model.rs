@@ -71,6 +71,27 @@ impl Architecture {
     pub fn parameter_count(&self) -> usize {
         finn_core::parameter_count(self.n, &self.widths)
     }
+
+    /// Which entries of the flat parameter vector are weights (hidden and output), as opposed
+    /// to biases: a positive network uses exactly these through |.|.
+    ///
+    /// ```
+    /// use finn_core::{Activation, Kind};
+    /// let a = finn_train::model::Architecture { n: 1, kind: Kind::Positive, activation: Activation::Sigma, widths: vec![2] };
+    /// // w_1, w_2, b_1, b_2, a_1, a_2.
+    /// assert_eq!(a.weight_mask(), [true, true, false, false, true, true]);
+    /// ```
+    pub fn weight_mask(&self) -> Vec<bool> {
+        let mut mask = Vec::with_capacity(self.parameter_count());
+        let mut fan_in = self.n;
+        for &w in &self.widths {
+            mask.extend(std::iter::repeat_n(true, w * fan_in));
+            mask.extend(std::iter::repeat_n(false, w));
+            fan_in = w;
+        }
+        mask.extend(std::iter::repeat_n(true, fan_in));
+        mask
+    }
 }
 
 /// The value of the `format` field of the JSON form.
@@ -480,7 +501,7 @@ impl TrainedModel {
 /// The unconstrained integral I' of a network over the box [lower, upper]: the corner sum of
 /// F (Eq. 4) with every F evaluated, and the sum taken, in double-double
 /// ([`crate::grad::Net::antiderivative_wide`]). The corner sum cancels (on the Figure 1 models
-/// the sum of |F| over the corners is up to 1254 times |I'|), so in f64 it carries up to about
+/// the sum of |F| over the corners has been up to 1254 times |I'|), so in f64 it carries up to about
 /// 1e-13 relative error; in double-double about 1e-29.
 ///
 /// Errors: `InvalidShape`, `DimensionMismatch`, `NonFiniteParameter`, `NonFiniteInput`,

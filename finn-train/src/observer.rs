@@ -67,14 +67,50 @@ where
         + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
         + Send,
 {
+    observed(settings, label, observer, move |progress| {
+        solve::fit_problem(problem, init, settings, progress)
+    })
+}
+
+/// [`solve`] for a least-squares problem, which may also use Levenberg-Marquardt
+/// ([`solve::fit_least_squares`]).
+pub(crate) fn solve_least_squares<P>(
+    problem: P,
+    init: Vec<f64>,
+    settings: &Settings,
+    label: &str,
+    observer: &mut dyn Observer,
+) -> Result<Report, TrainError>
+where
+    P: solve::LeastSquares
+        + CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
+        + Send,
+{
+    observed(settings, label, observer, move |progress| {
+        solve::fit_least_squares(problem, init, settings, progress)
+    })
+}
+
+/// Runs `run` (a solve that calls its progress callback per iteration) on a scoped thread and
+/// forwards the steps to `observer` on this one.
+fn observed<R>(
+    settings: &Settings,
+    label: &str,
+    observer: &mut dyn Observer,
+    run: R,
+) -> Result<Report, TrainError>
+where
+    R: FnOnce(Box<dyn FnMut(&Step) + Send + Sync>) -> Result<Report, TrainError> + Send,
+{
     observer.start(label, settings.max_iters);
     let (sender, receiver) = mpsc::channel::<Step>();
     let report = std::thread::scope(|scope| {
         let worker = scope.spawn(move || {
-            solve::fit_problem(problem, init, settings, move |step: &Step| {
+            run(Box::new(move |step: &Step| {
                 // The receiver lives until the worker ends; a send cannot fail earlier.
                 let _ = sender.send(*step);
-            })
+            }))
         });
         for step in receiver {
             observer.iteration(&step);

@@ -1,5 +1,7 @@
 //! Fitting with argmin: L-BFGS (or BFGS) with a More-Thuente line search over an
-//! [`Objective`]; stopping rules, iteration limits and the termination reason are argmin's.
+//! [`Objective`], or Levenberg-Marquardt ([`LevenbergMarquardt`], an argmin solver of this
+//! crate) over a loss that is a sum of squares ([`LeastSquares`]); stopping rules, iteration
+//! limits and the termination reason are argmin's.
 
 use crate::fit::loss::Objective;
 use crate::model::Architecture;
@@ -11,6 +13,9 @@ use argmin::solver::quasinewton::{BFGS, LBFGS};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+mod levenberg_marquardt;
+pub use levenberg_marquardt::{LeastSquares, LevenbergMarquardt, LmState};
+
 /// Which quasi-Newton method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -21,6 +26,24 @@ pub enum Method {
     },
     /// Full BFGS (dense inverse Hessian; for small parameter counts).
     Bfgs,
+    /// Levenberg-Marquardt: damped Gauss-Newton on the residuals of a least-squares loss
+    /// ([`LeastSquares`]; [`fit_least_squares`]). Other problems refuse it.
+    LevenbergMarquardt,
+}
+
+impl Method {
+    /// The name `solver.method` gives this method in a config.
+    ///
+    /// ```
+    /// assert_eq!(finn_train::solve::Method::LevenbergMarquardt.config_name(), "levenberg-marquardt");
+    /// ```
+    pub fn config_name(&self) -> &'static str {
+        match self {
+            Method::Lbfgs { .. } => "lbfgs",
+            Method::Bfgs => "bfgs",
+            Method::LevenbergMarquardt => "levenberg-marquardt",
+        }
+    }
 }
 
 /// Solver settings.
@@ -137,7 +160,50 @@ pub fn fit(
     }
     // Fail early with the real error rather than argmin's wrapped one.
     objective.loss(&init)?;
-    fit_problem(objective, init, settings, progress)
+    fit_least_squares(objective, init, settings, progress)
+}
+
+/// Minimises a least-squares problem with the configured method: Levenberg-Marquardt on its
+/// residuals, or a quasi-Newton method on its loss ([`fit_problem`]).
+///
+/// ```
+/// use finn_core::{Activation, Kind};
+/// use finn_train::{fit::loss::{Data, Fit, Objective}, model::Architecture, solve};
+/// use ndarray::{Array1, Array2};
+/// let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![3] };
+/// let xs = Array2::from_shape_fn((20, 1), |(i, _)| i as f64 / 19.0);
+/// let ys = xs.column(0).mapv(|x| (3.0 * x).sin());
+/// let obj = Objective::new(arch.clone(), Data::new(xs, ys).unwrap(), Fit::Integrand).unwrap();
+/// let settings = solve::Settings { method: solve::Method::LevenbergMarquardt, ..Default::default() };
+/// let report = solve::fit_least_squares(obj, solve::initial_parameters(&arch, 1), &settings, |_| {}).unwrap();
+/// assert!(report.loss < 1e-6, "{}", report.loss);
+/// ```
+pub fn fit_least_squares<P>(
+    problem: P,
+    init: Vec<f64>,
+    settings: &Settings,
+    progress: impl FnMut(&Step) + Send + Sync + 'static,
+) -> Result<Report, TrainError>
+where
+    P: LeastSquares
+        + CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
+{
+    if settings.method != Method::LevenbergMarquardt {
+        return fit_problem(problem, init, settings, progress);
+    }
+    let history = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Recorder {
+        history: Arc::clone(&history),
+        callback: progress,
+    };
+    let start = Instant::now();
+    let solver = LevenbergMarquardt::new(settings.tol_grad, settings.tol_cost);
+    let (params, loss, iterations, termination) = execute(problem, solver, recorder, |s| {
+        s.param(init).max_iters(settings.max_iters)
+    })
+    .map_err(|e| TrainError::Solver(e.to_string()))?;
+    finish(params, loss, iterations, termination, &history, start)
 }
 
 /// Minimises any argmin problem over a flat parameter vector (a loss or a trajectory
@@ -188,8 +254,27 @@ where
                     .max_iters(settings.max_iters)
             })
         }
+        // Needs residuals: fit_least_squares runs it.
+        Method::LevenbergMarquardt => return Err(TrainError::Config(
+            "solver.method = \"levenberg-marquardt\" needs a least-squares loss (residuals and \
+                 their Jacobian); this problem has only a loss and its gradient: use \"bfgs\" or \
+                 \"lbfgs\""
+                .into(),
+        )),
     }
     .map_err(solver_err)?;
+    finish(params, loss, iterations, termination, &history, start)
+}
+
+/// The report from what [`execute`] returned and the recorded history.
+fn finish(
+    params: Option<Vec<f64>>,
+    loss: f64,
+    iterations: u64,
+    termination: String,
+    history: &Mutex<Vec<Step>>,
+    start: Instant,
+) -> Result<Report, TrainError> {
     let params = params.ok_or_else(|| TrainError::Solver("no parameters returned".into()))?;
     let history = history.lock().map(|h| h.clone()).unwrap_or_default();
     Ok(Report {

@@ -1,7 +1,7 @@
 //! Project automation as plain Rust (`cargo xtask <command>`).
 //!
 //! This file parses the command line. The measurements (`device`, `bench`, `bench-gradient`,
-//! `precision`, `sigma-reference`) and the tool setup are library code in `finn-lab`, called
+//! `precision`, `sigma-reference`, `training-speed`) and the tool setup are library code in `finn-lab`, called
 //! here and published through [`report::publish`]; the other commands live in their own
 //! modules.
 
@@ -22,7 +22,7 @@ mod train;
 mod trajectory;
 
 use clap::{Parser, Subcommand};
-use finn_lab::{bench, device, precision, setup, supremum};
+use finn_lab::{bench, device, precision, setup, supremum, training_speed};
 use report::publish;
 use std::path::PathBuf;
 
@@ -70,6 +70,9 @@ enum Command {
     /// Time f at 1,024 points batched against single-point f and the nested-dual baseline;
     /// write the table to results/batch-bench.md.
     BenchBatch,
+    /// Time BFGS against Levenberg-Marquardt on the Figure 1 configs (process CPU seconds to
+    /// MSE 1e-6 and 1e-7); write the table to results/training-speed.md.
+    TrainingSpeed,
     /// Train what a TOML config describes: `application = "fit"`, `"trajectory"` or `"density"`. Writes
     /// `<output>.postcard` (the blob), plots and `<output>-report.md`. Every key, with its
     /// default: docs/config.md.
@@ -187,6 +190,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench => publish(bench::integrand::REPORT, &bench::integrand::measure()?),
         Command::BenchGradient => publish(bench::gradient::REPORT, &bench::gradient::measure()?),
         Command::BenchBatch => publish(bench::batch::REPORT, &bench::batch::measure()?),
+        Command::TrainingSpeed => publish(training_speed::REPORT, &training_speed::measure()?),
         Command::Train { config } => train::command(&config),
         Command::Eval {
             model,

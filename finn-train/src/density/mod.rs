@@ -577,7 +577,7 @@ impl DensityConfig {
         if self.baselines.gmm_components > 64 {
             return Err("baselines.gmm_components must be 0..=64".into());
         }
-        self.solver.check()?;
+        self.solver.check("density")?;
         check_output(&self.output)
     }
 

@@ -283,7 +283,7 @@ impl DeviationConfig {
         if self.early_stopping.patience < 1 || self.early_stopping.every < 1 {
             return Err("early_stopping.patience and .every must be at least 1".into());
         }
-        self.solver.check()?;
+        self.solver.check("deviation")?;
         check_output(&self.output)
     }
 

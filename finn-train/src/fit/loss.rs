@@ -1,6 +1,8 @@
 //! Training losses over data in `ndarray`: regression on f (paper Eq. 3) or on F, plus weight
 //! decay, for every network kind with or without an integral constraint. Each loss implements
-//! argmin's [`CostFunction`](argmin::core::CostFunction) and [`Gradient`](argmin::core::Gradient) with exact gradients ([`crate::grad`]).
+//! argmin's [`CostFunction`](argmin::core::CostFunction) and [`Gradient`](argmin::core::Gradient) with exact gradients ([`crate::grad`]),
+//! and [`LeastSquares`](crate::solve::LeastSquares) (residuals and their Jacobian) for
+//! Levenberg-Marquardt.
 
 use crate::grad::{Net, Trace};
 use crate::model::Architecture;
@@ -8,6 +10,8 @@ use crate::TrainError;
 use finn_core::{Bound, Constraint, Error, Method, Resolved};
 use ndarray::{Array1, Array2};
 use std::path::Path;
+
+mod residuals;
 
 /// Training data: points (one row per sample, n columns) and a target per point.
 #[derive(Clone, Debug)]

@@ -231,7 +231,7 @@ impl FitConfig {
         if !(self.loss.weight_decay.is_finite() && self.loss.weight_decay >= 0.0) {
             return Err("loss.weight_decay must be finite and >= 0".into());
         }
-        self.solver.check()?;
+        self.solver.check("fit")?;
         check_output(&self.output)
     }
 
@@ -349,6 +349,36 @@ pub fn mse(eval: &Evaluator, data: &Data, fit: Fit) -> Result<f64, TrainError> {
     Ok(sse / data.targets.len() as f64)
 }
 
+/// The loss `config` describes (its data loaded, constraint and weight decay set) and the
+/// initial parameters from its seed: what [`Job::run`] minimises with the configured solver, for
+/// a caller that runs the solver itself (e.g. to time it).
+///
+/// Errors: `Data` (bad or missing data), `Core` (a loss that cannot be evaluated at the start).
+///
+/// ```no_run
+/// use finn_train::config::{Job, Spec};
+/// let job = Job::from_toml_file("configs/figure1-eps2.toml")?;
+/// let Spec::Fit(config) = &job.spec else { return Ok(()) };
+/// let (objective, init) = finn_train::fit::problem(&job, config)?;
+/// let report = finn_train::solve::fit_least_squares(objective, init, &config.solver.settings(), |_| {})?;
+/// println!("MSE {:.3e} after {} iterations", report.loss, report.iterations);
+/// # Ok::<(), finn_train::TrainError>(())
+/// ```
+pub fn problem(job: &Job, config: &FitConfig) -> Result<(Objective, Vec<f64>), TrainError> {
+    let c = config;
+    let arch = c.architecture();
+    let data = data::load(job, c)?;
+    let mut objective = Objective::new(arch.clone(), data, c.fit())?;
+    if let Some(con) = c.constraint() {
+        objective = objective.with_constraint(&c.domain.lower, &c.domain.upper, con)?;
+    }
+    let objective = objective.with_weight_decay(c.loss.weight_decay);
+    let init = crate::solve::initial_parameters(&arch, c.seed);
+    // Fail early with the real error rather than argmin's wrapped one.
+    objective.loss(&init)?;
+    Ok((objective, init))
+}
+
 /// Trains the model `config` describes and writes `<stem>.postcard`, `.json`, `-loss.png`
 /// and `-report.md` (see [`Job::run`]).
 pub(crate) fn run(
@@ -359,20 +389,19 @@ pub(crate) fn run(
     let start = Instant::now();
     let c = config;
     let arch = c.architecture();
-    let data = data::load(job, c)?;
     let fit = c.fit();
     let constraint = c.constraint();
     let (lower, upper) = (c.domain.lower.clone(), c.domain.upper.clone());
-    let mut objective = Objective::new(arch.clone(), data.clone(), fit)?;
-    if let Some(con) = constraint {
-        objective = objective.with_constraint(&lower, &upper, con)?;
-    }
-    let objective = objective.with_weight_decay(c.loss.weight_decay);
+    let (objective, init) = problem(job, c)?;
+    let data = objective.data.clone();
     let constants_of = objective.clone();
-    let init = crate::solve::initial_parameters(&arch, c.seed);
-    // Fail early with the real error rather than argmin's wrapped one.
-    objective.loss(&init)?;
-    let report = crate::observer::solve(objective, init, &c.solver.settings(), "fit", observer)?;
+    let report = crate::observer::solve_least_squares(
+        objective,
+        init,
+        &c.solver.settings(),
+        "fit",
+        observer,
+    )?;
     let constants = constants_of.constants(&report.params)?;
     let model = TrainedModel {
         architecture: arch,

@@ -615,7 +615,7 @@ impl TrajectoryConfig {
                 }
             }
         }
-        self.solver.check()?;
+        self.solver.check("trajectory")?;
         check_output(&self.output)
     }
 
