@@ -7,9 +7,10 @@ use crate::fit::loss::Objective;
 use crate::model::Architecture;
 use crate::TrainError;
 use argmin::core::observers::{Observe, ObserverMode};
-use argmin::core::{CostFunction, Executor, Gradient, IterState, State, KV};
+use argmin::core::{CostFunction, Executor, Gradient, IterState, State, TerminationReason, KV};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::{BFGS, LBFGS};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -98,16 +99,28 @@ pub struct Report {
     pub seconds: f64,
 }
 
-/// Forwards each iteration to a callback and records the history.
-struct Recorder<F> {
-    history: Arc<Mutex<Vec<Step>>>,
-    callback: F,
+/// What the solver's observer keeps across restarts: the caller's callback, the history, the
+/// best parameters so far and the iteration count of the attempts before this one.
+struct Tracker {
+    callback: Box<dyn FnMut(&Step) + Send + Sync>,
+    history: Vec<Step>,
+    best: Option<(f64, Vec<f64>)>,
+    /// Iterations of the previous attempts (a restart continues the numbering).
+    offset: u64,
+    /// Iterations of the current attempt.
+    iterations: u64,
+    /// The loss at the current attempt's first observation.
+    start_cost: Option<f64>,
 }
 
-impl<F, J, H, R> Observe<IterState<Vec<f64>, Vec<f64>, J, H, R, f64>> for Recorder<F>
-where
-    F: FnMut(&Step),
-{
+/// The observer attached to each argmin run; it forwards to the shared [`Tracker`].
+struct Recorder {
+    tracker: Arc<Mutex<Tracker>>,
+    /// The run's evaluation counter ([`Lent`]), reset after each iteration.
+    evaluations: Arc<AtomicU64>,
+}
+
+impl<J, H, R> Observe<IterState<Vec<f64>, Vec<f64>, J, H, R, f64>> for Recorder {
     fn observe_iter(
         &mut self,
         state: &IterState<Vec<f64>, Vec<f64>, J, H, R, f64>,
@@ -117,16 +130,68 @@ where
             .get_gradient()
             .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
             .unwrap_or(f64::NAN);
+        self.evaluations.store(0, Ordering::Relaxed);
+        let Ok(mut t) = self.tracker.lock() else {
+            return Ok(());
+        };
         let step = Step {
-            iteration: state.get_iter(),
+            iteration: t.offset + state.get_iter(),
             loss: state.get_best_cost(),
             grad_norm,
         };
-        (self.callback)(&step);
-        if let Ok(mut h) = self.history.lock() {
-            h.push(step);
+        t.iterations = state.get_iter();
+        t.start_cost.get_or_insert(step.loss);
+        if t.offset > 0 && state.get_iter() == 0 {
+            // A restart's starting point: the previous attempt's best, already recorded.
+            return Ok(());
         }
+        // Kept here because argmin returns no state when an iteration fails.
+        let improved = t.best.as_ref().is_none_or(|(c, _)| step.loss < *c);
+        if improved {
+            if let Some(p) = state.get_best_param() {
+                t.best = Some((step.loss, p.clone()));
+            }
+        }
+        (t.callback)(&step);
+        t.history.push(step);
         Ok(())
+    }
+}
+
+/// A problem lent to one argmin run, so that a restart can run on it again.
+///
+/// It also caps the evaluations between two iterations: argmin runs its line search without
+/// an iteration limit, and More-Thuente can cycle forever on a gradient that disagrees with
+/// the cost (rounding near a minimum). Past [`MAX_EVALUATIONS_PER_ITERATION`] the cost is
+/// an error, which ends the run like any failed line search.
+struct Lent<'a, P> {
+    problem: &'a P,
+    /// Cost evaluations since the last iteration ended (the recorder resets it).
+    evaluations: Arc<AtomicU64>,
+}
+
+/// Cost evaluations allowed within one iteration (More-Thuente usually needs 1 to 10).
+pub const MAX_EVALUATIONS_PER_ITERATION: u64 = 100;
+
+impl<P: CostFunction<Param = Vec<f64>, Output = f64>> CostFunction for Lent<'_, P> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        if self.evaluations.fetch_add(1, Ordering::Relaxed) >= MAX_EVALUATIONS_PER_ITERATION {
+            return Err(argmin::core::Error::msg(format!(
+                "the line search used {MAX_EVALUATIONS_PER_ITERATION} evaluations without \
+                 finishing an iteration"
+            )));
+        }
+        self.problem.cost(p)
+    }
+}
+
+impl<P: Gradient<Param = Vec<f64>, Gradient = Vec<f64>>> Gradient for Lent<'_, P> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        self.problem.gradient(p)
     }
 }
 
@@ -192,22 +257,53 @@ where
     if settings.method != Method::LevenbergMarquardt {
         return fit_problem(problem, init, settings, progress);
     }
-    let history = Arc::new(Mutex::new(Vec::new()));
-    let recorder = Recorder {
-        history: Arc::clone(&history),
-        callback: progress,
-    };
+    let tracker = tracker(progress);
     let start = Instant::now();
     let solver = LevenbergMarquardt::new(settings.tol_grad, settings.tol_cost);
-    let (params, loss, iterations, termination) = execute(problem, solver, recorder, |s| {
+    let recorder = Recorder {
+        tracker: Arc::clone(&tracker),
+        evaluations: Arc::default(),
+    };
+    let o = execute(problem, solver, recorder, |s| {
         s.param(init).max_iters(settings.max_iters)
     })
     .map_err(|e| TrainError::Solver(e.to_string()))?;
-    finish(params, loss, iterations, termination, &history, start)
+    finish(
+        o.params,
+        o.cost,
+        o.iterations,
+        o.termination,
+        &tracker,
+        start,
+    )
 }
+
+/// How often a quasi-Newton solve restarts after a failed line search, each time from the
+/// best parameters so far with a fresh memory.
+pub const MAX_RESTARTS: u32 = 20;
 
 /// Minimises any argmin problem over a flat parameter vector (a loss or a trajectory
 /// problem) with the configured quasi-Newton method.
+///
+/// A line search can fail: More-Thuente refuses a direction that is not a descent direction,
+/// which a quasi-Newton direction can become near a minimum where the gradient is mostly
+/// rounding, or on a kink. argmin then returns an error and no state. Here the solve
+/// restarts from the best parameters so far with a fresh quasi-Newton memory (at most
+/// [`MAX_RESTARTS`] times, and only after an attempt that lowered the loss); when it cannot
+/// go on, it returns the best parameters with the failure in [`Report::termination`]. Only
+/// a failure before any iteration is an error.
+///
+/// ```
+/// use finn_core::{Activation, Kind};
+/// use finn_train::{fit::loss::{Data, Fit, Objective}, model::Architecture, solve};
+/// use ndarray::{Array1, Array2};
+/// let arch = Architecture { n: 1, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![2] };
+/// let xs = Array2::from_shape_fn((8, 1), |(i, _)| i as f64 / 7.0);
+/// let obj = Objective::new(arch.clone(), Data::new(xs, Array1::from_elem(8, 1.0)).unwrap(), Fit::Integrand).unwrap();
+/// let settings = solve::Settings { method: solve::Method::Bfgs, ..Default::default() };
+/// let report = solve::fit_problem(obj, solve::initial_parameters(&arch, 1), &settings, |_| {}).unwrap();
+/// assert!(report.loss < 1e-6);
+/// ```
 pub fn fit_problem<P>(
     objective: P,
     init: Vec<f64>,
@@ -218,24 +314,109 @@ where
     P: CostFunction<Param = Vec<f64>, Output = f64>
         + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
 {
-    let history = Arc::new(Mutex::new(Vec::new()));
-    let recorder = Recorder {
-        history: Arc::clone(&history),
-        callback: progress,
-    };
-    let solver_err = |e: argmin::core::Error| TrainError::Solver(e.to_string());
+    let tracker = tracker(progress);
     let start = Instant::now();
+    let (mut from, mut done, mut restarts) = (init, 0u64, 0u32);
+    loop {
+        let attempt = quasi_newton(
+            &objective,
+            from,
+            settings,
+            settings.max_iters - done,
+            &tracker,
+        )?;
+        let (iterations, start_cost, best) = match tracker.lock() {
+            Ok(t) => (t.iterations, t.start_cost, t.best.clone()),
+            Err(_) => (0, None, None),
+        };
+        // L-BFGS ends a run on a failed line search, BFGS fails it: the same event.
+        let failure = match attempt {
+            Ok(o) if !o.solver_exit => {
+                let termination = match restarts {
+                    0 => o.termination,
+                    r => format!("{} (after {r} line-search restarts)", o.termination),
+                };
+                return finish(
+                    o.params,
+                    o.cost,
+                    done + o.iterations,
+                    termination,
+                    &tracker,
+                    start,
+                );
+            }
+            Ok(o) => o.termination,
+            Err(e) => e.to_string(),
+        };
+        done += iterations;
+        let Some((loss, best)) = best.filter(|_| done > 0) else {
+            return Err(TrainError::Solver(failure));
+        };
+        let progressed = start_cost.is_some_and(|c| loss < c);
+        if progressed && restarts < MAX_RESTARTS && done < settings.max_iters {
+            restarts += 1;
+            if let Ok(mut t) = tracker.lock() {
+                t.offset = done;
+                t.iterations = 0;
+                t.start_cost = None;
+            }
+            from = best;
+            continue;
+        }
+        let termination = format!(
+            "line search failed after {done} iterations and {restarts} restarts; kept the best \
+             parameters ({failure})"
+        );
+        return finish(Some(best), loss, done, termination, &tracker, start);
+    }
+}
+
+/// The shared tracker around the caller's callback.
+fn tracker(progress: impl FnMut(&Step) + Send + Sync + 'static) -> Arc<Mutex<Tracker>> {
+    Arc::new(Mutex::new(Tracker {
+        callback: Box::new(progress),
+        history: Vec::new(),
+        best: None,
+        offset: 0,
+        iterations: 0,
+        start_cost: None,
+    }))
+}
+
+/// One run of the configured quasi-Newton method from `init` for at most `max_iters`
+/// iterations: the outer error is a configuration error, the inner one argmin's.
+fn quasi_newton<P>(
+    objective: &P,
+    init: Vec<f64>,
+    settings: &Settings,
+    max_iters: u64,
+    tracker: &Arc<Mutex<Tracker>>,
+) -> Result<Result<Outcome, argmin::core::Error>, TrainError>
+where
+    P: CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
+{
+    let solver_err = |e: argmin::core::Error| TrainError::Solver(e.to_string());
+    let evaluations = Arc::new(AtomicU64::new(0));
+    let recorder = Recorder {
+        tracker: Arc::clone(tracker),
+        evaluations: Arc::clone(&evaluations),
+    };
+    let lent = Lent {
+        problem: objective,
+        evaluations,
+    };
     let line_search = MoreThuenteLineSearch::new();
     // The two methods differ only in the solver and in BFGS's initial inverse Hessian.
-    let (params, loss, iterations, termination) = match settings.method {
+    Ok(match settings.method {
         Method::Lbfgs { memory } => {
             let solver = LBFGS::new(line_search, memory.max(1))
                 .with_tolerance_grad(settings.tol_grad)
                 .map_err(solver_err)?
                 .with_tolerance_cost(settings.tol_cost)
                 .map_err(solver_err)?;
-            execute(objective, solver, recorder, |s| {
-                s.param(init).max_iters(settings.max_iters)
+            execute(lent, solver, recorder, |s| {
+                s.param(init).max_iters(max_iters)
             })
         }
         Method::Bfgs => {
@@ -248,10 +429,8 @@ where
                 .map_err(solver_err)?
                 .with_tolerance_cost(settings.tol_cost)
                 .map_err(solver_err)?;
-            execute(objective, solver, recorder, |s| {
-                s.param(init)
-                    .inv_hessian(identity)
-                    .max_iters(settings.max_iters)
+            execute(lent, solver, recorder, |s| {
+                s.param(init).inv_hessian(identity).max_iters(max_iters)
             })
         }
         // Needs residuals: fit_least_squares runs it.
@@ -261,9 +440,7 @@ where
                  \"lbfgs\""
                 .into(),
         )),
-    }
-    .map_err(solver_err)?;
-    finish(params, loss, iterations, termination, &history, start)
+    })
 }
 
 /// The report from what [`execute`] returned and the recorded history.
@@ -272,11 +449,14 @@ fn finish(
     loss: f64,
     iterations: u64,
     termination: String,
-    history: &Mutex<Vec<Step>>,
+    tracker: &Mutex<Tracker>,
     start: Instant,
 ) -> Result<Report, TrainError> {
     let params = params.ok_or_else(|| TrainError::Solver("no parameters returned".into()))?;
-    let history = history.lock().map(|h| h.clone()).unwrap_or_default();
+    let history = tracker
+        .lock()
+        .map(|t| t.history.clone())
+        .unwrap_or_default();
     Ok(Report {
         params,
         loss,
@@ -290,20 +470,27 @@ fn finish(
 /// The state a quasi-Newton solver iterates on (`H`: its Hessian-like extra, if any).
 type QnState<H> = IterState<Vec<f64>, Vec<f64>, (), H, (), f64>;
 
-/// (best parameters, best cost, iterations, termination status).
-type Outcome = (Option<Vec<f64>>, f64, u64, String);
+/// What one argmin run returned.
+struct Outcome {
+    params: Option<Vec<f64>>,
+    cost: f64,
+    iterations: u64,
+    termination: String,
+    /// The solver stopped itself (argmin's `SolverExit`): L-BFGS reports a failed line
+    /// search this way, BFGS as an error.
+    solver_exit: bool,
+}
 
-/// Runs `solver` on `problem` with the recorder attached and returns (best parameters, best
-/// cost, iterations, termination status).
-fn execute<P, S, H, F>(
+/// Runs `solver` on `problem` with the recorder attached.
+fn execute<P, S, H>(
     problem: P,
     solver: S,
-    recorder: Recorder<F>,
+    recorder: Recorder,
     configure: impl FnOnce(QnState<H>) -> QnState<H>,
 ) -> Result<Outcome, argmin::core::Error>
 where
     S: argmin::core::Solver<P, QnState<H>>,
-    Recorder<F>: Observe<QnState<H>> + 'static,
+    Recorder: Observe<QnState<H>> + 'static,
     QnState<H>: State<Param = Vec<f64>, Float = f64>,
 {
     let res = Executor::new(problem, solver)
@@ -311,12 +498,16 @@ where
         .add_observer(recorder, ObserverMode::Always)
         .run()?;
     let s = res.state();
-    Ok((
-        s.get_best_param().cloned(),
-        s.get_best_cost(),
-        s.get_iter(),
-        s.get_termination_status().to_string(),
-    ))
+    Ok(Outcome {
+        params: s.get_best_param().cloned(),
+        cost: s.get_best_cost(),
+        iterations: s.get_iter(),
+        termination: s.get_termination_status().to_string(),
+        solver_exit: matches!(
+            s.get_termination_reason(),
+            Some(TerminationReason::SolverExit(_))
+        ),
+    })
 }
 
 /// Deterministic starting parameters: weights uniform in +-1/sqrt(fan_in), biases in +-0.5,
