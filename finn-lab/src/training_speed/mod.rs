@@ -7,6 +7,8 @@
 //! iteration with the CPU and wall time used so far. The runs go one after another, so each
 //! has the machine's cores to itself (apart from whatever else runs on it).
 
+pub mod application;
+
 use crate::bench::machine::{utc_now, Machine};
 use anyhow::{bail, Context, Result};
 use finn_train::config::{Job, Spec};
@@ -145,7 +147,8 @@ pub fn time_run(config: &str, method: Method, max_iters: u64) -> Result<Run> {
     })
 }
 
-/// Runs every config with every solver ([`CONFIGS`] x [`RUNS`]), one at a time, printing a
+/// Runs every config with every solver ([`CONFIGS`] x [`RUNS`]), then the application
+/// configs ([`application::CONFIGS`] x [`application::METHODS`]), one at a time, printing a
 /// line per run to stderr, and returns the Markdown report (for [`REPORT`]).
 pub fn measure() -> Result<String> {
     let mut runs = Vec::new();
@@ -159,11 +162,25 @@ pub fn measure() -> Result<String> {
             runs.push(run);
         }
     }
-    Ok(render(
-        &runs,
-        &Machine::current(),
-        &utc_now(SystemTime::now()),
-    ))
+    let scratch = std::env::temp_dir().join("finn-training-speed");
+    let mut applications = Vec::new();
+    for config in application::CONFIGS {
+        for method in application::METHODS {
+            let run = application::time_application(config, method, &scratch)?;
+            eprintln!(
+                "training-speed: {config} {}: {} solves, {:.1} CPU s, {}",
+                run.method,
+                run.solves.len(),
+                run.cpu,
+                run.result
+            );
+            applications.push(run);
+        }
+    }
+    let mut md = render(&runs, &Machine::current(), &utc_now(SystemTime::now()));
+    md.push('\n');
+    md.push_str(&application::render(&applications));
+    Ok(md)
 }
 
 fn seconds(s: Option<&Sample>) -> String {
