@@ -85,24 +85,30 @@ const _: () = assert!(
 /// assert!(f > 0.0);
 /// ```
 #[derive(Clone, Debug)]
+// In this order: the small fields every evaluation reads (widths, first-layer weights,
+// biases, output weights) first, within the 1020-byte offset reach of a Cortex-M4's `vldr`
+// from the network's address, the large weight blocks after them. Left to rustc (largest
+// field first) they sat behind the blocks, which cost 123 instructions per trajectory sample
+// on the device (13437 against 13314).
+#[repr(C)]
 pub struct Network<T: Real, const N: usize, const W: usize, const L: usize>
 where
     Depth<L>: HiddenBlocks<T, W>,
 {
-    pub(crate) kind: Kind,
-    pub(crate) activation: Activation,
     /// The hidden widths, first layer first: one per layer, so the depth is their length
     /// (empty when unloaded). An empty `heapless::Vec` is a zero length and uninitialised
     /// slots, so [`Network::unloaded`] is still all zeros (a static of it lives in `.bss`).
     pub(crate) widths: Vec<usize, L>,
     /// Effective first-layer weights, `[unit][input]`.
     pub(crate) first: [[T; N]; W],
+    pub(crate) biases: [[T; W]; L],
+    pub(crate) output: [T; W],
     /// Effective weights into hidden layers 1 to `L - 1`, `[unit][input]`: block `l - 1` is
     /// layer `l`'s (read through [`Network::weights_into`]). Layer 0 has none here: its
     /// weights are `first`.
     pub(crate) hidden: <Depth<L> as HiddenBlocks<T, W>>::Blocks,
-    pub(crate) biases: [[T; W]; L],
-    pub(crate) output: [T; W],
+    pub(crate) kind: Kind,
+    pub(crate) activation: Activation,
 }
 
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
