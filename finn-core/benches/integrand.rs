@@ -23,7 +23,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use finn_core::jet::{Dim, JetDim};
-use finn_core::{parameter_count, Activation, Antiderivative, Network};
+use finn_core::{parameter_count, Activation, Antiderivative, Depth, HiddenBlocks, Network};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -74,6 +74,7 @@ fn bench_shape<const N: usize, const W: usize, const L: usize, D: Scalar>(
     activation: Activation,
 ) where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f64, W>,
 {
     assert_eq!(D::DEPTH, N, "dual nesting must equal the input dimension");
     let positive = activation == Activation::Sigma;

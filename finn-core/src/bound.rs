@@ -12,7 +12,7 @@
 //! evaluation is a term of these sums, so the bounds also bound every intermediate.
 
 use crate::activation::{Activation, MAX_DIM};
-use crate::network::Network;
+use crate::network::{Depth, HiddenBlocks, Network};
 use crate::{error::finite, Error, Real};
 
 /// Highest derivative order these bounds reach: f (order n <= 8) and its sixth derivative
@@ -117,7 +117,10 @@ pub(crate) struct DerivativeBounds<T: Real, const N: usize, const K: usize> {
     pub(crate) w_star: [T; N],
 }
 
-impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L> {
+impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     /// [`DerivativeBounds`] up to total order `orders` (< K <= MAX_BOUND_ORDER + 1) over the box.
     pub(crate) fn derivative_bounds<const K: usize>(
         &self,
@@ -150,7 +153,7 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
                 let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
                 let mut prev = [T::ZERO; K];
                 for j in 0..widths[l - 1] {
-                    let w = self.hidden[l][k][j].abs();
+                    let w = self.weights_into(l)[k][j].abs();
                     u += w * c[j][0];
                     r += w;
                     for m in 0..=orders {
@@ -214,7 +217,10 @@ impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L
     }
 }
 
-impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
+impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     /// Upper bounds on |F^(k)(t)| for k = 0..=3 that hold for **every** t, and on every
     /// intermediate of [`Network::time_jet`] up to order 3: the activations' derivatives are
     /// bounded ([`Activation::time_derivative_bounds`]), so by Faa di Bruno each layer's
@@ -257,7 +263,7 @@ impl<T: Real, const W: usize, const L: usize> Network<T, 1, W, L> {
                 *n = [b.abs(), T::ZERO, T::ZERO, T::ZERO];
             }
             for (j, p) in prev.iter().enumerate().take(widths[l - 1]) {
-                for (n, row) in next.iter_mut().zip(&self.hidden[l]).take(units) {
+                for (n, row) in next.iter_mut().zip(self.weights_into(l)).take(units) {
                     let w = row[j].abs();
                     for o in 0..4 {
                         n[o] += w * p[o];
@@ -343,6 +349,7 @@ fn gamma<T: Real>(k: usize) -> T {
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
 where
     crate::jet::Dim<N>: crate::jet::JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// F at `x` as computed, with a bound on its error against the exact F of these
     /// parameters: a running error analysis of the forward pass (each sum's rounding,
@@ -382,7 +389,7 @@ where
                 let mut z = self.biases[l][k];
                 let (mut mag, mut carried) = (z.abs(), T::ZERO);
                 for j in 0..widths[l - 1] {
-                    let w = self.hidden[l][k][j];
+                    let w = self.weights_into(l)[k][j];
                     z += w * h[j];
                     mag += (w * h[j]).abs();
                     carried += w.abs() * dh[j];

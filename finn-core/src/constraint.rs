@@ -35,7 +35,7 @@ use crate::dd::DoubleDouble;
 use crate::domain::{box_volume, vertex_sum, vertex_sum_and_magnitude};
 use crate::error::ConstantsProblem;
 use crate::jet::{Dim, JetDim};
-use crate::network::{Kind, Network};
+use crate::network::{Depth, HiddenBlocks, Kind, Network};
 use crate::{error::finite, Antiderivative, Domain, Error, Real};
 
 /// Which relation the integral over the domain must satisfy.
@@ -349,7 +349,10 @@ fn two_sum<T: Real>(a: T, b: T) -> (T, T) {
 /// assert!((model.integral().unwrap() - 1.0).abs() < 1e-14);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Finn<T: Real, const N: usize, const W: usize, const L: usize> {
+pub struct Finn<T: Real, const N: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     network: Network<T, N, W, L>,
     domain: Domain<T, N>,
     /// The constraint, meaningful when `constrained` (kept apart from its flag rather than as
@@ -366,6 +369,7 @@ pub struct Finn<T: Real, const N: usize, const W: usize, const L: usize> {
 impl<T: Real, const N: usize, const W: usize, const L: usize> Finn<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Resolves `constraint` (if any) against the network's integral over `domain`, and
     /// checks the result as [`Finn::with_constants`] does.
@@ -766,6 +770,7 @@ where
 impl<T: Real, const N: usize, const W: usize, const L: usize> Antiderivative<T> for Finn<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     fn dim(&self) -> usize {
         N

@@ -50,7 +50,7 @@
 use crate::activation::MAX_DIM;
 use crate::constraint::{Bound, Bounded, Method};
 use crate::jet::{compose, weight_products, Dim, JetDim};
-use crate::network::{Kind, Network};
+use crate::network::{Depth, HiddenBlocks, Kind, Network};
 use crate::{error::finite, Antiderivative, Domain, Error, Finn, Real};
 
 /// The jet of every mixed partial d_S F over the subsets S of the N inputs (`[T; 2^N]`).
@@ -59,6 +59,7 @@ pub type Partials<T, const N: usize> = <Dim<N> as JetDim>::Jet<T>;
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Every mixed partial of F at `x`: entry S (bit i set when input i is in S) is
     /// d_S F(x), the derivative once in each input of S, the others held at their values.
@@ -122,7 +123,7 @@ where
                     let mut u = zero;
                     let uu = u.as_mut();
                     uu[0] = self.biases[l][k];
-                    for (w, pj) in self.hidden[l][k].iter().zip(&prev).take(fan_in) {
+                    for (w, pj) in self.weights_into(l)[k].iter().zip(&prev).take(fan_in) {
                         for (c, p) in uu.iter_mut().zip(pj.as_ref()) {
                             *c += *w * *p;
                         }
@@ -238,7 +239,10 @@ pub struct SampleStats {
 /// assert!(p.support().contains(&x));
 /// ```
 #[derive(Clone, Debug)]
-pub struct Density<T: Real, const N: usize, const W: usize, const L: usize> {
+pub struct Density<T: Real, const N: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     model: Finn<T, N, W, L>,
 }
 
@@ -311,6 +315,7 @@ fn mantissa_bits<T: Real>() -> usize {
 impl<T: Real, const N: usize, const W: usize, const L: usize> Density<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Wraps a model that is a density: a positive network, with the constraint
     /// `Bound::Equal`, `Method::Scale`, eps = 1 over its domain (the support).

@@ -21,6 +21,7 @@ use crate::constraint::Bounded;
 use crate::density::Density;
 use crate::domain_map::{MapReal, RealSpace};
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::{Domain, Error, Real};
 
 /// Why a set of components is not a mixture density ([`Error::NotAMixture`]).
@@ -114,7 +115,10 @@ pub enum MixtureSupport<T: Real, const N: usize> {
 /// assert_eq!((c.weight(), c.reflect()), (0.5, &[true]));
 /// ```
 #[derive(Clone, Debug)]
-pub struct MixtureComponent<T: Real, const N: usize, const W: usize, const L: usize> {
+pub struct MixtureComponent<T: Real, const N: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     pub(crate) weight: T,
     pub(crate) reflect: [bool; N],
     pub(crate) density: Density<T, N, W, L>,
@@ -123,6 +127,7 @@ pub struct MixtureComponent<T: Real, const N: usize, const W: usize, const L: us
 impl<T: Real, const N: usize, const W: usize, const L: usize> MixtureComponent<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// A component; the mixture checks it ([`DensityMixture::new`]).
     pub fn new(weight: T, reflect: [bool; N], density: Density<T, N, W, L>) -> Self {
@@ -190,7 +195,10 @@ where
 /// assert!(x.iter().all(|v| (0.0..=1.0).contains(v)));
 /// ```
 #[derive(Clone, Debug)]
-pub struct DensityMixture<T: Real, const N: usize, const W: usize, const L: usize, const K: usize> {
+pub struct DensityMixture<T: Real, const N: usize, const W: usize, const L: usize, const K: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     components: [MixtureComponent<T, N, W, L>; K],
     len: usize,
     map: MixtureMap<T, N>,
@@ -239,6 +247,7 @@ impl<T: MapReal, const N: usize, const W: usize, const L: usize, const K: usize>
     DensityMixture<T, N, W, L, K>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// A mixture of `components` (taken in order) on `map`.
     ///

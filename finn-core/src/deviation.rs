@@ -44,7 +44,7 @@
 
 use crate::constraint::{Bound, Bounded, Method};
 use crate::jet::{Dim, JetDim};
-use crate::network::{Kind, Network};
+use crate::network::{Depth, HiddenBlocks, Kind, Network};
 use crate::{error::finite, Antiderivative, DomainMap, Error, Finn, Real};
 
 /// The number of monomials of total degree at most `degree` in `n` variables,
@@ -374,6 +374,8 @@ impl<T: Real, const N: usize, const M: usize, const K: usize> Base<T, N, M>
 /// ```
 #[derive(Clone, Debug)]
 pub struct NetworkDirection<T: Real, const N: usize, const M: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
 {
     networks: [Network<T, N, W, L>; M],
     softness: T,
@@ -383,6 +385,7 @@ impl<T: Real, const N: usize, const M: usize, const W: usize, const L: usize>
     NetworkDirection<T, N, M, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// The direction of `networks` with softness `softness`.
     ///
@@ -438,6 +441,7 @@ impl<T: Real, const N: usize, const M: usize, const W: usize, const L: usize> Di
     for NetworkDirection<T, N, M, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     fn direction(&self, x: &[T; N]) -> Result<[T; M], Error> {
         let mut nu = self.raw(x)?;
@@ -505,6 +509,7 @@ fn check_magnitude<T: Real, const N: usize, const W: usize, const L: usize>(
 ) -> Result<T, Error>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     let ok = magnitude.network().kind() == Kind::Positive
         && matches!(
@@ -532,7 +537,9 @@ pub struct BoundedDeviation<
     const M: usize,
     const W: usize,
     const L: usize,
-> {
+> where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     base: B,
     direction: D,
     magnitude: Finn<T, N, W, L>,
@@ -546,6 +553,7 @@ where
     B: Base<T, N, M>,
     D: Direction<T, N, M>,
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Assembles a model over the magnitude's domain.
     ///
@@ -638,6 +646,7 @@ impl<T, const N: usize, const M: usize, const W: usize, const L: usize, const K:
 where
     T: Real,
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// A model with nothing loaded, for a `static` that a blob loader
     /// ([`crate::format::DeviationView::load_deviation_into`]) fills in place: every field is
@@ -733,7 +742,9 @@ pub struct MappedDeviation<
     const M: usize,
     const W: usize,
     const L: usize,
-> {
+> where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     model: BoundedDeviation<T, B, D, N, M, W, L>,
     map: R,
 }
@@ -746,6 +757,7 @@ where
     D: Direction<T, N, M>,
     R: DomainMap<T, N>,
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Places `model` (whose magnitude's domain must be the unit box, the map's u-domain)
     /// on the map's image.

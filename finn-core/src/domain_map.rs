@@ -32,6 +32,7 @@
 
 use crate::density::Density;
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::{Error, Real};
 
 /// The elementary functions the built-in maps need beyond [`Real`] (from `libm`), for `f32`
@@ -634,7 +635,10 @@ impl<T: MapReal, const N: usize> DomainMap<T, N> for RealSpace<T, N> {
 /// assert!(inner > 0.0 && inner < 1.0);
 /// ```
 #[derive(Clone, Debug)]
-pub struct MappedDensity<T: Real, M, const N: usize, const W: usize, const L: usize> {
+pub struct MappedDensity<T: Real, M, const N: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     density: Density<T, N, W, L>,
     map: M,
 }
@@ -644,6 +648,7 @@ where
     T: Real,
     M: DomainMap<T, N>,
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Places `density` (in u) on the map's domain. Its support must lie inside the unit box
     /// [0, 1]^N, where maps are defined; a smaller support is a density on the image of that

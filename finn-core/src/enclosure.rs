@@ -57,7 +57,7 @@
 
 use crate::activation::{Activation, MAX_DIM};
 use crate::jet::{compose, Coefficient, Dim, JetDim};
-use crate::network::Network;
+use crate::network::{Depth, HiddenBlocks, Network};
 use crate::{Density, Error, Finn, Real};
 use core::ops::{Add, AddAssign, Mul, Neg, Sub};
 
@@ -633,6 +633,7 @@ impl<T: Real> Enclosing<T> for Slope<T> {
 impl<T: Real, const N: usize, const W: usize, const L: usize> Network<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// An interval that holds f(x) = d_1...d_N F(x) for **every** x in the box
     /// [lower, upper] (module docs: interval jets, outward rounding, the activations'
@@ -806,7 +807,7 @@ where
                 let mut u = zero;
                 let uu = u.as_mut();
                 uu[0] = C::constant(self.biases[l][k]);
-                for (w, pj) in self.hidden[l][k].iter().zip(&prev).take(fan_in) {
+                for (w, pj) in self.weights_into(l)[k].iter().zip(&prev).take(fan_in) {
                     let w = C::constant(*w);
                     for (c, p) in uu.iter_mut().zip(pj.as_ref()) {
                         *c += w * *p;
@@ -838,6 +839,7 @@ where
 impl<T: Real, const N: usize, const W: usize, const L: usize> Finn<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// An interval that holds the model's f(x) = scale f'(x) + shift for every x in the box
     /// [lower, upper] ([`Network::integrand_enclosure`] of the network, then the resolved
@@ -945,6 +947,7 @@ where
 impl<T: Real, const N: usize, const W: usize, const L: usize> Density<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// An interval that holds pdf(x) for every x in the box [lower, upper]: the model's
     /// enclosure over the box clipped to the support (lower end raised to 0, as the pdf is

@@ -66,7 +66,7 @@ pub use domain_map::{
 pub use enclosure::Interval;
 pub use error::{ConstantsProblem, Error};
 pub use mapped_finn::MappedFinn;
-pub use network::{parameter_count, Kind, Network};
+pub use network::{parameter_count, Depth, HiddenBlocks, Kind, Network};
 pub use real::Real;
 
 /// Anything that has an antiderivative F, an integrand f = d_1...d_n F, and therefore exact

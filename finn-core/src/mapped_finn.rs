@@ -16,6 +16,7 @@
 
 use crate::constraint::Finn;
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::{Antiderivative, DomainMap, Error, Real};
 
 /// A [`Finn`] learned on (part of) the unit box of u, placed on a domain by a [`DomainMap`].
@@ -34,7 +35,10 @@ use crate::{Antiderivative, DomainMap, Error, Real};
 /// assert!(f.integrand(&[0.5, 0.5]).unwrap() > 0.0);
 /// ```
 #[derive(Clone, Debug)]
-pub struct MappedFinn<T: Real, M, const N: usize, const W: usize, const L: usize> {
+pub struct MappedFinn<T: Real, M, const N: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     finn: Finn<T, N, W, L>,
     map: M,
 }
@@ -44,6 +48,7 @@ where
     T: Real,
     M: DomainMap<T, N>,
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Places `finn` (a function of u) on the map's domain. Its domain must lie inside the
     /// unit box [0, 1]^N, where maps are defined; a smaller domain covers the image of that

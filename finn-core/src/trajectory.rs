@@ -17,7 +17,7 @@
 
 use heapless::Vec;
 
-use crate::network::Network;
+use crate::network::{Depth, HiddenBlocks, Network};
 use crate::{error::finite, Error, Real};
 
 /// What [`Trajectory::sample`] does with a time outside [t0, T].
@@ -80,7 +80,10 @@ pub struct Kinematics<T: Real, const D: usize> {
 /// assert!((mid[0] - 2.0).abs() < 1e-14 && (mid[1] + 1.0).abs() < 1e-14);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Trajectory<T: Real, const D: usize, const W: usize, const L: usize, const V: usize> {
+pub struct Trajectory<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     coords: [Network<T, 1, W, L>; D],
     t0: T,
     t1: T,
@@ -165,6 +168,8 @@ fn basis_bounds<T: Real, const V: usize>(count: usize) -> [[T; 4]; V] {
 
 impl<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>
     Trajectory<T, D, W, L, V>
+where
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// Builds the trajectory and solves the via-point correction once.
     ///

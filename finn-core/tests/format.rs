@@ -7,8 +7,8 @@ use finn_core::format::{
 };
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{
-    parameter_count, Activation, Antiderivative, Bound, ConstantsProblem, Constraint, Domain,
-    Error, Finn, Kind, Method, Network, Real, Resolved,
+    parameter_count, Activation, Antiderivative, Bound, ConstantsProblem, Constraint, Depth,
+    Domain, Error, Finn, HiddenBlocks, Kind, Method, Network, Real, Resolved,
 };
 use proptest::prelude::*;
 use serde::Serialize;
@@ -81,6 +81,7 @@ fn direct<T: Real, const N: usize, const W: usize, const L: usize>(
 ) -> Finn<T, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     let p: Vec<T> = params.iter().map(|&v| T::from_f64(v)).collect();
     let net =
@@ -108,6 +109,7 @@ fn assert_same<T: Real, const N: usize, const W: usize, const L: usize>(
     b: &Finn<T, N, W, L>,
 ) where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     let lo = a.domain().lower();
     let hi = a.domain().upper();
@@ -1456,7 +1458,10 @@ fn traj_blob(header: &TrajectoryHeader<'_>, params: &[f64], scalar: Scalar) -> V
 fn direct_trajectory<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>(
     header: &TrajectoryHeader<'_>,
     params: &[f64],
-) -> Trajectory<T, D, W, L, V> {
+) -> Trajectory<T, D, W, L, V>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     let count = parameter_count(1, header.widths);
     let coords: [Network<T, 1, W, L>; D] = core::array::from_fn(|i| {
         let p: Vec<T> = params[i * count..(i + 1) * count]
@@ -1488,16 +1493,12 @@ fn direct_trajectory<T: Real, const D: usize, const W: usize, const L: usize, co
 }
 
 /// Samples agree bit for bit on a grid inside and outside the interval.
-fn assert_same_trajectory<
-    T: Real,
-    const D: usize,
-    const W: usize,
-    const L: usize,
-    const V: usize,
->(
+fn assert_same_trajectory<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>(
     a: &Trajectory<T, D, W, L, V>,
     b: &Trajectory<T, D, W, L, V>,
-) {
+) where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     let (t0, t1) = a.interval();
     assert_eq!(a.interval(), b.interval());
     assert_eq!(a.endpoints(), b.endpoints());

@@ -9,7 +9,7 @@ mod nested_dual;
 
 use common::{Lcg, D1, D2, D3, D4, D5, D6};
 use finn_core::jet::{Dim, JetDim};
-use finn_core::{parameter_count, Activation, Antiderivative, Network};
+use finn_core::{parameter_count, Activation, Antiderivative, Depth, HiddenBlocks, Network};
 use nested_dual::{DualMlp, Scalar};
 
 /// Parameters of either sign, scaled by 1/sqrt(fan-in); a positive network takes |w|.
@@ -23,6 +23,7 @@ fn parameters(n: usize, widths: &[usize], seed: u64) -> Vec<f64> {
 fn check<const N: usize, const W: usize, const L: usize, D: Scalar>(seed: u64)
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f64, W>,
 {
     let widths = [W; L];
     let params = parameters(N, &widths, seed);

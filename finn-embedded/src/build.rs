@@ -84,7 +84,7 @@ pub const BLOB_FILE: &str = "finn_blob.postcard";
 /// use finn_embedded::build::Capacity;
 /// let c = Capacity::Trajectory { d: 3, w: 16, l: 2, v: 1 };
 /// assert_eq!(c.player_type(), "finn_embedded::TrajectoryPlayer<3, 16, 2, 1>");
-/// assert_eq!(c.player_bytes(), 7036); // on a Cortex-M (32-bit)
+/// assert_eq!(c.player_bytes(), 3964); // on a Cortex-M (32-bit)
 /// assert_eq!(Capacity::Fit { n: 2, w: 16, l: 2 }.kind(), "fit");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,9 +284,9 @@ impl Capacity {
     ///
     /// ```
     /// use finn_embedded::build::Capacity;
-    /// assert_eq!(Capacity::Fit { n: 2, w: 16, l: 2 }.player_bytes(), 2428);
+    /// assert_eq!(Capacity::Fit { n: 2, w: 16, l: 2 }.player_bytes(), 1404);
     /// // A density player holds the same model: the same size.
-    /// assert_eq!(Capacity::Density { n: 2, w: 16, l: 2 }.player_bytes(), 2428);
+    /// assert_eq!(Capacity::Density { n: 2, w: 16, l: 2 }.player_bytes(), 1404);
     /// ```
     pub fn player_bytes(&self) -> usize {
         self.player_bytes_for(4)
@@ -294,7 +294,8 @@ impl Capacity {
 
     /// `size_of` of the player type on a target whose `usize` has `pointer_bytes` bytes (4 or
     /// 8). Computed from the player's fields, which the compiler lays out without padding
-    /// between them (they are ordered by alignment) and rounds up to the largest alignment;
+    /// between them (they are ordered by alignment, or, in a `repr(C)` network, declared
+    /// with the one-byte fields last) and rounds up to the largest alignment;
     /// a test compares it with `size_of` on the host, and the example firmware with
     /// `size_of` on the Cortex-M4F. Saturates rather than overflowing.
     ///
@@ -311,18 +312,20 @@ impl Capacity {
         let align = pointer_bytes.max(F32);
         let round = |bytes: usize| bytes.div_ceil(align).saturating_mul(align);
         let sum = |terms: &[usize]| terms.iter().fold(0usize, |a, &t| a.saturating_add(t));
-        // finn_core::Network<f32, inputs, w, l>: kind and activation, the widths (a
-        // heapless::Vec: its length and l slots), first-layer weights, hidden weights, biases,
-        // output weights.
+        // finn_core::Network<f32, inputs, w, l> (repr(C)): the widths (a heapless::Vec: its
+        // length and l slots), first-layer weights, biases, output weights, the l - 1 blocks
+        // of weights between hidden layers, kind and activation.
         let network = |inputs: usize, w: usize, l: usize| {
             round(sum(&[
-                2,
                 pointer_bytes,
                 pointer_bytes.saturating_mul(l),
                 F32.saturating_mul(inputs).saturating_mul(w),
-                F32.saturating_mul(l).saturating_mul(w).saturating_mul(w),
                 F32.saturating_mul(l).saturating_mul(w),
                 F32.saturating_mul(w),
+                F32.saturating_mul(l.saturating_sub(1))
+                    .saturating_mul(w)
+                    .saturating_mul(w),
+                2,
             ]))
         };
         // finn_core::Finn<f32, n, w, l>: the network, the domain, the constraint (bound,

@@ -24,7 +24,7 @@
 
 use finn_core::format::decode_density;
 use finn_core::jet::{Dim, JetDim};
-use finn_core::{Density, Error};
+use finn_core::{Density, Depth, Error, HiddenBlocks};
 
 use crate::fit::{radical_inverse, HALTON_BASES};
 use crate::LoadError;
@@ -50,13 +50,17 @@ use crate::LoadError;
 /// assert_eq!(p.pdf(&[f32::NAN, 0.0]).unwrap_err(), Error::NonFiniteInput);
 /// ```
 #[derive(Clone, Debug)]
-pub struct DensityPlayer<const N: usize, const W: usize, const L: usize> {
+pub struct DensityPlayer<const N: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<f32, W>,
+{
     density: Density<f32, N, W, L>,
 }
 
 impl<const N: usize, const W: usize, const L: usize> DensityPlayer<N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     /// Loads a density blob from flash: checks it completely and builds the `f32` density.
     /// Never allocates, never panics.

@@ -28,7 +28,7 @@
 use finn_core::density_mixture::{DensityMixture, MixtureSupport};
 use finn_core::format::decode_density_mixture;
 use finn_core::jet::{Dim, JetDim};
-use finn_core::Error;
+use finn_core::{Depth, Error, HiddenBlocks};
 
 use crate::LoadError;
 
@@ -49,7 +49,10 @@ use crate::LoadError;
 /// assert_eq!(p.pdf(&[f32::NAN, 0.0]).unwrap_err(), Error::NonFiniteInput);
 /// ```
 #[derive(Clone, Debug)]
-pub struct DensityMixturePlayer<const N: usize, const W: usize, const L: usize, const K: usize> {
+pub struct DensityMixturePlayer<const N: usize, const W: usize, const L: usize, const K: usize>
+where
+    Depth<L>: HiddenBlocks<f32, W>,
+{
     mixture: DensityMixture<f32, N, W, L, K>,
 }
 
@@ -57,6 +60,7 @@ impl<const N: usize, const W: usize, const L: usize, const K: usize>
     DensityMixturePlayer<N, W, L, K>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     /// Loads a density mixture blob from flash: checks it completely and builds the `f32`
     /// mixture. Never allocates, never panics.

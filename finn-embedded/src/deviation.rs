@@ -25,7 +25,7 @@
 
 use finn_core::format::{decode_deviation, DeviationModel};
 use finn_core::jet::{Dim, JetDim};
-use finn_core::{Bounded, Error};
+use finn_core::{Bounded, Depth, Error, HiddenBlocks};
 
 use crate::LoadError;
 
@@ -54,7 +54,9 @@ pub struct DeviationPlayer<
     const W: usize,
     const L: usize,
     const K: usize,
-> {
+> where
+    Depth<L>: HiddenBlocks<f32, W>,
+{
     model: DeviationModel<f32, N, M, W, L, K>,
 }
 
@@ -62,6 +64,7 @@ impl<const N: usize, const M: usize, const W: usize, const L: usize, const K: us
     DeviationPlayer<N, M, W, L, K>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     /// Loads a deviation blob from flash: checks it completely and builds the `f32` model.
     /// Never allocates, never panics.

@@ -27,7 +27,7 @@ use core::num::NonZeroU32;
 
 use finn_core::format::decode;
 use finn_core::jet::{Dim, JetDim};
-use finn_core::{Antiderivative, Error, Finn};
+use finn_core::{Antiderivative, Depth, Error, Finn, HiddenBlocks};
 
 use crate::LoadError;
 
@@ -35,7 +35,7 @@ use crate::LoadError;
 ///
 /// `N` is the input dimension (exactly the blob's), `W` and `L` the largest width and depth of
 /// the network it accepts. The player holds the network's weights in fixed arrays, about
-/// `4 * (L * W * W + (N + L + 1) * W)` bytes: in firmware, put it in a `static` from
+/// `4 * ((L - 1) * W * W + (N + L + 1) * W)` bytes: in firmware, put it in a `static` from
 /// [`FitPlayer::unloaded`] and load it in place with [`FitPlayer::reload`] (see the crate
 /// documentation), rather than building it on a small stack with [`FitPlayer::load`].
 ///
@@ -52,13 +52,17 @@ use crate::LoadError;
 /// assert_eq!(model.integrand(&[f32::NAN, 0.0]).unwrap_err(), Error::NonFiniteInput);
 /// ```
 #[derive(Clone, Debug)]
-pub struct FitPlayer<const N: usize, const W: usize, const L: usize> {
+pub struct FitPlayer<const N: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<f32, W>,
+{
     model: Finn<f32, N, W, L>,
 }
 
 impl<const N: usize, const W: usize, const L: usize> FitPlayer<N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     /// Loads a blob from flash: checks it completely and builds the `f32` model (an `f64`
     /// blob's parameters, domain and constants are rounded to `f32`). Never allocates, never

@@ -24,7 +24,7 @@
 use finn_core::format::decode_softq;
 use finn_core::jet::{Dim, JetDim};
 use finn_core::softq::SoftQ;
-use finn_core::Error;
+use finn_core::{Depth, Error, HiddenBlocks};
 
 use crate::LoadError;
 
@@ -65,6 +65,7 @@ impl<
     > SoftQPlayer<S, H, P, M, W, L>
 where
     Dim<M>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     /// Loads a soft-Q blob from flash: checks it completely and builds the `f32` model.
     /// Never allocates, never panics.

@@ -11,7 +11,7 @@ pub use finn_core::trajectory::{Kinematics, OutsidePolicy, Sample};
 
 use finn_core::format::decode_trajectory;
 use finn_core::trajectory::Trajectory;
-use finn_core::Error;
+use finn_core::{Depth, Error, HiddenBlocks};
 
 use crate::LoadError;
 
@@ -19,8 +19,8 @@ use crate::LoadError;
 ///
 /// `D` is the number of coordinates (exactly the blob's), `W` and `L` the largest width and
 /// depth of the coordinate networks it accepts, `V` the most via-points. The player holds the
-/// networks' weights in fixed arrays, about `D * 4 * (L * W * W + 4 * W)` bytes: in firmware,
-/// put it in a `static` from [`TrajectoryPlayer::unloaded`] and load it in place with
+/// networks' weights in fixed arrays, about `D * 4 * ((L - 1) * W * W + 4 * W)` bytes: in
+/// firmware, put it in a `static` from [`TrajectoryPlayer::unloaded`] and load it in place with
 /// [`TrajectoryPlayer::reload`] (see the crate documentation), rather than building it on a
 /// small stack with [`TrajectoryPlayer::load`].
 ///
@@ -32,11 +32,17 @@ use crate::LoadError;
 /// assert_eq!(player.sample(f32::NAN).unwrap_err(), Error::NonFiniteInput);
 /// ```
 #[derive(Clone, Debug)]
-pub struct TrajectoryPlayer<const D: usize, const W: usize, const L: usize, const V: usize> {
+pub struct TrajectoryPlayer<const D: usize, const W: usize, const L: usize, const V: usize>
+where
+    Depth<L>: HiddenBlocks<f32, W>,
+{
     trajectory: Trajectory<f32, D, W, L, V>,
 }
 
-impl<const D: usize, const W: usize, const L: usize, const V: usize> TrajectoryPlayer<D, W, L, V> {
+impl<const D: usize, const W: usize, const L: usize, const V: usize> TrajectoryPlayer<D, W, L, V>
+where
+    Depth<L>: HiddenBlocks<f32, W>,
+{
     /// Loads a blob from flash: checks it completely and builds the `f32` trajectory, solving
     /// its via-point correction once. Never allocates, never panics.
     ///

@@ -2,6 +2,7 @@
 //! the capacity it takes from a blob loads that blob, and a bad blob is an error naming it.
 #![cfg(feature = "build")]
 
+use finn_core::{Depth, HiddenBlocks};
 use finn_embedded::build::{inspect, BuildError, Capacity, Embedded, MODULE_FILE};
 use finn_embedded::{FitPlayer, FormatError, TrajectoryPlayer};
 use std::mem::size_of;
@@ -11,7 +12,10 @@ const HOST_POINTER: usize = size_of::<usize>();
 /// `player_bytes_for` is `size_of` on this host, for trajectory players of many shapes.
 #[test]
 fn trajectory_player_bytes_match_size_of() {
-    fn check<const D: usize, const W: usize, const L: usize, const V: usize>() {
+    fn check<const D: usize, const W: usize, const L: usize, const V: usize>()
+    where
+        Depth<L>: HiddenBlocks<f32, W>,
+    {
         let c = Capacity::Trajectory {
             d: D,
             w: W,
@@ -38,6 +42,7 @@ fn fit_player_bytes_match_size_of() {
     fn check<const N: usize, const W: usize, const L: usize>()
     where
         finn_core::jet::Dim<N>: finn_core::jet::JetDim,
+        Depth<L>: HiddenBlocks<f32, W>,
     {
         let c = Capacity::Fit { n: N, w: W, l: L };
         assert_eq!(
@@ -60,6 +65,7 @@ fn deviation_player_bytes_match_size_of() {
     fn check<const N: usize, const M: usize, const W: usize, const L: usize, const K: usize>()
     where
         finn_core::jet::Dim<N>: finn_core::jet::JetDim,
+        Depth<L>: HiddenBlocks<f32, W>,
     {
         let c = Capacity::Deviation {
             n: N,

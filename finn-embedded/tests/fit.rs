@@ -11,8 +11,8 @@ use finn_core::format::{
 use finn_core::jet::{Dim, JetDim};
 use finn_core::trajectory::OutsidePolicy;
 use finn_core::{
-    parameter_count, Activation, Antiderivative, Bound, Constraint, Domain, Error, Finn, Kind,
-    Method, Network, Resolved,
+    parameter_count, Activation, Antiderivative, Bound, Constraint, Depth, Domain, Error, Finn,
+    HiddenBlocks, Kind, Method, Network, Resolved,
 };
 use finn_embedded::{FitPlayer, LoadError, TrajectoryPlayer};
 use proptest::prelude::*;
@@ -146,6 +146,7 @@ fn assert_same_as_finn_core<const N: usize, const W: usize, const L: usize>(
     points: &[[f32; N]],
 ) where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     for x in points {
         assert_eq!(player.integrand(x), reference.integrand(x));

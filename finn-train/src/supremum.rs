@@ -57,7 +57,7 @@ use crate::model::TrainedModel;
 use crate::TrainError;
 use finn_core::format::{decode_any, Blob, FormatError, ModelView, Payload, Scalar};
 use finn_core::jet::{Dim, JetDim};
-use finn_core::{Antiderivative, Density, Error, Finn, Interval};
+use finn_core::{Antiderivative, Density, Depth, Error, Finn, HiddenBlocks, Interval};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
@@ -156,6 +156,7 @@ pub fn centred_form<M: Enclose + ?Sized>(
 impl<const N: usize, const W: usize, const L: usize> Enclose for Finn<f64, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f64, W>,
 {
     fn dim(&self) -> usize {
         N
@@ -195,6 +196,7 @@ fn array<const N: usize>(x: &[f64]) -> Result<[f64; N], Error> {
 impl<const N: usize, const W: usize, const L: usize> Enclose for Density<f64, N, W, L>
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f64, W>,
 {
     fn dim(&self) -> usize {
         N

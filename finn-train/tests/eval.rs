@@ -4,8 +4,8 @@
 
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{
-    Activation, Antiderivative, Bound, Constraint, Domain, Error, Finn, Kind, Method, Network,
-    Resolved,
+    Activation, Antiderivative, Bound, Constraint, Depth, Domain, Error, Finn, HiddenBlocks, Kind,
+    Method, Network, Resolved,
 };
 use finn_train::eval::Evaluator;
 use finn_train::model::Architecture;
@@ -49,6 +49,7 @@ fn compare<const N: usize, const W: usize, const L: usize>(
     seed: u64,
 ) where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f64, W>,
 {
     let arch = architecture(N, kind, widths);
     let params = initial_parameters(&arch, seed);

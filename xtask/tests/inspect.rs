@@ -54,7 +54,7 @@ fn inspects_the_default_trajectory_blob() {
     assert_eq!(field(&text, "capacity"), "D = 3, W = 16, L = 2, V = 1");
     assert_eq!(
         field(&text, "player RAM"),
-        "7036 bytes on a 32-bit target (size_of the player)"
+        "3964 bytes on a 32-bit target (size_of the player)"
     );
     assert_eq!(
         field(&text, "type line"),
@@ -78,10 +78,10 @@ fn inspects_the_figure1_model_blob() {
     assert_eq!(field(&text, "domain"), "[-3, -3] to [3, 3]");
     assert!(field(&text, "constraint").starts_with("integral over the domain = 2, by scale"));
     assert_eq!(field(&text, "player"), "finn_embedded::FitPlayer<2, 16, 2>");
-    // results/device.md measured this player on the device: 2428 bytes.
+    // results/device.md measured this player on the device: 1404 bytes.
     assert_eq!(
         field(&text, "player RAM"),
-        "2428 bytes on a 32-bit target (size_of the player)"
+        "1404 bytes on a 32-bit target (size_of the player)"
     );
 }
 

@@ -5,7 +5,7 @@
 //! 1. At build time, `build.rs` checks the blob and writes the `Player` type sized exactly for
 //!    it (module [`blob`]): a blob that does not fit is a build error, not a run-time one.
 //! 2. At start-up, the player is loaded in place into a static in `.bss`: nothing the size of
-//!    the player (7 KiB for the blob shipped here) is built on the stack, and nothing is
+//!    the player (4 KiB for the blob shipped here) is built on the stack, and nothing is
 //!    allocated.
 //! 3. Every SysTick period (1 / [`RATE_HZ`]), the trajectory is sampled at the next time and
 //!    [`on_setpoint`] receives position, velocity and acceleration: plug your motor driver

@@ -16,6 +16,7 @@ use crate::activation::MAX_DIM;
 use crate::density_mixture::{weight_tolerance, DensityMixture, MixtureMap, MixtureProblem};
 use crate::domain_map::{MapReal, RealSpace};
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::Error;
 
 /// Most components a mixture blob may describe: far more than training produces (2 to 16),
@@ -434,6 +435,7 @@ impl<'a> DensityMixtureView<'a> {
     ) -> Result<DensityMixture<T, N, W, L, K>, FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let mut m = DensityMixture::unloaded();
         self.load_density_mixture_into(&mut m)?;
@@ -491,6 +493,7 @@ impl<'a> DensityMixtureView<'a> {
     ) -> Result<(), FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let result = self.load_parts(target);
         if result.is_err() {
@@ -505,6 +508,7 @@ impl<'a> DensityMixtureView<'a> {
     ) -> Result<(), FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         target.unload();
         if N != self.n {

@@ -19,6 +19,7 @@ use super::wire::{parse_body, write_deviation_body, Body, ByteStrings, Deviation
 use super::{Field, FormatError, ModelHeader, ModelView, Payload, Scalar, MAX_LAYERS};
 use crate::deviation::{monomial_count, BoundedDeviation, NetworkDirection, Polynomial};
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::{Activation, Error, Kind, Real};
 
 /// Most outputs m a deviation blob may describe.
@@ -453,6 +454,7 @@ impl<'a> DeviationView<'a> {
     ) -> Result<DeviationModel<T, N, M, W, L, K>, FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let mut model = BoundedDeviation::unloaded();
         self.load_deviation_into(&mut model)?;
@@ -478,6 +480,7 @@ impl<'a> DeviationView<'a> {
     ) -> Result<(), FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let result = self.load_parts(target);
         if result.is_err() {
@@ -499,6 +502,7 @@ impl<'a> DeviationView<'a> {
     ) -> Result<(), FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let (base, direction, magnitude) = target.parts_mut();
         if M != self.outputs {

@@ -17,6 +17,7 @@ use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::domain::check_box;
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::{
     Activation, Bound, Constraint, Density, Domain, Error, Finn, Kind, Method, Real, Resolved,
 };
@@ -534,6 +535,7 @@ impl<'a> ModelView<'a> {
     ) -> Result<Finn<T, N, W, L>, FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let mut model = Finn::unloaded();
         self.load_finn_into(&mut model)?;
@@ -572,6 +574,7 @@ impl<'a> ModelView<'a> {
     ) -> Result<(), FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         target.unload();
         if N != self.n() {
@@ -656,6 +659,7 @@ impl<'a> ModelView<'a> {
     ) -> Result<Density<T, N, W, L>, FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let mut density = Density::unloaded();
         self.load_density_into(&mut density)?;
@@ -674,6 +678,7 @@ impl<'a> ModelView<'a> {
     ) -> Result<(), FormatError>
     where
         Dim<N>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         target.finn_mut().unload();
         if self.payload != Payload::Density {

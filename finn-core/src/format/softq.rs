@@ -12,6 +12,7 @@ use super::wire::{parse_body, Body, F64s, Reader, Sink, Widths};
 use super::{Field, FormatError, Payload, Scalar, MAX_LAYERS};
 use crate::activation::MAX_DIM;
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::softq::{flat_count, SoftQ, SoftQProblem};
 use crate::{Domain, Error, Real};
 
@@ -423,6 +424,7 @@ impl<'a> SoftQView<'a> {
     ) -> Result<SoftQ<T, S, H, P, M, W, L>, FormatError>
     where
         Dim<M>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let mut q = SoftQ::unloaded();
         self.load_softq_into(&mut q)?;
@@ -470,6 +472,7 @@ impl<'a> SoftQView<'a> {
     ) -> Result<(), FormatError>
     where
         Dim<M>: JetDim,
+        Depth<L>: HiddenBlocks<T, W>,
     {
         let capacity = |field, capacity, found| FormatError::CapacityMismatch {
             field,

@@ -12,6 +12,7 @@ use super::shape::{check_widths, checked_parameter_count};
 use super::wire::{parse_body, write_trajectory_body, Body, TrajectoryBody};
 use super::{Field, FormatError, Payload, Scalar, MAX_COORDS, MAX_LAYERS, MAX_VIA};
 use crate::domain::check_box;
+use crate::network::{Depth, HiddenBlocks};
 use crate::trajectory::{OutsidePolicy, Trajectory, Via};
 use crate::{Activation, Error, Kind, Network, Real};
 
@@ -521,7 +522,10 @@ impl<'a> TrajectoryView<'a> {
         &self,
         i: usize,
         net: &mut Network<T, 1, W, L>,
-    ) -> Result<(), FormatError> {
+    ) -> Result<(), FormatError>
+    where
+        Depth<L>: HiddenBlocks<T, W>,
+    {
         let params = self
             .coordinate_parameters(i)
             .ok_or(FormatError::CapacityMismatch {
@@ -546,15 +550,12 @@ impl<'a> TrajectoryView<'a> {
     /// W, more via-points than V); `Core` when the trajectory does not build in `T` (a value
     /// beyond `f32::MAX`, an interval or via-point times that collapse when rounded to `f32`,
     /// a singular via-point system, a network that overflows at t0 or T).
-    pub fn to_trajectory<
-        T: Real,
-        const D: usize,
-        const W: usize,
-        const L: usize,
-        const V: usize,
-    >(
+    pub fn to_trajectory<T: Real, const D: usize, const W: usize, const L: usize, const V: usize>(
         &self,
-    ) -> Result<Trajectory<T, D, W, L, V>, FormatError> {
+    ) -> Result<Trajectory<T, D, W, L, V>, FormatError>
+    where
+        Depth<L>: HiddenBlocks<T, W>,
+    {
         let mut trajectory = Trajectory::unloaded();
         self.load_trajectory_into(&mut trajectory)?;
         Ok(trajectory)
@@ -575,7 +576,10 @@ impl<'a> TrajectoryView<'a> {
     >(
         &self,
         target: &mut Trajectory<T, D, W, L, V>,
-    ) -> Result<(), FormatError> {
+    ) -> Result<(), FormatError>
+    where
+        Depth<L>: HiddenBlocks<T, W>,
+    {
         target.unload();
         self.check_capacity::<D, W, L, V>()?;
         for (i, net) in target.coordinates_mut().iter_mut().enumerate() {

@@ -43,6 +43,7 @@ pub use policy::StatePolicy;
 use crate::constraint::{Bound, Method};
 use crate::jet::{Dim, JetDim};
 use crate::network::parameter_count;
+use crate::network::{Depth, HiddenBlocks};
 use crate::Real;
 use crate::{
     error::finite, Antiderivative, Constraint, Density, Domain, Error, Finn, Network, Resolved,
@@ -150,6 +151,7 @@ impl<
     > SoftQ<T, S, H, P, M, W, L>
 where
     Dim<M>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// The length of the flat parameter slice for `s` state features, the hypernetwork's
     /// hidden widths and the action network's hidden widths (saturating, never panics).
@@ -633,6 +635,7 @@ pub(super) fn log_integrand<T: Real, const M: usize, const W: usize, const L: us
 ) -> Result<T, Error>
 where
     Dim<M>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     if let Some(l) = net.log_integrand_one_layer(a) {
         return if l.is_nan() {

@@ -2,6 +2,7 @@
 
 use super::{check_in_box, log_integrand};
 use crate::jet::{Dim, JetDim};
+use crate::network::{Depth, HiddenBlocks};
 use crate::{error::finite, Density, Error, Real};
 
 /// Q, V and the policy at one state: the action network built once, for repeated queries
@@ -19,7 +20,10 @@ use crate::{error::finite, Density, Error, Real};
 /// assert!((lp - 2.0 * (at.q(&a).unwrap() - at.v())).abs() < 1e-12);
 /// ```
 #[derive(Clone, Debug)]
-pub struct StatePolicy<T: Real, const M: usize, const W: usize, const L: usize> {
+pub struct StatePolicy<T: Real, const M: usize, const W: usize, const L: usize>
+where
+    Depth<L>: HiddenBlocks<T, W>,
+{
     pub(super) policy: Density<T, M, W, L>,
     pub(super) c: T,
     pub(super) log_mass: T,
@@ -29,6 +33,7 @@ pub struct StatePolicy<T: Real, const M: usize, const W: usize, const L: usize> 
 impl<T: Real, const M: usize, const W: usize, const L: usize> StatePolicy<T, M, W, L>
 where
     Dim<M>: JetDim,
+    Depth<L>: HiddenBlocks<T, W>,
 {
     /// V(s), exact.
     ///

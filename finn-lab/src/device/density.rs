@@ -15,7 +15,7 @@ use super::run::{parse_hex_u32, Record, Run};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use finn_core::format::{decode_density, Scalar};
 use finn_core::jet::{Dim, JetDim};
-use finn_core::{Activation, Bound, Constraint, Kind, Method, Resolved};
+use finn_core::{Activation, Bound, Constraint, Depth, HiddenBlocks, Kind, Method, Resolved};
 use finn_embedded::density::halton_uniforms;
 use finn_embedded::DensityPlayer;
 use finn_train::model::{Architecture, TrainedModel};
@@ -168,6 +168,7 @@ pub fn probability_box<const N: usize, const W: usize, const L: usize>(
 ) -> ([f32; N], [f32; N])
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     let (a, b) = (p.halton_point(2 * j + 1), p.halton_point(2 * j + 2));
     let mut lo = a;

@@ -14,6 +14,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use finn_core::density_mixture::MixtureSupport;
 use finn_core::format::decode_density_mixture;
 use finn_core::jet::{Dim, JetDim};
+use finn_core::{Depth, HiddenBlocks};
 use finn_embedded::density::halton_uniforms;
 use finn_embedded::DensityMixturePlayer;
 
@@ -59,6 +60,7 @@ pub fn region<const N: usize, const W: usize, const L: usize, const K: usize>(
 ) -> ([f32; N], [f32; N])
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     let zero = [0.0f32; N];
     match p.support() {
@@ -84,6 +86,7 @@ pub fn region_point<const N: usize, const W: usize, const L: usize, const K: usi
 ) -> [f32; N]
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     let (lo, hi) = region(p);
     let u = halton_uniforms::<N>(k.saturating_add(1));
@@ -101,6 +104,7 @@ fn probability_box<const N: usize, const W: usize, const L: usize, const K: usiz
 ) -> ([f32; N], [f32; N])
 where
     Dim<N>: JetDim,
+    Depth<L>: HiddenBlocks<f32, W>,
 {
     let (a, b) = (region_point(p, 2 * j + 1), region_point(p, 2 * j + 2));
     let mut lo = a;
