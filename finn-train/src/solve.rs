@@ -9,12 +9,14 @@ use crate::TrainError;
 use argmin::core::observers::{Observe, ObserverMode};
 use argmin::core::{CostFunction, Executor, Gradient, IterState, State, TerminationReason, KV};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
-use argmin::solver::quasinewton::{BFGS, LBFGS};
+use argmin::solver::quasinewton::LBFGS;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+mod bfgs;
 mod levenberg_marquardt;
+pub use bfgs::{Bfgs, BfgsState};
 pub use levenberg_marquardt::{LeastSquares, LevenbergMarquardt, LmState};
 
 /// Which quasi-Newton method.
@@ -290,8 +292,8 @@ pub const MAX_RESTARTS: u32 = 20;
 /// rounding, or on a kink. argmin then returns an error and no state. Here the solve
 /// restarts from the best parameters so far with a fresh quasi-Newton memory (at most
 /// [`MAX_RESTARTS`] times, and only after an attempt that lowered the loss); when it cannot
-/// go on, it returns the best parameters with the failure in [`Report::termination`]. Only
-/// a failure before any iteration is an error.
+/// go on, it returns the best parameters with the failure in [`Report::termination`]. A
+/// failure before anything better than the start was found is an error.
 ///
 /// ```
 /// use finn_core::{Activation, Kind};
@@ -317,6 +319,8 @@ where
     let tracker = tracker(progress);
     let start = Instant::now();
     let (mut from, mut done, mut restarts) = (init, 0u64, 0u32);
+    // The loss at the very start, once known.
+    let mut first_cost: Option<f64> = None;
     loop {
         let attempt = quasi_newton(
             &objective,
@@ -349,7 +353,9 @@ where
             Err(e) => e.to_string(),
         };
         done += iterations;
-        let Some((loss, best)) = best.filter(|_| done > 0) else {
+        let first = *first_cost.get_or_insert(start_cost.unwrap_or(f64::INFINITY));
+        // Nothing better than the start: nothing to keep.
+        let Some((loss, best)) = best.filter(|(l, _)| *l < first) else {
             return Err(TrainError::Solver(failure));
         };
         let progressed = start_cost.is_some_and(|c| loss < c);
@@ -420,17 +426,9 @@ where
             })
         }
         Method::Bfgs => {
-            let p = init.len();
-            let identity: Vec<Vec<f64>> = (0..p)
-                .map(|i| (0..p).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
-                .collect();
-            let solver = BFGS::new(line_search)
-                .with_tolerance_grad(settings.tol_grad)
-                .map_err(solver_err)?
-                .with_tolerance_cost(settings.tol_cost)
-                .map_err(solver_err)?;
+            let solver = Bfgs::new(settings.tol_grad, settings.tol_cost);
             execute(lent, solver, recorder, |s| {
-                s.param(init).inv_hessian(identity).max_iters(max_iters)
+                s.param(init).max_iters(max_iters)
             })
         }
         // Needs residuals: fit_least_squares runs it.
