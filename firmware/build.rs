@@ -35,7 +35,7 @@
 //! the other kind. `FINN_SAMPLES` sets the number of samples played (default 64).
 
 use finn_embedded::build::{BuildError, Capacity, Embedded};
-use finn_embedded::finn_core::format::{MAGIC, MIN_LEN, PREFIX_LEN};
+use finn_embedded::finn_core::format::{MAGIC, MAX_LAYERS, MIN_LEN, PREFIX_LEN};
 use std::{env, fs, path::PathBuf};
 
 /// The capacity of the default blob: 3 coordinates, 2 hidden layers of 16, 1 via-point.
@@ -151,6 +151,7 @@ fn main() {
             match fit_capacity {
                 Some(text) => {
                     let [n, w, l] = parse_counts(&text, "FINN_FIT_CAPACITY", "N,W,L");
+                    check_depth(l, "FINN_FIT_CAPACITY", &text);
                     match own {
                         Capacity::Density { .. } => Capacity::Density { n, w, l },
                         _ => Capacity::Fit { n, w, l },
@@ -172,6 +173,7 @@ fn main() {
             match trajectory_capacity {
                 Some(text) => {
                     let [d, w, l, v] = parse_counts(&text, "FINN_CAPACITY", "D,W,L,V");
+                    check_depth(l, "FINN_CAPACITY", &text);
                     Capacity::Trajectory { d, w, l, v }
                 }
                 None => capacity,
@@ -208,6 +210,14 @@ fn opening_payload_byte(blob: &[u8]) -> Option<u8> {
         blob.get(PREFIX_LEN).copied()
     } else {
         None
+    }
+}
+
+/// A depth capacity L that the players are built for (1 to `MAX_LAYERS`, the depths a blob
+/// can have): any other would fail later as a trait error in the generated code.
+fn check_depth(l: usize, var: &str, text: &str) {
+    if !(1..=MAX_LAYERS).contains(&l) {
+        panic!("{var}={text:?}: L = {l} is outside 1..={MAX_LAYERS}, the depths a blob can have");
     }
 }
 

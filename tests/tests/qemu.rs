@@ -999,3 +999,32 @@ fn device_runs_the_softq_pendulum_bit_for_bit() {
         qemu::SoftQCheck::LoadError(_)
     ));
 }
+
+/// A depth capacity no blob can have (L outside 1..=8) is refused by the firmware's build
+/// script with a message naming the variable and the range, not with a trait error from the
+/// generated player type.
+#[test]
+fn firmware_build_refuses_a_depth_outside_the_format() {
+    for (label, options) in [
+        (
+            "fit-depth-9",
+            FirmwareOptions {
+                fit_capacity: Some([2, 16, 9]),
+                blob: Some(finn_lab::workspace_root().join("results/figure1/eps2.postcard")),
+                ..FirmwareOptions::default()
+            },
+        ),
+        (
+            "trajectory-depth-0",
+            FirmwareOptions {
+                capacity: Some([3, 16, 0, 8]),
+                ..FirmwareOptions::default()
+            },
+        ),
+    ] {
+        let err = qemu::build_firmware_with(&options, label)
+            .expect_err("the build must fail")
+            .to_string();
+        assert!(err.contains("is outside 1..=8"), "{label}: {err}");
+    }
+}
