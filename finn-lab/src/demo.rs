@@ -45,7 +45,7 @@ pub fn run(observer: &mut dyn Observer, step: &mut dyn FnMut(usize, &str)) -> Re
 
     step(
         2,
-        "training configs/demo-trajectory.toml (exact endpoints, L-BFGS)",
+        "training configs/demo-trajectory.toml (exact endpoints, BFGS)",
     );
     let job = Job::from_toml_file(root.join("configs/demo-trajectory.toml"))?;
     let Spec::Trajectory(config) = &job.spec else {

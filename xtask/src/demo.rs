@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 /// Runs the demo, prints its report, fails when a device sample differs from the host's.
 pub fn run() -> Result<()> {
     let mut step = |k: usize, what: &str| eprintln!("[{k}/{}] {what}", finn_lab::demo::STEPS);
-    let demo = finn_lab::demo::run(&mut Bar::new("  L-BFGS", None), &mut step)?;
+    let demo = finn_lab::demo::run(&mut Bar::new("  BFGS", None), &mut step)?;
     println!("{}", demo.markdown);
     if demo.mismatches > 0 {
         bail!("{} device samples differ from the host's", demo.mismatches);

@@ -2,7 +2,7 @@
 //! enforcement times, stopped by the certificate.
 //!
 //! Each round minimises the cost plus the Powell-Hestenes-Rockafellar terms of every residual
-//! g >= margin at the enforcement times (L-BFGS, warm-started), then updates the multipliers
+//! g >= margin at the enforcement times (the configured quasi-Newton method, warm-started), then updates the multipliers
 //! lambda <- max(0, lambda - rho (g - margin)) and multiplies rho by `growth` when the worst
 //! residual did not improve fourfold. Once the residuals hold at the enforcement times, the
 //! written model is certified over the whole interval ([`super::certify`]); the times where
