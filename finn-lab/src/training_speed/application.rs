@@ -230,26 +230,11 @@ fn write_section(md: &mut String, runs: &[ApplicationRun]) -> std::fmt::Result {
         )?;
     }
     writeln!(md, "\n### The first solve's loss by a given CPU time\n")?;
-    write!(md, "| config | method |")?;
-    for t in CURVE_AT {
-        write!(md, " {t} s |")?;
-    }
-    write!(md, "\n| --- | --- |")?;
-    for _ in CURVE_AT {
-        write!(md, " --- |")?;
-    }
-    writeln!(md)?;
-    for r in runs {
-        write!(md, "| `{}` | {} |", r.config, r.method)?;
-        for t in CURVE_AT {
-            match r.loss_by(t) {
-                Some(l) => write!(md, " {l:.5} |")?,
-                None => write!(md, " - |")?,
-            }
-        }
-        writeln!(md)?;
-    }
-    Ok(())
+    let rows: Vec<_> = runs
+        .iter()
+        .map(|r| (r.config.as_str(), r.method, |t| r.loss_by(t)))
+        .collect();
+    super::curve_table(md, &CURVE_AT, &rows, |l| format!("{l:.5}"))
 }
 
 #[cfg(test)]

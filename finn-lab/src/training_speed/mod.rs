@@ -264,20 +264,35 @@ fn write_report(md: &mut String, runs: &[Run], machine: &Machine, date: &str) ->
         )?;
     }
     writeln!(md, "\n## MSE reached by a given CPU time\n")?;
+    let rows: Vec<_> = runs
+        .iter()
+        .map(|r| (r.config.as_str(), r.method, |t| r.loss_by(t)))
+        .collect();
+    curve_table(md, &CURVE_AT, &rows, |l| format!("{l:.2e}"))
+}
+
+/// A table of the loss each run had reached by each CPU time in `at` ("-" before its first
+/// iteration), one row per (config, method, loss by CPU time).
+fn curve_table<F: Fn(f64) -> Option<f64>>(
+    md: &mut String,
+    at: &[f64],
+    rows: &[(&str, &str, F)],
+    format: impl Fn(f64) -> String,
+) -> std::fmt::Result {
     write!(md, "| config | method |")?;
-    for t in CURVE_AT {
+    for t in at {
         write!(md, " {t} s |")?;
     }
     write!(md, "\n| --- | --- |")?;
-    for _ in CURVE_AT {
+    for _ in at {
         write!(md, " --- |")?;
     }
     writeln!(md)?;
-    for r in runs {
-        write!(md, "| `{}` | {} |", r.config, r.method)?;
-        for t in CURVE_AT {
-            match r.loss_by(t) {
-                Some(l) => write!(md, " {l:.2e} |")?,
+    for (config, method, loss_by) in rows {
+        write!(md, "| `{config}` | {method} |")?;
+        for &t in at {
+            match loss_by(t) {
+                Some(l) => write!(md, " {} |", format(l))?,
                 None => write!(md, " - |")?,
             }
         }
