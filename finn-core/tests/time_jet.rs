@@ -1,11 +1,12 @@
 //! `Network::time_jet` (the trajectories' time derivatives) against the general integrand path
-//! and central differences, for every hidden width from 1 to 9 and depths 2 and 3: the hidden
-//! layers are evaluated four units at a time with a one-at-a-time remainder, and a unit that
-//! either path dropped or doubled would show here.
+//! and central differences, for every hidden width from 1 to 17 and depths 1 to 3: the hidden
+//! layers are evaluated eight units at a time with a one-at-a-time remainder, the last one
+//! straight into the output sum, and a unit that either path dropped or doubled would show
+//! here.
 
 use finn_core::{parameter_count, Activation, Antiderivative, Network};
 
-fn net(widths: &[usize], activation: Activation) -> Network<f64, 1, 9, 3> {
+fn net(widths: &[usize], activation: Activation) -> Network<f64, 1, 17, 3> {
     let params: Vec<f64> = (0..parameter_count(1, widths))
         .map(|i| 0.9 * (i as f64 * 0.731 + 0.2).sin())
         .collect();
@@ -15,9 +16,11 @@ fn net(widths: &[usize], activation: Activation) -> Network<f64, 1, 9, 3> {
 #[test]
 fn time_jet_matches_the_integrand_and_its_differences_for_every_width() {
     for activation in [Activation::Tanh, Activation::Sigma] {
-        for depth in [2, 3] {
-            for w in 1..=9 {
-                let widths: Vec<usize> = (0..depth).map(|l| if l == 0 { 5 } else { w }).collect();
+        for depth in [1, 2, 3] {
+            for w in 1..=17 {
+                let widths: Vec<usize> = (0..depth)
+                    .map(|l| if l == 0 && depth > 1 { 5 } else { w })
+                    .collect();
                 let net = net(&widths, activation);
                 for t in [-1.3, -0.2, 0.0, 0.45, 1.7] {
                     let mut jet = [0.0; 4];
