@@ -77,6 +77,7 @@ macro_rules! by_dim {
 }
 
 mod batch;
+pub mod tables;
 pub use batch::BLOCK;
 
 fn resize(v: &mut Vec<Vec<f64>>, layers: usize) {

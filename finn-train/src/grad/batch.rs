@@ -11,6 +11,7 @@
 //! loop instead of walking the subset combinatorics once per point. Points are cut into
 //! blocks of [`BLOCK`] so the jets stay in cache; `rayon` spreads the blocks over the threads.
 
+use super::tables::derivative_tables;
 use super::Net;
 use finn_core::jet::{weight_products, Dim, JetDim};
 use finn_core::Error;
@@ -30,9 +31,24 @@ struct Scratch {
     /// The Q tables of [`compose_points`].
     q: Vec<f64>,
     prodw: Vec<f64>,
+    /// One unit's first-layer pre-activations for the block's points.
+    z: Vec<f64>,
+}
+
+/// Lengthens `v` to at least `len` (never shrinks it, never rewrites what it holds): the
+/// callers write every entry they later read.
+fn grow(v: &mut Vec<f64>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
 }
 
 impl Net<'_> {
+    /// The activation's derivative tables at a block's points, order-major.
+    fn tables(&self, z: &[f64], out: &mut [f64]) -> Result<(), Error> {
+        derivative_tables(self.arch.activation, self.arch.n, z, self.arch.n + 1, out)
+    }
+
     /// f at every row of `points` (row-major, `out.len()` rows of n coordinates), computed a
     /// block of points at a time with matrix products (see the module documentation) and
     /// spread over rayon's threads. Equal to [`Net::integrand_forward`] at each row up to
@@ -158,25 +174,32 @@ impl Net<'_> {
             return Ok(());
         }
         // Layer 1 jets: unit j, subset S, point p -> sigma^(|S|)(z) prod_(i in S) w_ji.
-        s.jets.clear();
-        s.jets.resize(l0.width * cols, 0.0);
+        grow(&mut s.jets, l0.width * cols);
+        grow(&mut s.z, b);
+        grow(&mut s.dk, ord * b);
         for j in 0..l0.width {
             let row = &self.eff[l0.weights + j * N..][..N];
+            let bias = self.eff[l0.biases + j];
+            let z = &mut s.z[..b];
+            for (p, v) in z.iter_mut().enumerate() {
+                *v = bias + super::dot(row, &points[p * N..][..N]);
+            }
+            self.tables(z, &mut s.dk)?;
             let pw = &s.prodw[j * jlen..][..jlen];
             let unit = &mut s.jets[j * cols..][..cols];
-            for p in 0..b {
-                let z = self.eff[l0.biases + j] + super::dot(row, &points[p * N..][..N]);
-                self.derivatives(z, &mut s.d)?;
-                for (sub, w) in pw.iter().enumerate() {
-                    unit[sub * b + p] = s.d[sub.count_ones() as usize] * w;
+            for (sub, w) in pw.iter().enumerate() {
+                let dk = &s.dk[sub.count_ones() as usize * b..][..b];
+                for (o, v) in unit[sub * b..][..b].iter_mut().zip(dk) {
+                    *o = v * w;
                 }
             }
         }
         for l in 1..depth {
             let layer = self.layers[l];
             let last = l + 1 == depth;
-            s.pre.clear();
-            s.pre.resize(layer.width * cols, 0.0);
+            // Every entry is written before it is read: no zeroing (dgemm with beta = 0 does
+            // not read `pre`; compose writes every subset it is asked for).
+            grow(&mut s.pre, layer.width * cols);
             // pre (width x cols) = W_l (width x fan_in) * jets (fan_in x cols).
             // SAFETY: the strides describe the three row-major buffers just sized:
             // W_l is width x fan_in in `eff`, `jets` fan_in x cols, `pre` width x cols.
@@ -198,19 +221,14 @@ impl Net<'_> {
                     1,
                 );
             }
-            s.jets.clear();
-            s.jets.resize(layer.width * cols, 0.0);
-            s.dk.resize(ord * b, 0.0);
+            grow(&mut s.jets, layer.width * cols);
             for k in 0..layer.width {
                 let bias = self.eff[layer.biases + k];
                 let u = &mut s.pre[k * cols..][..cols];
-                for p in 0..b {
-                    u[p] += bias;
-                    self.derivatives(u[p], &mut s.d)?;
-                    for (o, v) in s.d.iter().enumerate() {
-                        s.dk[o * b + p] = *v;
-                    }
+                for v in &mut u[..b] {
+                    *v += bias;
                 }
+                self.tables(&u[..b], &mut s.dk)?;
                 compose_points::<N>(&s.dk, u, &mut s.jets[k * cols..][..cols], &mut s.q, b, last);
             }
         }
@@ -239,9 +257,9 @@ fn compose_points<const N: usize>(
 ) {
     let len = 1usize << N;
     let full = len - 1;
-    // q[((k - 1) len + S) b + p] = Q_k(S) at point p.
-    q.clear();
-    q.resize(N * len * b, 0.0);
+    // q[((k - 1) len + S) b + p] = Q_k(S) at point p. Rows of S are written only while S is
+    // processed, the first write of each assigns (`written`), so q is never zeroed.
+    grow(q, N * len * b);
     let at = |k: usize, s: usize| ((k - 1) * len + s) * b;
     out[..b].copy_from_slice(&d[..b]);
     for s in 1..len {
@@ -250,6 +268,7 @@ fn compose_points<const N: usize>(
             continue;
         }
         q[at(1, s)..][..b].copy_from_slice(&u[s * b..][..b]);
+        let mut written = 1u32 << 1;
         let size = s.count_ones() as usize;
         if size >= 2 {
             let low = s & s.wrapping_neg();
@@ -266,8 +285,15 @@ fn compose_points<const N: usize>(
                     let (lo, hi) = q.split_at_mut(dst);
                     let target = &mut hi[..b];
                     let from = &lo[src..][..b];
-                    for ((t, x), y) in target.iter_mut().zip(ub).zip(from) {
-                        *t += x * y;
+                    if written & (1 << k) == 0 {
+                        for ((t, x), y) in target.iter_mut().zip(ub).zip(from) {
+                            *t = x * y;
+                        }
+                        written |= 1 << k;
+                    } else {
+                        for ((t, x), y) in target.iter_mut().zip(ub).zip(from) {
+                            *t += x * y;
+                        }
                     }
                 }
                 if c == 0 {
@@ -278,7 +304,7 @@ fn compose_points<const N: usize>(
         if !full_only || s == full {
             let o = &mut out[s * b..][..b];
             o.fill(0.0);
-            for k in 1..=size {
+            for k in (1..=size).filter(|k| written & (1 << k) != 0) {
                 let (dk, qk) = (&d[k * b..][..b], &q[at(k, s)..][..b]);
                 for ((v, x), y) in o.iter_mut().zip(dk).zip(qk) {
                     *v += x * y;
