@@ -2,13 +2,15 @@
 //! points x jet coefficients) against finn-core's single-point f and against the optimised
 //! nested-dual baseline (`finn-core/benches/support/nested_dual.rs`), point by point.
 //!
-//! Groups `batch_{sigma,tanh}_n{2,4,6}_w16_d2`; every function evaluates all 1,024 points,
-//! so per-point times are the estimates divided by 1,024. `cargo xtask bench-batch` runs this
+//! Groups `batch_{sigma,tanh}_n{2,4,6}_w16_d2`, and `tables_...` for the activation tables
+//! alone (W L per point); every function evaluates all 1,024 points, so per-point times are
+//! the estimates divided by 1,024. `cargo xtask bench-batch` runs this
 //! and writes `results/batch-bench.md`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use finn_core::jet::{Dim, JetDim};
 use finn_core::{Activation, Antiderivative, Kind, Network};
+use finn_train::grad::tables::derivative_tables;
 use finn_train::grad::Net;
 use finn_train::model::Architecture;
 use std::hint::black_box;
@@ -109,6 +111,76 @@ where
         })
     });
     group.finish();
+
+    // The activation tables alone: one per unit and point (W L of them per point), point by
+    // point as single-point f and the baseline compute them, and a block of 64 at a time as
+    // the batched path does, at the network's own pre-activations for the same points (the
+    // cost of sigma_n's table depends on where they fall).
+    let z = pre_activations::<N>(&arch, &params, &points);
+    let mut table = vec![0.0; (N + 1) * z.len()];
+    let mut group = c.benchmark_group(format!("tables_{name}_n{N}_w{W}_d{L}"));
+    group.bench_function("batched", |b| {
+        b.iter(|| {
+            for (zc, out) in z.chunks(64).zip(table.chunks_mut(64 * (N + 1))) {
+                derivative_tables(activation, N, black_box(zc), N + 1, out).expect("table");
+            }
+            black_box(&table);
+        })
+    });
+    group.bench_function("scalar", |b| {
+        let mut d = vec![0.0; N + 1];
+        b.iter(|| {
+            let mut s = 0.0;
+            for &v in &z {
+                activation
+                    .derivatives(N, black_box(v), &mut d)
+                    .expect("table");
+                s += d[N];
+            }
+            s
+        })
+    });
+    group.finish();
+}
+
+/// Every hidden unit's pre-activation at every point (layer-major within a point), by a plain
+/// forward pass of the values (effective weights |w| for a positive network).
+fn pre_activations<const N: usize>(
+    arch: &Architecture,
+    params: &[f64],
+    points: &[f64],
+) -> Vec<f64> {
+    let weight = |w: f64| {
+        if arch.kind == Kind::Positive {
+            w.abs()
+        } else {
+            w
+        }
+    };
+    let mut z = Vec::new();
+    for x in points.chunks_exact(N) {
+        let mut input = x.to_vec();
+        let mut offset = 0;
+        for &width in &arch.widths {
+            let fan_in = input.len();
+            let (w, rest) = params[offset..].split_at(width * fan_in);
+            let next: Vec<f64> = (0..width)
+                .map(|j| {
+                    let zj = rest[j]
+                        + w[j * fan_in..][..fan_in]
+                            .iter()
+                            .zip(&input)
+                            .map(|(a, b)| weight(*a) * b)
+                            .sum::<f64>();
+                    z.push(zj);
+                    arch.activation.value(N, zj).expect("finite activation")
+                })
+                .collect();
+            offset += width * fan_in + width;
+            input = next;
+        }
+    }
+    z
 }
 
 fn batch(c: &mut Criterion) {

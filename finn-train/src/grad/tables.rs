@@ -48,15 +48,19 @@ const TAYLOR: [f64; 12] = {
 /// rounding of exact parts.
 #[inline(always)]
 fn exp_parts(y: f64) -> (f64, f64) {
-    let kf = (y * INV_LN2 + ROUND) - ROUND;
+    let shifted = y * INV_LN2 + ROUND;
+    let kf = shifted - ROUND;
     let r = (y - kf * LN2_HI) - kf * LN2_LO;
     let mut q = TAYLOR[11];
     for c in TAYLOR[..11].iter().rev() {
         q = q * r + c;
     }
     let p = r + (r * r) * q;
-    // kf is an integer in [-1022, 1023]: the exponent field of 2^k is k + 1023.
-    let two_k = f64::from_bits(((kf as i64 + 1023) as u64) << 52);
+    // `shifted` is ROUND + k exactly, so its low bits are those of ROUND plus k; shifted
+    // into the exponent field they give k + 1023 (k in [-1022, 1023]), the bits above
+    // falling off: 2^k by integer operations that vectorise (a float-to-int conversion
+    // does not, without AVX-512).
+    let two_k = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
     (two_k, p)
 }
 
@@ -153,16 +157,66 @@ pub fn derivative_tables(
                     out[k * b + off + p] = *dk;
                 }
             }
-        } else if activation == Activation::Tanh {
-            tanh_chunk(zc, ord, out, b, off);
         } else {
-            sigma_chunk(n, zc, ord, out, b, off);
+            fast_chunk(activation, n, zc, ord, out, b, off);
         }
     }
     Ok(())
 }
 
+/// The vectorised chunk, in 4-lane AVX2 code where the processor has it (the same
+/// operations, lane by lane, so the same bits; no FMA), else in the build's baseline (2-lane
+/// SSE2 on x86-64).
+fn fast_chunk(
+    activation: Activation,
+    n: usize,
+    z: &[f64],
+    ord: usize,
+    out: &mut [f64],
+    b: usize,
+    off: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        unsafe { fast_chunk_avx2(activation, n, z, ord, out, b, off) };
+        return;
+    }
+    chunk(activation, n, z, ord, out, b, off);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fast_chunk_avx2(
+    activation: Activation,
+    n: usize,
+    z: &[f64],
+    ord: usize,
+    out: &mut [f64],
+    b: usize,
+    off: usize,
+) {
+    chunk(activation, n, z, ord, out, b, off);
+}
+
+#[inline(always)]
+fn chunk(
+    activation: Activation,
+    n: usize,
+    z: &[f64],
+    ord: usize,
+    out: &mut [f64],
+    b: usize,
+    off: usize,
+) {
+    match activation {
+        Activation::Tanh => tanh_chunk(z, ord, out, b, off),
+        Activation::Sigma => sigma_chunk(n, z, ord, out, b, off),
+    }
+}
+
 /// Row k of the order-major table for the chunk at `off`.
+#[inline(always)]
 fn row(out: &mut [f64], k: usize, b: usize, off: usize, len: usize) -> &mut [f64] {
     &mut out[k * b + off..][..len]
 }
@@ -170,6 +224,7 @@ fn row(out: &mut [f64], k: usize, b: usize, off: usize, len: usize) -> &mut [f64
 /// tanh's table: order 0 and 1 from [`tanh_sech2`]; orders 2..=4 by finn-core's closed
 /// forms (same operations); higher orders as sech^2 Q_k(tanh) with the polynomials
 /// Q_(k+1) = -2t Q_k + (1 - t^2) Q_k' (integer coefficients, computed once per call).
+#[inline(always)]
 fn tanh_chunk(z: &[f64], ord: usize, out: &mut [f64], b: usize, off: usize) {
     let len = z.len();
     let mut t = [0.0; CHUNK];
@@ -238,6 +293,7 @@ const MAX_TANH_ORDER: usize = finn_core::activation::MAX_ORDER + 1;
 /// its loop is a chain of divisions per point, so over points it pipelines. They share the
 /// largest start among them (finn-core starts each point at its own), which only moves the
 /// start further up, where the truncation error is smaller.
+#[inline(always)]
 fn sigma_chunk(n: usize, x: &[f64], ord: usize, out: &mut [f64], b: usize, off: usize) {
     let len = x.len();
     let kmax = n;
@@ -347,7 +403,11 @@ mod tests {
             if us > worst_s.0 {
                 worst_s = (us, x);
             }
-            assert_eq!(t.is_sign_negative(), x.is_sign_negative(), "sign of tanh({x:e})");
+            assert_eq!(
+                t.is_sign_negative(),
+                x.is_sign_negative(),
+                "sign of tanh({x:e})"
+            );
         }
         eprintln!("tanh worst {worst_t:?}, sech^2 worst {worst_s:?}");
         assert!(worst_t.0 <= 2.5, "tanh: {worst_t:?}");
@@ -386,9 +446,10 @@ mod tests {
                         // coefficients sum to less than 2^k k! in magnitude: relative accuracy
                         // only on that scale. sigma_n's are positive sums.
                         let scale = match activation {
-                            Activation::Tanh if k >= 1 => e
-                                .abs()
-                                .max(1e-2 * e_scale(&exact) * (1..=k).map(|i| 2.0 * i as f64).product::<f64>()),
+                            Activation::Tanh if k >= 1 => e.abs().max(
+                                1e-2 * e_scale(&exact)
+                                    * (1..=k).map(|i| 2.0 * i as f64).product::<f64>(),
+                            ),
                             _ => e.abs(),
                         };
                         let got = out[k * b + p];
@@ -419,7 +480,10 @@ mod tests {
         }
         assert_eq!(
             derivative_tables(Activation::Tanh, 2, &z, 3, &mut out[..5]),
-            Err(Error::DimensionMismatch { expected: 6, found: 5 })
+            Err(Error::DimensionMismatch {
+                expected: 6,
+                found: 5
+            })
         );
     }
 }
