@@ -71,7 +71,14 @@ pub trait Real:
         let m = (-(self.abs() + self.abs())).exp_m1();
         let two_m = Self::from_f64(2.0) + m;
         let t_abs = -m / two_m;
-        let t = if self < Self::ZERO { -t_abs } else { t_abs };
+        // tanh(+-0) = +-0 (t_abs is -0 there, the sign of -m).
+        let t = if self == Self::ZERO {
+            self
+        } else if self < Self::ZERO {
+            -t_abs
+        } else {
+            t_abs
+        };
         (t, Self::from_f64(4.0) * (Self::ONE + m) / (two_m * two_m))
     }
     /// The nearest f64 (exact for f32 and f64).

@@ -82,7 +82,8 @@ pub fn tanh_sech2_f32(x: f32) -> (f32, f32) {
         let d = (1.0 + s) + sq;
         // Near 0 the roundings of e and d can put the quotient an ulp above 1.
         let s2 = (4.0 * e) / (d * d);
-        (with_sign(-m / d), if s2 > 1.0 { 1.0 } else { s2 })
+        // 0 - m, not -m: at x = +0, m = +0 and tanh must be +0, not -0.
+        (with_sign((0.0 - m) / d), if s2 > 1.0 { 1.0 } else { s2 })
     } else if a < VANISH {
         // tanh is 1; sech^2 = 4e (1 - 2e + ...) = 4e to under 0.4 ulp. k + 2 goes down to
         // -151: scale in two steps so that only the last one rounds (into the subnormals).
@@ -141,6 +142,18 @@ mod tests {
         let mag = exact.abs().max(f32::MIN_POSITIVE as f64);
         let ulp = libm::exp2(libm::floor(libm::log2(mag)) - 23.0);
         (v as f64 - exact).abs() / ulp
+    }
+
+    #[test]
+    fn tanh_of_signed_zero_keeps_its_sign() {
+        // Regression: tanh(+0) was -0 (the sign of -m with m = +0).
+        assert_eq!(tanh_sech2_f32(0.0).0.to_bits(), 0.0f32.to_bits());
+        assert_eq!(tanh_sech2_f32(-0.0).0.to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh_sech2_f32(0.0).1, 1.0);
+        // f64 through libm's expm1 had the same defect.
+        use crate::Real;
+        assert_eq!(0.0f64.tanh_sech2().0.to_bits(), 0.0f64.to_bits());
+        assert_eq!((-0.0f64).tanh_sech2().0.to_bits(), (-0.0f64).to_bits());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! f and F at many points at once.
+//! f at many points at once.
 //!
 //! A single point pushes, through every layer after the first, one jet of 2^n coefficients
 //! per unit: the pre-activation jets of layer l are W_l times the previous layer's jets. Over a
