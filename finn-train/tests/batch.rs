@@ -1,5 +1,6 @@
-//! Batched f (`Net::integrand_batch`) equals the single-point f at every row, for both kinds
-//! of network, n = 1..=6, depths 1..=3, and batches that do not fill the last block.
+//! Batched f and F (`Net::integrand_batch`, `Net::antiderivative_batch`) equal the single-point
+//! values at every row, for both kinds of network, n = 1..=6, depths 1..=3, and batches that do
+//! not fill the last block.
 
 use finn_core::{Activation, Error, Kind};
 use finn_train::grad::{Net, Trace, BLOCK};
@@ -77,6 +78,35 @@ fn batched_f_equals_single_point_f() {
 }
 
 #[test]
+fn batched_big_f_equals_single_point_big_f() {
+    for n in 1..=6 {
+        for widths in [vec![5], vec![6, 4], vec![4, 5, 3]] {
+            for positive in [true, false] {
+                let (arch, params) = setup(n, widths.clone(), positive, 11 + n as u64);
+                let net = Net::new(&arch, &params).unwrap();
+                let rows = 2 * BLOCK + 5;
+                let mut s = 5 + n as u64;
+                let points: Vec<f64> = (0..rows * n).map(|_| 3.0 * lcg(&mut s) - 1.5).collect();
+                let mut batched = vec![0.0; rows];
+                net.antiderivative_batch(&points, &mut batched).unwrap();
+                let scale = batched.iter().fold(1e-8f64, |m, f| m.max(f.abs()));
+                let mut tr = Trace::default();
+                for (r, big_f) in batched.iter().enumerate() {
+                    let one = net
+                        .antiderivative_forward(&points[r * n..][..n], &mut tr)
+                        .unwrap();
+                    assert!(
+                        (big_f - one).abs() <= 1e-13 * scale,
+                        "{:?} n={n} widths {widths:?} row {r}: batched {big_f:e}, single {one:e}",
+                        arch.kind
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn bad_batches_are_errors() {
     let (arch, params) = setup(2, vec![4, 4], true, 3);
     let net = Net::new(&arch, &params).unwrap();
@@ -92,8 +122,20 @@ fn bad_batches_are_errors() {
         net.integrand_batch(&[0.0, 0.0, f64::NAN, 0.0], &mut out),
         Err(Error::NonFiniteInput)
     ));
+    assert!(matches!(
+        net.antiderivative_batch(&[0.0; 3], &mut out),
+        Err(Error::DimensionMismatch {
+            expected: 4,
+            found: 3
+        })
+    ));
+    assert!(matches!(
+        net.antiderivative_batch(&[0.0, f64::INFINITY, 0.0, 0.0], &mut out),
+        Err(Error::NonFiniteInput)
+    ));
     // An empty batch is fine.
     assert!(net.integrand_batch(&[], &mut []).is_ok());
+    assert!(net.antiderivative_batch(&[], &mut []).is_ok());
 }
 
 /// Regression: CI's proptest drew a signed n = 2 network whose f at one point was 3.1e-5, with

@@ -71,13 +71,7 @@ impl Net<'_> {
     /// assert!((f[1] - one).abs() <= 1e-13 * one.abs());
     /// ```
     pub fn integrand_batch(&self, points: &[f64], out: &mut [f64]) -> Result<(), Error> {
-        let n = self.arch.n;
-        if points.len() != out.len() * n {
-            return Err(Error::DimensionMismatch {
-                expected: out.len() * n,
-                found: points.len(),
-            });
-        }
+        let n = self.rows(points, out)?;
         points
             .par_chunks(BLOCK * n)
             .zip(out.par_chunks_mut(BLOCK))
@@ -100,18 +94,120 @@ impl Net<'_> {
     /// assert_eq!(a, b);
     /// ```
     pub fn integrand_batch_serial(&self, points: &[f64], out: &mut [f64]) -> Result<(), Error> {
-        let n = self.arch.n;
-        if points.len() != out.len() * n {
-            return Err(Error::DimensionMismatch {
-                expected: out.len() * n,
-                found: points.len(),
-            });
-        }
+        let n = self.rows(points, out)?;
         let mut s = Scratch::default();
         for (p, o) in points.chunks(BLOCK * n).zip(out.chunks_mut(BLOCK)) {
             self.integrand_block(p, o, &mut s)?;
         }
         Ok(())
+    }
+
+    /// F at every row of `points` (row-major, `out.len()` rows of n coordinates), a block of
+    /// points at a time: each layer's values are one matrix product over points and the
+    /// activations one table pass ([`super::tables`]), spread over rayon's threads. Equal to
+    /// [`Net::antiderivative_forward`] at each row up to rounding.
+    ///
+    /// Errors: as [`Net::integrand_batch`].
+    ///
+    /// ```
+    /// use finn_core::{Activation, Kind};
+    /// use finn_train::grad::{Net, Trace};
+    /// use finn_train::model::Architecture;
+    /// let arch = Architecture { n: 2, kind: Kind::Signed, activation: Activation::Tanh, widths: vec![4, 3] };
+    /// let params: Vec<f64> = (0..arch.parameter_count()).map(|i| 0.1 * (i % 7) as f64 - 0.2).collect();
+    /// let net = Net::new(&arch, &params).unwrap();
+    /// let points = [0.1, 0.2, -0.3, 0.4, 0.5, -0.6];
+    /// let mut big_f = [0.0; 3];
+    /// net.antiderivative_batch(&points, &mut big_f).unwrap();
+    /// let one = net.antiderivative_forward(&points[2..4], &mut Trace::default()).unwrap();
+    /// assert!((big_f[1] - one).abs() <= 1e-14);
+    /// ```
+    pub fn antiderivative_batch(&self, points: &[f64], out: &mut [f64]) -> Result<(), Error> {
+        let n = self.rows(points, out)?;
+        points
+            .par_chunks(BLOCK * n)
+            .zip(out.par_chunks_mut(BLOCK))
+            .try_for_each_init(Scratch::default, |s, (p, o)| {
+                self.antiderivative_block(p, o, s)
+            })
+    }
+
+    /// Checks that `points` holds `out.len()` rows of n coordinates; returns n.
+    fn rows(&self, points: &[f64], out: &[f64]) -> Result<usize, Error> {
+        let n = self.arch.n;
+        if points.len() == out.len() * n {
+            Ok(n)
+        } else {
+            Err(Error::DimensionMismatch {
+                expected: out.len() * n,
+                found: points.len(),
+            })
+        }
+    }
+
+    fn antiderivative_block(
+        &self,
+        points: &[f64],
+        out: &mut [f64],
+        s: &mut Scratch,
+    ) -> Result<(), Error> {
+        if points.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInput);
+        }
+        let (n, b) = (self.arch.n, out.len());
+        let l0 = self.layers[0];
+        // `jets` holds one value per unit and point here (unit-major, j b + p).
+        grow(&mut s.jets, l0.width * b);
+        grow(&mut s.z, b);
+        for j in 0..l0.width {
+            let row = &self.eff[l0.weights + j * n..][..n];
+            let bias = self.eff[l0.biases + j];
+            let z = &mut s.z[..b];
+            for (v, x) in z.iter_mut().zip(points.chunks_exact(n)) {
+                *v = bias + super::dot(row, x);
+            }
+            derivative_tables(self.arch.activation, n, z, 1, &mut s.jets[j * b..][..b])?;
+        }
+        for layer in &self.layers[1..] {
+            grow(&mut s.pre, layer.width * b);
+            // pre (width x b) = W_l (width x fan_in) * values (fan_in x b).
+            // SAFETY: the strides describe the three row-major buffers just sized.
+            unsafe {
+                matrixmultiply::dgemm(
+                    layer.width,
+                    layer.fan_in,
+                    b,
+                    1.0,
+                    self.eff[layer.weights..layer.weights + layer.width * layer.fan_in].as_ptr(),
+                    layer.fan_in as isize,
+                    1,
+                    s.jets.as_ptr(),
+                    b as isize,
+                    1,
+                    0.0,
+                    s.pre.as_mut_ptr(),
+                    b as isize,
+                    1,
+                );
+            }
+            grow(&mut s.jets, layer.width * b);
+            for k in 0..layer.width {
+                let u = &mut s.pre[k * b..][..b];
+                let bias = self.eff[layer.biases + k];
+                for v in u.iter_mut() {
+                    *v += bias;
+                }
+                derivative_tables(self.arch.activation, n, u, 1, &mut s.jets[k * b..][..b])?;
+            }
+        }
+        let width = self.layers[self.layers.len() - 1].width;
+        out.fill(0.0);
+        for (k, a) in self.eff[self.output..][..width].iter().enumerate() {
+            for (o, h) in out.iter_mut().zip(&s.jets[k * b..][..b]) {
+                *o += a * h;
+            }
+        }
+        out.iter_mut().try_for_each(|o| finite(*o).map(|v| *o = v))
     }
 
     fn integrand_block(

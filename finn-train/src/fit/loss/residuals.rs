@@ -74,14 +74,9 @@ impl LeastSquares for Objective {
             .ok_or_else(|| TrainError::Data("points must be contiguous rows".into()))?;
         let n = self.architecture.n;
         match self.fit {
-            // f at every point in one batched, threaded call.
+            // f or F at every point in one batched, threaded call.
             Fit::Integrand => net.integrand_batch(flat, r)?,
-            Fit::Antiderivative => {
-                let mut tr = Trace::default();
-                for (ri, x) in r.iter_mut().zip(flat.chunks_exact(n)) {
-                    *ri = net.antiderivative_forward(x, &mut tr)?;
-                }
-            }
+            Fit::Antiderivative => net.antiderivative_batch(flat, r)?,
         }
         for ((ri, y), x) in r
             .iter_mut()
