@@ -21,9 +21,9 @@ pub const FAST_LIMIT: f64 = 350.0;
 
 /// 1 / ln 2.
 const INV_LN2: f64 = core::f64::consts::LOG2_E;
-/// ln 2 in two parts: the high part has its low 32 bits zero, so k * LN2_HI is exact for
-/// every |k| < 2^20 and the reduction y - k ln 2 loses nothing.
-const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+/// ln 2 in two parts: the high part (fdlibm's split) has its low 21 bits zero, so
+/// k * LN2_HI is exact for every |k| < 2^21 and the reduction y - k ln 2 loses nothing.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
 /// ln 2 - [`LN2_HI`].
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 /// 1.5 * 2^52: adding and subtracting it rounds to the nearest integer (|v| < 2^51).
@@ -74,9 +74,9 @@ fn exp(y: f64) -> f64 {
 /// (tanh x, sech^2 x) for |x| <= [`FAST_LIMIT`], branch-free so that a loop over points
 /// vectorises.
 ///
-/// With y = -2|x|, m = e^y - 1 and e = e^y from [`exp_parts`]: tanh|x| = -m / (2 + m) (no
-/// cancellation near 0, where k = 0 and m = expm1(r)) and sech^2 = 4e / (1 + e)^2 (relative
-/// accuracy kept in the tails, where 1 + m would cancel).
+/// With y = -2|x|, m = e^y - 1 and e = e^y from one Cody-Waite reduction (module docs):
+/// tanh|x| = -m / (2 + m) (no cancellation near 0, where k = 0 and m = expm1(r)) and
+/// sech^2 = 4e / (1 + e)^2 (relative accuracy kept in the tails, where 1 + m would cancel).
 ///
 /// ```
 /// # use finn_train::grad::tables::tanh_sech2;
@@ -107,7 +107,7 @@ pub const SIGMA_FAST_LIMIT: f64 = 26.0;
 /// `Activation::derivatives` does for one point (`n` is the input dimension, for sigma_n).
 /// Inputs within the fast ranges ([`FAST_LIMIT`] for tanh, [`SIGMA_FAST_LIMIT`] for
 /// sigma_n, up to order n) take the vectorised loops, others finn-core's scalar path, a
-/// [`CHUNK`] of points at a time.
+/// 64 points at a time.
 ///
 /// Errors: as `Activation::derivatives` (`NonFiniteInput` for a NaN input).
 ///
