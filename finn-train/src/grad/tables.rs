@@ -468,6 +468,26 @@ mod tests {
         exact.get(1).map_or(0.0, |d| d.hi().abs())
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_code_gives_the_baseline_code_s_bits() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let z: Vec<f64> = (0..CHUNK).map(|i| -20.0 + 0.61 * i as f64).collect();
+        for activation in [Activation::Tanh, Activation::Sigma] {
+            for n in 1..=MAX_DIM {
+                let ord = n + 1;
+                let (mut a, mut b) = (vec![0.0; ord * CHUNK], vec![0.0; ord * CHUNK]);
+                chunk(activation, n, &z, ord, &mut a, CHUNK, 0);
+                // SAFETY: AVX2 is present (checked above).
+                unsafe { fast_chunk_avx2(activation, n, &z, ord, &mut b, CHUNK, 0) };
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "{activation:?} n = {n}");
+            }
+        }
+    }
+
     #[test]
     fn nan_input_is_an_error_not_a_table() {
         let z = [0.5, f64::NAN];
