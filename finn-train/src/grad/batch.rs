@@ -169,27 +169,7 @@ impl Net<'_> {
             derivative_tables(self.arch.activation, n, z, 1, &mut s.jets[j * b..][..b])?;
         }
         for layer in &self.layers[1..] {
-            grow(&mut s.pre, layer.width * b);
-            // pre (width x b) = W_l (width x fan_in) * values (fan_in x b).
-            // SAFETY: the strides describe the three row-major buffers just sized.
-            unsafe {
-                matrixmultiply::dgemm(
-                    layer.width,
-                    layer.fan_in,
-                    b,
-                    1.0,
-                    self.eff[layer.weights..layer.weights + layer.width * layer.fan_in].as_ptr(),
-                    layer.fan_in as isize,
-                    1,
-                    s.jets.as_ptr(),
-                    b as isize,
-                    1,
-                    0.0,
-                    s.pre.as_mut_ptr(),
-                    b as isize,
-                    1,
-                );
-            }
+            self.layer_product(layer, b, s);
             grow(&mut s.jets, layer.width * b);
             for k in 0..layer.width {
                 let u = &mut s.pre[k * b..][..b];
@@ -208,6 +188,37 @@ impl Net<'_> {
             }
         }
         out.iter_mut().try_for_each(|o| finite(*o).map(|v| *o = v))
+    }
+
+    /// `s.pre` (width x cols) = W_l (width x fan_in) * `s.jets` (fan_in x cols), row-major,
+    /// by `matrixmultiply` (`pre` is sized here and not read before it is written).
+    fn layer_product(&self, layer: &super::Layer, cols: usize, s: &mut Scratch) {
+        grow(&mut s.pre, layer.width * cols);
+        let w = &self.eff[layer.weights..][..layer.width * layer.fan_in];
+        assert!(
+            s.jets.len() >= layer.fan_in * cols,
+            "jets sized for the layer's inputs"
+        );
+        // SAFETY: the strides describe three row-major buffers at least this large: W_l
+        // (checked by the slice above), `jets` (asserted) and `pre` (just sized).
+        unsafe {
+            matrixmultiply::dgemm(
+                layer.width,
+                layer.fan_in,
+                cols,
+                1.0,
+                w.as_ptr(),
+                layer.fan_in as isize,
+                1,
+                s.jets.as_ptr(),
+                cols as isize,
+                1,
+                0.0,
+                s.pre.as_mut_ptr(),
+                cols as isize,
+                1,
+            );
+        }
     }
 
     fn integrand_block(
@@ -295,28 +306,7 @@ impl Net<'_> {
             let last = l + 1 == depth;
             // Every entry is written before it is read: no zeroing (dgemm with beta = 0 does
             // not read `pre`; compose writes every subset it is asked for).
-            grow(&mut s.pre, layer.width * cols);
-            // pre (width x cols) = W_l (width x fan_in) * jets (fan_in x cols).
-            // SAFETY: the strides describe the three row-major buffers just sized:
-            // W_l is width x fan_in in `eff`, `jets` fan_in x cols, `pre` width x cols.
-            unsafe {
-                matrixmultiply::dgemm(
-                    layer.width,
-                    layer.fan_in,
-                    cols,
-                    1.0,
-                    self.eff[layer.weights..layer.weights + layer.width * layer.fan_in].as_ptr(),
-                    layer.fan_in as isize,
-                    1,
-                    s.jets.as_ptr(),
-                    cols as isize,
-                    1,
-                    0.0,
-                    s.pre.as_mut_ptr(),
-                    cols as isize,
-                    1,
-                );
-            }
+            self.layer_product(&layer, cols, s);
             grow(&mut s.jets, layer.width * cols);
             for k in 0..layer.width {
                 let bias = self.eff[layer.biases + k];
