@@ -598,21 +598,21 @@ where
         let widths = self.layers();
         let depth = widths.len();
         let mut d = [T::ZERO; K];
-        // First layer in closed form: (sigma(w t + b))^(j) = sigma^(j)(z) w^j.
+        // First layer in closed form: (sigma(w t + b))^(j) = sigma^(j)(z) w^j. The activation
+        // is matched once, not per unit (the loop was not unswitched: three instructions a
+        // unit on a Cortex-M4).
         let first_width = self.first_width();
         // Entries past the first layer's width are never read, so any value will do: a
         // copy of t is W * K stores, where zeros become a `memset` call that cost a
         // Cortex-M4 about one instruction per byte.
         let mut h = [[t; K]; W];
-        for (j, hj) in h.iter_mut().enumerate().take(first_width) {
-            let w = self.first[j][0];
-            let z = self.biases[0][j] + w * t;
-            self.activation.fill_derivatives(1, z, &mut d);
-            let mut wp = T::ONE;
-            for o in 0..K {
-                hj[o] = d[o] * wp;
-                wp *= w;
+        match self.activation {
+            Activation::Tanh => {
+                self.first_time_jets(t, &mut h, |z, d| Activation::Tanh.fill_derivatives(1, z, d))
             }
+            Activation::Sigma => self.first_time_jets(t, &mut h, |z, d| {
+                Activation::Sigma.fill_derivatives(1, z, d)
+            }),
         }
         // The output sum, in unit order. The last hidden layer adds each unit's jet to it as
         // soon as it has it, so that layer is never stored (a second buffer and its zeroing
@@ -646,6 +646,27 @@ where
         Ok(())
     }
 
+    /// The first layer's time jets at `t` into `h`, with `fill` the activation's derivatives.
+    #[inline(always)]
+    fn first_time_jets<const K: usize>(
+        &self,
+        t: T,
+        h: &mut [[T; K]; W],
+        fill: impl Fn(T, &mut [T; K]),
+    ) {
+        let mut d = [T::ZERO; K];
+        for (j, hj) in h.iter_mut().enumerate().take(self.first_width()) {
+            let w = self.first[j][0];
+            let z = self.biases[0][j] + w * t;
+            fill(z, &mut d);
+            let mut wp = T::ONE;
+            for o in 0..K {
+                hj[o] = d[o] * wp;
+                wp *= w;
+            }
+        }
+    }
+
     /// The time jets of hidden layer `l` (1 <= l < depth) from the previous layer's `prev`,
     /// handed to `emit` unit by unit in order. `d` is scratch for the activation's
     /// derivatives.
@@ -661,29 +682,35 @@ where
         let (fan_in, units) = (widths[l - 1].min(W), widths[l].min(W));
         let (rows, bias) = (self.weights_into(l), &self.biases[l]);
         // UNITS rows at a time: each input's jet is loaded once for all of them, and the
-        // loop's bookkeeping is shared (on a Cortex-M4 it cost as much as the multiply-adds;
-        // eight rows took 2.7 % fewer instructions per trajectory sample than four, in less
-        // code). Each unit still sums its inputs in order, so the values are bit for bit
-        // those of one row at a time.
-        const UNITS: usize = 8;
-        let mut kk = 0;
-        // The first input's terms start the sums (bias + w p for order 0, w p above it), so
-        // no block is zeroed first: zeros were a `memset` call, which cost a Cortex-M4 about
-        // one instruction per byte. With no inputs the weight is taken as 0.
-        if W == 0 {
+        // loop's bookkeeping is shared (on a Cortex-M4 it cost as much as the multiply-adds).
+        // Four rows: with eight, the 24 sums, two inputs' jets and the activation's
+        // constants no longer fit the 32 FPU registers, and the spills cost more than the
+        // shared loads save (10,952 against 11,317 instructions per trajectory sample). Each
+        // unit still sums its inputs in order, so the values are bit for bit those of one
+        // row at a time.
+        const UNITS: usize = 4;
+        if W == 0 || fan_in == 0 {
+            // No inputs (never for a loaded network): each unit is its bias. Returning here
+            // tells the compiler that the loops below run at least once, which it uses:
+            // without it a trajectory sample took 560 instructions more on a Cortex-M4.
+            for k in 0..units {
+                let mut u = [T::ZERO; K];
+                u[0] = bias[k];
+                self.activation.fill_derivatives(1, u[0], d);
+                emit(k, chain_rule(d, &u));
+            }
             return;
         }
-        let p0 = prev[0];
+        let mut kk = 0;
         while kk + UNITS <= units {
-            let mut u = [p0; UNITS];
+            // Started from the biases, not from the first input's terms: that special case
+            // made LLVM peel the loop and shuffle registers (about 200 instructions more per
+            // block of eight). Only whole sums are in registers, so no `memset`.
+            let mut u = [[T::ZERO; K]; UNITS];
             for (r, ur) in u.iter_mut().enumerate() {
-                let w = if fan_in > 0 { rows[kk + r][0] } else { T::ZERO };
-                for o in 0..K {
-                    ur[o] = w * p0[o];
-                }
-                ur[0] = bias[kk + r] + ur[0];
+                ur[0] = bias[kk + r];
             }
-            for (j, p) in prev.iter().enumerate().take(fan_in).skip(1) {
+            for (j, p) in prev.iter().enumerate().take(fan_in) {
                 for (r, ur) in u.iter_mut().enumerate() {
                     let w = rows[kk + r][j];
                     for o in 0..K {

@@ -1,10 +1,11 @@
 //! The derivation and the exhaustive check of `finn_core::tanh::tanh_sech2_f32`.
 //!
-//! * [`fit`] (`cargo xtask tanh-fit`): the cubic P in expm1(r) ~ r + r^2/2 + r^3 P(r) on
-//!   |r| <= 1.01 ln 2 / 2, for minimax relative error of expm1. The error is linear in P's
-//!   coefficients, so Lawson's algorithm (weighted least squares whose weights grow where the
-//!   error is largest) converges to the minimax fit; the coefficients are then rounded to
-//!   `f32`, as finn-core stores them.
+//! * [`fit`] and [`fit_series`] (`cargo xtask tanh-fit`): the cubic P in
+//!   expm1(r) ~ r + r^2/2 + r^3 P(r) on |r| <= 1.01 ln 2 / 2, and the even polynomials of
+//!   cosh and sinh below the series limit, each for minimax relative error. The errors are
+//!   linear in the coefficients, so Lawson's algorithm (weighted least squares whose weights
+//!   grow where the error is largest) converges to the minimax fit; the coefficients are then
+//!   rounded to `f32`, as finn-core stores them.
 //! * [`sweep`] (`cargo xtask tanh-accuracy`): every `f32` input against an f64 reference.
 
 /// expm1(r) as the series r + r^2/2 + r^3 g(r): g(r) = sum over k >= 3 of r^(k-3) / k!,
@@ -43,78 +44,207 @@ fn solve<const K: usize>(mut a: [[f64; K]; K], mut b: [f64; K]) -> [f64; K] {
     x
 }
 
-/// The fitted coefficients of P (ascending), in f64 and rounded to f32, and the largest
-/// relative error of r + r^2/2 + r^3 P(r) against expm1 on the interval, with f64 arithmetic
-/// and the f32 coefficients.
-pub struct Fit {
+/// One minimax fit: the coefficients (ascending), in f64 and rounded to f32, and the largest
+/// relative error of the approximated function with f64 arithmetic and the f32
+/// coefficients.
+pub struct Fit<const K: usize> {
     /// The minimax coefficients before rounding.
-    pub exact: [f64; 4],
+    pub exact: [f64; K],
     /// The same rounded to f32, as `finn_core::tanh` stores them.
-    pub rounded: [f32; 4],
+    pub rounded: [f32; K],
     /// Largest relative error of the approximation with `rounded`, in f64 arithmetic.
     pub max_relative_error: f64,
 }
 
-/// Fits P: Lawson iterations over 4001 Chebyshev-spaced points of |r| <= 1.01 ln 2 / 2.
-pub fn fit() -> Fit {
-    let h = 1.01 * core::f64::consts::LN_2 / 2.0;
-    let points: Vec<f64> = (0..4001)
-        .map(|i| -h * (core::f64::consts::PI * (i as f64 + 0.5) / 4001.0).cos())
-        .collect();
-    // Relative error of expm1 = r^3 (P - g) / expm1(r): fit P to g with weight r^3 / expm1.
-    let scale: Vec<f64> = points.iter().map(|&r| r * r * r / libm::expm1(r)).collect();
+/// Fits the K coefficients c of a polynomial Q(v) = sum c_i v^i to a target g over `points`
+/// for the smallest largest weighted error |w(p) (Q(v(p)) - g(p))| (the relative error of
+/// the function the polynomial is part of). The error is linear in c, so Lawson's algorithm
+/// (weighted least squares whose weights grow where the error is largest) converges to the
+/// minimax fit.
+fn lawson<const K: usize>(
+    points: &[f64],
+    v: impl Fn(f64) -> f64,
+    g: impl Fn(f64) -> f64,
+    w: impl Fn(f64) -> f64,
+) -> [f64; K] {
+    let basis = |p: f64| {
+        let mut b = [1.0; K];
+        for i in 1..K {
+            b[i] = b[i - 1] * v(p);
+        }
+        b
+    };
+    let rows: Vec<([f64; K], f64, f64)> = points.iter().map(|&p| (basis(p), g(p), w(p))).collect();
     let mut lawson = vec![1.0 / points.len() as f64; points.len()];
-    let mut c = [0.0; 4];
+    let mut c = [0.0; K];
     for _ in 0..200 {
-        let (mut a, mut b) = ([[0.0; 4]; 4], [0.0; 4]);
-        for ((&r, &s), &v) in points.iter().zip(&scale).zip(&lawson) {
-            let w = v * s * s;
-            let basis = [1.0, r, r * r, r * r * r];
-            for i in 0..4 {
-                for j in 0..4 {
-                    a[i][j] += w * basis[i] * basis[j];
+        let (mut a, mut b) = ([[0.0; K]; K], [0.0; K]);
+        for ((basis, g, s), &l) in rows.iter().zip(&lawson) {
+            let weight = l * s * s;
+            for i in 0..K {
+                for j in 0..K {
+                    a[i][j] += weight * basis[i] * basis[j];
                 }
-                b[i] += w * basis[i] * g(r);
+                b[i] += weight * basis[i] * g;
             }
         }
         c = solve(a, b);
-        let errors: Vec<f64> = points
+        let errors: Vec<f64> = rows
             .iter()
-            .zip(&scale)
-            .map(|(&r, &s)| (s * (c[0] + r * (c[1] + r * (c[2] + r * c[3])) - g(r))).abs())
+            .map(|(basis, g, s)| {
+                (s * (basis.iter().zip(&c).map(|(b, c)| b * c).sum::<f64>() - g)).abs()
+            })
             .collect();
-        let total: f64 = lawson.iter().zip(&errors).map(|(v, e)| v * e).sum();
-        for (v, e) in lawson.iter_mut().zip(&errors) {
-            *v *= e / total;
+        let total: f64 = lawson.iter().zip(&errors).map(|(l, e)| l * e).sum();
+        for (l, e) in lawson.iter_mut().zip(&errors) {
+            *l *= e / total;
         }
     }
-    let rounded = c.map(|v| v as f32);
+    c
+}
+
+/// `n` Chebyshev-spaced points of [lo, hi].
+fn chebyshev(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let c = (core::f64::consts::PI * (i as f64 + 0.5) / n as f64).cos();
+            0.5 * (lo + hi) - 0.5 * (hi - lo) * c
+        })
+        .collect()
+}
+
+/// Horner's rule for ascending coefficients, in f64.
+fn horner(c: &[f64], v: f64) -> f64 {
+    c.iter().rev().fold(0.0, |acc, &c| acc * v + c)
+}
+
+/// The cubic P in expm1(r) ~ r + r^2/2 + r^3 P(r) on |r| <= 1.01 ln 2 / 2 (the exponential
+/// of finn-core's pair beyond [`finn_core::tanh::SERIES_LIMIT`]), for minimax relative error
+/// of expm1: 4001 Chebyshev points.
+pub fn fit() -> Fit<4> {
+    let h = 1.01 * core::f64::consts::LN_2 / 2.0;
+    let points = chebyshev(-h, h, 4001);
+    // Relative error of expm1 = r^3 (P - g) / expm1(r).
+    let exact = lawson::<4>(&points, |r| r, g, |r| r * r * r / libm::expm1(r));
+    let rounded = exact.map(|v| v as f32);
+    let p = rounded.map(f64::from);
     let max_relative_error = points
         .iter()
         .map(|&r| {
-            let p = rounded.map(f64::from);
-            let q = r + r * r * (0.5 + r * (p[0] + r * (p[1] + r * (p[2] + r * p[3]))));
+            let q = r + r * r * (0.5 + r * horner(&p, r));
             ((q - libm::expm1(r)) / libm::expm1(r)).abs()
         })
         .fold(0.0, f64::max);
     Fit {
-        exact: c,
+        exact,
         rounded,
         max_relative_error,
     }
 }
 
-/// The fit as Rust constants and its error, for `cargo xtask tanh-fit`.
-pub fn fit_report() -> String {
-    let f = fit();
-    let mut out = String::new();
-    for (i, (e, r)) in f.exact.iter().zip(&f.rounded).enumerate() {
-        out += &format!("const C{}: f32 = {r:e}; // minimax {e:e}\n", i + 3);
+/// (cosh x - 1) / x^2 = sum over k >= 1 of x^(2k - 2) / (2k)!, summed directly.
+fn cosh_tail(x: f64) -> f64 {
+    let (u, mut term, mut sum) = (x * x, 0.5, 0.0);
+    for k in 1..30 {
+        sum += term;
+        term *= u / ((2 * k + 1) * (2 * k + 2)) as f64;
     }
-    out += &format!(
-        "largest relative error of expm1 on |r| <= 1.01 ln2/2 (f64 arithmetic, f32 coefficients): {:.3e} ({:.3} ulp of 2^-24)\n",
+    sum
+}
+
+/// (sinh x - x) / x^3 = sum over k >= 1 of x^(2k - 2) / (2k + 1)!, summed directly.
+fn sinh_tail(x: f64) -> f64 {
+    let (u, mut term, mut sum) = (x * x, 1.0 / 6.0, 0.0);
+    for k in 1..30 {
+        sum += term;
+        term *= u / ((2 * k + 2) * (2 * k + 3)) as f64;
+    }
+    sum
+}
+
+/// The two polynomials of finn-core's pair below [`finn_core::tanh::SERIES_LIMIT`] = L:
+/// cosh x ~ 1 + u C(u) and sinh x ~ x + x u S(u) with u = x^2, of KC and KS coefficients, fitted
+/// on 0 <= x <= 1.001 L (a margin for the rounding of u) for minimax relative error of
+/// cosh and of sinh: 4001 Chebyshev points each.
+pub fn fit_series<const KC: usize, const KS: usize>() -> (Fit<KC>, Fit<KS>) {
+    let limit = 1.001 * finn_core::tanh::SERIES_LIMIT as f64;
+    // x = 0 itself is excluded by the Chebyshev spacing; the relative errors' weights vanish
+    // there anyway.
+    let points = chebyshev(0.0, limit, 4001);
+    let square = |x: f64| x * x;
+    let cosh = lawson::<KC>(&points, square, cosh_tail, |x| x * x / libm::cosh(x));
+    let sinh = lawson::<KS>(&points, square, sinh_tail, |x| x * x * x / libm::sinh(x));
+    (
+        finish(
+            &points,
+            cosh,
+            |p, x| 1.0 + x * x * horner(p, x * x),
+            libm::cosh,
+        ),
+        finish(
+            &points,
+            sinh,
+            |p, x| x + x * x * x * horner(p, x * x),
+            libm::sinh,
+        ),
+    )
+}
+
+/// Rounds a fit's coefficients to f32 and measures the largest relative error of
+/// `approximation` (with the rounded coefficients, in f64 arithmetic) against `reference`.
+fn finish<const K: usize>(
+    points: &[f64],
+    exact: [f64; K],
+    approximation: impl Fn(&[f64], f64) -> f64,
+    reference: fn(f64) -> f64,
+) -> Fit<K> {
+    let rounded = exact.map(|v| v as f32);
+    let p = rounded.map(f64::from);
+    let max_relative_error = points
+        .iter()
+        .map(|&x| ((approximation(&p, x) - reference(x)) / reference(x)).abs())
+        .fold(0.0, f64::max);
+    Fit {
+        exact,
+        rounded,
+        max_relative_error,
+    }
+}
+
+/// The fits as Rust constants and their errors, for `cargo xtask tanh-fit`.
+pub fn fit_report() -> String {
+    let mut out = String::new();
+    let mut constants = |name: &str, exact: &[f64], rounded: &[f32], error: f64, what: &str| {
+        for (i, (e, r)) in exact.iter().zip(rounded).enumerate() {
+            out += &format!("const {name}{i}: f32 = {r:e}; // minimax {e:e}\n");
+        }
+        out += &format!(
+            "largest relative error of {what} (f64 arithmetic, f32 coefficients): {error:.3e} ({:.3} ulp of 2^-24)\n",
+            error * 16_777_216.0
+        );
+    };
+    let f = fit();
+    constants(
+        "EXPM1_",
+        &f.exact,
+        &f.rounded,
         f.max_relative_error,
-        f.max_relative_error * 16_777_216.0
+        "expm1 on |r| <= 1.01 ln2/2",
+    );
+    let (c, s) = fit_series::<{ finn_core::tanh::COSH_TERMS }, { finn_core::tanh::SINH_TERMS }>();
+    constants(
+        "COSH_",
+        &c.exact,
+        &c.rounded,
+        c.max_relative_error,
+        "cosh below the series limit",
+    );
+    constants(
+        "SINH_",
+        &s.exact,
+        &s.rounded,
+        s.max_relative_error,
+        "sinh below the series limit",
     );
     out
 }
