@@ -45,9 +45,9 @@ pub const SECH2_MAX_ULP: f64 = 4.5;
 /// Below this |x| the pair comes from the polynomials of cosh and sinh, from there on from
 /// the exponential. 85 % of the reference trajectory's pre-activations lie below it.
 pub const SERIES_LIMIT: f32 = 2.0;
-/// The number of coefficients of the polynomial C of cosh (in u = x^2, see [`COSH`]).
+/// The number of coefficients of the polynomial C of cosh (in u = x^2).
 pub const COSH_TERMS: usize = 6;
-/// The number of coefficients of the polynomial S of sinh (see [`SINH`]).
+/// The number of coefficients of the polynomial S of sinh (in u = x^2).
 pub const SINH_TERMS: usize = 5;
 /// C(u) = COSH[0] + COSH[1] u + ..., with cosh x ~ 1 + u C(u) for |x| <= 1.001
 /// [`SERIES_LIMIT`] (minimax relative error, fitted by `cargo xtask tanh-fit`: 1.1e-9 with
