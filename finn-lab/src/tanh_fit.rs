@@ -214,9 +214,14 @@ fn finish<const K: usize>(
 /// The fits as Rust constants and their errors, for `cargo xtask tanh-fit`.
 pub fn fit_report() -> String {
     let mut out = String::new();
-    let mut constants = |name: &str, exact: &[f64], rounded: &[f32], error: f64, what: &str| {
+    // Named as finn_core::tanh names them: C3..C6, COSH[i], SINH[i].
+    let mut constants = |name: &dyn Fn(usize) -> String,
+                         exact: &[f64],
+                         rounded: &[f32],
+                         error: f64,
+                         what: &str| {
         for (i, (e, r)) in exact.iter().zip(rounded).enumerate() {
-            out += &format!("const {name}{i}: f32 = {r:e}; // minimax {e:e}\n");
+            out += &format!("{} = {r:e}; // minimax {e:e}\n", name(i));
         }
         out += &format!(
             "largest relative error of {what} (f64 arithmetic, f32 coefficients): {error:.3e} ({:.3} ulp of 2^-24)\n",
@@ -225,7 +230,7 @@ pub fn fit_report() -> String {
     };
     let f = fit();
     constants(
-        "EXPM1_",
+        &|i| format!("const C{}: f32", i + 3),
         &f.exact,
         &f.rounded,
         f.max_relative_error,
@@ -233,14 +238,14 @@ pub fn fit_report() -> String {
     );
     let (c, s) = fit_series::<{ finn_core::tanh::COSH_TERMS }, { finn_core::tanh::SINH_TERMS }>();
     constants(
-        "COSH_",
+        &|i| format!("COSH[{i}]"),
         &c.exact,
         &c.rounded,
         c.max_relative_error,
         "cosh below the series limit",
     );
     constants(
-        "SINH_",
+        &|i| format!("SINH[{i}]"),
         &s.exact,
         &s.rounded,
         s.max_relative_error,
@@ -326,4 +331,41 @@ pub fn sweep_report(from: f32, to: f32, stride: u32) -> String {
         s.at,
         s.at.to_bits()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_fits_are_far_below_an_ulp_and_start_as_taylor_does() {
+        let (c, s) =
+            fit_series::<{ finn_core::tanh::COSH_TERMS }, { finn_core::tanh::SINH_TERMS }>();
+        // In exact arithmetic with the f32 coefficients, a tenth of an ulp (2^-24) or better:
+        // the rounding in f32 arithmetic then decides the pair's accuracy.
+        assert!(
+            c.max_relative_error < 0.1 / 16_777_216.0,
+            "{}",
+            c.max_relative_error
+        );
+        assert!(
+            s.max_relative_error < 0.1 / 16_777_216.0,
+            "{}",
+            s.max_relative_error
+        );
+        // cosh = 1 + u/2 + u^2/24 + ..., sinh = x + x u/6 + ...: the minimax coefficients
+        // stay near Taylor's.
+        assert!((c.exact[0] - 0.5).abs() < 1e-6 && (c.exact[1] - 1.0 / 24.0).abs() < 1e-6);
+        assert!((s.exact[0] - 1.0 / 6.0).abs() < 1e-6 && (s.exact[1] - 1.0 / 120.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_expm1_fit_is_below_a_third_of_an_ulp() {
+        let f = fit();
+        assert!(
+            f.max_relative_error < 0.3 / 16_777_216.0,
+            "{}",
+            f.max_relative_error
+        );
+    }
 }
