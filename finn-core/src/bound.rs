@@ -83,15 +83,10 @@ fn activation_sup<T: Real, const K: usize>(
 fn bell<T: Real, const K: usize>(x: &[T; K], orders: usize) -> [[T; K]; K] {
     let mut b = [[T::ZERO; K]; K];
     b[0][0] = T::ONE;
-    // C(m - 1, i - 1): the block holding a fixed element has i elements.
-    let mut choose = [[0u32; K]; K];
-    for m in 0..K {
-        choose[m][0] = 1;
-        for i in 1..=m {
-            choose[m][i] = choose[m - 1][i - 1] + if i < m { choose[m - 1][i] } else { 0 };
-        }
-    }
-    for m in 1..=orders {
+    // C(m - 1, i - 1): the block holding a fixed element has i elements. A table built at
+    // compile time (in flash), not on the stack at every call.
+    let choose: &[[u32; K]; K] = &const { binomials::<K>() };
+    for m in 1..=orders.min(K - 1) {
         for k in 1..=m {
             let mut v = T::ZERO;
             for i in 1..=m - k + 1 {
@@ -101,6 +96,22 @@ fn bell<T: Real, const K: usize>(x: &[T; K], orders: usize) -> [[T; K]; K] {
         }
     }
     b
+}
+
+/// Pascal's triangle: `[m][i]` = C(m, i) for i <= m < K, 0 above the diagonal.
+const fn binomials<const K: usize>() -> [[u32; K]; K] {
+    let mut choose = [[0u32; K]; K];
+    let mut m = 0;
+    while m < K {
+        choose[m][0] = 1;
+        let mut i = 1;
+        while i <= m {
+            choose[m][i] = choose[m - 1][i - 1] + if i < m { choose[m - 1][i] } else { 0 };
+            i += 1;
+        }
+        m += 1;
+    }
+    choose
 }
 
 /// Arrays of orders 0..K: K = MAX_DIM + 1 for f at load (a small frame on the device), and
@@ -137,52 +148,63 @@ where
                 w_star[i] = w_star[i].max(self.first[j][i].abs());
             }
         }
-        // c[j][m]: the bound of unit j's derivatives of order m, divided by prod w*.
-        let mut c = [[T::ZERO; K]; W];
+        // c[j][m]: the bound of unit j's derivatives of order m, divided by prod w*. The next
+        // layer reads only each unit's order-0 bound (c0, for its sums) and, over all units,
+        // the largest bound of each order (cmax, the same for every unit it feeds), so only
+        // those are kept: W + K values instead of W x K, twice (about 1.6 KB less stack in
+        // f32 on a Cortex-M4, where the quadrature's remainder bound calls this).
+        let depth = self.layers().len();
+        let (mut c0, mut cmax, mut out) = ([T::ZERO; W], [T::ZERO; K], [T::ZERO; K]);
+        // The output sum, in unit order, as each last-layer unit's bounds are known.
+        let mut emit = |j: usize, cj: &[T; K], c0: &mut [T; W], cmax: &mut [T; K], last: bool| {
+            c0[j] = cj[0];
+            for m in 0..=orders {
+                cmax[m] = cmax[m].max(cj[m]);
+            }
+            if last {
+                let a = self.output[j].abs();
+                for m in 0..=orders {
+                    out[m] += a * cj[m];
+                }
+            }
+        };
         for j in 0..self.first_width() {
             let mut z = self.biases[0][j].abs();
             for i in 0..N {
                 z += self.first[j][i].abs() * reach[i];
             }
-            c[j] = activation_sup::<T, K>(self.activation, N, finite(z)?, orders);
+            let cj = activation_sup::<T, K>(self.activation, N, finite(z)?, orders);
+            emit(j, &cj, &mut c0, &mut cmax, depth == 1);
         }
         let widths = self.layers();
-        for l in 1..widths.len() {
-            let mut next = [[T::ZERO; K]; W];
-            for k in 0..widths[l] {
+        for l in 1..depth {
+            let (mut n0, mut nmax) = ([T::ZERO; W], [T::ZERO; K]);
+            for k in 0..widths[l].min(W) {
                 let (mut u, mut r) = (self.biases[l][k].abs(), T::ZERO);
-                let mut prev = [T::ZERO; K];
-                for j in 0..widths[l - 1] {
+                for j in 0..widths[l - 1].min(W) {
                     let w = self.weights_into(l)[k][j].abs();
-                    u += w * c[j][0];
+                    u += w * c0[j];
                     r += w;
-                    for m in 0..=orders {
-                        prev[m] = prev[m].max(c[j][m]);
-                    }
                 }
                 let sup = activation_sup::<T, K>(self.activation, N, finite(u)?, orders);
                 let mut x = [T::ZERO; K];
                 for m in 1..=orders {
-                    x[m] = r * prev[m];
+                    x[m] = r * cmax[m];
                 }
                 let b = bell(&x, orders);
-                next[k][0] = sup[0];
+                let mut ck = [T::ZERO; K];
+                ck[0] = sup[0];
                 for m in 1..=orders {
                     let mut v = T::ZERO;
                     for q in 1..=m {
                         v += sup[q] * b[m][q];
                     }
-                    next[k][m] = finite(v)?;
+                    ck[m] = finite(v)?;
                 }
+                emit(k, &ck, &mut n0, &mut nmax, l + 1 == depth);
             }
-            c = next;
-        }
-        let mut out = [T::ZERO; K];
-        for j in 0..self.last_width() {
-            let a = self.output[j].abs();
-            for m in 0..=orders {
-                out[m] += a * c[j][m];
-            }
+            c0 = n0;
+            cmax = nmax;
         }
         for v in &out {
             finite(*v)?;
@@ -410,5 +432,115 @@ where
         }
         let error = carried + gamma::<T>(self.last_width()) * mag;
         Ok((finite(y)?, finite(error * T::from_f64(1.01))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parameter_count, Activation};
+
+    /// The bounds as computed before only what the next layer reads was kept: every unit's
+    /// bound of every order, and their largest recomputed for every unit fed.
+    fn every_unit_kept<const L: usize>(
+        net: &Network<f64, 2, 8, L>,
+        lower: &[f64; 2],
+        upper: &[f64; 2],
+        orders: usize,
+    ) -> [f64; QUADRATURE_ORDERS]
+    where
+        Depth<L>: HiddenBlocks<f64, 8>,
+    {
+        const K: usize = QUADRATURE_ORDERS;
+        let reach: [f64; 2] = core::array::from_fn(|i| lower[i].abs().max(upper[i].abs()));
+        let mut c = [[0.0; K]; 8];
+        for j in 0..net.first_width() {
+            let mut z = net.biases[0][j].abs();
+            for i in 0..2 {
+                z += net.first[j][i].abs() * reach[i];
+            }
+            c[j] = activation_sup::<f64, K>(net.activation, 2, z, orders);
+        }
+        let widths = net.layers();
+        for l in 1..widths.len() {
+            let mut next = [[0.0; K]; 8];
+            for k in 0..widths[l] {
+                let (mut u, mut r) = (net.biases[l][k].abs(), 0.0);
+                let mut prev = [0.0; K];
+                for j in 0..widths[l - 1] {
+                    let w = net.weights_into(l)[k][j].abs();
+                    u += w * c[j][0];
+                    r += w;
+                    for m in 0..=orders {
+                        prev[m] = prev[m].max(c[j][m]);
+                    }
+                }
+                let sup = activation_sup::<f64, K>(net.activation, 2, u, orders);
+                let mut x = [0.0; K];
+                for m in 1..=orders {
+                    x[m] = r * prev[m];
+                }
+                let b = bell(&x, orders);
+                next[k][0] = sup[0];
+                for m in 1..=orders {
+                    for q in 1..=m {
+                        next[k][m] += sup[q] * b[m][q];
+                    }
+                }
+            }
+            c = next;
+        }
+        let mut out = [0.0; K];
+        for j in 0..net.last_width() {
+            for m in 0..=orders {
+                out[m] += net.output[j].abs() * c[j][m];
+            }
+        }
+        out
+    }
+
+    fn check<const L: usize>(widths: &[usize], seed: u64, tanh: bool, orders: usize)
+    where
+        Depth<L>: HiddenBlocks<f64, 8>,
+    {
+        // Parameters from a small xorshift, in [-2, 2).
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut params = [0.0; 128];
+        for p in params.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *p = (state >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0;
+        }
+        let params = &params[..parameter_count(2, widths)];
+        let net = if tanh {
+            Network::<f64, 2, 8, L>::signed(Activation::Tanh, widths, params)
+        } else {
+            Network::<f64, 2, 8, L>::positive(widths, params)
+        }
+        .unwrap();
+        let (lo, hi) = ([-1.5, -0.5], [0.5, 2.0]);
+        let kept = net
+            .derivative_bounds::<QUADRATURE_ORDERS>(&lo, &hi, orders)
+            .unwrap()
+            .c;
+        let reference = every_unit_kept(&net, &lo, &hi, orders.min(MAX_BOUND_ORDER));
+        // The same operations in the same order: the same bits.
+        for m in 0..=orders.min(MAX_BOUND_ORDER) {
+            assert_eq!(kept[m].to_bits(), reference[m].to_bits(), "order {m}");
+        }
+    }
+
+    #[test]
+    fn keeping_only_what_the_next_layer_reads_changes_no_bound() {
+        for seed in 0..24 {
+            for tanh in [false, true] {
+                for orders in [0, 1, 2, 5, 8, MAX_BOUND_ORDER] {
+                    check::<1>(&[5], seed, tanh, orders);
+                    check::<2>(&[8, 6], seed, tanh, orders);
+                    check::<3>(&[7, 8, 3], seed, tanh, orders);
+                }
+            }
+        }
     }
 }
