@@ -214,6 +214,37 @@ mod tests {
     }
 
     #[test]
+    fn f64_sech2_keeps_its_relative_accuracy_in_the_tails() {
+        // Regression: f64 computed sech^2 = 4 (1 + m) / (2 + m)^2 with m = expm1(-2|x|), so
+        // 1 + m cancelled: 0 beyond |x| ~ 19 and a few digits before. Beyond |x| = 19,
+        // sech^2 = 4e (1 - 2e + ...) with e < 1e-16: 4 exp(-2|x|) to well under an ulp.
+        use crate::Real;
+        for a in [19.5f64, 25.0, 100.0, 300.0, -25.0] {
+            let exact = 4.0 * libm::exp(-2.0 * a.abs());
+            let (t, s) = a.tanh_sech2();
+            assert!(
+                ((s - exact) / exact).abs() < 1e-14,
+                "{a}: {s:e} against {exact:e}"
+            );
+            assert_eq!(t, a.signum());
+        }
+        // Before the tails: 1 / cosh^2, each factor within an ulp.
+        for a in [1.0f64, 5.0, 10.0, 18.0] {
+            let c = libm::cosh(a);
+            let (_, s) = a.tanh_sech2();
+            assert!((s * c * c - 1.0).abs() < 1e-15, "{a}");
+        }
+        // Both sides of the switch from expm1 to exp (|x| = ln 2 / 2): against 1 - tanh^2
+        // in double-double-free f64, which has no cancellation there (tanh^2 < 0.1).
+        for a in [0.346_573_590_279_972_6f64, 0.346_573_590_279_973, 0.1, 0.3] {
+            let (t, s) = a.tanh_sech2();
+            let r = libm::tanh(a);
+            assert!((t - r).abs() <= 2e-16 * r, "{a}");
+            assert!((s - (1.0 - r) * (1.0 + r)).abs() <= 4e-16, "{a}");
+        }
+    }
+
+    #[test]
     fn strided_sweep_stays_within_the_stated_ulp_bounds() {
         // Every 4099th bit pattern (a prime stride: every exponent and many mantissas),
         // plus [1, 2) at a finer stride, where the series' errors peak, and the first
