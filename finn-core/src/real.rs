@@ -72,7 +72,7 @@ pub trait Real:
     fn tanh_sech2(self) -> (Self, Self) {
         let y = -(self.abs() + self.abs());
         // 1 + m cancelled for large |x| (sech^2(25) = 7.7e-22 came out 0 beyond |x| ~ 19).
-        let (m, e) = if y > Self::from_f64(-0.693_147_180_559_945_3) {
+        let (m, e) = if y > Self::from_f64(-core::f64::consts::LN_2) {
             let m = y.exp_m1();
             (m, Self::ONE + m)
         } else {
