@@ -234,13 +234,13 @@ mod tests {
             let (_, s) = a.tanh_sech2();
             assert!((s * c * c - 1.0).abs() < 1e-15, "{a}");
         }
-        // Both sides of the switch from expm1 to exp (|x| = ln 2 / 2): against 1 - tanh^2
-        // in double-double-free f64, which has no cancellation there (tanh^2 < 0.1).
+        // Both sides of the switch from expm1 to exp (|x| = ln 2 / 2), within a few ulp of
+        // libm's tanh and of (1 - tanh)(1 + tanh), which has no cancellation there.
         let half_ln2 = core::f64::consts::LN_2 / 2.0;
         for a in [half_ln2, libm::nextafter(half_ln2, 1.0), 0.1, 0.3] {
             let (t, s) = a.tanh_sech2();
             let r = libm::tanh(a);
-            assert!((t - r).abs() <= 2e-16 * r, "{a}");
+            assert!((t - r).abs() <= 5e-16 * r, "{a}");
             assert!((s - (1.0 - r) * (1.0 + r)).abs() <= 4e-16, "{a}");
         }
     }
