@@ -30,6 +30,8 @@
 //! ```
 #![no_std]
 #![deny(missing_docs)]
+// One `asm!` block (`multiply_add`) is allowed by name; nothing else may be unsafe.
+#![deny(unsafe_code)]
 // Index loops mirror the formulas (jets by subset, layers by unit); iterator chains over
 // several arrays at once read worse here.
 #![allow(clippy::needless_range_loop)]
@@ -48,6 +50,7 @@ mod error;
 pub mod format;
 pub mod jet;
 pub mod mapped_finn;
+mod multiply_add;
 pub mod network;
 mod real;
 pub mod softq;

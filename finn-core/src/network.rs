@@ -684,15 +684,15 @@ where
         // UNITS rows at a time: each input's jet is loaded once for all of them, and the
         // loop's bookkeeping is shared (on a Cortex-M4 it cost as much as the multiply-adds).
         // Four rows: with eight, the 24 sums, two inputs' jets and the activation's
-        // constants no longer fit the 32 FPU registers, and the spills cost more than the
-        // shared loads save (10,952 against 11,318 instructions per trajectory sample). Each
+        // constants no longer fit the 32 FPU registers (the assembly uses 28 of them). Each
         // unit still sums its inputs in order, so the values are bit for bit those of one
         // row at a time.
         const UNITS: usize = 4;
         if W == 0 || fan_in == 0 {
             // No inputs (never for a loaded network): each unit is its bias. Returning here
             // tells the compiler that the loops below run at least once, which it uses:
-            // without it a trajectory sample took 558 instructions more on a Cortex-M4.
+            // without it a trajectory sample took 55 instructions more on a Cortex-M4 (558
+            // before the sums moved to assembly).
             for k in 0..units {
                 let mut u = [T::ZERO; K];
                 u[0] = bias[k];
@@ -703,21 +703,26 @@ where
         }
         let mut kk = 0;
         while kk + UNITS <= units {
-            // Started from the biases, not from the first input's terms: that special case
-            // made LLVM peel the loop and shuffle registers (about 200 instructions more per
-            // block of eight). Only whole sums are in registers, so no `memset`.
-            let mut u = [[T::ZERO; K]; UNITS];
-            for (r, ur) in u.iter_mut().enumerate() {
-                ur[0] = bias[kk + r];
-            }
-            for (j, p) in prev.iter().enumerate().take(fan_in) {
+            // A Cortex-M4F computes the sums in assembly (`multiply_add`), to the same bits.
+            // Elsewhere they start from the biases, not from the first input's terms: that
+            // special case made LLVM peel the loop and shuffle registers.
+            let rows4 = [&rows[kk][..], &rows[kk + 1], &rows[kk + 2], &rows[kk + 3]];
+            let inputs = prev.get(..fan_in).unwrap_or(&[]);
+            let u = T::block_sums(&bias[kk..], rows4, inputs).unwrap_or_else(|| {
+                let mut u = [[T::ZERO; K]; UNITS];
                 for (r, ur) in u.iter_mut().enumerate() {
-                    let w = rows[kk + r][j];
-                    for o in 0..K {
-                        ur[o] += w * p[o];
+                    ur[0] = bias[kk + r];
+                }
+                for (j, p) in prev.iter().enumerate().take(fan_in) {
+                    for (r, ur) in u.iter_mut().enumerate() {
+                        let w = rows[kk + r][j];
+                        for o in 0..K {
+                            ur[o] += w * p[o];
+                        }
                     }
                 }
-            }
+                u
+            });
             for (r, ur) in u.iter().enumerate() {
                 self.activation.fill_derivatives(1, ur[0], d);
                 emit(kk + r, chain_rule(d, ur));

@@ -91,6 +91,41 @@ pub trait Real:
         };
         (t, Self::from_f64(4.0) * e / (two_m * two_m))
     }
+    /// The sums of a block of four hidden units' time jets over all their inputs:
+    /// `sums[r][0] = biases[r] + sum_j rows[r][j] * inputs[j][0]` and
+    /// `sums[r][o] = 0 + sum_j rows[r][j] * inputs[j][o]` for o > 0, each in input order with
+    /// each product rounded before its sum (the bits of `sum += w * x`). The default returns
+    /// `None` and the caller computes them; `f32` on a Cortex-M4F computes them in assembly
+    /// when K = 3 (a trajectory's hidden layers) and every row is as long as the inputs.
+    ///
+    /// ```
+    /// use finn_core::Real;
+    /// let rows = [[1.0f32; 6], [2.0; 6], [0.5; 6], [-1.0; 6]];
+    /// let inputs = [[1.0f32, 2.0, 3.0]; 6];
+    /// let biases = [1.0f32; 4];
+    /// let sums = f32::block_sums(&biases, rows.each_ref().map(|r| &r[..]), &inputs)
+    ///     .unwrap_or_else(|| {
+    ///         let mut sums = biases.map(|b| [b, 0.0, 0.0]);
+    ///         for (sum, row) in sums.iter_mut().zip(&rows) {
+    ///             for (w, x) in row.iter().zip(&inputs) {
+    ///                 for o in 0..3 {
+    ///                     sum[o] += w * x[o];
+    ///                 }
+    ///             }
+    ///         }
+    ///         sums
+    ///     });
+    /// assert_eq!(sums[1], [13.0, 24.0, 36.0]);
+    /// ```
+    #[inline(always)]
+    fn block_sums<const K: usize>(
+        biases: &[Self],
+        rows: [&[Self]; 4],
+        inputs: &[[Self; K]],
+    ) -> Option<[[Self; K]; 4]> {
+        let _ = (biases, rows, inputs);
+        None
+    }
     /// The nearest f64 (exact for f32 and f64).
     fn to_f64(self) -> f64;
     /// Exact conversion of a small count (`n`, a factor `k` in a recurrence).
@@ -134,12 +169,20 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $exp:path, $expm1:path, $erfc:path, $sqrt:path, $ln:path, $tanh:path, $fabs:path $(, $tanh_sech2:path)?) => {
+    ($t:ty, $exp:path, $expm1:path, $erfc:path, $sqrt:path, $ln:path, $tanh:path, $fabs:path $(, $tanh_sech2:path, $block_sums:path)?) => {
         impl Real for $t {
             $(
                 #[inline(always)]
                 fn tanh_sech2(self) -> (Self, Self) {
                     $tanh_sech2(self)
+                }
+                #[inline(always)]
+                fn block_sums<const K: usize>(
+                    biases: &[Self],
+                    rows: [&[Self]; 4],
+                    inputs: &[[Self; K]],
+                ) -> Option<[[Self; K]; 4]> {
+                    $block_sums(biases, rows, inputs)
                 }
             )?
             const ZERO: Self = 0.0;
@@ -214,5 +257,6 @@ impl_real!(
     libm::logf,
     libm::tanhf,
     libm::fabsf,
-    crate::tanh::tanh_sech2_f32
+    crate::tanh::tanh_sech2_f32,
+    crate::multiply_add::block_sums_f32
 );

@@ -237,6 +237,12 @@ impl Rng {
 /// A random trajectory unlike the default one: D in {1, 2, 4, 5, 6}, one to three hidden
 /// layers of 2..=24 units, either activation, 0..=4 via-points, either scalar and policy.
 fn unseen_blob(seed: u64) -> (Vec<u8>, String) {
+    trajectory_case(seed, None)
+}
+
+/// As [`unseen_blob`], with the hidden widths and activation given and the scalar f32 when
+/// `shape` is given (the rest still drawn from the seed).
+fn trajectory_case(seed: u64, shape: Option<(&[usize], Activation)>) -> (Vec<u8>, String) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let d = [1, 2, 4, 5, 6][rng.below(5) as usize];
     let widths: Vec<usize> = (0..1 + rng.below(3))
@@ -246,6 +252,10 @@ fn unseen_blob(seed: u64) -> (Vec<u8>, String) {
         Activation::Tanh
     } else {
         Activation::Sigma
+    };
+    let (widths, activation) = match shape {
+        Some((w, a)) => (w.to_vec(), a),
+        None => (widths, activation),
     };
     let arch = Architecture {
         n: 1,
@@ -265,7 +275,7 @@ fn unseen_blob(seed: u64) -> (Vec<u8>, String) {
             (t0 + (t1 - t0) * frac, state(&mut rng))
         })
         .collect();
-    let scalar = if rng.below(2) == 0 {
+    let scalar = if rng.below(2) == 0 || shape.is_some() {
         Scalar::F32
     } else {
         Scalar::F64
@@ -316,6 +326,29 @@ fn unseen_configuration_matches_host_bit_for_bit() {
         "{description}: {:?}",
         run.load_error()
     );
+}
+
+/// On the device a hidden layer's sums run in assembly (`finn_core::multiply_add`) in groups
+/// of four inputs, the last inputs one at a time, for blocks of four units, the last units in
+/// Rust: fan-ins 5, 6, 7, 11, 8 and 9 leave every remainder of inputs, and the widths every
+/// remainder of units, in f32 with both activations. Device == host bit for bit.
+#[test]
+fn hidden_sums_match_host_for_every_remainder_of_four() {
+    let cases: [(u64, &[usize], Activation); 2] = [
+        (11, &[5, 6, 7, 12], Activation::Tanh),
+        (12, &[11, 8, 9, 4], Activation::Sigma),
+    ];
+    for (seed, widths, activation) in cases {
+        let (blob, description) = trajectory_case(seed, Some((widths, activation)));
+        eprintln!("{description}");
+        let run = run(&firmware_with_blob(&format!("remainders-{seed}"), &blob));
+        assert!(
+            run.load_error().is_none(),
+            "{description}: {:?}",
+            run.load_error()
+        );
+        assert_device_matches_host(&run, &blob);
+    }
 }
 
 /// The fit player's capacity on the host: every input count and depth a blob may have, widths up
