@@ -357,11 +357,12 @@ fn sigma_chunk(n: usize, x: &[f64], ord: usize, out: &mut [f64], b: usize, off: 
             for (p, &z) in p.iter_mut().zip(z) {
                 *p = 1.0 / (z + (z * z + tail).sqrt());
             }
-            let mut ratios = [[0.0; CHUNK]; MAX_DIM + 1];
+            // Each kept ratio g_(k+1) / g_k waits in g_(k+1)'s own slot (overwritten below
+            // by the value it gives), so no table of ratios is zeroed per chunk.
             for k in (1..=top).rev() {
                 if k < kmax {
-                    for ((r, &p), &q) in ratios[k][..m].iter_mut().zip(&*p).zip(&*q) {
-                        *r = p / q;
+                    for ((&i, &p), &q) in idx.iter().zip(&*p).zip(&*q) {
+                        g[k + 1][i] = p / q;
                     }
                 }
                 let kk = (2 * k) as f64;
@@ -371,12 +372,12 @@ fn sigma_chunk(n: usize, x: &[f64], ord: usize, out: &mut [f64], b: usize, off: 
                     *q = next;
                 }
             }
-            for (i, &p) in idx.iter().enumerate() {
+            for &p in idx {
                 for k in 2..=kmax {
                     g[k][p] = if g[1][p] == 0.0 {
                         0.0
                     } else {
-                        g[k - 1][p] * ratios[k - 1][i]
+                        g[k - 1][p] * g[k][p]
                     };
                 }
             }
