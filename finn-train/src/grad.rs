@@ -77,7 +77,6 @@ macro_rules! by_dim {
 }
 
 mod batch;
-pub mod erfcx;
 pub mod tables;
 pub use batch::BLOCK;
 

@@ -12,9 +12,8 @@
 //! in double-double): tanh within 2.5 ulp and sech^2 within 4 ulp of the exact value, relative,
 //! over the whole fast range (measured worst: 2.36 ulp at x = 1.9218, 3.34 ulp at 1.3254).
 
-use super::erfcx;
 use finn_core::activation::MAX_DIM;
-use finn_core::{Activation, Error};
+use finn_core::{Activation, Error, Real};
 
 /// Largest |x| of the vectorised tanh: e^(-2x) stays a normal f64 (2^-1010), so 2^k is
 /// built from its exponent bits alone.
@@ -96,9 +95,6 @@ pub fn tanh_sech2(x: f64) -> (f64, f64) {
     let one_e = 1.0 + e;
     (t, 4.0 * e / (one_e * one_e))
 }
-
-/// sqrt(pi) / 2.
-const HALF_SQRT_PI: f64 = 1.0 / core::f64::consts::FRAC_2_SQRT_PI;
 
 /// Points per inner pass: the stack scratch of one pass is sized by it.
 const CHUNK: usize = 64;
@@ -291,8 +287,8 @@ const MAX_TANH_ORDER: usize = finn_core::activation::MAX_ORDER + 1;
 
 /// sigma_n's table up to order n, the sums of finn-core's `sigma_derivatives`: sigma_n^(j) =
 /// g_(n-j-1) / 2 with g_k = i^k erfc(-x) (g_-1 = 2/sqrt(pi) e^(-x^2)). g_-1 from a
-/// branch-free exp with Veltkamp's split (as finn-core's `gaussian`), g_0 = erfc(-x) from
-/// [`super::erfcx`] (vectorised), higher g by the forward recurrence for x >= -1.5 and, for the points
+/// branch-free exp with Veltkamp's split (as finn-core's `gaussian`), g_0 = erfc(-x) by libm
+/// point by point, higher g by the forward recurrence for x >= -1.5 and, for the points
 /// below, the backward recurrence of the ratios g_k / g_(k-1) run for all of them at once:
 /// its loop is a chain of divisions per point, so over points it pipelines. They share the
 /// largest start among them (finn-core starts each point at its own), which only moves the
@@ -309,13 +305,8 @@ fn sigma_chunk(n: usize, x: &[f64], ord: usize, out: &mut [f64], b: usize, off: 
         let lo = ax - hi;
         *o = core::f64::consts::FRAC_2_SQRT_PI * (exp(-(hi * hi)) * exp(-((hi + hi + lo) * lo)));
     }
-    // g_0 = erfc(-v) = e^(-v^2) erfcx(|v|) for v <= 0, where e^(-v^2) = sqrt(pi)/2 g_-1,
-    // and 2 minus that for v > 0: no branch, so the loop vectorises.
-    let c = erfcx::coefficients();
-    let (lower, upper) = g.split_at_mut(1);
-    for ((o, &v), &gauss) in upper[0][..len].iter_mut().zip(x).zip(&lower[0][..len]) {
-        let tail = (HALF_SQRT_PI * gauss) * erfcx::erfcx(v.abs(), c);
-        *o = if v > 0.0 { 2.0 - tail } else { tail };
+    for (o, &v) in g[1][..len].iter_mut().zip(x) {
+        *o = Real::erfc(-v);
     }
     for k in 2..=kmax {
         let kk = (k - 1) as f64;
@@ -358,7 +349,7 @@ fn sigma_chunk(n: usize, x: &[f64], ord: usize, out: &mut [f64], b: usize, off: 
                 *p = 1.0 / (z + (z * z + tail).sqrt());
             }
             // Each kept ratio g_(k+1) / g_k waits in g_(k+1)'s own slot (overwritten below
-            // by the value it gives), so no table of ratios is zeroed per chunk.
+            // by the value it gives): no separate table of ratios.
             for k in (1..=top).rev() {
                 if k < kmax {
                     for ((&i, &p), &q) in idx.iter().zip(&*p).zip(&*q) {
@@ -394,7 +385,6 @@ fn sigma_chunk(n: usize, x: &[f64], ord: usize, out: &mut [f64], b: usize, off: 
 mod tests {
     use super::*;
     use finn_core::dd::DoubleDouble;
-    use finn_core::Real;
 
     /// Distance from `v` to the double-double `exact` in ulps of the exact value.
     fn ulps(v: f64, exact: DoubleDouble) -> f64 {
