@@ -8,8 +8,8 @@
 //! rounded first (`vmla.f32` is not fused), so the result is bit for bit that of
 //! `sum += w * x` in Rust, on the host as on the device; the QEMU tests check it.
 //!
-//! This is finn-core's only `unsafe` code: one `asm!` block that reads the slices it is given
-//! and nothing else.
+//! This is finn-core's only `unsafe` code: one `asm!` block that reads only the slices it is
+//! given, writes only its own sums, and restores every FPU register it uses.
 
 /// The sums of a block of four hidden units' time jets over all their inputs:
 /// `sums[r][0] = biases[r] + sum_j rows[r][j] * inputs[j][0]` and
@@ -35,7 +35,8 @@ pub(crate) fn block_sums_f32<const K: usize>(
 mod cortex_m4f {
     use core::mem::{size_of, MaybeUninit};
 
-    /// [`super::block_sums_f32`] for K = 3 on groups of four inputs.
+    /// [`super::block_sums_f32`] for K = 3: four inputs at a time, then the last one to three
+    /// one at a time.
     #[inline(always)]
     #[allow(unsafe_code)]
     pub(super) fn block_sums<const K: usize>(
