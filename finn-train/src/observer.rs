@@ -18,6 +18,7 @@
 //! ```
 
 use crate::solve::{self, Report, Settings, Step};
+use crate::stopping::Watch;
 use crate::TrainError;
 use argmin::core::{CostFunction, Gradient};
 use std::sync::mpsc;
@@ -67,8 +68,25 @@ where
         + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
         + Send,
 {
+    solve_watched(problem, init, settings, label, observer, None)
+}
+
+/// [`solve`] with validation checks inside the solve ([`crate::stopping::fit`]).
+pub(crate) fn solve_watched<P>(
+    problem: P,
+    init: Vec<f64>,
+    settings: &Settings,
+    label: &str,
+    observer: &mut dyn Observer,
+    watch: Option<&mut Watch<'_>>,
+) -> Result<Report, TrainError>
+where
+    P: CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
+        + Send,
+{
     observed(settings, label, observer, move |progress| {
-        solve::fit_problem(problem, init, settings, progress)
+        solve::fit_watched(problem, init, settings, progress, watch)
     })
 }
 

@@ -5,6 +5,7 @@
 
 use crate::fit::loss::Objective;
 use crate::model::Architecture;
+use crate::stopping::{Watch, Watched};
 use crate::TrainError;
 use argmin::core::observers::{Observe, ObserverMode};
 use argmin::core::{CostFunction, Executor, Gradient, IterState, State, TerminationReason, KV};
@@ -316,6 +317,22 @@ where
     P: CostFunction<Param = Vec<f64>, Output = f64>
         + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
 {
+    fit_watched(objective, init, settings, progress, None)
+}
+
+/// [`fit_problem`] with validation checks inside the solve ([`Watch`]): a watch that runs
+/// out of patience ends the solve as a success.
+pub(crate) fn fit_watched<P>(
+    objective: P,
+    init: Vec<f64>,
+    settings: &Settings,
+    progress: impl FnMut(&Step) + Send + Sync + 'static,
+    mut watch: Option<&mut Watch<'_>>,
+) -> Result<Report, TrainError>
+where
+    P: CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
+{
     let tracker = tracker(progress);
     let start = Instant::now();
     let (mut from, mut done, mut restarts) = (init, 0u64, 0u32);
@@ -328,14 +345,16 @@ where
             settings,
             settings.max_iters - done,
             &tracker,
+            watch.as_deref_mut(),
         )?;
+        let watched_out = watch.as_ref().is_some_and(|w| w.stopped.is_some());
         let (iterations, start_cost, best) = match tracker.lock() {
             Ok(t) => (t.iterations, t.start_cost, t.best.clone()),
             Err(_) => (0, None, None),
         };
         // L-BFGS ends a run on a failed line search, BFGS fails it: the same event.
         let failure = match attempt {
-            Ok(o) if !o.solver_exit => {
+            Ok(o) if !o.solver_exit || watched_out => {
                 let termination = match restarts {
                     0 => o.termination,
                     r => format!("{} (after {r} line-search restarts)", o.termination),
@@ -397,6 +416,7 @@ fn quasi_newton<P>(
     settings: &Settings,
     max_iters: u64,
     tracker: &Arc<Mutex<Tracker>>,
+    watch: Option<&mut Watch<'_>>,
 ) -> Result<Result<Outcome, argmin::core::Error>, TrainError>
 where
     P: CostFunction<Param = Vec<f64>, Output = f64>
@@ -416,17 +436,19 @@ where
     // The two methods differ only in the solver and in BFGS's initial inverse Hessian.
     Ok(match settings.method {
         Method::Lbfgs { memory } => {
-            let solver = LBFGS::new(line_search, memory.max(1))
+            let inner = LBFGS::new(line_search, memory.max(1))
                 .with_tolerance_grad(settings.tol_grad)
                 .map_err(solver_err)?
                 .with_tolerance_cost(settings.tol_cost)
                 .map_err(solver_err)?;
+            let solver = Watched { inner, watch };
             execute(lent, solver, recorder, |s| {
                 s.param(init).max_iters(max_iters)
             })
         }
         Method::Bfgs => {
-            let solver = Bfgs::new(settings.tol_grad, settings.tol_cost);
+            let inner = Bfgs::new(settings.tol_grad, settings.tol_cost);
+            let solver = Watched { inner, watch };
             execute(lent, solver, recorder, |s| {
                 s.param(init).max_iters(max_iters)
             })

@@ -129,7 +129,7 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
         (
             "solver",
             format!(
-                "{}, rounds of {} iterations, patience {}, weight decay {}",
+                "{}, validation checked every {} iterations, patience {}, weight decay {}",
                 c.solver.describe(),
                 c.early_stopping.every,
                 c.early_stopping.patience,
