@@ -376,6 +376,7 @@ fn bump_start_is_localised_on_its_centres() {
     let sites = Bumps {
         centres: ndarray::array![[-1.0, -1.0], [1.0, 1.0]],
         widths: ndarray::array![[0.2, 0.2], [0.2, 0.2]],
+        shapes: vec![ndarray::array![[5.0, 0.0], [0.0, 5.0]]; 2],
     };
     let params = bump_parameters(&arch, &points, &sites, 3);
     let (lo, hi) = (vec![-2.0; 2], vec![2.0; 2]);
@@ -400,6 +401,63 @@ fn bump_start_is_localised_on_its_centres() {
     let off = e.integral_over(&[-2.0, 0.0], &[0.0, 2.0]).unwrap()
         + e.integral_over(&[0.0, -2.0], &[2.0, 0.0]).unwrap();
     assert!(off / total < 0.05, "mass off the centres: {}", off / total);
+}
+
+/// A bump starts tilted and stretched like its cluster: on points along the anti-diagonal
+/// its mass lies along the anti-diagonal, where an axis-aligned bump of the same cluster
+/// (the start before tilting) puts as much on the diagonal.
+#[test]
+fn bump_start_follows_its_clusters_tilt() {
+    use finn_train::density::train::{bump_parameters, bumps};
+    let arch = Architecture {
+        n: 2,
+        kind: Kind::Positive,
+        activation: Activation::Sigma,
+        widths: vec![2, 1],
+    };
+    // x2 = -x1 + small noise, x1 spread over [-1.5, 1.5].
+    let points = Array2::from_shape_fn((300, 2), |(r, c)| {
+        let t = 3.0 * (r as f64 / 299.0 - 0.5);
+        let noise = 0.1 * (((r * 37) % 11) as f64 / 11.0 - 0.5);
+        if c == 0 {
+            t
+        } else {
+            -t + noise
+        }
+    });
+    let mass = |sites: &finn_train::density::train::Bumps| {
+        let params = bump_parameters(&arch, &points, sites, 1);
+        let (lo, hi) = (vec![-2.0; 2], vec![2.0; 2]);
+        let e = finn_train::eval::Evaluator::from_parts(
+            &arch,
+            &params,
+            &lo,
+            &hi,
+            finn_core::Resolved::scaled(1.0),
+        )
+        .unwrap();
+        let total = e.integral().unwrap();
+        let corner = |a: [f64; 2], b: [f64; 2]| e.integral_over(&a, &b).unwrap() / total;
+        let along = corner([0.5, -1.5], [1.5, -0.5]) + corner([-1.5, 0.5], [-0.5, 1.5]);
+        let across = corner([0.5, 0.5], [1.5, 1.5]) + corner([-1.5, -1.5], [-0.5, -0.5]);
+        (along, across)
+    };
+    let tilted = bumps(&points, 1).unwrap();
+    let w = &tilted.shapes[0];
+    assert!(w.iter().all(|v| *v >= 0.0) && w[[0, 1]] > 0.0, "shape {w}");
+    let (along, across) = mass(&tilted);
+    assert!(
+        along > 0.2 && along > 20.0 * across,
+        "tilted: {along} along, {across} across"
+    );
+    // The same cluster, axis-aligned.
+    let mut upright = tilted.clone();
+    upright.shapes[0] = ndarray::Array2::from_diag(&tilted.widths.row(0).mapv(|s| 1.0 / s));
+    let (along, across) = mass(&upright);
+    assert!(
+        across > 0.5 * along,
+        "upright: {along} along, {across} across"
+    );
 }
 
 /// The loss is summed over fixed blocks of rows added in order, so its value and gradient

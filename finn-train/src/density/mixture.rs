@@ -133,6 +133,9 @@ pub struct MixtureNll {
     pub weight_decay: f64,
     /// The seam penalty (`loss.seam`), if any.
     pub seam: Option<SeamPenalty>,
+    /// Whether the starting bumps are tilted like their clusters (`network.tilt`, default
+    /// true) or axis-aligned.
+    pub tilt: bool,
 }
 
 /// The seam penalty of a periodic coordinate p: with P(y) = c sum_k pi_k f'_k(s_k y) / Z_k
@@ -227,6 +230,7 @@ impl MixtureNll {
             signs,
             weight_decay: 0.0,
             seam: None,
+            tilt: true,
         })
     }
 
@@ -256,6 +260,12 @@ impl MixtureNll {
         Ok(self)
     }
 
+    /// Starts the bumps tilted like their clusters (true, the default) or axis-aligned.
+    pub fn with_tilt(mut self, tilt: bool) -> Self {
+        self.tilt = tilt;
+        self
+    }
+
     /// Sets the ridge coefficient.
     pub fn with_weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
@@ -281,16 +291,24 @@ impl MixtureNll {
     pub fn initial_parameters(&self, seed: u64) -> Result<Vec<f64>, TrainError> {
         let kk = self.components();
         let per = super::train::bumps_per_network(&self.architecture);
-        let sites = super::train::bumps(&self.points, (kk * per).max(1))?;
+        let mut sites = super::train::bumps(&self.points, (kk * per).max(1))?;
+        if !self.tilt {
+            sites.shapes = sites
+                .widths
+                .rows()
+                .into_iter()
+                .map(|w| Array2::from_diag(&w.mapv(|s| 1.0 / s.max(1e-6))))
+                .collect();
+        }
+        let shares = assign_bumps(&sites, &self.signs, per);
         let mut p = vec![0.0; kk];
-        for (k, s) in self.signs.iter().enumerate() {
+        for (k, (s, rows)) in self.signs.iter().zip(&shares).enumerate() {
             let reflected = reflect_rows(&self.points, s);
             // Component k's share of the bumps, in its reflected coordinates.
-            let rows: Vec<usize> = (k * per..(k + 1) * per).collect();
             p.extend(super::train::bump_parameters(
                 &self.architecture,
                 &reflected,
-                &sites.select(&rows, s),
+                &sites.select(rows, s),
                 seed.wrapping_add(k as u64 * 0x9E37),
             ));
         }
@@ -567,6 +585,69 @@ impl Partial {
 }
 
 /// The rows with the flagged axes negated (a reflection about 0).
+/// Which bumps each component starts with: `per` each, every bump in a component whose
+/// reflection keeps its shape's weights non-negative where one has room (in 2-D a
+/// negatively correlated cluster, whose inverse square root covariance has positive
+/// off-diagonals, in an unreflected network; a positively correlated one reflected on x2). Bumps that care most (the largest share of negative weight in the worst
+/// reflection) choose first. With fewer bumps than places, component k takes bumps
+/// k per .. (k + 1) per (cycled).
+pub(crate) fn assign_bumps(
+    sites: &super::train::Bumps,
+    signs: &[Vec<bool>],
+    per: usize,
+) -> Vec<Vec<usize>> {
+    let count = sites.centres.nrows();
+    let plain = || {
+        (0..signs.len())
+            .map(|k| (k * per..(k + 1) * per).collect())
+            .collect()
+    };
+    if count < signs.len() * per || sites.shapes.len() != count {
+        return plain();
+    }
+    // The share of |W| that is negative under each component's reflection.
+    let misfit = |r: usize, s: &[bool]| {
+        let w = &sites.shapes[r];
+        let sign = |i: usize| if s.get(i) == Some(&true) { -1.0 } else { 1.0 };
+        let (mut negative, mut total) = (0.0, 0.0);
+        for ((i, a), v) in w.indexed_iter() {
+            let v = v * sign(i) * sign(a);
+            total += v.abs();
+            if v < 0.0 {
+                negative -= v;
+            }
+        }
+        if total > 0.0 {
+            negative / total
+        } else {
+            0.0
+        }
+    };
+    let costs: Vec<Vec<f64>> = (0..count)
+        .map(|r| signs.iter().map(|s| misfit(r, s)).collect())
+        .collect();
+    let mut order: Vec<usize> = (0..count).collect();
+    let spread = |c: &[f64]| {
+        c.iter().cloned().fold(0.0, f64::max) - c.iter().cloned().fold(f64::INFINITY, f64::min)
+    };
+    order.sort_by(|&a, &b| {
+        spread(&costs[b])
+            .total_cmp(&spread(&costs[a]))
+            .then(a.cmp(&b))
+    });
+    let mut shares: Vec<Vec<usize>> = vec![Vec::with_capacity(per); signs.len()];
+    for r in order {
+        let best = (0..signs.len())
+            .filter(|&k| shares[k].len() < per)
+            .min_by(|&a, &b| costs[r][a].total_cmp(&costs[r][b]).then(a.cmp(&b)));
+        match best {
+            Some(k) => shares[k].push(r),
+            None => break,
+        }
+    }
+    shares
+}
+
 pub(crate) fn reflect_rows(points: &Array2<f64>, signs: &[bool]) -> Array2<f64> {
     let mut out = points.clone();
     for mut row in out.rows_mut() {
@@ -688,6 +769,33 @@ mod tests {
         let with = nll.loss(&p).unwrap();
         let ridge: f64 = p[2..].iter().map(|v| v * v).sum::<f64>() * 1e-3;
         assert!((with - plain - ridge - nll.seam_penalty(&p).unwrap()).abs() < 1e-12);
+    }
+
+    /// Each bump goes to a component whose reflection keeps its shape non-negative.
+    #[test]
+    fn bumps_go_to_the_reflection_that_keeps_their_tilt() {
+        use super::super::train::Bumps;
+        let sites = Bumps {
+            centres: array![[1.0, 1.0], [-1.0, 1.0], [0.0, 0.0], [2.0, 2.0]],
+            widths: Array2::from_elem((4, 2), 0.5),
+            shapes: vec![
+                array![[2.0, -1.0], [-1.0, 2.0]],
+                array![[2.0, 1.0], [1.0, 2.0]],
+                array![[2.0, -0.5], [-0.5, 2.0]],
+                array![[2.0, 0.0], [0.0, 2.0]],
+            ],
+        };
+        let signs = vec![vec![false, false], vec![false, true]];
+        let shares = assign_bumps(&sites, &signs, 2);
+        // The untilted bump fits both and takes the place left.
+        assert_eq!(shares, vec![vec![1, 3], vec![0, 2]]);
+        for (k, rows) in shares.iter().enumerate() {
+            let picked = sites.select(rows, &signs[k]);
+            assert!(picked.shapes.iter().all(|w| w.iter().all(|v| *v >= 0.0)));
+        }
+        // Too few bumps for the places: component k takes k per .. (k + 1) per.
+        let few = sites.select(&[0, 1], &[false, false]);
+        assert_eq!(assign_bumps(&few, &signs, 2), vec![vec![0, 1], vec![2, 3]]);
     }
 
     #[test]

@@ -127,6 +127,11 @@ pub struct NetworkConfig {
     /// reflections cycle through the reflections, each network with its own start.
     #[serde(default)]
     pub components: Option<usize>,
+    /// Start each bump tilted and stretched like its k-means cluster (the inverse square
+    /// root of its covariance as first-layer weights), in a component whose reflection keeps
+    /// those weights non-negative (default true); false: axis-aligned bumps.
+    #[serde(default = "default_true")]
+    pub tilt: bool,
 }
 
 fn positive() -> KindConfig {
@@ -910,7 +915,8 @@ pub(crate) fn run(
     );
     let signs = mixture::components(n, c.network.reflections, c.network.components)?;
     let mut nll = mixture::MixtureNll::new(arch.clone(), train_u, train::HALF_SIDE, signs.clone())?
-        .with_weight_decay(c.loss.weight_decay);
+        .with_weight_decay(c.loss.weight_decay)
+        .with_tilt(c.network.tilt);
     if let (Some(axis), true) = (support_map.periodic_axis(), c.loss.seam > 0.0) {
         nll = nll.with_seam(mixture::SeamPenalty {
             axis,

@@ -119,6 +119,10 @@ pub struct Bumps {
     pub centres: Array2<f64>,
     /// Widths per axis (k x n), > 0.
     pub widths: Array2<f64>,
+    /// Per bump, the weights of its n first-layer units (row i: unit i), n x n: the inverse
+    /// square root of its cluster's covariance, so that the bump starts tilted and stretched
+    /// like its cluster ([`bumps`]); diag(1 / width) for a cluster without correlation.
+    pub shapes: Vec<Array2<f64>>,
 }
 
 impl Bumps {
@@ -135,8 +139,24 @@ impl Bumps {
                 }
             }
         }
+        // A reflection R maps the shape W to R W R.
+        let sign = |i: usize| {
+            if reflect.get(i) == Some(&true) {
+                -1.0
+            } else {
+                1.0
+            }
+        };
+        let shapes = rows
+            .iter()
+            .map(|&r| {
+                let w = &self.shapes[r % self.shapes.len().max(1)];
+                Array2::from_shape_fn(w.dim(), |(i, a)| w[[i, a]] * sign(i) * sign(a))
+            })
+            .collect();
         Bumps {
             centres,
+            shapes,
             widths: self.widths.select(ndarray::Axis(0), &rows),
         }
     }
@@ -199,7 +219,54 @@ pub fn bumps(points: &Array2<f64>, count: usize) -> Result<Bumps, TrainError> {
         let local = (sum_sq[[c, i]] / counts[c].max(1) as f64).sqrt();
         local.max(floor * spread[i])
     });
-    Ok(Bumps { centres, widths })
+    let mut covariances = vec![Array2::<f64>::zeros((n, n)); k];
+    for (row, &c) in points.rows().into_iter().zip(&labels) {
+        for i in 0..n {
+            for a in 0..n {
+                covariances[c][[i, a]] += (row[i] - centres[[c, i]]) * (row[a] - centres[[c, a]]);
+            }
+        }
+    }
+    let shapes = covariances
+        .into_iter()
+        .enumerate()
+        .map(|(c, cov)| {
+            let cov = cov / counts[c].max(1) as f64;
+            let diagonal = || {
+                Array2::from_shape_fn(
+                    (n, n),
+                    |(i, a)| if i == a { 1.0 / widths[[c, i]] } else { 0.0 },
+                )
+            };
+            whitening(&cov, &spread, floor).unwrap_or_else(diagonal)
+        })
+        .collect();
+    Ok(Bumps {
+        centres,
+        widths,
+        shapes,
+    })
+}
+
+/// The symmetric inverse square root of `cov`, its eigenvalues first raised to at least
+/// (`floor` * spread)^2 in coordinates scaled by each axis's `spread` (the same floor as the
+/// widths'). None when the eigensolver fails.
+fn whitening(cov: &Array2<f64>, spread: &[f64], floor: f64) -> Option<Array2<f64>> {
+    use linfa_linalg::eigh::Eigh;
+    let n = spread.len();
+    let scaled = Array2::from_shape_fn((n, n), |(i, a)| cov[[i, a]] / (spread[i] * spread[a]));
+    let (values, vectors) = scaled.eigh().ok()?;
+    let inv_sqrt: Vec<f64> = values
+        .iter()
+        .map(|v| 1.0 / v.max(floor * floor).sqrt())
+        .collect();
+    let w = Array2::from_shape_fn((n, n), |(i, a)| {
+        (0..n)
+            .map(|e| vectors[[i, e]] * inv_sqrt[e] * vectors[[a, e]])
+            .sum::<f64>()
+            / spread[a]
+    });
+    w.iter().all(|v| v.is_finite()).then_some(w)
 }
 
 /// Starting parameters that make a network of two or more hidden layers a sum of localised
@@ -251,14 +318,26 @@ pub fn bump_parameters(
     let k = bumps_per_network(arch);
     let centre = |j: usize, a: usize| centres[[j % centres.nrows(), a]];
     let width = |j: usize, a: usize| widths[[j % widths.nrows(), a]].max(1e-6);
-    // First layer: unit j n + i is axis i of bump j.
+    // First layer: unit j n + i is row i of bump j's shape, or axis i alone when the shape
+    // has a negative weight (a positive network uses |w|, which would tilt it the other way).
     for j in 0..k {
+        let shape = bumps
+            .shapes
+            .get(j % bumps.shapes.len().max(1))
+            .filter(|w| w.dim() == (n, n) && w.iter().all(|v| *v >= 0.0));
         for i in 0..n {
             let unit = j * n + i;
+            let mut bias = 0.0;
             for a in 0..n {
-                p[unit * n + a] = if a == i { 1.0 / width(j, i) } else { 0.0 };
+                let w = match shape {
+                    Some(w) => w[[i, a]],
+                    None if a == i => 1.0 / width(j, i),
+                    None => 0.0,
+                };
+                p[unit * n + a] = w;
+                bias -= w * centre(j, a);
             }
-            p[w0 * n + unit] = -centre(j, i) / width(j, i);
+            p[w0 * n + unit] = bias;
         }
     }
     // Second layer: unit j sums its own n units; its bias puts z = 0 at its centre.
