@@ -173,6 +173,16 @@ struct Lent<'a, P> {
     evaluations: Arc<AtomicU64>,
 }
 
+// Not derived: a derive would ask P: Clone, and only the reference is copied.
+impl<P> Clone for Lent<'_, P> {
+    fn clone(&self) -> Self {
+        Lent {
+            problem: self.problem,
+            evaluations: Arc::clone(&self.evaluations),
+        }
+    }
+}
+
 /// Cost evaluations allowed within one iteration (More-Thuente usually needs 1 to 10).
 pub const MAX_EVALUATIONS_PER_ITERATION: u64 = 100;
 

@@ -33,6 +33,7 @@ pub type BfgsState = IterState<Vec<f64>, Vec<f64>, (), (), (), f64>;
 /// use argmin::core::{CostFunction, Error, Executor, Gradient};
 /// use finn_train::solve::Bfgs;
 /// /// Rosenbrock's function.
+/// #[derive(Clone)]
 /// struct Rosenbrock;
 /// impl CostFunction for Rosenbrock {
 ///     type Param = Vec<f64>;
@@ -105,6 +106,9 @@ fn mat_vec(h: &[f64], v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// How many times a failed line search is retried along a shorter direction.
+pub const SHORTER_SEARCHES: u32 = 6;
+
 fn missing(what: &str) -> argmin::core::Error {
     argmin::core::Error::msg(format!("BFGS: {what} not set"))
 }
@@ -112,7 +116,8 @@ fn missing(what: &str) -> argmin::core::Error {
 impl<O> Solver<O, BfgsState> for Bfgs
 where
     O: CostFunction<Param = Vec<f64>, Output = f64>
-        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>
+        + Clone,
 {
     fn name(&self) -> &str {
         "BFGS (O(p^2) update)"
@@ -148,18 +153,37 @@ where
             .into_iter()
             .map(|v| -v)
             .collect();
-        self.line_search.search_direction(direction);
         let inner = problem
             .take_problem()
             .ok_or_else(|| missing("the problem"))?;
-        let OptimizationResult {
-            problem: line_problem,
-            state: mut found,
-            ..
-        } = Executor::new(inner, self.line_search.clone())
-            .configure(|s| s.param(param.clone()).gradient(grad.clone()).cost(cost))
-            .ctrlc(false)
-            .run()?;
+        // A step can leave the region where the cost is defined: a density start with a
+        // training point at 1e-60 has a gradient near 1e58 (exact: a weight at 0 whose term
+        // would dwarf that density), and a first step along -g makes the integral underflow.
+        // The line search then fails on the cost's error. Search again along the direction
+        // cut to a largest entry of 1, then ten times shorter each time, before giving up.
+        let mut direction = direction;
+        let mut attempt = 0;
+        let (line_problem, mut found) = loop {
+            self.line_search.search_direction(direction.clone());
+            match Executor::new(inner.clone(), self.line_search.clone())
+                .configure(|s| s.param(param.clone()).gradient(grad.clone()).cost(cost))
+                .ctrlc(false)
+                .run()
+            {
+                Ok(OptimizationResult { problem, state, .. }) => break (problem, state),
+                Err(e) if attempt >= SHORTER_SEARCHES => return Err(e),
+                Err(_) => {
+                    attempt += 1;
+                    let largest = direction.iter().fold(0.0f64, |m, d| m.max(d.abs()));
+                    let cut = if attempt == 1 && largest > 1.0 {
+                        1.0 / largest
+                    } else {
+                        0.1
+                    };
+                    direction.iter_mut().for_each(|d| *d *= cut);
+                }
+            }
+        };
         problem.consume_problem(line_problem);
         let next = found
             .take_param()
@@ -189,6 +213,39 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A steep bowl whose cost is undefined beyond |x| = 5.
+    #[derive(Clone)]
+    struct Walled;
+    impl CostFunction for Walled {
+        type Param = Vec<f64>;
+        type Output = f64;
+        fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+            if p[0].abs() > 5.0 {
+                return Err(argmin::core::Error::msg("outside the domain"));
+            }
+            Ok(1e30 * (p[0] - 1.0).powi(2))
+        }
+    }
+    impl Gradient for Walled {
+        type Param = Vec<f64>;
+        type Gradient = Vec<f64>;
+        fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+            Ok(vec![2e30 * (p[0] - 1.0)])
+        }
+    }
+
+    /// Regression: a first step of length 2e30 along -g left the domain and the error ended
+    /// the solve; the search is now retried along shorter directions.
+    #[test]
+    fn a_step_out_of_the_domain_is_retried_shorter() {
+        let res = Executor::new(Walled, Bfgs::new(1e20, 0.0))
+            .configure(|s| s.param(vec![0.0]).max_iters(20))
+            .run()
+            .unwrap();
+        let best = res.state().best_param.clone().unwrap();
+        assert!((best[0] - 1.0).abs() < 1e-9, "{best:?}");
+    }
 
     /// The O(p^2) update equals the product form (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
     #[test]
