@@ -4,7 +4,7 @@
 //! (`finn_train::supremum` does the work).
 //!
 //! ```text
-//! cargo xtask bound results/densities/moons-c0.postcard --at-most 3.7
+//! cargo xtask bound results/densities/moons-c0.postcard --at-most 7.0
 //! cargo xtask bound results/densities/moons.density.json
 //! cargo xtask bound results/figure1/eps2.postcard
 //! ```

@@ -276,8 +276,9 @@ fn whitening(cov: &Array2<f64>, spread: &[f64], floor: f64) -> Option<Array2<f64
 /// A positive network's mixed partial is a sum of ridges when its first layer acts alone:
 /// every unit of w . x is constant along a hyperplane, and the learned density leaks along
 /// it across the whole support, a local minimum that training rarely leaves. One unit of the
-/// second layer fed by n first-layer units, one per axis (h_i = (x_i - c_i) / s_i), gives
-/// z = sum_i sigma_n(h_i) - b, and the z-term of its mixed partial,
+/// second layer fed by n first-layer units, h = W (x - c) with W the bump's shape (its
+/// cluster's inverse square root covariance, or diag(1 / s) axis-aligned when the shape has
+/// a negative weight), gives z = sum_i sigma_n(h_i) - b, and the z-term of its mixed partial,
 /// sigma_n^(n)(z) prod_i sigma_n'(h_i), vanishes along every arm of the level set z = 0: a
 /// bump around c. The centres c and widths s are the rows of `bumps` (cycled when there are
 /// fewer than k; see [`bumps`]). Every other weight starts at 0 (the subgradient of abs(w)
@@ -294,8 +295,10 @@ fn whitening(cov: &Array2<f64>, spread: &[f64], floor: f64) -> Option<Array2<f64
 /// let points = array![[0.1, 0.2], [-0.5, 0.7], [1.0, -1.0]];
 /// let p = bump_parameters(&arch, &points, &bumps(&points, 2).unwrap(), 1);
 /// assert_eq!(p.len(), arch.parameter_count());
-/// // The first unit looks at the first axis only.
-/// assert!(p[0] > 0.0 && p[1] == 0.0);
+/// // Units 0 and 1 are bump 0: h = W (x - c) with non-negative weights, 0 at its centre.
+/// let c = bumps(&points, 2).unwrap().centres.row(0).to_owned();
+/// let h0 = p[0] * c[0] + p[1] * c[1] + p[arch.widths[0] * 2];
+/// assert!(p[..4].iter().all(|w| *w >= 0.0) && h0.abs() < 1e-12);
 /// ```
 pub fn bump_parameters(
     arch: &Architecture,
