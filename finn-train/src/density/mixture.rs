@@ -584,11 +584,11 @@ impl Partial {
     }
 }
 
-/// The rows with the flagged axes negated (a reflection about 0).
 /// Which bumps each component starts with: `per` each, every bump in a component whose
 /// reflection keeps its shape's weights non-negative where one has room (in 2-D a
 /// negatively correlated cluster, whose inverse square root covariance has positive
-/// off-diagonals, in an unreflected network; a positively correlated one reflected on x2). Bumps that care most (the largest share of negative weight in the worst
+/// off-diagonals, in an unreflected network; a positively correlated one reflected on
+/// x2). Bumps that care most (the largest share of negative weight in the worst
 /// reflection) choose first. With fewer bumps than places, component k takes bumps
 /// k per .. (k + 1) per (cycled).
 pub(crate) fn assign_bumps(
@@ -648,6 +648,7 @@ pub(crate) fn assign_bumps(
     shares
 }
 
+/// The rows with the flagged axes negated (a reflection about 0).
 pub(crate) fn reflect_rows(points: &Array2<f64>, signs: &[bool]) -> Array2<f64> {
     let mut out = points.clone();
     for mut row in out.rows_mut() {
