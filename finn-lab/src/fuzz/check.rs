@@ -123,8 +123,7 @@ fn deviation_player_verdict(bytes: &[u8]) -> Result<bool, String> {
             let c = p
                 .correction(&x)
                 .map_err(|e| format!("deviation correction: {e}"))?;
-            let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt();
-            if phi.iter().any(|v| !v.is_finite()) || f < 0.0 || norm > f * (1.0 + 1e-5) {
+            if phi.iter().any(|v| !v.is_finite()) || f < 0.0 || !within(&c, f) {
                 return Err(format!(
                     "deviation at {x:?}: phi {phi:?}, f {f}, correction {c:?}"
                 ));
@@ -406,6 +405,13 @@ fn trajectory_player_verdict(bytes: &[u8]) -> Result<bool, String> {
     by_d!(1 2 3 4 5 6)
 }
 
+/// |c| <= f (1 + 1e-5), the norm taken in f64: in f32 the squares of a correction near
+/// 1e20 overflow to infinity, which once failed a valid deviation whose magnitude was 6.3e27.
+fn within(c: &[f32], f: f32) -> bool {
+    let norm = c.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+    norm <= f64::from(f) * (1.0 + 1e-5)
+}
+
 fn finite<T: Real, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, String> {
     match r {
         Ok(v) if v.is_finite() => Ok(v),
@@ -520,5 +526,27 @@ fn settle(
         Verdict::Accepted
     } else {
         Verdict::Rejected(format!("{what} does not load"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Regression: the fuzz campaign reported a mutant of the Figure 2 blob as a broken
+    /// promise because |c| overflowed in f32, although |c| = 6.323901e27 <= f = 6.3243154e27.
+    #[test]
+    fn a_large_correction_within_its_magnitude_is_within() {
+        assert!(super::within(&[6.323901e27], 6.324_315_4e27));
+        assert!(super::within(&[3.0, 4.0], 5.0));
+        assert!(!super::within(&[3.0, 4.0], 4.9));
+        assert!(!super::within(&[f32::INFINITY], f32::MAX));
+    }
+
+    /// The mutant itself (tests/data/deviation-large-correction.postcard, from the campaign
+    /// of 2026-12-02): a deviation whose magnitude reaches 6.3e27 at x = 0, and whose every
+    /// evaluation is finite and within its magnitude.
+    #[test]
+    fn the_mutant_with_a_large_correction_is_accepted() {
+        let bytes = include_bytes!("../../tests/data/deviation-large-correction.postcard");
+        assert_eq!(super::verdict(bytes), super::Verdict::Accepted);
     }
 }
