@@ -355,18 +355,39 @@ fn reflected_mixture_on_real_space_runs_and_is_normalised() {
     assert!(with_suffix(&stem, "-samples.png").is_file());
 }
 
+/// A positive sigma_2 network of 2 inputs with these hidden widths.
+fn positive_sigma(widths: Vec<usize>) -> Architecture {
+    Architecture {
+        n: 2,
+        kind: Kind::Positive,
+        activation: Activation::Sigma,
+        widths,
+    }
+}
+
+/// The network on the learning box [-2, 2]^2 with its integral scaled to 1.
+fn on_learning_box<'a>(
+    arch: &'a Architecture,
+    params: &'a [f64],
+) -> finn_train::eval::Evaluator<'a> {
+    let (lo, hi) = (vec![-2.0; 2], vec![2.0; 2]);
+    finn_train::eval::Evaluator::from_parts(
+        arch,
+        params,
+        &lo,
+        &hi,
+        finn_core::Resolved::scaled(1.0),
+    )
+    .unwrap()
+}
+
 /// The bump start puts the mass where its centres are: a ridge start (a first layer acting
 /// alone) spreads it along whole lines of the box, which is the local minimum that kept the
 /// trained densities far behind a Gaussian mixture.
 #[test]
 fn bump_start_is_localised_on_its_centres() {
     use finn_train::density::train::{bump_parameters, bumps_per_network, Bumps};
-    let arch = Architecture {
-        n: 2,
-        kind: Kind::Positive,
-        activation: Activation::Sigma,
-        widths: vec![4, 2],
-    };
+    let arch = positive_sigma(vec![4, 2]);
     assert_eq!(bumps_per_network(&arch), 2);
     // Points spread around two centres in opposite quadrants of [-2, 2]^2.
     let points = Array2::from_shape_fn((200, 2), |(r, c)| {
@@ -379,15 +400,7 @@ fn bump_start_is_localised_on_its_centres() {
         shapes: vec![ndarray::array![[5.0, 0.0], [0.0, 5.0]]; 2],
     };
     let params = bump_parameters(&arch, &points, &sites, 3);
-    let (lo, hi) = (vec![-2.0; 2], vec![2.0; 2]);
-    let e = finn_train::eval::Evaluator::from_parts(
-        &arch,
-        &params,
-        &lo,
-        &hi,
-        finn_core::Resolved::scaled(1.0),
-    )
-    .unwrap();
+    let e = on_learning_box(&arch, &params);
     let total = e.integral().unwrap();
     let near = |c: f64| {
         e.integral_over(&[c - 0.75, c - 0.75], &[c + 0.75, c + 0.75])
@@ -409,12 +422,7 @@ fn bump_start_is_localised_on_its_centres() {
 #[test]
 fn bump_start_follows_its_clusters_tilt() {
     use finn_train::density::train::{bump_parameters, bumps};
-    let arch = Architecture {
-        n: 2,
-        kind: Kind::Positive,
-        activation: Activation::Sigma,
-        widths: vec![2, 1],
-    };
+    let arch = positive_sigma(vec![2, 1]);
     // x2 = -x1 + small noise, x1 spread over [-1.5, 1.5].
     let points = Array2::from_shape_fn((300, 2), |(r, c)| {
         let t = 3.0 * (r as f64 / 299.0 - 0.5);
@@ -427,15 +435,7 @@ fn bump_start_follows_its_clusters_tilt() {
     });
     let mass = |sites: &finn_train::density::train::Bumps| {
         let params = bump_parameters(&arch, &points, sites, 1);
-        let (lo, hi) = (vec![-2.0; 2], vec![2.0; 2]);
-        let e = finn_train::eval::Evaluator::from_parts(
-            &arch,
-            &params,
-            &lo,
-            &hi,
-            finn_core::Resolved::scaled(1.0),
-        )
-        .unwrap();
+        let e = on_learning_box(&arch, &params);
         let total = e.integral().unwrap();
         let corner = |a: [f64; 2], b: [f64; 2]| e.integral_over(&a, &b).unwrap() / total;
         let along = corner([0.5, -1.5], [1.5, -0.5]) + corner([-1.5, 0.5], [-0.5, 1.5]);
