@@ -42,7 +42,7 @@ pub trait Baseline {
 }
 
 /// log(sum(exp(v))), stable.
-fn log_sum_exp(v: &[f64]) -> f64 {
+pub(crate) fn log_sum_exp(v: &[f64]) -> f64 {
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
         return max;

@@ -140,6 +140,112 @@ pub fn disk(count: usize, seed: u64) -> Array2<f64> {
     a
 }
 
+/// A generated 2-D shape of the benchmark: its generator, the seed of the shipped CSV, and
+/// its exact log density, so that a model can be scored against fresh draws and against the
+/// truth itself (the lowest expected NLL any model can reach).
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// The dataset's name (`configs/data/density-<name>.csv`).
+    pub name: &'static str,
+    /// The seed of the shipped CSV's [`POINTS`] points.
+    pub seed: u64,
+    /// The generator: `count` points from `seed`.
+    pub draw: fn(usize, u64) -> Array2<f64>,
+    /// The exact log density of the generator at a point.
+    pub log_pdf: fn(&[f64]) -> f64,
+}
+
+/// The three generated shapes of the benchmark.
+pub const SHAPES: [Shape; 3] = [
+    Shape {
+        name: "moons",
+        seed: 11,
+        draw: two_moons,
+        log_pdf: two_moons_log_pdf,
+    },
+    Shape {
+        name: "ring",
+        seed: 12,
+        draw: ring,
+        log_pdf: ring_log_pdf,
+    },
+    Shape {
+        name: "banana",
+        seed: 13,
+        draw: banana,
+        log_pdf: banana_log_pdf,
+    },
+];
+
+/// ln N(v; mean, sd^2).
+fn log_normal(v: f64, mean: f64, sd: f64) -> f64 {
+    let z = (v - mean) / sd;
+    -0.5 * z * z - sd.ln() - 0.5 * (2.0 * PI).ln()
+}
+
+/// Steps of the midpoint rule over the moons' arc parameter t in [0, pi]: 2,048 steps of
+/// 0.0015 against a noise of 0.1 (about 65 steps per standard deviation along the arc).
+const ARC_STEPS: usize = 2048;
+
+/// The exact log density of [`two_moons`]: each moon has weight 1/2, its arc parameter t is
+/// uniform on [0, pi] and the noise isotropic with standard deviation 0.1, so
+/// p(x) = 1/2 sum over the moons of (1 / pi) integral over t of N(x; m(t), 0.01 I), the
+/// integral by the midpoint rule ([`ARC_STEPS`]) as a log-sum-exp (finite far from the data).
+///
+/// ```
+/// use finn_train::density::datasets::two_moons_log_pdf;
+/// // On the first arc's apex the density is high; far away it is tiny but finite.
+/// assert!(two_moons_log_pdf(&[0.0, 1.0]) > 0.0);
+/// assert!(two_moons_log_pdf(&[10.0, 10.0]).is_finite());
+/// ```
+pub fn two_moons_log_pdf(x: &[f64]) -> f64 {
+    let variance = 0.01;
+    let mut exponents = Vec::with_capacity(2 * ARC_STEPS);
+    for j in 0..ARC_STEPS {
+        let t = PI * (j as f64 + 0.5) / ARC_STEPS as f64;
+        let (c, s) = (t.cos(), t.sin());
+        for (mx, my) in [(c, s), (1.0 - c, 0.5 - s)] {
+            let d2 = (x[0] - mx).powi(2) + (x[1] - my).powi(2);
+            exponents.push(-0.5 * d2 / variance);
+        }
+    }
+    // (1/2) (1/pi) (pi / steps) sum of exp(e) / (2 pi variance) over both moons.
+    super::baselines::log_sum_exp(&exponents)
+        - (2.0 * ARC_STEPS as f64).ln()
+        - (2.0 * PI * variance).ln()
+}
+
+/// The exact log density of [`ring`]: the angle is uniform and the radius r = 2 + 0.2 z, so
+/// at a point of radius r > 0, p = (N(r; 2, 0.04) + N(-r; 2, 0.04)) / (2 pi r) (the second
+/// term is the radius drawn negative, below 1e-21). At the centre this is +inf: an
+/// integrable singularity of weight about e^-50 that no draw reaches.
+///
+/// ```
+/// use finn_train::density::datasets::ring_log_pdf;
+/// let on = ring_log_pdf(&[2.0, 0.0]);
+/// // N(2; 2, 0.04) / (4 pi) = 1 / (0.2 sqrt(2 pi) 4 pi).
+/// let expected = -(0.2 * (2.0 * std::f64::consts::PI).sqrt() * 4.0 * std::f64::consts::PI).ln();
+/// assert!((on - expected).abs() < 1e-12);
+/// assert_eq!(ring_log_pdf(&[0.0, 0.0]), f64::INFINITY);
+/// ```
+pub fn ring_log_pdf(x: &[f64]) -> f64 {
+    let r = x[0].hypot(x[1]);
+    let near = log_normal(r, 2.0, 0.2);
+    let far = log_normal(-r, 2.0, 0.2);
+    near + (far - near).exp().ln_1p() - (2.0 * PI * r).ln()
+}
+
+/// The exact log density of [`banana`]: N(x1; 0, 1) N(x2; x1^2 / 2 - 1, 0.25^2).
+///
+/// ```
+/// use finn_train::density::datasets::banana_log_pdf;
+/// let p = banana_log_pdf(&[0.0, -1.0]).exp();
+/// assert!((p - 1.0 / (2.0 * std::f64::consts::PI * 0.25)).abs() < 1e-12);
+/// ```
+pub fn banana_log_pdf(x: &[f64]) -> f64 {
+    log_normal(x[0], 0.0, 1.0) + log_normal(x[1], 0.5 * x[0] * x[0] - 1.0, 0.25)
+}
+
 /// (weight, mean, standard deviation) of [`bimodal`]'s components.
 pub const BIMODAL: [(f64, f64, f64); 2] = [(0.4, -1.5, 0.45), (0.6, 1.2, 0.7)];
 
@@ -224,6 +330,55 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each shape's log density is its generator's: its midpoint integral over a box that
+    /// holds all but about 1e-9 of the mass is 1, and the share of 20,000 draws in each
+    /// cell of a 4 x 4 grid over the box matches the density's integral over the cell within
+    /// 4 standard errors (a wrong shift, width or Jacobian fails both).
+    #[test]
+    fn every_shapes_log_pdf_is_its_generators_density() {
+        let boxes = [
+            ([-1.6, -1.1], [2.6, 1.6]),
+            ([-3.2, -3.2], [3.2, 3.2]),
+            ([-6.0, -3.0], [6.0, 19.0]),
+        ];
+        let (fine, cells) = (200, 4);
+        for (shape, (lo, hi)) in SHAPES.into_iter().zip(boxes) {
+            let h = [(hi[0] - lo[0]) / fine as f64, (hi[1] - lo[1]) / fine as f64];
+            let mut mass = [[0.0; 4]; 4];
+            for i in 0..fine {
+                for j in 0..fine {
+                    let x = [
+                        lo[0] + (i as f64 + 0.5) * h[0],
+                        lo[1] + (j as f64 + 0.5) * h[1],
+                    ];
+                    mass[i * cells / fine][j * cells / fine] +=
+                        (shape.log_pdf)(&x).exp() * h[0] * h[1];
+                }
+            }
+            let total: f64 = mass.iter().flatten().sum();
+            assert!(
+                (total - 1.0).abs() < 1e-6,
+                "{}: integral {total}",
+                shape.name
+            );
+            let draws = (shape.draw)(20_000, 99);
+            let mut count = [[0usize; 4]; 4];
+            for r in draws.rows() {
+                let cell = |k: usize| ((r[k] - lo[k]) / (hi[k] - lo[k]) * cells as f64) as usize;
+                count[cell(0)][cell(1)] += 1;
+            }
+            for (m, c) in mass.iter().flatten().zip(count.iter().flatten()) {
+                let expected = 20_000.0 * m;
+                let se = (expected * (1.0 - m)).sqrt();
+                assert!(
+                    (*c as f64 - expected).abs() <= 4.0 * se + 1.0,
+                    "{}: {c} draws in a cell of expected {expected:.1}",
+                    shape.name
+                );
+            }
+        }
+    }
 
     /// The disk generator: seeded, inside the unit disk, with mass on both sides of the seam
     /// (theta = 0), and the shipped CSV is its output.

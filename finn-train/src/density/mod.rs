@@ -640,24 +640,30 @@ impl Scores {
     /// assert!((se - 1.0 / 3.0).abs() < 1e-15);
     /// ```
     pub fn paired_difference(&self, other: &Scores) -> Option<(f64, f64)> {
-        let d: Vec<f64> = self
-            .test_each
-            .iter()
-            .zip(&other.test_each)
-            .map(|(a, b)| a - b)
-            .collect();
-        if d.is_empty() || d.len() != self.test_each.len() || d.len() != other.test_each.len() {
-            return None;
-        }
-        let m = d.len() as f64;
-        let mean = d.iter().sum::<f64>() / m;
-        let var = if d.len() > 1 {
-            d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1.0)
-        } else {
-            0.0
-        };
-        Some((mean, (var / m).sqrt()))
+        paired_difference(&self.test_each, &other.test_each)
     }
+}
+
+/// The mean and standard error of a[i] - b[i] over the points; `None` when empty or of
+/// different lengths.
+///
+/// ```
+/// let (d, se) = finn_train::density::paired_difference(&[2.0, 4.0], &[1.0, 1.0]).unwrap();
+/// assert_eq!((d, se), (2.0, 1.0));
+/// ```
+pub fn paired_difference(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    if a.is_empty() || a.len() != b.len() {
+        return None;
+    }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let m = d.len() as f64;
+    let mean = d.iter().sum::<f64>() / m;
+    let var = if d.len() > 1 {
+        d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1.0)
+    } else {
+        0.0
+    };
+    Some((mean, (var / m).sqrt()))
 }
 
 /// The mean of `v`, `None` when empty.
@@ -686,6 +692,10 @@ pub struct DensityOutcome {
     pub gmm: Option<Scores>,
     /// The KDE's, if fitted.
     pub kde: Option<Scores>,
+    /// The fitted Gaussian mixture, to score other points (the benchmark's fresh draws).
+    pub gmm_model: Option<baselines::Mixture>,
+    /// The fitted KDE.
+    pub kde_model: Option<baselines::Kde>,
     /// Validation NLL of each mixture size tried.
     pub gmm_tried: Vec<(usize, f64)>,
     /// Exact integral of the pdf over the support (the blob as written, read back) minus 1.
@@ -1039,12 +1049,14 @@ pub(crate) fn run(
     };
 
     let mut gmm_tried = Vec::new();
+    let mut gmm_model = None;
+    let mut kde_model = None;
     let gmm = if c.baselines.gmm_components > 0 {
         let t = Instant::now();
         let (m, tried) =
             baselines::select_mixture(&split.train, &split.validation, c.baselines.gmm_components)?;
         gmm_tried = tried;
-        Some(Scores {
+        let scores = Some(Scores {
             method: "Gaussian mixture (EM)".into(),
             detail: format!(
                 "{} components (of 1..={} by validation NLL)",
@@ -1056,14 +1068,16 @@ pub(crate) fn run(
             test: mean(&m.nll_each(&split.test)),
             test_each: m.nll_each(&split.test),
             seconds: t.elapsed().as_secs_f64(),
-        })
+        });
+        gmm_model = Some(m);
+        scores
     } else {
         None
     };
     let kde = if c.baselines.kde {
         let t = Instant::now();
         let (k, _) = baselines::select_kde(&split.train, &split.validation);
-        Some(Scores {
+        let scores = Some(Scores {
             method: "Gaussian KDE".into(),
             detail: format!(
                 "h = {:.4} (Scott's {:.4}) by validation NLL",
@@ -1075,7 +1089,9 @@ pub(crate) fn run(
             test: mean(&k.nll_each(&split.test)),
             test_each: k.nll_each(&split.test),
             seconds: t.elapsed().as_secs_f64(),
-        })
+        });
+        kde_model = Some(k);
+        scores
     } else {
         None
     };
@@ -1130,6 +1146,8 @@ pub(crate) fn run(
         finn,
         gmm,
         kde,
+        gmm_model,
+        kde_model,
         gmm_tried,
         normalisation_error,
         split,
