@@ -258,6 +258,34 @@ fn small_run_from_toml_is_normalised_exactly() {
     assert_eq!(o.clipped, 1);
 }
 
+/// The automatic support box is drawn around the training and validation points only: a
+/// test point far outside stays outside (density 0, charged -ln 1e-300 nats) instead of
+/// stretching the box. Before, the box covered every point, the test points included.
+#[test]
+fn the_automatic_box_ignores_the_test_points() {
+    let dir = scratch("auto-box");
+    let mut points = datasets::bimodal(200, 3);
+    // The split depends only on the number of points and the seed: find a test row.
+    let ids = Array2::from_shape_fn((200, 1), |(r, _)| r as f64);
+    let split = finn_train::density::data::split(&ids, 0.2, 0.2, 2).unwrap();
+    let row = split.test[[0, 0]] as usize;
+    points[[row, 0]] = 40.0;
+    std::fs::write(dir.join("points.csv"), datasets::to_csv(&points, "outlier")).unwrap();
+    let config = CONFIG
+        .replace("lower = [-5.0]\n    upper = [5.0]", "auto = true")
+        .replace("max_iters = 40", "max_iters = 5");
+    assert!(config.contains("auto = true"));
+    let job = Job::from_toml_str(config, dir.join("auto.toml")).unwrap();
+    let a = job.run(&mut Silent).unwrap();
+    let Outcome::Density(o) = &a.outcome else {
+        panic!("not a density")
+    };
+    assert_eq!(o.test_outside, 1);
+    assert!(o.model.domain_upper[0] < 10.0, "{:?}", o.model.domain_upper);
+    let charged = -finn_train::density::loss::FLOOR.ln() / o.split.test.nrows() as f64;
+    assert!(o.finn.test.unwrap() > charged, "{:?}", o.finn.test);
+}
+
 /// Bisection on the exact CDF returns points whose CDF is the uniform, within the tolerance
 /// times the pdf.
 #[test]

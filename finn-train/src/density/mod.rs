@@ -859,9 +859,18 @@ pub(crate) fn run(
             }
             (lo.clone(), hi.clone())
         }
-        _ => data::auto_support(&points, c.support.margin),
+        // The box of the training and validation points only: the test points are data the
+        // model never saw, and one outside the box is charged like any point of density 0.
+        _ => {
+            let s = data::split(&points, c.data.validation, c.data.test, c.seed)?;
+            let seen =
+                ndarray::concatenate(ndarray::Axis(0), &[s.train.view(), s.validation.view()])
+                    .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+            data::auto_support(&seen, c.support.margin)
+        }
     };
-    let clipped = if real_space {
+    let auto_box = c.support.lower.is_none() || c.support.upper.is_none();
+    let clipped = if real_space || (auto_box && domain.is_none()) {
         0
     } else if let Some(m) = &domain {
         fit_to_domain(
