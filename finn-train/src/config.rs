@@ -221,7 +221,12 @@ impl Job {
                 Spec::Trajectory(c)
             }
             Application::Density => {
-                let c: DensityConfig = toml::from_str(&text).map_err(|e| config_error(path, e))?;
+                let mut c: DensityConfig =
+                    toml::from_str(&text).map_err(|e| config_error(path, e))?;
+                // A density's start is far from its optimum (gradients up to 1e58 on sparse
+                // points): dense BFGS with shorter retried line searches trains where L-BFGS
+                // stops at the start (docs/density.md, "Training").
+                c.solver = c.solver.or_method(SolverMethod::Bfgs);
                 c.check().map_err(|e| config_error(path, e))?;
                 Spec::Density(c)
             }
@@ -402,9 +407,10 @@ impl From<ScalarConfig> for Scalar {
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolverConfig {
-    /// lbfgs | bfgs | levenberg-marquardt.
-    #[serde(default = "default_method")]
-    pub method: SolverMethod,
+    /// lbfgs | bfgs | levenberg-marquardt; `None`: the application's default
+    /// ([`SolverConfig::method`]).
+    #[serde(default)]
+    pub method: Option<SolverMethod>,
     /// L-BFGS correction pairs.
     #[serde(default = "default_memory")]
     pub memory: usize,
@@ -435,9 +441,6 @@ pub enum SolverMethod {
 /// "levenberg-marquardt"` applies.
 pub const LEAST_SQUARES_APPLICATIONS: &[&str] = &["fit"];
 
-fn default_method() -> SolverMethod {
-    SolverMethod::Lbfgs
-}
 fn default_memory() -> usize {
     10
 }
@@ -454,7 +457,7 @@ fn default_tol_cost() -> f64 {
 impl Default for SolverConfig {
     fn default() -> Self {
         SolverConfig {
-            method: default_method(),
+            method: None,
             memory: default_memory(),
             max_iters: default_max_iters(),
             tol_grad: default_tol_grad(),
@@ -464,18 +467,39 @@ impl Default for SolverConfig {
 }
 
 impl SolverConfig {
+    /// The method: the config's, else L-BFGS (densities default to BFGS instead:
+    /// [`SolverConfig::or_method`]).
+    ///
+    /// ```
+    /// use finn_train::config::{SolverConfig, SolverMethod};
+    /// assert_eq!(SolverConfig::default().method(), SolverMethod::Lbfgs);
+    /// let dense = SolverConfig::default().or_method(SolverMethod::Bfgs);
+    /// assert_eq!(dense.method(), SolverMethod::Bfgs);
+    /// let lbfgs = SolverConfig { method: Some(SolverMethod::Lbfgs), ..Default::default() };
+    /// assert_eq!(lbfgs.or_method(SolverMethod::Bfgs).method(), SolverMethod::Lbfgs);
+    /// ```
+    pub fn method(&self) -> SolverMethod {
+        self.method.unwrap_or(SolverMethod::Lbfgs)
+    }
+
+    /// This config with `method` where the config names none (an application's default).
+    pub fn or_method(mut self, method: SolverMethod) -> Self {
+        self.method.get_or_insert(method);
+        self
+    }
+
     /// Checks the ranges, and that the method suits `application` (its `application` key):
     /// Levenberg-Marquardt needs a least-squares loss ([`LEAST_SQUARES_APPLICATIONS`]).
     ///
     /// ```
     /// use finn_train::config::{SolverConfig, SolverMethod};
-    /// let lm = SolverConfig { method: SolverMethod::LevenbergMarquardt, ..Default::default() };
+    /// let lm = SolverConfig { method: Some(SolverMethod::LevenbergMarquardt), ..Default::default() };
     /// assert!(lm.check("fit").is_ok());
     /// let e = lm.check("density").unwrap_err();
     /// assert!(e.contains("levenberg-marquardt") && e.contains("density"), "{e}");
     /// ```
     pub fn check(&self, application: &str) -> Result<(), String> {
-        if self.method == SolverMethod::LevenbergMarquardt
+        if self.method() == SolverMethod::LevenbergMarquardt
             && !LEAST_SQUARES_APPLICATIONS.contains(&application)
         {
             return Err(format!(
@@ -499,7 +523,7 @@ impl SolverConfig {
     /// The solver settings.
     pub fn settings(&self) -> Settings {
         Settings {
-            method: match self.method {
+            method: match self.method() {
                 SolverMethod::Lbfgs => solve::Method::Lbfgs {
                     memory: self.memory,
                 },
@@ -514,7 +538,7 @@ impl SolverConfig {
 
     /// How the report names the solver.
     pub fn describe(&self) -> String {
-        match self.method {
+        match self.method() {
             SolverMethod::Lbfgs => format!("L-BFGS (memory {})", self.memory),
             SolverMethod::Bfgs => "BFGS".to_string(),
             SolverMethod::LevenbergMarquardt => "Levenberg-Marquardt".to_string(),

@@ -335,7 +335,10 @@ fn reflected_mixture_on_real_space_runs_and_is_normalised() {
     )
     .unwrap();
     let text = CONFIG
-        .replace("widths = [4]", "widths = [4]\nreflections = true")
+        .replace(
+            "widths = [4]",
+            "widths = [4]\nreflections = true\ncomponents = 2",
+        )
         .replace("lower = [-5.0]\n    upper = [5.0]", "map = \"real-space\"")
         .replace(
             "max_iters = 40",

@@ -123,11 +123,11 @@ pub fn time_application(
     let output = scratch.join(format!("{name}-{}", method_name(method)));
     match &mut job.spec {
         Spec::Density(c) => {
-            c.solver.method = method;
+            c.solver.method = Some(method);
             c.output = output;
         }
         Spec::Trajectory(c) => {
-            c.solver.method = method;
+            c.solver.method = Some(method);
             c.output = output;
         }
         _ => bail!("{config}: the application timings take density and trajectory configs"),

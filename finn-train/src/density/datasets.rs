@@ -194,8 +194,12 @@ const ARC_STEPS: usize = 2048;
 ///
 /// ```
 /// use finn_train::density::datasets::two_moons_log_pdf;
-/// // On the first arc's apex the density is high; far away it is tiny but finite.
-/// assert!(two_moons_log_pdf(&[0.0, 1.0]) > 0.0);
+/// // On the first arc's apex: half the mass spread over an arc of length pi, times the
+/// // noise's density across the arc, 1 / (0.1 sqrt(2 pi)) (up to the arc's curvature).
+/// let pi = std::f64::consts::PI;
+/// let across = 0.5 / pi / (0.1 * (2.0 * pi).sqrt());
+/// assert!((two_moons_log_pdf(&[0.0, 1.0]) - across.ln()).abs() < 0.01);
+/// // Far away it is tiny but finite.
 /// assert!(two_moons_log_pdf(&[10.0, 10.0]).is_finite());
 /// ```
 pub fn two_moons_log_pdf(x: &[f64]) -> f64 {

@@ -54,14 +54,23 @@ pub fn sign_patterns(n: usize, reflections: bool) -> Vec<Vec<bool>> {
 /// Most networks a mixture may have (each is trained and stored separately).
 pub const MAX_COMPONENTS: usize = 64;
 
-/// The reflection of each of `count` components (default: one per pattern of
-/// [`sign_patterns`]), cycling through the patterns.
+/// Networks of a mixture with reflections when the config names no count, at least (the
+/// shipped 2-D configs' count: a minimal 2-D config then trains like them).
+pub const DEFAULT_COMPONENTS: usize = 8;
+
+/// The reflection of each of `count` components, cycling through the patterns of
+/// [`sign_patterns`]. Without a count: one network without reflections (or in 1-D), else
+/// [`DEFAULT_COMPONENTS`] or one per pattern if there are more.
 ///
 /// ```
 /// use finn_train::density::mixture::components;
 /// let signs = components(2, true, Some(3)).unwrap();
 /// assert_eq!(signs, vec![vec![false, false], vec![false, true], vec![false, false]]);
 /// assert!(components(2, true, Some(0)).is_err());
+/// assert_eq!(components(2, true, None).unwrap().len(), 8);
+/// assert_eq!(components(5, true, None).unwrap().len(), 16);
+/// assert_eq!(components(1, true, None).unwrap().len(), 1);
+/// assert_eq!(components(3, false, None).unwrap().len(), 1);
 /// ```
 pub fn components(
     n: usize,
@@ -69,7 +78,11 @@ pub fn components(
     count: Option<usize>,
 ) -> Result<Vec<Vec<bool>>, TrainError> {
     let patterns = sign_patterns(n, reflections);
-    let count = count.unwrap_or(patterns.len());
+    let count = count.unwrap_or(if patterns.len() > 1 {
+        patterns.len().max(DEFAULT_COMPONENTS)
+    } else {
+        1
+    });
     if !(1..=MAX_COMPONENTS).contains(&count) {
         return Err(TrainError::Data(format!(
             "network.components = {count}: a mixture has 1 to {MAX_COMPONENTS} networks"

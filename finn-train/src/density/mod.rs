@@ -120,10 +120,12 @@ pub struct NetworkConfig {
     /// Hidden widths (of each component).
     pub widths: Vec<usize>,
     /// A mixture of reflected copies (one network per sign pattern with the first axis kept,
-    /// 2^(n-1) of them; see [`mixture`]) instead of one network.
-    #[serde(default)]
+    /// 2^(n-1) of them; see [`mixture`]) instead of one network (default true; in 1-D there
+    /// is one pattern, so one network).
+    #[serde(default = "default_true")]
     pub reflections: bool,
-    /// How many networks the mixture has (default: one per reflection). More components than
+    /// How many networks the mixture has (default: [`mixture::DEFAULT_COMPONENTS`], or one
+    /// per reflection if there are more; 1 without reflections). More components than
     /// reflections cycle through the reflections, each network with its own start.
     #[serde(default)]
     pub components: Option<usize>,
