@@ -7,7 +7,8 @@
 use super::baselines::Baseline;
 use super::datasets::SHAPES;
 use super::{paired_difference, DensityOutcome, Scores};
-use crate::config::{Job, Outcome};
+use crate::config::{Job, Outcome, Spec};
+use ndarray::Array2;
 use crate::observer::Observer;
 use crate::TrainError;
 use std::fmt::Write as _;
@@ -42,6 +43,52 @@ fn average(v: Option<&[f64]>) -> String {
     })
 }
 
+/// -log p of one run's models on fresh draws.
+struct Fresh {
+    finn: Vec<f64>,
+    gmm: Option<Vec<f64>>,
+    kde: Option<Vec<f64>>,
+    /// Points outside the FINN's support box.
+    outside: usize,
+    /// Indices of the points inside it.
+    inside: Vec<usize>,
+}
+
+impl Fresh {
+    fn score(o: &DensityOutcome, fresh: &Array2<f64>) -> Result<Fresh, TrainError> {
+        let (finn, outside) = o.density.nll_each(fresh)?;
+        // Outside its support the FINN's pdf is 0 and the point is charged the floor: the
+        // inside points tell the cost of the box from the cost of the shape.
+        let charged = -super::loss::FLOOR.ln();
+        let inside = (0..finn.len()).filter(|i| finn[*i] < charged).collect();
+        Ok(Fresh {
+            gmm: o.gmm_model.as_ref().map(|m| m.nll_each(fresh)),
+            kde: o.kde_model.as_ref().map(|m| m.nll_each(fresh)),
+            finn,
+            outside,
+            inside,
+        })
+    }
+
+    fn inside(&self, v: &[f64]) -> Vec<f64> {
+        self.inside.iter().map(|i| v[*i]).collect()
+    }
+
+    /// GMM - FINN over all points and over the points inside the FINN's box.
+    fn gmm_minus_finn(&self) -> (String, String) {
+        let gmm_inside = self.gmm.as_deref().map(|g| self.inside(g));
+        (
+            difference(self.gmm.as_deref(), Some(&self.finn)),
+            difference(gmm_inside.as_deref(), Some(&self.inside(&self.finn))),
+        )
+    }
+}
+
+/// The fresh draws of a shape: [`FRESH`] points from an independent seed.
+fn fresh_draws(shape: &super::datasets::Shape) -> Array2<f64> {
+    (shape.draw)(FRESH, shape.seed + FRESH_SEED_OFFSET)
+}
+
 /// The fresh-draw table's rows: each generated shape's models scored on [`FRESH`] new points
 /// of its generator, with the true density's NLL (the lowest any model can expect).
 fn fresh_rows(done: &[(String, Job, DensityOutcome)]) -> Result<String, TrainError> {
@@ -50,35 +97,96 @@ fn fresh_rows(done: &[(String, Job, DensityOutcome)]) -> Result<String, TrainErr
         let Some(shape) = SHAPES.iter().find(|s| s.name == name) else {
             continue;
         };
-        let fresh = (shape.draw)(FRESH, shape.seed + FRESH_SEED_OFFSET);
-        let (finn, outside) = o.density.nll_each(&fresh)?;
-        let gmm = o.gmm_model.as_ref().map(|m| m.nll_each(&fresh));
-        let kde = o.kde_model.as_ref().map(|m| m.nll_each(&fresh));
+        let fresh = fresh_draws(shape);
+        let f = Fresh::score(o, &fresh)?;
         let truth: Vec<f64> = fresh
             .rows()
             .into_iter()
             .map(|r| -(shape.log_pdf)(&r.to_vec()))
             .collect();
-        // The points inside the FINN's support (outside, its pdf is 0 and the point is
-        // charged the floor), to tell the cost of the box from the cost of the shape.
-        let charged = -super::loss::FLOOR.ln();
-        let inside: Vec<usize> = (0..finn.len()).filter(|i| finn[*i] < charged).collect();
-        let pick = |v: &[f64]| inside.iter().map(|i| v[*i]).collect::<Vec<f64>>();
-        let gmm_inside = gmm.as_deref().map(pick);
+        let (all, inside) = f.gmm_minus_finn();
         let _ = writeln!(
             md,
-            "| {name} | {FRESH} (seed {}) | {} | {} | {} | {} | {} | {} | {} | {} | {outside} |",
+            "| {name} | {FRESH} (seed {}) | {} | {} | {} | {} | {all} | {inside} | {} | {} | {} |",
             shape.seed + FRESH_SEED_OFFSET,
-            average(Some(&finn)),
-            average(gmm.as_deref()),
-            average(kde.as_deref()),
+            average(Some(&f.finn)),
+            average(f.gmm.as_deref()),
+            average(f.kde.as_deref()),
             average(Some(&truth)),
-            difference(gmm.as_deref(), Some(&finn)),
-            difference(gmm_inside.as_deref(), Some(&pick(&finn))),
-            difference(Some(&finn), Some(&truth)),
-            difference(gmm.as_deref(), Some(&truth)),
+            difference(Some(&f.finn), Some(&truth)),
+            difference(f.gmm.as_deref(), Some(&truth)),
+            f.outside,
         );
     }
+    Ok(md)
+}
+
+/// Seeds of the repeated runs (the shipped configs use their own seed; each seed is
+/// another split and another start).
+pub const REPEAT_SEEDS: [u64; 4] = [2, 3, 4, 5];
+
+/// The repeat table: each generated shape's config trained again with every seed of
+/// [`REPEAT_SEEDS`] (outputs in a scratch directory, no sampling check), FINN and Gaussian
+/// mixture scored on the same fresh draws; one row per seed and the mean over the seeds.
+fn repeat_rows<O: Observer>(
+    done: &[(String, Job, DensityOutcome)],
+    observer: &mut impl FnMut(&str) -> O,
+) -> Result<String, TrainError> {
+    let scratch = std::env::temp_dir().join(format!("finn-densities-{}", std::process::id()));
+    let mut md = String::new();
+    for (name, job, o) in done {
+        let Some(shape) = SHAPES.iter().find(|s| s.name == name) else {
+            continue;
+        };
+        let fresh = fresh_draws(shape);
+        let Spec::Density(c) = &job.spec else {
+            continue;
+        };
+        let mut runs = vec![(c.seed, Fresh::score(o, &fresh)?)];
+        for seed in REPEAT_SEEDS.into_iter().filter(|s| *s != c.seed) {
+            let mut again = job.clone();
+            if let Spec::Density(c) = &mut again.spec {
+                c.seed = seed;
+                c.output = scratch.join(format!("{name}-seed{seed}"));
+                c.sampling.samples = 0;
+            }
+            let mut obs = observer(&format!("{name}, seed {seed}"));
+            let Outcome::Density(r) = again.run(&mut obs)?.outcome else {
+                continue;
+            };
+            runs.push((seed, Fresh::score(&r, &fresh)?));
+        }
+        let mut means = Vec::new();
+        for (seed, f) in &runs {
+            let (all, inside) = f.gmm_minus_finn();
+            let _ = writeln!(
+                md,
+                "| {name} | {seed} | {} | {} | {all} | {inside} | {} |",
+                average(Some(&f.finn)),
+                average(f.gmm.as_deref()),
+                f.outside
+            );
+            let gmm_inside = f.gmm.as_deref().map(|g| f.inside(g));
+            if let Some((d, _)) = gmm_inside
+                .as_deref()
+                .and_then(|g| paired_difference(g, &f.inside(&f.finn)))
+            {
+                means.push(d);
+            }
+        }
+        if !means.is_empty() {
+            let m = means.len() as f64;
+            let mean = means.iter().sum::<f64>() / m;
+            let sd = (means.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0))
+                .sqrt();
+            let _ = writeln!(
+                md,
+                "| {name} | mean of {} seeds | | | | **{mean:+.4}** (sd over the seeds {sd:.4}) | |",
+                means.len()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(md)
 }
 
@@ -189,6 +297,18 @@ pub fn run<O: Observer>(
          | dataset | fresh points | FINN | Gaussian mixture | KDE | true density | GMM - FINN (s.e.) | GMM - FINN inside the FINN's box (s.e.) | FINN - truth (s.e.) | GMM - truth (s.e.) | outside the FINN's box |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n{}",
         fresh_rows(&done)?
+    );
+    let _ = write!(
+        md,
+        "\n## Other seeds\n\n\
+         One run is one split and one start. Each generated shape's config is trained again \
+         with seeds {REPEAT_SEEDS:?} (another split and start each; the Gaussian mixture is \
+         fitted again on the same split) and both are scored on the same {FRESH} fresh \
+         draws. The last row per shape averages GMM - FINN over the points inside the FINN's \
+         box across the seeds.\n\n\
+         | dataset | seed | FINN | Gaussian mixture | GMM - FINN (s.e.) | GMM - FINN inside the FINN's box (s.e.) | outside the FINN's box |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n{}",
+        repeat_rows(&done, &mut observer)?
     );
     md.push_str("\n## Per dataset\n");
     for (name, job, o) in &done {
