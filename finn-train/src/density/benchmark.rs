@@ -3,6 +3,9 @@
 //! [`CONFIGS`] (each run fits its FINN and both baselines on the same split), and writes
 //! `results/densities.md`: test NLL per method, training times, and the FINN's exact
 //! normalisation error, with each run's own report and plots under `results/densities/`.
+//! The generated shapes are also scored on [`FRESH`] new draws of their generators, next to
+//! the true density's NLL, and trained again with the seeds of [`REPEAT_SEEDS`]: 300 test
+//! points and one run cannot separate differences of 0.01 nats.
 
 use super::baselines::Baseline;
 use super::datasets::SHAPES;
