@@ -11,9 +11,9 @@ use super::baselines::Baseline;
 use super::datasets::SHAPES;
 use super::{paired_difference, DensityOutcome, Scores};
 use crate::config::{Job, Outcome, Spec};
-use ndarray::Array2;
 use crate::observer::Observer;
 use crate::TrainError;
+use ndarray::Array2;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -180,8 +180,8 @@ fn repeat_rows<O: Observer>(
         if !means.is_empty() {
             let m = means.len() as f64;
             let mean = means.iter().sum::<f64>() / m;
-            let sd = (means.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0))
-                .sqrt();
+            let sd =
+                (means.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0)).sqrt();
             let _ = writeln!(
                 md,
                 "| {name} | mean of {} seeds | | | | **{mean:+.4}** (sd over the seeds {sd:.4}) | |",

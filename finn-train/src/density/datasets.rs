@@ -153,6 +153,8 @@ pub struct Shape {
     pub draw: fn(usize, u64) -> Array2<f64>,
     /// The exact log density of the generator at a point.
     pub log_pdf: fn(&[f64]) -> f64,
+    /// The CSV's comment line.
+    pub description: &'static str,
 }
 
 /// The three generated shapes of the benchmark.
@@ -162,18 +164,21 @@ pub const SHAPES: [Shape; 3] = [
         seed: 11,
         draw: two_moons,
         log_pdf: two_moons_log_pdf,
+        description: "two moons, 2000 points, noise 0.1, seed 11",
     },
     Shape {
         name: "ring",
         seed: 12,
         draw: ring,
         log_pdf: ring_log_pdf,
+        description: "ring of radius 2, noise 0.2, 2000 points, seed 12",
     },
     Shape {
         name: "banana",
         seed: 13,
         draw: banana,
         log_pdf: banana_log_pdf,
+        description: "banana x2 = x1^2/2 - 1 + 0.25 N(0,1), x1 ~ N(0,1), 2000 points, seed 13",
     },
 ];
 
@@ -284,22 +289,11 @@ pub fn to_csv(points: &Array2<f64>, comment: &str) -> String {
 
 /// The datasets by name: (file stem, points, description).
 pub fn all() -> Vec<(&'static str, Array2<f64>, &'static str)> {
-    vec![
-        (
-            "moons",
-            two_moons(POINTS, 11),
-            "two moons, 2000 points, noise 0.1, seed 11",
-        ),
-        (
-            "ring",
-            ring(POINTS, 12),
-            "ring of radius 2, noise 0.2, 2000 points, seed 12",
-        ),
-        (
-            "banana",
-            banana(POINTS, 13),
-            "banana x2 = x1^2/2 - 1 + 0.25 N(0,1), x1 ~ N(0,1), 2000 points, seed 13",
-        ),
+    let mut all: Vec<(&'static str, Array2<f64>, &'static str)> = SHAPES
+        .iter()
+        .map(|s| (s.name, (s.draw)(POINTS, s.seed), s.description))
+        .collect();
+    all.extend([
         (
             "iris",
             iris(),
@@ -316,7 +310,8 @@ pub fn all() -> Vec<(&'static str, Array2<f64>, &'static str)> {
             "unit disk: 0.6 N((0.55, 0), 0.2^2) + 0.4 ring r = 0.3 (noise 0.08), redrawn \
              outside the disk, 1000 points, seed 15",
         ),
-    ]
+    ]);
+    all
 }
 
 /// Writes every dataset as `<dir>/density-<name>.csv`; returns the paths.
