@@ -286,6 +286,55 @@ fn the_automatic_box_ignores_the_test_points() {
     assert!(o.finn.test.unwrap() > charged, "{:?}", o.finn.test);
 }
 
+/// `network.starts = 2`: two mixtures trained from different starts and averaged. The
+/// written model has both starts' networks with halved weights, is exactly normalised, and
+/// scores no worse than the mean of its two halves (-ln of a mean of densities is at most the
+/// mean of their -ln, point by point), and the second start really differs from the first.
+#[test]
+fn averaged_starts_are_one_normalised_mixture() {
+    use finn_train::density::composite::DensityModel;
+    let dir = scratch("starts");
+    std::fs::write(
+        dir.join("points.csv"),
+        datasets::to_csv(&datasets::two_moons(300, 5), "test data"),
+    )
+    .unwrap();
+    let text = CONFIG
+        .replace(
+            "widths = [4]",
+            "widths = [4, 2]\nreflections = true\ncomponents = 2\nstarts = 2",
+        )
+        .replace("lower = [-5.0]\n    upper = [5.0]", "auto = true")
+        .replace("max_iters = 40", "max_iters = 30");
+    let job = Job::from_toml_str(text, dir.join("starts.toml")).unwrap();
+    let a = job.run(&mut Silent).unwrap();
+    let Outcome::Density(o) = &a.outcome else {
+        panic!("not a density")
+    };
+    assert_eq!(o.density.components.len(), 4);
+    assert_eq!(o.other_starts.len(), 1);
+    assert!(o.normalisation_error.abs() < 1e-14, "{}", o.normalisation_error);
+    let half = |range: std::ops::Range<usize>| {
+        let mut parts = o.density.components[range].to_vec();
+        parts.iter_mut().for_each(|c| c.weight *= 2.0);
+        DensityModel::new(o.density.map.clone(), parts).unwrap()
+    };
+    let (first, second) = (half(0..2), half(2..4));
+    assert!((first.integral().unwrap() - 1.0).abs() < 1e-12);
+    assert!((second.integral().unwrap() - 1.0).abs() < 1e-12);
+    let points = &o.split.train;
+    let (both, _) = o.density.nll_each(points).unwrap();
+    let (one, _) = first.nll_each(points).unwrap();
+    let (two, _) = second.nll_each(points).unwrap();
+    for i in 0..both.len() {
+        assert!(both[i] <= 0.5 * (one[i] + two[i]) + 1e-12, "point {i}");
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!((mean(&one) - mean(&two)).abs() > 1e-6, "the two starts are the same");
+    let report = std::fs::read_to_string(with_suffix(&dir.join("out/tiny"), "-report.md")).unwrap();
+    assert!(report.contains("start 2:"), "{report}");
+}
+
 /// Bisection on the exact CDF returns points whose CDF is the uniform, within the tolerance
 /// times the pdf.
 #[test]

@@ -149,6 +149,9 @@ pub struct MixtureNll {
     /// Whether the starting bumps are tilted like their clusters (`network.tilt`, default
     /// true) or axis-aligned.
     pub tilt: bool,
+    /// The starting bumps' width floor ([`super::train::bumps_with_floor`]; default
+    /// [`super::train::BUMP_WIDTH`]).
+    pub width_floor: f64,
 }
 
 /// The seam penalty of a periodic coordinate p: with P(y) = c sum_k pi_k f'_k(s_k y) / Z_k
@@ -244,6 +247,7 @@ impl MixtureNll {
             weight_decay: 0.0,
             seam: None,
             tilt: true,
+            width_floor: super::train::BUMP_WIDTH,
         })
     }
 
@@ -279,6 +283,12 @@ impl MixtureNll {
         self
     }
 
+    /// Starts the bumps with this width floor instead of [`super::train::BUMP_WIDTH`].
+    pub fn with_width_floor(mut self, width_floor: f64) -> Self {
+        self.width_floor = width_floor;
+        self
+    }
+
     /// Sets the ridge coefficient.
     pub fn with_weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
@@ -304,7 +314,8 @@ impl MixtureNll {
     pub fn initial_parameters(&self, seed: u64) -> Result<Vec<f64>, TrainError> {
         let kk = self.components();
         let per = super::train::bumps_per_network(&self.architecture);
-        let mut sites = super::train::bumps(&self.points, (kk * per).max(1))?;
+        let mut sites =
+            super::train::bumps_with_floor(&self.points, (kk * per).max(1), self.width_floor)?;
         if !self.tilt {
             sites.shapes = sites
                 .widths

@@ -134,6 +134,16 @@ pub struct NetworkConfig {
     /// those weights non-negative (default true); false: axis-aligned bumps.
     #[serde(default = "default_true")]
     pub tilt: bool,
+    /// How many independently started mixtures are trained on the same data and averaged
+    /// into one (default 1): start s widens the starting bumps' floor by
+    /// [`train::START_WIDENING`]^s. The result is one mixture of `starts` x `components`
+    /// networks, each weight divided by `starts`.
+    #[serde(default = "default_starts")]
+    pub starts: usize,
+}
+
+fn default_starts() -> usize {
+    1
 }
 
 fn positive() -> KindConfig {
@@ -686,8 +696,10 @@ pub struct DensityOutcome {
     pub test_outside: usize,
     /// The sampling check (`[sampling]`), if asked for.
     pub sampling: Option<composite::SampleCheck>,
-    /// The solve with its validation checks.
+    /// The solve with its validation checks (the first start's, with `network.starts`).
     pub training: train::Training,
+    /// The further starts' solves (`network.starts` - 1 of them).
+    pub other_starts: Vec<train::Training>,
     /// The FINN's NLL.
     pub finn: Scores,
     /// The Gaussian mixture's, if fitted.
@@ -935,6 +947,15 @@ pub(crate) fn run(
         map.apply_rows(&to_u(&split.validation)),
     );
     let signs = mixture::components(n, c.network.reflections, c.network.components)?;
+    if c.network.starts == 0 || signs.len() * c.network.starts > mixture::MAX_COMPONENTS {
+        return Err(TrainError::Config(format!(
+            "network.starts = {} with {} networks per start: the averaged mixture has 1 to {} \
+             networks",
+            c.network.starts,
+            signs.len(),
+            mixture::MAX_COMPONENTS
+        )));
+    }
     let mut nll = mixture::MixtureNll::new(arch.clone(), train_u, train::HALF_SIDE, signs.clone())?
         .with_weight_decay(c.loss.weight_decay)
         .with_tilt(c.network.tilt);
@@ -947,23 +968,36 @@ pub(crate) fn run(
             scale: map.scale.iter().map(|s| 1.0 / s).product(),
         })?;
     }
-    let init = nll.initial_parameters(c.seed)?;
-    nll.loss(&init)?;
     let stopping = train::EarlyStopping {
         patience: c.early_stopping.patience,
         every: c.early_stopping.every,
     };
-    let training = train::fit(&nll, &val_u, init, &c.solver.settings(), stopping, observer)?;
-    let best = &training.report.params;
-    let weights = nll.weights(best);
-    let mut components = Vec::with_capacity(signs.len());
-    for (k, s) in signs.iter().enumerate() {
-        components.push(composite::Component {
-            weight: weights[k],
-            reflect: s.clone(),
-            model: train::model(&arch, nll.component(best, k), &map, &u_lower, &u_upper)?,
-        });
+    // Each start trains the whole mixture from broader bumps; the starts' mixtures are
+    // averaged (weights / starts), which is again an exactly normalised mixture.
+    let mut components = Vec::with_capacity(signs.len() * c.network.starts);
+    let mut trainings = Vec::with_capacity(c.network.starts);
+    for start in 0..c.network.starts {
+        let floor = train::BUMP_WIDTH * train::START_WIDENING.powi(start as i32);
+        let nll = nll.clone().with_width_floor(floor);
+        let init = nll.initial_parameters(c.seed)?;
+        nll.loss(&init)?;
+        let training = train::fit(&nll, &val_u, init, &c.solver.settings(), stopping, observer)?;
+        let best = &training.report.params;
+        let weights = nll.weights(best);
+        for (k, s) in signs.iter().enumerate() {
+            components.push(composite::Component {
+                weight: weights[k] / c.network.starts as f64,
+                reflect: s.clone(),
+                model: train::model(&arch, nll.component(best, k), &map, &u_lower, &u_upper)?,
+            });
+        }
+        trainings.push(training);
     }
+    let mut trainings = trainings.into_iter();
+    let training = trainings
+        .next()
+        .ok_or_else(|| TrainError::Config("network.starts must be at least 1".into()))?;
+    let other_starts: Vec<train::Training> = trainings.collect();
     // The weights as written must sum to 1 in f64.
     let total: f64 = components.iter().map(|c| c.weight).sum();
     components.iter_mut().for_each(|c| c.weight /= total);
@@ -971,7 +1005,7 @@ pub(crate) fn run(
 
     // Written, then read back: the figures are the files'.
     let stem = job.prepare_stem()?;
-    let single = signs.len() == 1 && !unit_u;
+    let single = components.len() == 1 && !unit_u;
     let mut blob_note = None;
     let mut files = Vec::new();
     let density = if single {
@@ -1035,7 +1069,12 @@ pub(crate) fn run(
     let finn = Scores {
         method: "FINN".into(),
         detail: format!(
-            "{}widths {:?}, {}, best at iteration {} of {}",
+            "{}{}widths {:?}, {}, best at iteration {} of {}",
+            if c.network.starts > 1 {
+                format!("{} starts averaged, each ", c.network.starts)
+            } else {
+                String::new()
+            },
             if signs.len() > 1 {
                 format!("{} reflected components, ", signs.len())
             } else {
@@ -1049,8 +1088,16 @@ pub(crate) fn run(
             } else {
                 "on the box".to_string()
             },
-            training.best_iteration,
-            training.report.iterations
+            std::iter::once(&training)
+                .chain(&other_starts)
+                .map(|t| t.best_iteration.to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
+            std::iter::once(&training)
+                .chain(&other_starts)
+                .map(|t| t.report.iterations.to_string())
+                .collect::<Vec<_>>()
+                .join(" / ")
         ),
         train: density.mean_nll(&split.train)?.0,
         validation: density.mean_nll(&split.validation)?.0,
@@ -1154,6 +1201,7 @@ pub(crate) fn run(
         model: density.components[0].model.clone(),
         density,
         training,
+        other_starts,
         finn,
         gmm,
         kde,

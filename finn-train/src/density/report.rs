@@ -139,8 +139,21 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
         (
             "iterations",
             format!(
-                "{} ({}); best validation NLL at iteration {}",
-                o.training.report.iterations, o.training.stopped, o.training.best_iteration
+                "{} ({}); best validation NLL at iteration {}{}",
+                o.training.report.iterations,
+                o.training.stopped,
+                o.training.best_iteration,
+                o.other_starts
+                    .iter()
+                    .enumerate()
+                    .map(|(s, t)| format!(
+                        "; start {}: {} ({}), best at {}",
+                        s + 2,
+                        t.report.iterations,
+                        t.stopped,
+                        t.best_iteration
+                    ))
+                    .collect::<String>()
             ),
         ),
         (

@@ -180,6 +180,25 @@ impl Bumps {
 /// assert!(b.widths.iter().all(|w| *w > 0.0));
 /// ```
 pub fn bumps(points: &Array2<f64>, count: usize) -> Result<Bumps, TrainError> {
+    bumps_with_floor(points, count, BUMP_WIDTH)
+}
+
+/// [`bumps`] with another width floor than [`BUMP_WIDTH`] (in the same units: a fraction of
+/// Scott's factor times each axis's spread). A wider floor starts broader, rounder bumps.
+///
+/// ```
+/// use ndarray::array;
+/// use finn_train::density::train::bumps_with_floor;
+/// let points = array![[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]];
+/// let narrow = bumps_with_floor(&points, 2, 0.6).unwrap();
+/// let wide = bumps_with_floor(&points, 2, 2.4).unwrap();
+/// assert!(wide.widths.iter().zip(&narrow.widths).all(|(w, v)| w >= v));
+/// ```
+pub fn bumps_with_floor(
+    points: &Array2<f64>,
+    count: usize,
+    width_floor: f64,
+) -> Result<Bumps, TrainError> {
     use linfa::prelude::*;
     let (m, n) = points.dim();
     if m == 0 || count == 0 {
@@ -193,7 +212,7 @@ pub fn bumps(points: &Array2<f64>, count: usize) -> Result<Bumps, TrainError> {
             var.sqrt().max(1e-3)
         })
         .collect();
-    let floor = BUMP_WIDTH * (m as f64).powf(-1.0 / (n as f64 + 4.0));
+    let floor = width_floor * (m as f64).powf(-1.0 / (n as f64 + 4.0));
     let (centres, labels) = if m <= count {
         (points.clone(), (0..m).collect::<Vec<_>>())
     } else {
@@ -373,6 +392,10 @@ pub fn bump_parameters(
 /// training set times the axis's spread (0.6 measured better than 0.3 and 1.2 on the moons
 /// and the iris).
 pub const BUMP_WIDTH: f64 = 0.6;
+
+/// How much wider each further start's width floor is (`network.starts`): start s uses
+/// [`BUMP_WIDTH`] times this to the power s (0.6, 0.96, 1.54, 2.46, 3.93 for five starts).
+pub const START_WIDENING: f64 = 1.6;
 
 /// How many bumps [`bump_parameters`] places in one network (0 for one hidden layer).
 ///
