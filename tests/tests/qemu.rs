@@ -743,7 +743,7 @@ fn device_evaluates_the_density_bit_for_bit() {
 /// The density mixture workload (`firmware/src/density_mixture.rs`) on finn-embedded's two
 /// example mixture blobs (a box support and all of R^2; `finn_lab::device::doc_density_mixture_blob`
 /// and `doc_density_mixture_real_blob`, checked in finn-lab's tests) and on the trained moons
-/// mixture that `cargo xtask device` measures (`firmware/blobs/density-mixture.postcard`, 8
+/// mixture that `cargo xtask device` measures (`firmware/blobs/density-mixture.postcard`, 40
 /// components of widths [4, 2]): pdf, log-pdf, CDF, box probabilities and samples equal the
 /// host's `DensityMixturePlayer` bit for bit, and two runs cost the same.
 #[test]
@@ -765,7 +765,7 @@ fn device_evaluates_the_density_mixture_bit_for_bit() {
             "mixture-moons",
             std::fs::read(qemu::density_mixture_blob_path()).unwrap(),
             false,
-            [2, 4, 2, 8],
+            [2, 4, 2, 40],
         ),
     ] {
         let elf = firmware_with_blob(label, &blob);

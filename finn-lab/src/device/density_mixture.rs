@@ -39,12 +39,12 @@ pub enum MixtureCheck {
     },
 }
 
-/// The host player's capacity: every depth a blob may have, widths up to 64, up to 32
+/// The host player's capacity: every depth a blob may have, widths up to 64, up to 64
 /// components (the device player is sized from the blob; capacity does not change the
 /// arithmetic, whose loops run over the actual widths and components).
 const HOST_W: usize = 64;
 const HOST_L: usize = finn_core::format::MAX_LAYERS;
-const HOST_K: usize = 32;
+const HOST_K: usize = 64;
 
 /// The region the workload's points lie in, as the device computes it in `f32`: the support
 /// box, or centre -/+ 4 scale per axis on R^n.
