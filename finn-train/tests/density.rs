@@ -313,7 +313,11 @@ fn averaged_starts_are_one_normalised_mixture() {
     };
     assert_eq!(o.density.components.len(), 4);
     assert_eq!(o.other_starts.len(), 1);
-    assert!(o.normalisation_error.abs() < 1e-14, "{}", o.normalisation_error);
+    assert!(
+        o.normalisation_error.abs() < 1e-14,
+        "{}",
+        o.normalisation_error
+    );
     let half = |range: std::ops::Range<usize>| {
         let mut parts = o.density.components[range].to_vec();
         parts.iter_mut().for_each(|c| c.weight *= 2.0);
@@ -330,7 +334,10 @@ fn averaged_starts_are_one_normalised_mixture() {
         assert!(both[i] <= 0.5 * (one[i] + two[i]) + 1e-12, "point {i}");
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    assert!((mean(&one) - mean(&two)).abs() > 1e-6, "the two starts are the same");
+    assert!(
+        (mean(&one) - mean(&two)).abs() > 1e-6,
+        "the two starts are the same"
+    );
     let report = std::fs::read_to_string(with_suffix(&dir.join("out/tiny"), "-report.md")).unwrap();
     assert!(report.contains("start 2:"), "{report}");
 }
