@@ -195,7 +195,7 @@ const ARC_STEPS: usize = 2048;
 /// The exact log density of [`two_moons`]: each moon has weight 1/2, its arc parameter t is
 /// uniform on [0, pi] and the noise isotropic with standard deviation 0.1, so
 /// p(x) = 1/2 sum over the moons of (1 / pi) integral over t of N(x; m(t), 0.01 I), the
-/// integral by the midpoint rule ([`ARC_STEPS`]) as a log-sum-exp (finite far from the data).
+/// integral by the midpoint rule (2,048 steps) as a log-sum-exp (finite far from the data).
 ///
 /// ```
 /// use finn_train::density::datasets::two_moons_log_pdf;

@@ -656,7 +656,7 @@ impl Scores {
     }
 }
 
-/// The mean and standard error of a[i] - b[i] over the points; `None` when empty or of
+/// The mean and standard error of `a[i] - b[i]` over the points; `None` when empty or of
 /// different lengths.
 ///
 /// ```
