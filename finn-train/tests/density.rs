@@ -152,6 +152,12 @@ fn config_errors_name_the_key() {
             "widths = [4]\nreflections = 2",
             "reflections",
         ),
+        ("widths = [4]", "widths = [4]\nstarts = 0", "network.starts"),
+        (
+            "widths = [4]",
+            "widths = [4]\nstarts = 65",
+            "network.starts",
+        ),
         (
             "max_iters = 40",
             "max_iters = 40\n[sampling]\nsamples = 10\ngrid = 1",
@@ -286,6 +292,19 @@ fn the_automatic_box_ignores_the_test_points() {
     assert!(o.finn.test.unwrap() > charged, "{:?}", o.finn.test);
 }
 
+/// Writes `two_moons(300, seed)` as `points.csv` in a scratch directory `name` and parses
+/// `text` as the config `<name>.toml` there.
+fn moons_job(name: &str, seed: u64, text: String) -> (PathBuf, Job) {
+    let dir = scratch(name);
+    std::fs::write(
+        dir.join("points.csv"),
+        datasets::to_csv(&datasets::two_moons(300, seed), "test data"),
+    )
+    .unwrap();
+    let job = Job::from_toml_str(text, dir.join(format!("{name}.toml"))).unwrap();
+    (dir, job)
+}
+
 /// `network.starts = 2`: two mixtures trained from different starts and averaged. The
 /// written model has both starts' networks with halved weights, is exactly normalised, and
 /// scores no worse than the mean of its two halves (-ln of a mean of densities is at most the
@@ -293,12 +312,6 @@ fn the_automatic_box_ignores_the_test_points() {
 #[test]
 fn averaged_starts_are_one_normalised_mixture() {
     use finn_train::density::composite::DensityModel;
-    let dir = scratch("starts");
-    std::fs::write(
-        dir.join("points.csv"),
-        datasets::to_csv(&datasets::two_moons(300, 5), "test data"),
-    )
-    .unwrap();
     let text = CONFIG
         .replace(
             "widths = [4]",
@@ -306,7 +319,11 @@ fn averaged_starts_are_one_normalised_mixture() {
         )
         .replace("lower = [-5.0]\n    upper = [5.0]", "auto = true")
         .replace("max_iters = 40", "max_iters = 30");
-    let job = Job::from_toml_str(text, dir.join("starts.toml")).unwrap();
+    // More starts than the mixture may hold (40 x 2 networks > 64): an error naming the key.
+    let (_, too_many) = moons_job("starts-many", 5, text.replace("starts = 2", "starts = 40"));
+    let e = too_many.run(&mut Silent).unwrap_err().to_string();
+    assert!(e.contains("network.starts"), "{e}");
+    let (dir, job) = moons_job("starts", 5, text);
     let a = job.run(&mut Silent).unwrap();
     let Outcome::Density(o) = &a.outcome else {
         panic!("not a density")
@@ -384,12 +401,6 @@ fn inverse_cdf_inverts_the_exact_cdf() {
 #[test]
 fn reflected_mixture_on_real_space_runs_and_is_normalised() {
     use finn_train::density::composite::{DensityModel, SupportMap};
-    let dir = scratch("mixture");
-    std::fs::write(
-        dir.join("points.csv"),
-        datasets::to_csv(&datasets::two_moons(300, 4), "test data"),
-    )
-    .unwrap();
     let text = CONFIG
         .replace(
             "widths = [4]",
@@ -400,7 +411,7 @@ fn reflected_mixture_on_real_space_runs_and_is_normalised() {
             "max_iters = 40",
             "max_iters = 30\n[sampling]\nsamples = 4000\ngrid = 4",
         );
-    let job = Job::from_toml_str(text, dir.join("mix.toml")).unwrap();
+    let (dir, job) = moons_job("mixture", 4, text);
     let a = job.run(&mut Silent).unwrap();
     let Outcome::Density(o) = &a.outcome else {
         panic!("not a density")

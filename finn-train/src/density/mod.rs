@@ -483,6 +483,13 @@ impl DensityConfig {
         if self.network.activation != ActivationConfig::Sigma {
             return Err("network.activation must be \"sigma\" (a positive network's)".into());
         }
+        if !(1..=mixture::MAX_COMPONENTS).contains(&self.network.starts) {
+            return Err(format!(
+                "network.starts must be 1..={}, not {}",
+                mixture::MAX_COMPONENTS,
+                self.network.starts
+            ));
+        }
         let s = &self.support;
         if s.map == MapKind::RealSpace
             && (s.auto || s.lower.is_some() || s.upper.is_some() || s.outside != Outside::Error)
