@@ -211,9 +211,7 @@ fn test(s: Option<&Scores>) -> String {
 
 /// `other`'s test NLL minus the FINN's, paired, with its standard error.
 fn paired(other: Option<&Scores>, finn: &Scores) -> String {
-    other
-        .and_then(|o| o.paired_difference(finn))
-        .map_or("-".into(), |(d, se)| format!("{d:+.4} ({se:.4})"))
+    difference(other.map(|o| o.test_each.as_slice()), Some(&finn.test_each))
 }
 
 fn seconds(s: Option<&Scores>) -> String {
