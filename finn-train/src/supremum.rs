@@ -62,6 +62,9 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+mod mixture;
+pub use mixture::Mixture;
+
 /// Anything with a point value f(x) and a rigorous enclosure of f over a box: what the
 /// certificate needs. Implemented for finn-core's [`Finn`] and [`Density`] (f64), a trained
 /// mixture of reflected densities ([`Mixture`]), and the magnitude |f| of any of them
@@ -99,6 +102,11 @@ pub trait Enclose {
     /// the cheap one does not settle a box.
     fn centred_enclosure(&self, lower: &[f64], upper: &[f64]) -> Result<Interval<f64>, Error> {
         centred_form(self, lower, upper)
+    }
+    /// The data's coordinates of a point of [`Enclose::domain`]: the point itself, except for
+    /// a density over all of R^n, which is certified in its map's u-box ([`Mixture`]).
+    fn to_data(&self, at: &[f64]) -> Vec<f64> {
+        at.to_vec()
     }
 }
 
@@ -247,6 +255,9 @@ impl<M: Enclose + ?Sized> Enclose for Box<M> {
     }
     fn centred_enclosure(&self, lower: &[f64], upper: &[f64]) -> Result<Interval<f64>, Error> {
         (**self).centred_enclosure(lower, upper)
+    }
+    fn to_data(&self, at: &[f64]) -> Vec<f64> {
+        (**self).to_data(at)
     }
 }
 
@@ -786,151 +797,6 @@ pub fn load_model(model: &TrainedModel) -> Result<Loaded, TrainError> {
     load_blob(&blob)
 }
 
-/// The pdf of a trained mixture of reflected densities on a box support
-/// ([`DensityModel`] with [`SupportMap::Box`]): p(x) = sum_k w_k p_k(R_k x), R_k the
-/// reflection of component k's flagged axes about the centre of the box. Its enclosure over a
-/// box is the weighted sum of the components' enclosures over the reflected boxes (each
-/// widened outward by the rounding of the reflection).
-///
-/// ```no_run
-/// use finn_train::density::composite::DensityModel;
-/// use finn_train::supremum::{supremum, Enclose, Mixture, Settings};
-/// let d = DensityModel::load_json("results/densities/moons.density.json".as_ref())?;
-/// let p = Mixture::new(&d)?;
-/// let (lo, hi) = p.domain();
-/// let s = supremum(&p, &lo, &hi, &Settings::default())?;
-/// println!("the two-moons density never exceeds {}", s.upper);
-/// # Ok::<(), finn_train::TrainError>(())
-/// ```
-pub struct Mixture {
-    parts: Vec<(f64, Vec<bool>, Box<dyn Enclose>)>,
-    lower: Vec<f64>,
-    upper: Vec<f64>,
-    magnitude: f64,
-}
-
-impl Mixture {
-    /// The mixture of a density model on a box support.
-    ///
-    /// Errors: `Data` for a density over all of R^n (its Jacobian is not enclosed here), or a
-    /// component that does not load ([`load_model`]).
-    pub fn new(density: &DensityModel) -> Result<Self, TrainError> {
-        if density.map != SupportMap::Box {
-            return Err(TrainError::Data(
-                "the certificate bounds densities on a box support, not over all of R^n".into(),
-            ));
-        }
-        let mut magnitude = 0.0;
-        let mut parts = Vec::new();
-        for c in &density.components {
-            let loaded = load_model(&c.model)?;
-            magnitude += c.weight * loaded.magnitude_bound;
-            parts.push((c.weight, c.reflect.clone(), loaded.function));
-        }
-        let (lower, upper) = density.u_box();
-        Ok(Mixture {
-            parts,
-            lower: lower.to_vec(),
-            upper: upper.to_vec(),
-            magnitude,
-        })
-    }
-
-    /// The weighted sum of the components' magnitude bounds ([`Loaded::magnitude_bound`]).
-    pub fn magnitude_bound(&self) -> f64 {
-        self.magnitude
-    }
-
-    /// The box [lower, upper] reflected on the flagged axes, widened outward by the rounding
-    /// of a + b - v (and, on an axis where the box lies in the support, cut back to the
-    /// support, which the exact reflection maps onto itself).
-    fn reflect_box(&self, flags: &[bool], lower: &[f64], upper: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let (mut lo, mut hi) = (lower.to_vec(), upper.to_vec());
-        for (i, &flag) in flags.iter().enumerate() {
-            if flag {
-                let (a, b) = (self.lower[i], self.upper[i]);
-                let sum = a + b;
-                let pad = 4.0 * f64::EPSILON * (sum.abs() + lower[i].abs().max(upper[i].abs()))
-                    + f64::MIN_POSITIVE;
-                lo[i] = (sum - upper[i]) - pad;
-                hi[i] = (sum - lower[i]) + pad;
-                if a <= lower[i] && upper[i] <= b {
-                    lo[i] = lo[i].max(a);
-                    hi[i] = hi[i].min(b);
-                }
-            }
-        }
-        (lo, hi)
-    }
-
-    fn enclose(&self, lower: &[f64], upper: &[f64]) -> Result<Interval<f64>, Error> {
-        let mut total = Interval::point(0.0);
-        for (w, flags, part) in &self.parts {
-            let (lo, hi) = self.reflect_box(flags, lower, upper);
-            total += Interval::point(*w) * part.enclosure(&lo, &hi)?;
-        }
-        if total.is_finite() {
-            Ok(Interval {
-                lo: total.lo.max(0.0),
-                hi: total.hi,
-            })
-        } else {
-            Err(Error::Overflow)
-        }
-    }
-}
-
-impl Enclose for Mixture {
-    fn dim(&self) -> usize {
-        self.lower.len()
-    }
-    fn domain(&self) -> (Vec<f64>, Vec<f64>) {
-        (self.lower.clone(), self.upper.clone())
-    }
-    fn value(&self, x: &[f64]) -> Result<f64, Error> {
-        let mut p = 0.0;
-        for (w, flags, part) in &self.parts {
-            let y: Vec<f64> = x
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if flags[i] {
-                        self.lower[i] + self.upper[i] - v
-                    } else {
-                        *v
-                    }
-                })
-                .collect();
-            p += w * part.value(&y)?;
-        }
-        Ok(p)
-    }
-    fn enclosure(&self, lower: &[f64], upper: &[f64]) -> Result<Interval<f64>, Error> {
-        self.enclose(lower, upper)
-    }
-    /// The weighted sum of the components' gradients (negated on reflected axes): summed
-    /// before the mean-value form, so that they cancel at a maximum of the mixture where the
-    /// components' own gradients do not.
-    fn gradient_enclosure(
-        &self,
-        lower: &[f64],
-        upper: &[f64],
-    ) -> Result<Option<Vec<Interval<f64>>>, Error> {
-        let mut total = vec![Interval::point(0.0); self.dim()];
-        for (w, flags, part) in &self.parts {
-            let (lo, hi) = self.reflect_box(flags, lower, upper);
-            let Some(g) = part.gradient_enclosure(&lo, &hi)? else {
-                return Ok(None);
-            };
-            for (i, (t, gi)) in total.iter_mut().zip(g).enumerate() {
-                let gi = if flags[i] { -gi } else { gi };
-                *t += Interval::point(*w) * gi;
-            }
-        }
-        Ok(Some(total))
-    }
-}
-
 /// Reads what `cargo xtask bound` certifies: a density mixture (`*.density.json`, a
 /// [`DensityModel`] on a box support, [`Mixture`]) or a model or density blob (any other
 /// file, [`load_blob`]).
@@ -948,9 +814,15 @@ pub fn load_file(path: &std::path::Path) -> Result<Loaded, TrainError> {
 fn mixture_loaded(d: &DensityModel) -> Result<Loaded, TrainError> {
     let m = Mixture::new(d)?;
     let c = &d.components[0].model.architecture;
+    let on = match &d.map {
+        SupportMap::RealSpace { .. } => {
+            " on all of R^n, as p(x(u)) over the u-box of x = centre + scale ln(u / (1 - u))"
+        }
+        _ => "",
+    };
     Ok(Loaded {
         description: format!(
-            "the pdf of a mixture of {} reflected densities (n = {}, widths {:?})",
+            "the pdf of a mixture of {} reflected densities (n = {}, widths {:?}){on}",
             d.components.len(),
             c.n,
             c.widths

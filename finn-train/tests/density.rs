@@ -9,6 +9,7 @@ use finn_train::density::{datasets, loss::Nll, sample};
 use finn_train::eval::Evaluator;
 use finn_train::model::{Architecture, TrainedModel};
 use finn_train::observer::Silent;
+use finn_train::supremum::{prove_at_most, supremum, Enclose, Mixture, Settings, Status};
 use ndarray::Array2;
 use std::path::PathBuf;
 
@@ -147,6 +148,16 @@ fn config_errors_name_the_key() {
             "support.map",
         ),
         ("upper = [5.0]", "upper = [5.0]\nmap = \"disk\"", "map"),
+        (
+            "upper = [5.0]",
+            "upper = [5.0]\nspread = 2.0",
+            "support.spread",
+        ),
+        (
+            "lower = [-5.0]\n    upper = [5.0]",
+            "map = \"real-space\"\nspread = 0.0",
+            "support.spread",
+        ),
         (
             "widths = [4]",
             "widths = [4]\nreflections = 2",
@@ -440,6 +451,32 @@ fn reflected_mixture_on_real_space_runs_and_is_normalised() {
     }
     // Far outside the data the density is small but positive, and the NLL finite.
     assert!(back.pdf(&[40.0, -40.0]).unwrap() > 0.0);
+    // Its peak over all of R^2 is certified in u, and the pdf at points of x (a grid out to
+    // 6 scales, the data's range) never exceeds the proven bound.
+    let p = Mixture::new(&back).unwrap();
+    let (lo, hi) = p.domain();
+    let s = supremum(&p, &lo, &hi, &Settings::default()).unwrap();
+    assert!(s.converged, "{s:?}");
+    let top = back.pdf(&p.to_data(&s.at)).unwrap();
+    assert!(
+        (top - s.lower).abs() <= 1e-9 * s.lower,
+        "{top} vs {}",
+        s.lower
+    );
+    let mut largest = 0.0f64;
+    for i in 0..=200 {
+        for j in 0..=200 {
+            let x = [-3.0 + 0.03 * i as f64, -3.0 + 0.03 * j as f64];
+            largest = largest.max(back.pdf(&x).unwrap());
+        }
+    }
+    assert!(
+        largest <= s.upper && largest >= 0.9 * s.lower,
+        "{largest} vs {s:?}"
+    );
+    assert!(s.upper <= p.magnitude_bound());
+    let low = prove_at_most(&p, &lo, &hi, 0.99 * s.lower, &Settings::default()).unwrap();
+    assert!(matches!(low.status, Status::Violated { .. }), "{low:?}");
     assert_eq!(o.test_outside, 0);
     assert!(o.finn.test.unwrap().is_finite() && o.finn.test.unwrap() < 4.0);
     let sc = o.sampling.as_ref().unwrap();

@@ -52,7 +52,10 @@ pub fn command(
             let verdict = match &c.status {
                 Status::Proven => format!("PROVEN: f <= {delta:e} everywhere"),
                 Status::Violated { at, value } => {
-                    format!("VIOLATED: f({}) = {value:.9e} > {delta:e}", join(at))
+                    format!(
+                        "VIOLATED: f({}) = {value:.9e} > {delta:e}",
+                        join(&f.to_data(at))
+                    )
                 }
                 Status::Undecided => format!(
                     "UNDECIDED: the supremum is in [{:.9e}, {:.9e}], delta {delta:e} inside \
@@ -62,7 +65,11 @@ pub fn command(
             };
             println!("verdict:         {verdict}");
             println!("proven bound:    sup f <= {:.9e}", c.upper);
-            println!("largest value:   f({}) = {:.9e}", join(&c.at), c.lower);
+            println!(
+                "largest value:   f({}) = {:.9e}",
+                join(&f.to_data(&c.at)),
+                c.lower
+            );
             println!("boxes:           {}", c.boxes);
             println!("time:            {:.3} s", c.seconds);
             if !c.proven() {
@@ -75,7 +82,7 @@ pub fn command(
                 "supremum:        in [{:.9e}, {:.9e}] (proven upper bound; value at {})",
                 s.lower,
                 s.upper,
-                join(&s.at)
+                join(&f.to_data(&s.at))
             );
             println!("boxes:           {}", s.boxes);
             println!("time:            {:.3} s", s.seconds);
