@@ -8,6 +8,7 @@
 //! points and one run cannot separate differences of 0.01 nats.
 
 use super::baselines::Baseline;
+use super::composite::DensityModel;
 use super::datasets::SHAPES;
 use super::{paired_difference, DensityOutcome, Scores};
 use crate::config::{Job, Outcome, Spec};
@@ -59,19 +60,34 @@ struct Fresh {
 
 impl Fresh {
     fn score(o: &DensityOutcome, fresh: &Array2<f64>) -> Result<Fresh, TrainError> {
-        let (finn, outside) = o.density.nll_each(fresh)?;
+        Fresh::of(
+            &o.density,
+            o.gmm_model.as_ref().map(|m| m.nll_each(fresh)),
+            o.kde_model.as_ref().map(|m| m.nll_each(fresh)),
+            fresh,
+        )
+    }
+
+    /// The FINN `density` scored on `fresh`, beside the baselines' -log p there.
+    fn of(
+        density: &DensityModel,
+        gmm: Option<Vec<f64>>,
+        kde: Option<Vec<f64>>,
+        fresh: &Array2<f64>,
+    ) -> Result<Fresh, TrainError> {
+        let (finn, outside) = density.nll_each(fresh)?;
         // Outside a box support the FINN's pdf is 0 and the point is charged the floor: the
         // inside points tell the cost of the box from the cost of the shape.
         let inside = fresh
             .rows()
             .into_iter()
             .enumerate()
-            .filter(|(_, x)| o.density.to_u(&x.to_vec()).is_some())
+            .filter(|(_, x)| density.to_u(&x.to_vec()).is_some())
             .map(|(i, _)| i)
             .collect();
         Ok(Fresh {
-            gmm: o.gmm_model.as_ref().map(|m| m.nll_each(fresh)),
-            kde: o.kde_model.as_ref().map(|m| m.nll_each(fresh)),
+            gmm,
+            kde,
             finn,
             outside,
             inside,
@@ -357,4 +373,56 @@ pub fn run<O: Observer>(
         seconds: start.elapsed().as_secs_f64(),
         lines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fresh points are inside the FINN's box exactly when the box holds them (not when
+    /// their charged score is below the floor); the inside column pairs only those, and the
+    /// outside count is the points the box misses.
+    #[test]
+    fn fresh_points_are_split_by_the_support() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let d = DensityModel::load_json(&root.join("results/densities/iris.density.json"))
+            .unwrap();
+        let (lo, hi) = d.u_box();
+        let n = lo.len();
+        // Rows: the box's centre, points at 0.1 and 0.999 of the way to each corner (inside,
+        // far from the data), and points beyond the box on one axis.
+        let mut rows = Vec::new();
+        let mut expected_inside = Vec::new();
+        for k in 0..(1 << n) {
+            for t in [0.1, 0.999, 1.5] {
+                rows.extend((0..n).map(|i| {
+                    let centre = 0.5 * (lo[i] + hi[i]);
+                    let corner = if k >> i & 1 == 1 { hi[i] } else { lo[i] };
+                    centre + t * (corner - centre)
+                }));
+                expected_inside.push(t < 1.0);
+            }
+        }
+        let points = Array2::from_shape_vec((expected_inside.len(), n), rows).unwrap();
+        let gmm = vec![1.0; points.nrows()];
+        let f = Fresh::of(&d, Some(gmm.clone()), None, &points).unwrap();
+        let inside: Vec<usize> = (0..points.nrows()).filter(|i| expected_inside[*i]).collect();
+        assert_eq!(f.inside, inside);
+        assert_eq!(f.outside, points.nrows() - inside.len());
+        let charged = -crate::density::loss::FLOOR.ln();
+        for (i, v) in f.finn.iter().enumerate() {
+            assert!(v.is_finite() && *v <= charged, "{i}: {v}");
+            if !expected_inside[i] {
+                assert_eq!(*v, charged);
+            }
+        }
+        // A point inside whose pdf is below the floor (near a corner, far from the data): the
+        // old split, by the charged value, counted it outside.
+        assert!(inside.iter().any(|i| f.finn[*i] == charged));
+        // The inside difference pairs the inside points only.
+        let (_, inside_column) = f.gmm_minus_finn();
+        let finn_inside: Vec<f64> = inside.iter().map(|i| f.finn[*i]).collect();
+        let mean = finn_inside.iter().map(|v| 1.0 - v).sum::<f64>() / inside.len() as f64;
+        assert!(inside_column.starts_with(&format!("{mean:+.4}")), "{inside_column} vs {mean}");
+    }
 }
