@@ -236,8 +236,9 @@ pub fn measure() -> Result<String> {
             .description
             .split("widths ")
             .nth(1)
-            .map(|w| w.trim_end_matches(')').to_string())
-            .unwrap_or_default();
+            .and_then(|w| w.split(')').next())
+            .unwrap_or_default()
+            .to_string();
         writeln!(
             md,
             "| `{name}` | {} | {widths} | [{:.7}, {:.7}]{} | {attained} | {}, {:.3} | {}, {:.3}{} \

@@ -816,13 +816,13 @@ fn mixture_loaded(d: &DensityModel) -> Result<Loaded, TrainError> {
     let c = &d.components[0].model.architecture;
     let on = match &d.map {
         SupportMap::RealSpace { .. } => {
-            " on all of R^n, as p(x(u)) over the u-box of x = centre + scale ln(u / (1 - u))"
+            " on all of R^n, as p(x(u)) on the u-box of x = centre + scale ln(u / (1 - u))"
         }
         _ => "",
     };
     Ok(Loaded {
         description: format!(
-            "the pdf of a mixture of {} reflected densities (n = {}, widths {:?}){on}",
+            "the pdf of a mixture of {} reflected densities{on} (n = {}, widths {:?})",
             d.components.len(),
             c.n,
             c.widths
