@@ -89,7 +89,7 @@ pub struct NetworkConfig {
     pub tilt: bool,
     /// How many independently started mixtures are trained on the same data and averaged
     /// into one (default 1): start s widens the starting bumps' floor by
-    /// [`train::START_WIDENING`]^s. The result is one mixture of `starts` x `components`
+    /// [`super::train::START_WIDENING`]^s. The result is one mixture of `starts` x `components`
     /// networks, each weight divided by `starts`.
     #[serde(default = "default_starts")]
     pub starts: usize,

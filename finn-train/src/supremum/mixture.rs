@@ -106,7 +106,7 @@ impl Mixture {
         )
     }
 
-    /// The weighted sum of the components' magnitude bounds ([`Loaded::magnitude_bound`]),
+    /// The weighted sum of the components' magnitude bounds ([`super::Loaded::magnitude_bound`]),
     /// on R^n times the largest 1 / abs det, prod 1 / (4 s_i).
     pub fn magnitude_bound(&self) -> f64 {
         self.magnitude
