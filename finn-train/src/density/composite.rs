@@ -76,6 +76,20 @@ pub struct DensityModel {
     pub components: Vec<Component>,
 }
 
+/// x = centre + scale ln(u / (1 - u)) per axis: the point of R^n at u of a
+/// [`SupportMap::RealSpace`] map (the inverse of [`logistic`]).
+///
+/// ```
+/// use finn_train::density::composite::real_space_x;
+/// assert_eq!(real_space_x(&[0.5], &[3.0], &[2.0]), vec![3.0]);
+/// ```
+pub fn real_space_x(u: &[f64], centre: &[f64], scale: &[f64]) -> Vec<f64> {
+    u.iter()
+        .zip(centre.iter().zip(scale))
+        .map(|(u, (c, s))| c + s * (u.ln() - (-u).ln_1p()))
+        .collect()
+}
+
 /// 1 / (1 + e^-t) without overflow on either side (u of `RealSpace` at t = (x - c) / s).
 ///
 /// ```
@@ -204,11 +218,7 @@ impl DensityModel {
     pub fn from_u(&self, u: &[f64]) -> Vec<f64> {
         match &self.map {
             SupportMap::Box => u.to_vec(),
-            SupportMap::RealSpace { centre, scale } => u
-                .iter()
-                .zip(centre.iter().zip(scale))
-                .map(|(u, (c, s))| c + s * (u.ln() - (-u).ln_1p()))
-                .collect(),
+            SupportMap::RealSpace { centre, scale } => real_space_x(u, centre, scale),
             other => other.domain_from_u(u).unwrap_or_default(),
         }
     }

@@ -199,11 +199,7 @@ impl Enclose for Mixture {
     fn to_data(&self, u: &[f64]) -> Vec<f64> {
         match &self.real_space {
             None => u.to_vec(),
-            Some((centre, scale)) => u
-                .iter()
-                .zip(centre.iter().zip(scale))
-                .map(|(u, (c, s))| c + s * (u.ln() - (-u).ln_1p()))
-                .collect(),
+            Some((centre, scale)) => crate::density::composite::real_space_x(u, centre, scale),
         }
     }
     /// The weighted sum of the components' gradients (negated on reflected axes): summed
