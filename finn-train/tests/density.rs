@@ -482,10 +482,11 @@ fn reflected_mixture_on_real_space_runs_and_is_normalised() {
     let sc = o.sampling.as_ref().unwrap();
     assert_eq!(sc.samples.len(), 4000);
     assert!(
-        sc.z < 3.0 && sc.max_residual < 1e-9,
-        "{} {}",
+        sc.z < 3.0 && sc.max_residual < 1e-9 && sc.uncertified == 0,
+        "{} {} {}",
         sc.z,
-        sc.max_residual
+        sc.max_residual,
+        sc.uncertified
     );
     assert!(with_suffix(&stem, "-samples.png").is_file());
 }

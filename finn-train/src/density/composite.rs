@@ -668,19 +668,15 @@ impl CoreDensity {
         })
     }
 
-    /// (sample, largest |C_k(sample) - u_k| over the axes).
-    fn sample(&self, u: &[f64]) -> Result<(Vec<f64>, f64), TrainError> {
-        fn go<const N: usize>(d: &Core<N>, u: &[f64]) -> Result<(Vec<f64>, f64), TrainError>
+    /// The sample and how well it inverts the conditional CDFs.
+    fn sample(&self, u: &[f64]) -> Result<(Vec<f64>, Inversion), TrainError> {
+        fn go<const N: usize>(d: &Core<N>, u: &[f64]) -> Result<(Vec<f64>, Inversion), TrainError>
         where
             finn_core::jet::Dim<N>: finn_core::jet::JetDim,
         {
             let uu: [f64; N] = core::array::from_fn(|i| u[i]);
             let x = d.sample(&uu)?;
-            let mut miss: f64 = 0.0;
-            for (k, want) in uu.iter().enumerate() {
-                miss = miss.max((d.conditional_cdf(k, &x)? - want).abs());
-            }
-            Ok((x.to_vec(), miss))
+            Ok((x.to_vec(), inversion(d, &x, &uu)?))
         }
         match self {
             CoreDensity::D1(d) => go(d, u),
@@ -689,6 +685,66 @@ impl CoreDensity {
             CoreDensity::D4(d) => go(d, u),
         }
     }
+}
+
+/// How well `x` inverts `d`'s conditional CDFs at the uniforms `u` ([`Inversion`]).
+fn inversion<const N: usize>(
+    d: &Core<N>,
+    x: &[f64; N],
+    u: &[f64; N],
+) -> Result<Inversion, TrainError>
+where
+    finn_core::jet::Dim<N>: finn_core::jet::JetDim,
+{
+    let mut inversion = Inversion {
+        residual: 0.0,
+        bound: 0.0,
+        certified: true,
+    };
+    for (k, want) in u.iter().enumerate() {
+        let want = want.clamp(0.0, 1.0);
+        let c = d.conditional_cdf_with_bound(k, x)?;
+        let miss = (c.value - want).abs();
+        inversion.residual = inversion.residual.max(miss);
+        if miss <= c.error {
+            inversion.bound = inversion.bound.max(c.error);
+            continue;
+        }
+        // The sampler also stops on a bracket or step below tol_x: then the CDF's bounds
+        // 2 tol_x either side of x_k must reach u_k.
+        let (a, b) = (d.support().lower()[k], d.support().upper()[k]);
+        let delta = 2.0 * 4.0 * f64::EPSILON * (b - a).max(a.abs()).max(b.abs());
+        let mut side = *x;
+        side[k] = (x[k] - delta).max(a);
+        let below = d.conditional_cdf_with_bound(k, &side)?;
+        side[k] = (x[k] + delta).min(b);
+        let above = d.conditional_cdf_with_bound(k, &side)?;
+        if below.value - below.error <= want && want <= above.value + above.error {
+            inversion.bound = inversion.bound.max(below.error).max(above.error);
+        } else {
+            inversion.certified = false;
+        }
+    }
+    Ok(inversion)
+}
+
+/// How well a sample inverts its component's conditional CDFs C_k (`Sampler::sample`).
+///
+/// Certified means: on every axis k the sample y_k lies within 2 tol_x (tol_x = 4 eps
+/// max(b - a, |a|, |b|), the sampler's bracket tolerance) of a point where the exact C_k is
+/// within 2 `bound` of u_k. That is, y is the exact inverse of uniforms within 2 `bound` of
+/// the given ones, up to 2 tol_x per axis (a mixed forward-backward error). Either the
+/// computed C_k(y) is within its own rounding bound e of u_k, or the computed bounds of C_k
+/// at y_k -+ 2 tol_x reach u_k (C_k is monotone and continuous).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Inversion {
+    /// The largest |C_k(y) - u_k| over the axes, as computed.
+    pub residual: f64,
+    /// The largest rounding bound e of the conditional CDFs the certificate used.
+    pub bound: f64,
+    /// Whether every axis is certified. `false` means the sampler missed u_k by more than
+    /// the CDF's rounding explains.
+    pub certified: bool,
 }
 
 /// What [`DensityModel::seam_jump`] measured.
@@ -713,9 +769,9 @@ pub struct Sampler<'a> {
 impl Sampler<'_> {
     /// A sample from n + 1 uniforms in [0, 1): the first picks the component (by the
     /// cumulative weights), the others go to that component's sequential inversion; the result
-    /// is reflected back and mapped to x. Also returns the largest |C_k(y) - u_k| of the
-    /// component's conditional CDFs at its sample (the inversion's residual).
-    pub fn sample(&self, uniforms: &[f64]) -> Result<(Vec<f64>, f64), TrainError> {
+    /// is reflected back and mapped to x. Also returns how well the sample y (in the
+    /// component's u) inverts the component's conditional CDFs: [`Inversion`].
+    pub fn sample(&self, uniforms: &[f64]) -> Result<(Vec<f64>, Inversion), TrainError> {
         let n = self.model.dim();
         if uniforms.len() != n + 1 {
             return Err(finn_core::Error::DimensionMismatch {
@@ -733,9 +789,9 @@ impl Sampler<'_> {
                 break;
             }
         }
-        let (y, miss) = self.parts[k].sample(&uniforms[1..])?;
+        let (y, inversion) = self.parts[k].sample(&uniforms[1..])?;
         let u = self.model.reflect(k, &y);
-        Ok((self.model.from_u(&u), miss))
+        Ok((self.model.from_u(&u), inversion))
     }
 }
 
@@ -755,6 +811,10 @@ pub struct SampleCheck {
     /// The largest |C_k(sample) - u_k| over all samples and axes (the components' conditional
     /// CDFs at their samples).
     pub max_residual: f64,
+    /// Samples whose inversion is not certified ([`Inversion`]).
+    pub uncertified: usize,
+    /// The largest [`Inversion::bound`] over the certified samples.
+    pub max_bound: f64,
     /// Wall time of the sampling, seconds.
     pub seconds: f64,
 }
@@ -786,11 +846,17 @@ pub fn sample_check(
     let mut rng = crate::random::SplitMix64::new(seed);
     let mut samples = Vec::with_capacity(count);
     let mut max_residual: f64 = 0.0;
+    let mut uncertified = 0;
+    let mut max_bound: f64 = 0.0;
     let mut u = vec![0.0; n + 1];
     for _ in 0..count {
         u.iter_mut().for_each(|v| *v = rng.unit());
-        let (x, miss) = sampler.sample(&u)?;
-        max_residual = max_residual.max(miss);
+        let (x, inversion) = sampler.sample(&u)?;
+        max_residual = max_residual.max(inversion.residual);
+        uncertified += usize::from(!inversion.certified);
+        if inversion.certified {
+            max_bound = max_bound.max(inversion.bound);
+        }
         samples.push(x);
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -864,6 +930,8 @@ pub fn sample_check(
         dof,
         z,
         max_residual,
+        uncertified,
+        max_bound,
         seconds,
     })
 }
@@ -985,6 +1053,32 @@ mod tests {
         assert!((p - q).abs() < 1e-5, "{p} vs {q}");
     }
 
+    /// The inversion certificate holds for the sampler's own samples and fails for a sample
+    /// moved along one axis by far more than tol_x (or by as little as 1e-9 of the axis).
+    #[test]
+    fn an_inexact_sample_is_not_certified() {
+        let d = mixture(2, &[-1.0, -1.0], &[1.0, 1.0], SupportMap::Box);
+        let CoreDensity::D2(c) = CoreDensity::new(&d.components[0].model).unwrap() else {
+            panic!("a 2-D model")
+        };
+        let mut rng = crate::random::SplitMix64::new(11);
+        for _ in 0..200 {
+            let u = [rng.unit(), rng.unit()];
+            let x = c.sample(&u).unwrap();
+            let ok = inversion(&c, &x, &u).unwrap();
+            assert!(ok.certified && ok.bound < 1e-10, "{u:?} -> {x:?}: {ok:?}");
+            for (k, shift) in [(0, 1e-9), (1, -1e-9), (1, 1e-4)] {
+                let mut moved = x;
+                moved[k] = (x[k] + shift).clamp(-1.0, 1.0);
+                if moved[k] == x[k] {
+                    continue;
+                }
+                let bad = inversion(&c, &moved, &u).unwrap();
+                assert!(!bad.certified, "{u:?}: {x:?} moved to {moved:?}: {bad:?}");
+            }
+        }
+    }
+
     #[test]
     fn samples_pass_the_grid_test_and_invert_their_cdfs() {
         let d = mixture(2, &[-1.0, -1.0], &[1.0, 1.0], SupportMap::Box);
@@ -996,6 +1090,7 @@ mod tests {
             check.dof
         );
         assert!(check.max_residual < 1e-9, "{}", check.max_residual);
+        assert_eq!(check.uncertified, 0);
         assert!(check
             .samples
             .iter()

@@ -209,13 +209,15 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
     if let Some(sc) = &o.sampling {
         let _ = write!(
             s,
-            "\n## Samples (finn-core's sampler)\n\n{} samples in {:.2} s: the first uniform \
+            "\n## Samples (finn-core's sampler)\n\n{} samples drawn and checked in {:.2} s: the first uniform \
              picks the component, the others go to `Density::sample` (sequential inversion of \
              the conditional CDFs). Chi-square of their counts on a grid over the plotted range \
              (plus one cell for the rest of the space) against the model's exact box \
              probabilities{}: {:.1} at {} degrees of freedom (Wilson-Hilferty z = {:.2}; above \
              1.645 rejects at 5 %). Largest |C_k(sample) - u_k| over all samples and axes: \
-             {:.2e}. Plot: `{name}-samples.png`.\n",
+             {:.2e}. Samples not certified as the exact inverse (within 2 tol_x per axis) of \
+             uniforms within twice the conditional CDFs' rounding bound of their own: {} \
+             (largest bound used: {:.2e}). Plot: `{name}-samples.png`.\n",
             sc.samples.len(),
             sc.seconds,
             if o.density.map.exact_boxes() {
@@ -227,7 +229,9 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
             sc.chi_square,
             sc.dof,
             sc.z,
-            sc.max_residual
+            sc.max_residual,
+            sc.uncertified,
+            sc.max_bound
         );
     }
     s.push_str("\n## Validation checks\n\n| iteration | training loss | validation NLL (learning coordinates) |\n| --- | --- | --- |\n");
