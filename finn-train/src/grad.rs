@@ -510,7 +510,17 @@ impl<'a> Net<'a> {
                     .zip(g_eff)
                     .zip(self.raw.iter().zip(is_weight))
                 {
-                    *o += if w && *r < 0.0 { -g } else { *g };
+                    // At r = 0 the loss has a kink in r (it sees |r|): the least-norm
+                    // subgradient is 0 where a larger |r| costs (g > 0), otherwise g, which
+                    // moves r up. Taking g there made -g an ascent direction for every
+                    // zero weight of a bump start.
+                    *o += if !w || *r > 0.0 {
+                        *g
+                    } else if *r < 0.0 {
+                        -g
+                    } else {
+                        g.min(0.0)
+                    };
                 }
             }
         }

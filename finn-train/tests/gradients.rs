@@ -183,3 +183,32 @@ fn gradients_match_nested_duals() {
         }
     }
 }
+
+/// Regression: at a weight of exactly 0 a positive network's loss has a kink (it sees |w|),
+/// and the gradient used to be the right-hand derivative, so for a weight whose growth costs,
+/// -g pointed to negative w, that is to a larger |w|: uphill. The entry is now the least-norm
+/// subgradient: 0 where a larger |w| costs, the derivative where it gains.
+#[test]
+fn a_zero_weight_gets_the_least_norm_subgradient() {
+    let a = arch(2, Kind::Positive, Activation::Sigma, &[3]);
+    let mut rng = Lcg(11);
+    let mut p = params(&mut rng, &a);
+    let weights: Vec<usize> = (0..p.len()).filter(|&i| a.weight_mask()[i]).collect();
+    let (zero, negative) = (weights[0], weights[1]);
+    p[zero] = 0.0;
+    p[negative] = -p[negative].abs().max(0.1);
+    let net = Net::new(&a, &p).unwrap();
+    for sign in [1.0, -1.0] {
+        let g_eff = vec![sign; p.len()];
+        let mut g = vec![0.0; p.len()];
+        net.raw_gradient(&g_eff, &mut g);
+        // Growing |w| costs (sign > 0): stay; it gains: move w up, to a larger |w|.
+        assert_eq!(g[zero], if sign > 0.0 { 0.0 } else { sign });
+        assert_eq!(g[negative], -sign);
+        // The loss, f = sum g_eff |w| near p, decreases along -g from the kink.
+        let step = 1e-3;
+        let f = |q: &[f64]| -> f64 { weights.iter().map(|&i| sign * q[i].abs()).sum() };
+        let moved: Vec<f64> = p.iter().zip(&g).map(|(v, d)| v - step * d).collect();
+        assert!(f(&moved) < f(&p), "{} -> {}", f(&p), f(&moved));
+    }
+}

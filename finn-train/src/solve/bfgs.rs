@@ -15,7 +15,9 @@
 //! is -g (H = I), each direction -H g is searched by argmin's `MoreThuenteLineSearch`, and the
 //! solve stops when |g| < `tol_grad` or the cost changes by less than `tol_cost`. A pair with
 //! y^T s <= 0 (which a line search meeting the strong Wolfe conditions never returns, but
-//! rounding can) leaves H unchanged, so H stays positive definite.
+//! rounding can) leaves H unchanged, so H stays positive definite. A search that ends above
+//! the current cost, or fails, is retried along shorter directions; no iteration raises the
+//! cost.
 
 use argmin::core::LineSearch;
 use argmin::core::{
@@ -170,9 +172,20 @@ where
                 .ctrlc(false)
                 .run()
             {
-                Ok(OptimizationResult { problem, state, .. }) => break (problem, state),
+                // More-Thuente also ends "converged" at its smallest step (sqrt(eps) times the
+                // direction) or on a collapsed interval, with a point above the start (a first
+                // iris step went from 3.28 to 7.09 nats). That is a failed search too.
+                Ok(OptimizationResult { problem, state, .. }) if state.get_cost() <= cost => {
+                    break (problem, state)
+                }
+                Ok(OptimizationResult { state, .. }) if attempt >= SHORTER_SEARCHES => {
+                    return Err(argmin::core::Error::msg(format!(
+                        "BFGS: no decrease along the search direction (cost {cost} -> {})",
+                        state.get_cost()
+                    )))
+                }
                 Err(e) if attempt >= SHORTER_SEARCHES => return Err(e),
-                Err(_) => {
+                Ok(_) | Err(_) => {
                     attempt += 1;
                     let largest = direction.iter().fold(0.0f64, |m, d| m.max(d.abs()));
                     let cut = if attempt == 1 && largest > 1.0 {
@@ -213,25 +226,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argmin::core::State;
 
-    /// A steep bowl whose cost is undefined beyond |x| = 5.
+    /// The bowl c (x - 1)^2, its cost undefined beyond |x| = `wall`.
     #[derive(Clone)]
-    struct Walled;
-    impl CostFunction for Walled {
+    struct Bowl {
+        c: f64,
+        wall: f64,
+    }
+    impl CostFunction for Bowl {
         type Param = Vec<f64>;
         type Output = f64;
         fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-            if p[0].abs() > 5.0 {
+            if p[0].abs() > self.wall {
                 return Err(argmin::core::Error::msg("outside the domain"));
             }
-            Ok(1e30 * (p[0] - 1.0).powi(2))
+            Ok(self.c * (p[0] - 1.0).powi(2))
         }
     }
-    impl Gradient for Walled {
+    impl Gradient for Bowl {
         type Param = Vec<f64>;
         type Gradient = Vec<f64>;
         fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-            Ok(vec![2e30 * (p[0] - 1.0)])
+            Ok(vec![2.0 * self.c * (p[0] - 1.0)])
         }
     }
 
@@ -239,12 +256,42 @@ mod tests {
     /// the solve; the search is now retried along shorter directions.
     #[test]
     fn a_step_out_of_the_domain_is_retried_shorter() {
-        let res = Executor::new(Walled, Bfgs::new(1e20, 0.0))
+        let res = Executor::new(Bowl { c: 1e30, wall: 5.0 }, Bfgs::new(1e20, 0.0))
             .configure(|s| s.param(vec![0.0]).max_iters(20))
             .run()
             .unwrap();
         let best = res.state().best_param.clone().unwrap();
         assert!((best[0] - 1.0).abs() < 1e-9, "{best:?}");
+    }
+
+    /// Regression: on a bowl so steep that More-Thuente's smallest step, sqrt(eps) along -g,
+    /// lands 1.5e-8 * 2e12 = 3e4 away, the search returned that step (a cost near 1e21 from
+    /// 1e12) and the solver took it. No iteration may raise the cost.
+    #[test]
+    fn no_iteration_raises_the_cost() {
+        let mut problem = Problem::new(Bowl {
+            c: 1e12,
+            wall: f64::INFINITY,
+        });
+        let mut solver = Bfgs::new(1e-12, 0.0);
+        let (mut state, _) = solver
+            .init(&mut problem, BfgsState::new().param(vec![0.0]))
+            .unwrap();
+        for _ in 0..5 {
+            if <Bfgs as Solver<Bowl, BfgsState>>::terminate(&mut solver, &state)
+                != TerminationStatus::NotTerminated
+            {
+                break;
+            }
+            let before = state.get_cost();
+            state = solver.next_iter(&mut problem, state).unwrap().0;
+            assert!(
+                state.get_cost() <= before,
+                "{before} -> {}",
+                state.get_cost()
+            );
+        }
+        assert!(state.get_cost() < 1e-6, "{}", state.get_cost());
     }
 
     /// The O(p^2) update equals the product form (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
