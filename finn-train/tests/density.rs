@@ -166,6 +166,11 @@ fn config_errors_name_the_key() {
         ("widths = [4]", "widths = [4]\nstarts = 0", "network.starts"),
         (
             "widths = [4]",
+            "widths = [4]\ncoupling = -0.1",
+            "network.coupling",
+        ),
+        (
+            "widths = [4]",
             "widths = [4]\nstarts = 65",
             "network.starts",
         ),
@@ -535,7 +540,7 @@ fn bump_start_is_localised_on_its_centres() {
         widths: ndarray::array![[0.2, 0.2], [0.2, 0.2]],
         shapes: vec![ndarray::array![[5.0, 0.0], [0.0, 5.0]]; 2],
     };
-    let params = bump_parameters(&arch, &points, &sites, 3);
+    let params = bump_parameters(&arch, &points, &sites, 0.0, 3);
     let e = on_learning_box(&arch, &params);
     let total = e.integral().unwrap();
     let near = |c: f64| {
@@ -570,7 +575,7 @@ fn bump_start_follows_its_clusters_tilt() {
         }
     });
     let mass = |sites: &finn_train::density::train::Bumps| {
-        let params = bump_parameters(&arch, &points, sites, 1);
+        let params = bump_parameters(&arch, &points, sites, 0.0, 1);
         let e = on_learning_box(&arch, &params);
         let total = e.integral().unwrap();
         let corner = |a: [f64; 2], b: [f64; 2]| e.integral_over(&a, &b).unwrap() / total;

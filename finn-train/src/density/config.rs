@@ -87,12 +87,20 @@ pub struct NetworkConfig {
     /// those weights non-negative (default true); false: axis-aligned bumps.
     #[serde(default = "default_true")]
     pub tilt: bool,
+    /// The starting value of the weights that couple the starting bumps' units (default
+    /// [`super::train::DEFAULT_COUPLING`]; >= 0, finite).
+    #[serde(default = "default_coupling")]
+    pub coupling: f64,
     /// How many independently started mixtures are trained on the same data and averaged
     /// into one (default 1): start s widens the starting bumps' floor by
     /// [`super::train::START_WIDENING`]^s. The result is one mixture of `starts` x `components`
     /// networks, each weight divided by `starts`.
     #[serde(default = "default_starts")]
     pub starts: usize,
+}
+
+fn default_coupling() -> f64 {
+    super::train::DEFAULT_COUPLING
 }
 
 fn default_starts() -> usize {
@@ -443,6 +451,12 @@ impl DensityConfig {
         }
         if self.network.activation != ActivationConfig::Sigma {
             return Err("network.activation must be \"sigma\" (a positive network's)".into());
+        }
+        if !(self.network.coupling.is_finite() && self.network.coupling >= 0.0) {
+            return Err(format!(
+                "network.coupling must be finite and >= 0, not {}",
+                self.network.coupling
+            ));
         }
         if !(1..=mixture::MAX_COMPONENTS).contains(&self.network.starts) {
             return Err(format!(

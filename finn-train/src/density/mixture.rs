@@ -152,6 +152,9 @@ pub struct MixtureNll {
     /// The starting bumps' width floor ([`super::train::bumps_with_floor`]; default
     /// [`super::train::BUMP_WIDTH`]).
     pub width_floor: f64,
+    /// The starting value of the couplings between bumps (`network.coupling`, default
+    /// [`super::train::DEFAULT_COUPLING`]).
+    pub coupling: f64,
 }
 
 /// The seam penalty of a periodic coordinate p: with P(y) = c sum_k pi_k f'_k(s_k y) / Z_k
@@ -248,6 +251,7 @@ impl MixtureNll {
             seam: None,
             tilt: true,
             width_floor: super::train::BUMP_WIDTH,
+            coupling: super::train::DEFAULT_COUPLING,
         })
     }
 
@@ -286,6 +290,13 @@ impl MixtureNll {
     /// Starts the bumps with this width floor instead of [`super::train::BUMP_WIDTH`].
     pub fn with_width_floor(mut self, width_floor: f64) -> Self {
         self.width_floor = width_floor;
+        self
+    }
+
+    /// Starts the couplings between bumps at this value instead of
+    /// [`super::train::DEFAULT_COUPLING`] (see [`super::train::bump_parameters`]).
+    pub fn with_coupling(mut self, coupling: f64) -> Self {
+        self.coupling = coupling;
         self
     }
 
@@ -333,6 +344,7 @@ impl MixtureNll {
                 &self.architecture,
                 &reflected,
                 &sites.select(rows, s),
+                self.coupling,
                 seed.wrapping_add(k as u64 * 0x9E37),
             ));
         }

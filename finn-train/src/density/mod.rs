@@ -398,7 +398,8 @@ pub(crate) fn run(
     }
     let mut nll = mixture::MixtureNll::new(arch.clone(), train_u, train::HALF_SIDE, signs.clone())?
         .with_weight_decay(c.loss.weight_decay)
-        .with_tilt(c.network.tilt);
+        .with_tilt(c.network.tilt)
+        .with_coupling(c.network.coupling);
     if let (Some(axis), true) = (support_map.periodic_axis(), c.loss.seam > 0.0) {
         nll = nll.with_seam(mixture::SeamPenalty {
             axis,
