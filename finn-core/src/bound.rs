@@ -350,15 +350,17 @@ where
 
 /// Relative error of the activation's value as implemented, per precision: sigma_n as
 /// measured against the 25-digit reference (`finn-core/tests/sigma_reference.rs` asserts
-/// 1e-12 in f64 and 1e-5 in f32 over n = 1..8 and x in [-30, 30]); tanh from one `expm1`
-/// (< 1 ulp in libm) and three operations, taken as 16 ulps. Measured, not proved: the error
-/// bounds below are as rigorous as these constants.
+/// 1e-12 in f64, 1e-5 in f32 over n = 1..8 and x in [-30, 30], and 1e-23 in double-double
+/// wherever the value lies in [1e-290, 1e300]); tanh from one `expm1` (< 1 ulp in libm) and
+/// three operations, taken as 16 ulps. Measured, not proved: the error bounds below are as
+/// rigorous as these constants.
 pub(crate) fn activation_error<T: Real>(activation: Activation) -> T {
-    let f64_precision = T::EPSILON.to_f64() < 1e-10;
-    match (activation, f64_precision) {
-        (Activation::Sigma, true) => T::from_f64(1e-12),
-        (Activation::Sigma, false) => T::from_f64(1e-5),
-        (Activation::Tanh, _) => T::from_f64(16.0) * T::EPSILON,
+    let unit = T::EPSILON.to_f64();
+    match activation {
+        Activation::Sigma if unit < 1e-20 => T::from_f64(1e-23),
+        Activation::Sigma if unit < 1e-10 => T::from_f64(1e-12),
+        Activation::Sigma => T::from_f64(1e-5),
+        Activation::Tanh => T::from_f64(16.0) * T::EPSILON,
     }
 }
 

@@ -546,7 +546,8 @@ where
         // for the rounding of the actual evaluation.
         let shift = finite((gap + gap_low) / volume)?;
         let (big_f, f) = network.bounds_over(domain.lower(), domain.upper())?;
-        let limit = T::MAX / T::from_f64(1024.0);
+        // Divided in f64: double-double's product of numbers near f64::MAX overflows to NaN.
+        let limit = T::from_f64(T::MAX.to_f64() / 1024.0);
         for bound in [
             scale * big_f + shift.abs() * volume,
             scale * f + shift.abs(),

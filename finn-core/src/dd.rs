@@ -25,7 +25,9 @@
 //! Measured against the 25-digit sigma_n reference table (`tests/sigma_reference.rs`): sigma_n
 //! and its derivatives, n <= 8, agree to 4.6e-25 relative, the table's own rounding; the
 //! special functions agree with 40-digit values to about 1e-29 or better (unit tests). Values
-//! below about 1e-292 lose digits: their trailing part is subnormal.
+//! below about 1e-292 lose digits: their trailing part is subnormal. Products and quotients
+//! near f64::MAX are NaN (Veltkamp's split of a number above about 1e300 overflows): compute
+//! limits such as `T::MAX / 1024` in f64 first.
 //!
 //! The integrals resolved with it are checked against an independent big-integer evaluation
 //! in finn-lab (`tests/exact_constants.rs`).

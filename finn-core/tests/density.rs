@@ -483,3 +483,53 @@ fn zero_mass_prefix_is_uniform() {
     assert_eq!(stats.degenerate_axes, 1);
     assert!((x[1] - (-0.5)).abs() < 1e-15);
 }
+
+/// A density loads in double-double and its conditional CDFs agree with f64's within f64's
+/// bound, with a bound of their own about 1e-11 times smaller. Failed before: the load's
+/// overflow limit, T::MAX / 1024, is NaN in double-double (its product near f64::MAX
+/// overflows), so every double-double model was refused with `Overflow`; and double-double's
+/// sigma_n error was taken as f64's 1e-12.
+#[test]
+fn a_double_double_density_loads_and_bounds_its_cdfs_tightly() {
+    use finn_core::dd::DoubleDouble as Dd;
+    let widths = [3, 2];
+    let params: Vec<f64> = (0..parameter_count(2, &widths))
+        .map(|i| 0.3 + (i as f64 * 0.9).sin().abs())
+        .collect();
+    let one = Constraint::new(Bound::Equal, Method::Scale, 1.0);
+    let fast = Density::new(
+        Finn::new(
+            Network::<f64, 2, 4, 2>::positive(&widths, &params).unwrap(),
+            Domain::new([-1.0, 0.0], [1.0, 2.0]).unwrap(),
+            Some(one),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let wide_params: Vec<Dd> = params.iter().map(|&p| Dd::from_f64(p)).collect();
+    // The f64 model's constants, checked to f64's precision (as the host's sample check does).
+    let k = fast.finn().constants();
+    let wide = Density::new(
+        Finn::with_constants_to(
+            Network::<Dd, 2, 4, 2>::positive(&widths, &wide_params).unwrap(),
+            Domain::new([-1.0, 0.0].map(Dd::from_f64), [1.0, 2.0].map(Dd::from_f64)).unwrap(),
+            Some(Constraint::new(Bound::Equal, Method::Scale, Dd::ONE)),
+            finn_core::Resolved::scaled(Dd::from_f64(k.scale)),
+            Dd::from_f64(f64::EPSILON),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut rng = Lcg(3);
+    for _ in 0..50 {
+        let x = [rng.uniform(-1.0, 1.0), rng.uniform(0.0, 2.0)];
+        for k in 0..2 {
+            let f = fast.conditional_cdf_with_bound(k, &x).unwrap();
+            let w = wide
+                .conditional_cdf_with_bound(k, &x.map(Dd::from_f64))
+                .unwrap();
+            assert!((f.value - w.value.to_f64()).abs() <= f.error + w.error.to_f64());
+            assert!(w.error.to_f64() < 1e-11 * f.error, "{w:?} vs {f:?}");
+        }
+    }
+}

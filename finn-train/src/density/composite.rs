@@ -24,7 +24,7 @@ use finn_core::format::{
     decode_density_mixture, density_mixture_encoded_len, encode_density_mixture,
     DensityMixtureHeader, MixtureComponentHeader, MixtureMapHeader, Payload, Scalar,
 };
-use finn_core::{Constraint, Density, Domain, Finn, Network};
+use finn_core::Constraint;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -223,7 +223,7 @@ impl DensityModel {
         }
     }
 
-    fn reflect(&self, k: usize, u: &[f64]) -> Vec<f64> {
+    pub(crate) fn reflect(&self, k: usize, u: &[f64]) -> Vec<f64> {
         let (lo, hi) = self.u_box();
         u.iter()
             .enumerate()
@@ -607,144 +607,6 @@ impl DensityModel {
         };
         DensityModel::new(map, components)
     }
-
-    /// A sampler by finn-core's [`Density::sample`] (sequential inversion of the components'
-    /// conditional CDFs). Needs n <= 4, widths <= [`SAMPLER_WIDTH`] and at most
-    /// [`SAMPLER_LAYERS`] hidden layers.
-    pub fn sampler(&self) -> Result<Sampler<'_>, TrainError> {
-        let parts = self
-            .components
-            .iter()
-            .map(|c| CoreDensity::new(&c.model))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Sampler { model: self, parts })
-    }
-}
-
-/// Largest hidden width the host sampler handles.
-pub const SAMPLER_WIDTH: usize = 32;
-/// Most hidden layers the host sampler handles.
-pub const SAMPLER_LAYERS: usize = 3;
-
-type Core<const N: usize> = Box<Density<f64, N, SAMPLER_WIDTH, SAMPLER_LAYERS>>;
-
-/// A finn-core density of the dimension of a model.
-enum CoreDensity {
-    D1(Core<1>),
-    D2(Core<2>),
-    D3(Core<3>),
-    D4(Core<4>),
-}
-
-fn core<const N: usize>(m: &TrainedModel) -> Result<Core<N>, TrainError>
-where
-    finn_core::jet::Dim<N>: finn_core::jet::JetDim,
-{
-    let a = &m.architecture;
-    let net = Network::<f64, N, SAMPLER_WIDTH, SAMPLER_LAYERS>::new(
-        a.kind,
-        a.activation,
-        &a.widths,
-        &m.params,
-    )?;
-    let lo: [f64; N] = core::array::from_fn(|i| m.domain_lower[i]);
-    let hi: [f64; N] = core::array::from_fn(|i| m.domain_upper[i]);
-    let finn = Finn::with_constants(net, Domain::new(lo, hi)?, m.constraint, m.constants)?;
-    Ok(Box::new(Density::new(finn)?))
-}
-
-impl CoreDensity {
-    fn new(m: &TrainedModel) -> Result<Self, TrainError> {
-        Ok(match m.architecture.n {
-            1 => CoreDensity::D1(core::<1>(m)?),
-            2 => CoreDensity::D2(core::<2>(m)?),
-            3 => CoreDensity::D3(core::<3>(m)?),
-            4 => CoreDensity::D4(core::<4>(m)?),
-            n => {
-                return Err(TrainError::Data(format!(
-                    "the host sampler handles 1..=4 coordinates, not {n}"
-                )))
-            }
-        })
-    }
-
-    /// The sample and how well it inverts the conditional CDFs.
-    fn sample(&self, u: &[f64]) -> Result<(Vec<f64>, Inversion), TrainError> {
-        fn go<const N: usize>(d: &Core<N>, u: &[f64]) -> Result<(Vec<f64>, Inversion), TrainError>
-        where
-            finn_core::jet::Dim<N>: finn_core::jet::JetDim,
-        {
-            let uu: [f64; N] = core::array::from_fn(|i| u[i]);
-            let x = d.sample(&uu)?;
-            Ok((x.to_vec(), inversion(d, &x, &uu)?))
-        }
-        match self {
-            CoreDensity::D1(d) => go(d, u),
-            CoreDensity::D2(d) => go(d, u),
-            CoreDensity::D3(d) => go(d, u),
-            CoreDensity::D4(d) => go(d, u),
-        }
-    }
-}
-
-/// How well `x` inverts `d`'s conditional CDFs at the uniforms `u` ([`Inversion`]).
-fn inversion<const N: usize>(
-    d: &Core<N>,
-    x: &[f64; N],
-    u: &[f64; N],
-) -> Result<Inversion, TrainError>
-where
-    finn_core::jet::Dim<N>: finn_core::jet::JetDim,
-{
-    let mut inversion = Inversion {
-        residual: 0.0,
-        bound: 0.0,
-        certified: true,
-    };
-    for (k, want) in u.iter().enumerate() {
-        let want = want.clamp(0.0, 1.0);
-        let c = d.conditional_cdf_with_bound(k, x)?;
-        let miss = (c.value - want).abs();
-        inversion.residual = inversion.residual.max(miss);
-        if miss <= c.error {
-            inversion.bound = inversion.bound.max(c.error);
-            continue;
-        }
-        // The sampler also stops on a bracket or step below tol_x: then the CDF's bounds
-        // 2 tol_x either side of x_k must reach u_k.
-        let (a, b) = (d.support().lower()[k], d.support().upper()[k]);
-        let delta = 2.0 * 4.0 * f64::EPSILON * (b - a).max(a.abs()).max(b.abs());
-        let mut side = *x;
-        side[k] = (x[k] - delta).max(a);
-        let below = d.conditional_cdf_with_bound(k, &side)?;
-        side[k] = (x[k] + delta).min(b);
-        let above = d.conditional_cdf_with_bound(k, &side)?;
-        if below.value - below.error <= want && want <= above.value + above.error {
-            inversion.bound = inversion.bound.max(below.error).max(above.error);
-        } else {
-            inversion.certified = false;
-        }
-    }
-    Ok(inversion)
-}
-
-/// How well a sample inverts its component's conditional CDFs C_k (`Sampler::sample`).
-///
-/// Certified means: on every axis k the sample y_k lies within 2 tol_x (tol_x = 4 eps
-/// max(b - a, |a|, |b|), the sampler's bracket tolerance) of a point where the exact C_k is
-/// within 2 `bound` of u_k. That is, y is the exact inverse of uniforms within 2 `bound` of
-/// the given ones, up to 2 tol_x per axis (a mixed forward-backward error). Either the
-/// computed C_k(y) is within its own rounding bound e of u_k, or the computed bounds of C_k
-/// at y_k -+ 2 tol_x reach u_k (C_k is monotone and continuous).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Inversion {
-    /// The largest |C_k(y) - u_k| over the axes, as computed.
-    pub residual: f64,
-    /// The largest rounding bound e of the conditional CDFs the certificate used.
-    pub bound: f64,
-    /// Whether every axis is certified. `false` means the sampler missed u_k by more than
-    /// the CDF's rounding explains.
-    pub certified: bool,
 }
 
 /// What [`DensityModel::seam_jump`] measured.
@@ -760,184 +622,8 @@ pub struct SeamJump {
     pub points: usize,
 }
 
-/// Draws samples from a [`DensityModel`] with finn-core's sampler.
-pub struct Sampler<'a> {
-    model: &'a DensityModel,
-    parts: Vec<CoreDensity>,
-}
-
-impl Sampler<'_> {
-    /// A sample from n + 1 uniforms in [0, 1): the first picks the component (by the
-    /// cumulative weights), the others go to that component's sequential inversion; the result
-    /// is reflected back and mapped to x. Also returns how well the sample y (in the
-    /// component's u) inverts the component's conditional CDFs: [`Inversion`].
-    pub fn sample(&self, uniforms: &[f64]) -> Result<(Vec<f64>, Inversion), TrainError> {
-        let n = self.model.dim();
-        if uniforms.len() != n + 1 {
-            return Err(finn_core::Error::DimensionMismatch {
-                expected: n + 1,
-                found: uniforms.len(),
-            }
-            .into());
-        }
-        let mut k = self.parts.len() - 1;
-        let mut acc = 0.0;
-        for (j, c) in self.model.components.iter().enumerate() {
-            acc += c.weight;
-            if uniforms[0] < acc {
-                k = j;
-                break;
-            }
-        }
-        let (y, inversion) = self.parts[k].sample(&uniforms[1..])?;
-        let u = self.model.reflect(k, &y);
-        Ok((self.model.from_u(&u), inversion))
-    }
-}
-
-/// What [`sample_check`] measured.
-#[derive(Clone, Debug)]
-pub struct SampleCheck {
-    /// The samples (all of them).
-    pub samples: Vec<Vec<f64>>,
-    /// Pearson's chi-square of the samples' counts in the grid cells against the model's
-    /// exact box probabilities.
-    pub chi_square: f64,
-    /// Its degrees of freedom (cells - 1, after pooling cells expecting fewer than 5 samples
-    /// into the rest cell).
-    pub dof: usize,
-    /// The Wilson-Hilferty normal score of `chi_square` (above 1.645: rejected at 5 %).
-    pub z: f64,
-    /// The largest |C_k(sample) - u_k| over all samples and axes (the components' conditional
-    /// CDFs at their samples).
-    pub max_residual: f64,
-    /// Samples whose inversion is not certified ([`Inversion`]).
-    pub uncertified: usize,
-    /// The largest [`Inversion::bound`] over the certified samples.
-    pub max_bound: f64,
-    /// Wall time of the sampling, seconds.
-    pub seconds: f64,
-}
-
-/// Draws `count` samples with seeded uniforms and tests them: chi-square on a
-/// `grid` x `grid` partition of [lo, hi] in the first two coordinates (every other
-/// coordinate unrestricted) plus one cell for the rest of the space, against the exact
-/// [`DensityModel::box_probability`] of each cell. On a polar, ball or simplex domain the
-/// cells are the images of a `grid` x `grid` partition of [0, 1]^2 in (u_1, u_2) instead
-/// (`lo` and `hi` are ignored), each with its exact [`DensityModel::image_probability`], and
-/// each sample is counted in the cell of its u = r^-1(x).
-///
-/// Errors: those of [`DensityModel::sampler`] and of the model's evaluation; `Data` for
-/// n < 2.
-pub fn sample_check(
-    model: &DensityModel,
-    count: usize,
-    seed: u64,
-    grid: usize,
-    lo: &[f64],
-    hi: &[f64],
-) -> Result<SampleCheck, TrainError> {
-    let n = model.dim();
-    if n < 2 {
-        return Err(TrainError::Data("the grid test needs n >= 2".into()));
-    }
-    let start = std::time::Instant::now();
-    let sampler = model.sampler()?;
-    let mut rng = crate::random::SplitMix64::new(seed);
-    let mut samples = Vec::with_capacity(count);
-    let mut max_residual: f64 = 0.0;
-    let mut uncertified = 0;
-    let mut max_bound: f64 = 0.0;
-    let mut u = vec![0.0; n + 1];
-    for _ in 0..count {
-        u.iter_mut().for_each(|v| *v = rng.unit());
-        let (x, inversion) = sampler.sample(&u)?;
-        max_residual = max_residual.max(inversion.residual);
-        uncertified += usize::from(!inversion.certified);
-        if inversion.certified {
-            max_bound = max_bound.max(inversion.bound);
-        }
-        samples.push(x);
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let evals = model.evaluators()?;
-    // On a mapped domain the cells are images of u-cells (an x-box has no exact probability).
-    let mapped = !model.map.exact_boxes();
-    let (lo, hi) = if mapped {
-        (&[0.0, 0.0][..], &[1.0, 1.0][..])
-    } else {
-        (lo, hi)
-    };
-    let (wx, wy) = ((hi[0] - lo[0]) / grid as f64, (hi[1] - lo[1]) / grid as f64);
-    let mut a = vec![f64::NEG_INFINITY; n];
-    let mut b = vec![f64::INFINITY; n];
-    let mut expected = Vec::with_capacity(grid * grid);
-    for i in 0..grid {
-        for j in 0..grid {
-            a[0] = lo[0] + i as f64 * wx;
-            b[0] = a[0] + wx;
-            a[1] = lo[1] + j as f64 * wy;
-            b[1] = a[1] + wy;
-            let p = if mapped {
-                let (mut ua, mut ub) = (vec![0.0; n], vec![1.0; n]);
-                ua[..2].copy_from_slice(&a[..2]);
-                ub[..2].copy_from_slice(&b[..2]);
-                model.image_probability_with(&evals, &ua, &ub)?
-            } else {
-                model.box_probability_with(&evals, &a, &b)?
-            };
-            expected.push(p * count as f64);
-        }
-    }
-    let mut observed = vec![0.0; grid * grid];
-    let mut rest_observed = 0.0;
-    for x in &samples {
-        let u;
-        let x = if mapped {
-            u = model.to_u(x).map_or_else(|| vec![f64::NAN; n], |(u, _)| u);
-            &u
-        } else {
-            x
-        };
-        let (i, j) = ((x[0] - lo[0]) / wx, (x[1] - lo[1]) / wy);
-        if i >= 0.0 && j >= 0.0 && (i as usize) < grid && (j as usize) < grid {
-            observed[i as usize * grid + j as usize] += 1.0;
-        } else {
-            rest_observed += 1.0;
-        }
-    }
-    let mut rest_expected = count as f64 - expected.iter().sum::<f64>();
-    let (mut chi_square, mut cells) = (0.0, 0usize);
-    for (o, e) in observed.iter().zip(&expected) {
-        if *e < 5.0 {
-            rest_expected += e;
-            rest_observed += o;
-        } else {
-            chi_square += (o - e) * (o - e) / e;
-            cells += 1;
-        }
-    }
-    if rest_expected >= 5.0 {
-        chi_square += (rest_observed - rest_expected).powi(2) / rest_expected;
-        cells += 1;
-    }
-    let dof = cells.saturating_sub(1).max(1);
-    let k = dof as f64;
-    let z = ((chi_square / k).cbrt() - (1.0 - 2.0 / (9.0 * k))) / (2.0 / (9.0 * k)).sqrt();
-    Ok(SampleCheck {
-        samples,
-        chi_square,
-        dof,
-        z,
-        max_residual,
-        uncertified,
-        max_bound,
-        seconds,
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::density::mixture::sign_patterns;
     use crate::density::train::{self, Standardise};
@@ -945,7 +631,7 @@ mod tests {
     use finn_core::{Activation, Kind};
 
     /// A two-component reflected mixture with untrained (seeded) parameters on `lo..hi`.
-    fn mixture(n: usize, lo: &[f64], hi: &[f64], map: SupportMap) -> DensityModel {
+    pub(crate) fn mixture(n: usize, lo: &[f64], hi: &[f64], map: SupportMap) -> DensityModel {
         let arch = Architecture {
             n,
             kind: Kind::Positive,
@@ -1051,68 +737,6 @@ mod tests {
             }
         }
         assert!((p - q).abs() < 1e-5, "{p} vs {q}");
-    }
-
-    /// The inversion certificate holds for the sampler's own samples and fails for a sample
-    /// moved along one axis by far more than tol_x (or by as little as 1e-9 of the axis).
-    #[test]
-    fn an_inexact_sample_is_not_certified() {
-        let d = mixture(2, &[-1.0, -1.0], &[1.0, 1.0], SupportMap::Box);
-        let CoreDensity::D2(c) = CoreDensity::new(&d.components[0].model).unwrap() else {
-            panic!("a 2-D model")
-        };
-        let mut rng = crate::random::SplitMix64::new(11);
-        for _ in 0..200 {
-            let u = [rng.unit(), rng.unit()];
-            let x = c.sample(&u).unwrap();
-            let ok = inversion(&c, &x, &u).unwrap();
-            assert!(ok.certified && ok.bound < 1e-10, "{u:?} -> {x:?}: {ok:?}");
-            for (k, shift) in [(0, 1e-9), (1, -1e-9), (1, 1e-4)] {
-                let mut moved = x;
-                moved[k] = (x[k] + shift).clamp(-1.0, 1.0);
-                if moved[k] == x[k] {
-                    continue;
-                }
-                let bad = inversion(&c, &moved, &u).unwrap();
-                assert!(!bad.certified, "{u:?}: {x:?} moved to {moved:?}: {bad:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn samples_pass_the_grid_test_and_invert_their_cdfs() {
-        let d = mixture(2, &[-1.0, -1.0], &[1.0, 1.0], SupportMap::Box);
-        let check = sample_check(&d, 20_000, 5, 6, &[-1.0, -1.0], &[1.0, 1.0]).unwrap();
-        assert!(
-            check.z < 3.0,
-            "chi-square {} at {} dof",
-            check.chi_square,
-            check.dof
-        );
-        assert!(check.max_residual < 1e-9, "{}", check.max_residual);
-        assert_eq!(check.uncertified, 0);
-        assert!(check
-            .samples
-            .iter()
-            .all(|x| x.iter().all(|v| (-1.0..=1.0).contains(v))));
-        // A wrong model fails: the samples against another mixture's probabilities.
-        let other = mixture(2, &[-1.0, -0.9], &[1.0, 1.2], SupportMap::Box);
-        let evals = other.evaluators().unwrap();
-        let mut chi = 0.0;
-        for i in 0..4 {
-            for j in 0..4 {
-                let a = [-1.0 + 0.5 * i as f64, -1.0 + 0.5 * j as f64];
-                let b = [a[0] + 0.5, a[1] + 0.5];
-                let e = other.box_probability_with(&evals, &a, &b).unwrap() * 20_000.0;
-                let o = check
-                    .samples
-                    .iter()
-                    .filter(|x| x[0] >= a[0] && x[0] < b[0] && x[1] >= a[1] && x[1] < b[1])
-                    .count() as f64;
-                chi += (o - e) * (o - e) / e.max(1.0);
-            }
-        }
-        assert!(chi > 100.0, "{chi}");
     }
 
     /// The one-blob form against the host: loaded by finn-core's `DensityMixture` in f64 it
@@ -1233,7 +857,9 @@ mod tests {
                 Err(TrainError::Inexact(_))
             ));
             assert!(d.to_blob(Scalar::F64).is_err());
-            let check = sample_check(&d, 10_000, 3, 5, &[0.0; 2], &[1.0; 2]).unwrap();
+            let check =
+                crate::density::sampling::sample_check(&d, 10_000, 3, 5, &[0.0; 2], &[1.0; 2])
+                    .unwrap();
             assert!(
                 check.z < 3.5,
                 "{map:?}: {} at {}",

@@ -37,6 +37,7 @@ pub mod mixture;
 mod plot;
 mod report;
 pub mod sample;
+pub mod sampling;
 pub mod support_map;
 pub mod train;
 
@@ -133,7 +134,7 @@ pub struct DensityOutcome {
     /// 690.8 nats in the test NLL).
     pub test_outside: usize,
     /// The sampling check (`[sampling]`), if asked for.
-    pub sampling: Option<composite::SampleCheck>,
+    pub sampling: Option<sampling::SampleCheck>,
     /// The solve with its validation checks (the first start's, with `network.starts`).
     pub training: train::Training,
     /// The further starts' solves (`network.starts` - 1 of them).
@@ -613,7 +614,7 @@ pub(crate) fn run(
     };
     files.extend(plot::draw(&stem, &view, &split, density.map.exact_boxes())?);
     let sampling = if c.sampling.samples > 0 && n >= 2 {
-        let check = composite::sample_check(
+        let check = sampling::sample_check(
             &density,
             c.sampling.samples,
             c.seed ^ 0x5A4D_504C,

@@ -1,5 +1,6 @@
 //! The Markdown report of a `density` run (`<stem>-report.md`).
 
+use super::sampling::INVERSION_TOLERANCE;
 use super::{DensityConfig, DensityOutcome, Scores};
 use crate::config::Job;
 use std::fmt::Write as _;
@@ -214,10 +215,11 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
              the conditional CDFs). Chi-square of their counts on a grid over the plotted range \
              (plus one cell for the rest of the space) against the model's exact box \
              probabilities{}: {:.1} at {} degrees of freedom (Wilson-Hilferty z = {:.2}; above \
-             1.645 rejects at 5 %). Largest |C_k(sample) - u_k| over all samples and axes: \
-             {:.2e}. Samples not certified as the exact inverse (within 2 tol_x per axis) of \
-             uniforms within twice the conditional CDFs' rounding bound of their own: {} \
-             (largest bound used: {:.2e}). Plot: `{name}-samples.png`.\n",
+             1.645 rejects at 5 %). Every sample is the exact sequential inverse of uniforms \
+             within {:.2e} of its own (a bound on |C_k(sample) - u_k| for the exact model, \
+             recomputed in double-double where f64's rounding bound exceeds {:.0e}, on {} \
+             samples; `density::sampling`); samples beyond {:.0e}: {}. Largest \
+             |C_k(sample) - u_k| as computed in f64: {:.2e}. Plot: `{name}-samples.png`.\n",
             sc.samples.len(),
             sc.seconds,
             if o.density.map.exact_boxes() {
@@ -229,9 +231,12 @@ pub(super) fn markdown(job: &Job, c: &DensityConfig, o: &DensityOutcome) -> Stri
             sc.chi_square,
             sc.dof,
             sc.z,
-            sc.max_residual,
+            sc.max_error,
+            INVERSION_TOLERANCE,
+            sc.widened,
+            INVERSION_TOLERANCE,
             sc.uncertified,
-            sc.max_bound
+            sc.max_residual,
         );
     }
     s.push_str("\n## Validation checks\n\n| iteration | training loss | validation NLL (learning coordinates) |\n| --- | --- | --- |\n");
