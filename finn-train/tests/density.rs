@@ -817,3 +817,61 @@ fn mapped_domain_config_errors_name_the_key() {
     assert_eq!(d.clipped, 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// At the tilted bump start on the 4-D iris (the shipped network), -g is a descent
+/// direction: a short step along it lowers the loss by about h |g|^2. Failed before: the
+/// whitening left shape entries of 1e-31 where the exact ones are 0, so -g moved them across
+/// the kink of abs(w) (|g|^2 was 8e14 and every step from 1e-10 to 1e-2 raised the loss), and
+/// the iris's tilted starts stopped at iteration 0.
+#[test]
+fn the_tilted_iris_start_descends_along_minus_the_gradient() {
+    use finn_train::density::mixture::{sign_patterns, MixtureNll};
+    let points = datasets::iris();
+    let (m, n) = points.dim();
+    let lo: Vec<f64> = (0..n)
+        .map(|j| points.column(j).fold(f64::INFINITY, |a, v| a.min(*v)) - 0.5)
+        .collect();
+    let hi: Vec<f64> = (0..n)
+        .map(|j| points.column(j).fold(f64::NEG_INFINITY, |a, v| a.max(*v)) + 0.5)
+        .collect();
+    let s = finn_train::density::train::Standardise::new(&lo, &hi);
+    let train = s.apply_rows(&points.slice(ndarray::s![..m * 6 / 10, ..]).to_owned());
+    let arch = positive_sigma_n(n, vec![32, 8]);
+    for floor in [0.6, 0.96, 1.54] {
+        let nll = MixtureNll::new(arch.clone(), train.clone(), 2.0, sign_patterns(n, true))
+            .unwrap()
+            .with_weight_decay(1e-4)
+            .with_tilt(true)
+            .with_coupling(0.0)
+            .with_width_floor(floor);
+        let p = nll.initial_parameters(1).unwrap();
+        // First-layer weights (a positive network sees |w|): none next to the kink.
+        let per = arch.parameter_count();
+        let first = nll.components();
+        let tiny: Vec<f64> = (first..p.len())
+            .filter(|i| (i - first) % per < 32 * n)
+            .map(|i| p[i])
+            .filter(|w| *w != 0.0 && w.abs() <= 1e-12)
+            .collect();
+        assert!(tiny.is_empty(), "floor {floor}: {tiny:?}");
+        let mut g = vec![0.0; p.len()];
+        let l0 = nll.loss_and_gradient(&p, &mut g).unwrap();
+        let gg: f64 = g.iter().map(|v| v * v).sum();
+        let h = 1e-6 / gg.sqrt();
+        let q: Vec<f64> = p.iter().zip(&g).map(|(x, d)| x - h * d).collect();
+        let drop = l0 - nll.loss(&q).unwrap();
+        assert!(
+            drop > 0.5 * h * gg,
+            "floor {floor}: step {h:e} lowered the loss by {drop:e}, expected about {:e}",
+            h * gg
+        );
+    }
+}
+
+/// A positive sigma network of `n` inputs with these hidden widths.
+fn positive_sigma_n(n: usize, widths: Vec<usize>) -> Architecture {
+    Architecture {
+        n,
+        ..positive_sigma(widths)
+    }
+}

@@ -270,6 +270,9 @@ pub fn bumps_with_floor(
 /// The symmetric inverse square root of `cov`, its eigenvalues first raised to at least
 /// (`floor` * spread)^2 in coordinates scaled by each axis's `spread` (the same floor as the
 /// widths'). None when the eigensolver fails.
+/// Entries of a bump's shape below this fraction of its largest are rounding: set to 0.
+const SNAP: f64 = 1e-12;
+
 fn whitening(cov: &Array2<f64>, spread: &[f64], floor: f64) -> Option<Array2<f64>> {
     use linfa_linalg::eigh::Eigh;
     let n = spread.len();
@@ -279,12 +282,18 @@ fn whitening(cov: &Array2<f64>, spread: &[f64], floor: f64) -> Option<Array2<f64
         .iter()
         .map(|v| 1.0 / v.max(floor * floor).sqrt())
         .collect();
-    let w = Array2::from_shape_fn((n, n), |(i, a)| {
+    let mut w = Array2::from_shape_fn((n, n), |(i, a)| {
         (0..n)
             .map(|e| vectors[[i, e]] * inv_sqrt[e] * vectors[[a, e]])
             .sum::<f64>()
             / spread[a]
     });
+    // Where the exact W has zeros (a cluster along the axes, or one whose eigenvalues are all
+    // floored) rounding leaves entries of about 1e-16 of the largest. A positive network sees
+    // |w|, so such a weight sits next to the kink of abs(w), where -g points across it; a
+    // weight of exactly 0 gets the least-norm subgradient instead.
+    let largest = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    w.mapv_inplace(|v| if v.abs() <= SNAP * largest { 0.0 } else { v });
     w.iter().all(|v| v.is_finite()).then_some(w)
 }
 
@@ -353,10 +362,12 @@ pub fn bump_parameters(
             let unit = j * n + i;
             let mut bias = 0.0;
             for a in 0..n {
+                // A zero of the shape is a coupling like any other (its W is positive
+                // definite: the diagonal is never 0).
                 let w = match shape {
-                    Some(w) => w[[i, a]],
-                    None if a == i => 1.0 / width(j, i),
-                    None => coupling,
+                    Some(w) if w[[i, a]] != 0.0 => w[[i, a]],
+                    _ if a != i => coupling,
+                    _ => 1.0 / width(j, i),
                 };
                 p[unit * n + a] = w;
                 bias -= w * centre(j, a);
