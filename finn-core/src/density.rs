@@ -48,10 +48,11 @@
 //! grid (chi^2 = 69.8 at 63 degrees of freedom) in 2.7 s.
 //!
 //! Trained models can cancel far more: F's gauge terms (functions of fewer coordinates, which
-//! cancel in every vertex sum) grow large next to a thin slice's mass. On the shipped ring
-//! mixture f64's bound of C_k exceeds 1e-6 on 11 % of 100,000 samples, and the worst sample
-//! misses its uniform by 2.3e-3 (proven by recomputing C_k in double-double: finn-train's
-//! `density::sampling`, docs/density.md).
+//! cancel in every vertex sum) grow large next to a thin slice's mass. On a ring mixture
+//! trained by finn-train (before its start's fix of 2026-12-03) f64's bound of C_k exceeded
+//! 1e-6 on 11 % of 100,000 samples, and the worst sample missed its uniform by 2.3e-3; on the
+//! shipped mixtures the worst miss is 1.8e-6 (proven by recomputing C_k in double-double:
+//! finn-train's `density::sampling`, docs/density.md).
 
 use crate::activation::MAX_DIM;
 use crate::constraint::{Bound, Bounded, Method};

@@ -5,9 +5,9 @@
 //! stops where the computed C_k meets u_k to its own rounding. In f64 that rounding can be
 //! large: C_k is a ratio of corner sums of d_P F, and the corner terms also carry F's gauge
 //! terms (functions of fewer coordinates, which cancel in every vertex sum), so where a
-//! component's slice has little mass next to them the sums cancel. On the shipped 2-D
-//! mixtures f64's rounding bound of C_k exceeded 1e-6 on 3.9 % (moons) and 11 % (ring) of
-//! 100,000 samples and reached 0.13: a check in f64 alone says nothing there.
+//! component's slice has little mass next to them the sums cancel. On the 2-D mixtures
+//! shipped before 2026-12-03 f64's rounding bound of C_k exceeded 1e-6 on 3.9 % (moons) and
+//! 11 % (ring) of 100,000 samples and reached 0.13: a check in f64 alone says nothing there.
 //!
 //! So each sample is checked against the exact model (its stored f64 parameters and
 //! constants): where f64's bound does not already meet [`INVERSION_TOLERANCE`], C_k(y) is
