@@ -36,7 +36,7 @@ use crate::domain::{box_volume, vertex_sum, vertex_sum_and_magnitude};
 use crate::error::ConstantsProblem;
 use crate::jet::{Dim, JetDim};
 use crate::network::{Depth, HiddenBlocks, Kind, Network};
-use crate::{error::finite, Antiderivative, Domain, Error, Real};
+use crate::{convert, error::finite, Antiderivative, Domain, Error, Real};
 
 /// Which relation the integral over the domain must satisfy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,8 +118,10 @@ impl<T: Real> Constraint<T> {
         if !base.is_finite() {
             return Err(Error::DegenerateIntegral);
         }
-        let eps = U::from_f64(self.eps.to_f64());
-        let round = |v: U| T::from_f64(v.to_f64());
+        // Both conversions keep what both types hold: through f64 alone, a double-double
+        // scale kept f64's 53 bits and missed its own integral check.
+        let eps: U = convert(self.eps);
+        let round = |v: U| -> T { convert(v) };
         match self.method {
             Method::Scale => {
                 if base <= U::ZERO {
@@ -146,7 +148,7 @@ impl<T: Real> Constraint<T> {
                     return Err(Error::DegenerateIntegral);
                 }
                 // What rounding gap to T left over, plus TwoSum's error (exact for U = T).
-                let gap_low = round((sum - U::from_f64(gap.to_f64())) + err);
+                let gap_low = round((sum - convert::<T, U>(gap)) + err);
                 Ok(if keep {
                     Resolved {
                         scale: T::ONE,
@@ -400,7 +402,7 @@ where
         let constants = match &constraint {
             None => Resolved::scaled(T::ONE),
             Some(c) => {
-                let wide = |v: &[T; N]| v.map(|x| DoubleDouble::from_f64(x.to_f64()));
+                let wide = |v: &[T; N]| v.map(convert::<T, DoubleDouble>);
                 let base = vertex_sum(&wide(domain.lower()), &wide(domain.upper()), |v| {
                     network.antiderivative_wide(v)
                 })

@@ -355,6 +355,11 @@ impl Real for DoubleDouble {
     }
 
     #[inline]
+    fn to_f64_sum(self) -> (f64, f64) {
+        (self.hi, self.lo)
+    }
+
+    #[inline]
     fn abs(self) -> Self {
         if self.hi < 0.0 || (self.hi == 0.0 && self.lo < 0.0) {
             -self

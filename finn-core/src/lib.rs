@@ -70,7 +70,7 @@ pub use enclosure::Interval;
 pub use error::{ConstantsProblem, Error};
 pub use mapped_finn::MappedFinn;
 pub use network::{parameter_count, Depth, HiddenBlocks, Kind, Network};
-pub use real::Real;
+pub use real::{convert, Real};
 
 /// Anything that has an antiderivative F, an integrand f = d_1...d_n F, and therefore exact
 /// box integrals.

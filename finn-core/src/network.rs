@@ -437,7 +437,7 @@ where
     /// ```
     pub fn antiderivative_wide<U: Real>(&self, x: &[U]) -> Result<U, Error> {
         let p = crate::point::<U, N>(x)?;
-        finite(self.forward(&p, |v| U::from_f64(v.to_f64())))
+        finite(self.forward(&p, crate::convert::<T, U>))
     }
 
     /// F at a checked point in `U`, each parameter converted by `widen` (the identity for

@@ -128,6 +128,22 @@ pub trait Real:
     }
     /// The nearest f64 (exact for f32 and f64).
     fn to_f64(self) -> f64;
+    /// The value as an unevaluated sum `hi + lo` of two f64s, `hi` the nearest f64: exact for
+    /// f32, f64 (`lo` = 0) and [`DoubleDouble`](crate::dd::DoubleDouble). With
+    /// [`Real::from_f64_sum`] it converts between types without dropping digits that both
+    /// keep ([`convert`]).
+    ///
+    /// ```
+    /// use finn_core::{dd::DoubleDouble, Real};
+    /// assert_eq!(0.1f64.to_f64_sum(), (0.1, 0.0));
+    /// let third = DoubleDouble::ONE / DoubleDouble::from_f64(3.0);
+    /// let (hi, lo) = third.to_f64_sum();
+    /// assert_eq!(hi, 1.0 / 3.0);
+    /// assert!(lo != 0.0 && lo.abs() <= f64::EPSILON * hi);
+    /// ```
+    fn to_f64_sum(self) -> (f64, f64) {
+        (self.to_f64(), 0.0)
+    }
     /// Exact conversion of a small count (`n`, a factor `k` in a recurrence).
     fn from_usize(n: usize) -> Self {
         Self::from_f64(n as f64)
@@ -260,3 +276,22 @@ impl_real!(
     crate::tanh::tanh_sech2_f32,
     crate::multiply_add::block_sums_f32
 );
+
+/// `v` in another real type, as near as the narrower of the two keeps it: f64 to double-double
+/// is exact, double-double to double-double keeps both parts, double-double to f64 or f32
+/// rounds once (ties aside). A round trip through f64 alone would cut double-double to f64's
+/// 53 bits.
+///
+/// ```
+/// use finn_core::{convert, dd::DoubleDouble, Real};
+/// let third = DoubleDouble::ONE / DoubleDouble::from_f64(3.0);
+/// let kept: DoubleDouble = convert(third);
+/// assert_eq!(kept.to_f64_sum(), third.to_f64_sum());
+/// assert_eq!(convert::<DoubleDouble, f64>(third), 1.0 / 3.0);
+/// assert_eq!(convert::<DoubleDouble, f32>(third), 1.0f32 / 3.0);
+/// assert_eq!(convert::<f32, DoubleDouble>(0.1f32).to_f64_sum(), (0.1f32 as f64, 0.0));
+/// ```
+pub fn convert<A: Real, B: Real>(v: A) -> B {
+    let (hi, lo) = v.to_f64_sum();
+    B::from_f64_sum(hi, lo)
+}
