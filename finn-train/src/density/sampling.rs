@@ -223,6 +223,10 @@ impl Sampler<'_> {
             }
             .into());
         }
+        // All of them, the component's pick too (a NaN there matched no component).
+        if uniforms.iter().any(|u| !u.is_finite()) {
+            return Err(finn_core::Error::NonFiniteInput.into());
+        }
         let mut k = self.parts.len() - 1;
         let mut acc = 0.0;
         for (j, c) in self.model.components.iter().enumerate() {
@@ -470,6 +474,41 @@ mod tests {
             }
         }
         assert!(widened > 100, "{widened}");
+    }
+
+    /// Bad uniforms are refused with the error that names them: a wrong count, and a NaN or
+    /// infinite one in any place. The component's pick (the first uniform) was not checked
+    /// before: a NaN there silently chose the last component.
+    #[test]
+    fn bad_uniforms_are_refused() {
+        let d = mixture(2, &[-1.0, -1.0], &[1.0, 1.0], SupportMap::Box);
+        let s = d.sampler().unwrap();
+        assert!(s.sample(&[0.5, 0.5, 0.5]).is_ok());
+        for wrong in [&[0.5, 0.5][..], &[0.5; 4][..], &[][..]] {
+            assert!(
+                matches!(
+                    s.sample(wrong),
+                    Err(TrainError::Core(finn_core::Error::DimensionMismatch {
+                        expected: 3,
+                        ..
+                    }))
+                ),
+                "{wrong:?}"
+            );
+        }
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for k in 0..3 {
+                let mut u = [0.5; 3];
+                u[k] = bad;
+                assert!(
+                    matches!(
+                        s.sample(&u),
+                        Err(TrainError::Core(finn_core::Error::NonFiniteInput))
+                    ),
+                    "{u:?}"
+                );
+            }
+        }
     }
 
     #[test]
