@@ -247,31 +247,6 @@ pub fn fit_to_domain(
     Ok(moved)
 }
 
-/// A density network of two or more hidden layers starts as bumps of n first-layer units
-/// each ([`train::bump_parameters`]): with `widths[0] < n` there is no bump and every weight
-/// would start random, which trained a 6-D density to 9.95 nats where the Gaussian mixture
-/// scored 5.36. One hidden layer starts on random training points and takes any width.
-///
-/// ```
-/// use finn_train::density::check_bump_widths;
-/// assert!(check_bump_widths(6, &[12, 2]).is_ok());
-/// assert!(check_bump_widths(6, &[4]).is_ok());
-/// let e = check_bump_widths(6, &[4, 2]).unwrap_err();
-/// assert!(e.contains("network.widths[0] = 4") && e.contains("[12, 2]"), "{e}");
-/// ```
-pub fn check_bump_widths(n: usize, widths: &[usize]) -> Result<(), String> {
-    match widths {
-        [w0, rest @ ..] if !rest.is_empty() && *w0 < n => Err(format!(
-            "network.widths[0] = {w0} is below n = {n}: a density of two or more hidden layers \
-             starts as bumps of n first-layer units each, so this start has none and every \
-             weight would start random; give widths[0] a multiple of n (two bumps per \
-             network: [{}, 2])",
-            2 * n
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// The mean of -log pdf over the rows, for a model evaluator (pdf 0 counts as
 /// [`loss::FLOOR`]).
 pub fn mean_nll(eval: &Evaluator, points: &Array2<f64>) -> Result<f64, TrainError> {
@@ -313,7 +288,7 @@ pub(crate) fn run(
     let n = points.ncols();
     check_dim(n).map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
     check_widths(n, &c.network.widths).map_err(TrainError::Data)?;
-    check_bump_widths(n, &c.network.widths)
+    train::check_bump_widths(n, &c.network.widths)
         .map_err(|e| TrainError::Config(format!("{e} ({} has {n} columns)", path.display())))?;
     let real_space = c.support.map == MapKind::RealSpace;
     let domain = c.support.domain().map_err(TrainError::Config)?;
